@@ -1,0 +1,3 @@
+from liqdesk.app.cli import main
+
+raise SystemExit(main())

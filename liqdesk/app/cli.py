@@ -1,0 +1,78 @@
+"""The `liqdesk` command: the chart window with no sub-command, headless tools with one.
+
+Each sub-command lives in liqdesk.app.commands.<name> and exposes `register(subparsers)`;
+errors meant for the user (LiqdeskError) become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from liqdesk import __version__
+from liqdesk.errors import LiqdeskError
+
+# Order here is the order in --help.
+COMMAND_MODULES = ["export", "levels", "snapshot", "record", "liquidations", "calibrate"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liqdesk",
+        description=(
+            "Liquidation-heatmap terminal for crypto perpetual futures. With no sub-command, opens the chart "
+            "window (live exchange data when reachable, else the bundled sample). Liquidation levels are "
+            "model estimates, not exchange data."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"liqdesk {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"liqdesk.app.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"liqdesk.app.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="liqdesk: %(levelname)s: %(message)s",
+    )
+    try:
+        if args.command is None:
+            return _open_window(parser, args)
+        return int(args.func(args) or 0)
+    except LiqdeskError as exc:
+        print(f"liqdesk: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("liqdesk: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _open_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    try:
+        from liqdesk.app import desktop
+    except ModuleNotFoundError as exc:
+        if exc.name != "liqdesk.app.desktop":
+            raise
+        parser.print_help()
+        return 0
+    return desktop.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
