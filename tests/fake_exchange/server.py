@@ -1,0 +1,445 @@
+"""A loopback fake Binance USDⓈ-M: real REST and websocket wire formats, real bundled data, injectable faults.
+
+The real ccxt client is pointed at it with ``FakeBinance.ccxt_options()`` (a ``urls`` override); nothing inside
+ccxt is mocked. The server keeps a virtual clock ``now_ms``: bars with ``open_time + interval <= now`` are
+closed, the bar containing ``now`` is live (served, and pushed on the kline stream, as a partial revision).
+
+REST: /fapi/v1/exchangeInfo, /fapi/v1/time, /fapi/v1/klines and /fapi/v1/markPriceKlines (limit ≤ 1500,
+startTime/endTime on open time, inclusive, as Binance), /futures/data/openInterestHist (limit ≤ 500, period,
+last 30 days only). Websocket: ``/ws``, ``/ws/<n>``, ``/market/ws/<n>``, ``/public/ws/<n>`` with SUBSCRIBE /
+UNSUBSCRIBE; streams ``<symbol>@kline_<interval>``, ``<symbol>@forceOrder``, ``!forceOrder@arr``.
+
+Faults (Python API): ``fail_next`` (HTTP status such as 429/418 with Binance's error body and Retry-After),
+``delay_next`` (slow response), ``drop_websockets`` (abrupt disconnect), ``send_raw`` (malformed / truncated
+frames), and pushing duplicates or old revisions is just calling ``push_*`` again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiohttp import WSMsgType, web
+
+from . import data as fdata
+
+INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
+                "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}  # fmt: skip
+OI_PERIODS = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000,
+              "4h": 14_400_000, "6h": 21_600_000, "12h": 43_200_000, "1d": 86_400_000}  # fmt: skip
+THIRTY_DAYS_MS = 30 * 86_400_000
+
+
+def _filters(tick: str, step: str) -> list[dict[str, Any]]:
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": "261.10", "maxPrice": "809484", "tickSize": tick},
+        {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "1000", "stepSize": step},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": step, "maxQty": "120", "stepSize": step},
+        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+        {"filterType": "MIN_NOTIONAL", "notional": "100"},
+        {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
+         "multiplierDecimal": "4"},
+    ]  # fmt: skip
+
+
+def _symbol_info(symbol: str, base: str, tick: str, step: str) -> dict[str, Any]:
+    return {
+        "symbol": symbol, "pair": symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000", "baseAsset": base, "quoteAsset": "USDT", "marginAsset": "USDT",
+        "pricePrecision": 2, "quantityPrecision": 3, "baseAssetPrecision": 8, "quotePrecision": 8,
+        "underlyingType": "COIN", "underlyingSubType": ["PoW"], "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500", "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
+        "filters": _filters(tick, step),
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                       "TRAILING_STOP_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"], "permissionSets": ["GRID", "COPY"],
+    }  # fmt: skip
+
+
+@dataclass
+class _Fault:
+    status: int
+    body: dict[str, Any]
+    retry_after: int | None
+
+
+@dataclass
+class _Conn:
+    ws: web.WebSocketResponse
+    path: str
+    streams: set[str] = field(default_factory=set)
+
+
+class FakeBinance:
+    """Start with ``await server.start()``; stop with ``await server.close()``."""
+
+    symbol = "BTCUSDT"
+
+    def __init__(self, *, live_index: int | None = None, ping_interval: float | None = None) -> None:
+        k = fdata.klines_1h()
+        self.klines = k
+        self.interval = "1h"
+        self.interval_ms = k.interval_ms
+        oi = fdata.open_interest_5m_raw()
+        self.oi_time = oi.time + fdata.open_interest_shift_ms()
+        self.oi_rows = oi.rows
+        # by default the last 48 bars are "future": they are pushed live by advance()
+        self.live_index = len(k.open_time) - 48 if live_index is None else live_index
+        self.now_ms = int(k.open_time[self.live_index]) + self.interval_ms // 2
+        self.ping_interval = ping_interval
+        self.requests: Counter[str] = Counter()
+        self.request_log: list[tuple[str, dict[str, str]]] = []
+        self.sent: Counter[str] = Counter()  # ws messages pushed, per stream
+        self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
+        self._delays: dict[str, deque[float]] = defaultdict(deque)
+        self._conns: list[_Conn] = []
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._ping_task: asyncio.Task[None] | None = None
+        self.port = 0
+        self.subscribed = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    async def start(self) -> FakeBinance:
+        app = web.Application()
+        app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
+        app.router.add_get("/fapi/v1/time", self._time)
+        app.router.add_get("/fapi/v1/ping", self._ping)
+        app.router.add_get("/fapi/v1/klines", self._klines)
+        app.router.add_get("/fapi/v1/markPriceKlines", self._mark_klines)
+        app.router.add_get("/futures/data/openInterestHist", self._oi_hist)
+        for p in ("/ws", "/ws/{n}", "/market/ws", "/market/ws/{n}", "/public/ws", "/public/ws/{n}"):
+            app.router.add_get(p, self._ws)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await self._site.start()
+        server = self._site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.ping_interval:
+            self._ping_task = asyncio.ensure_future(self._ping_loop())
+        return self
+
+    async def close(self) -> None:
+        if self._ping_task:
+            self._ping_task.cancel()
+            await asyncio.gather(self._ping_task, return_exceptions=True)
+        for c in list(self._conns):
+            await c.ws.close()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeBinance:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ccxt_options(self) -> dict[str, Any]:
+        """ccxt constructor options pointing binanceusdm at this server."""
+        h = self.http_url
+        return {
+            "urls": {
+                "api": {
+                    "fapiPublic": f"{h}/fapi/v1", "fapiPublicV2": f"{h}/fapi/v2", "fapiPublicV3": f"{h}/fapi/v3",
+                    "fapiPrivate": f"{h}/fapi/v1", "fapiPrivateV2": f"{h}/fapi/v2",
+                    "fapiPrivateV3": f"{h}/fapi/v3", "fapiData": f"{h}/futures/data",
+                    "ws": {"linear": f"ws://127.0.0.1:{self.port}/ws"},
+                }
+            },
+            "timeout": 5000,
+        }  # fmt: skip
+
+    # -- the served series (what a client should end up with) -----------------------------------------------
+    def closed_count(self) -> int:
+        return int(np.searchsorted(self.klines.open_time, self.now_ms - self.interval_ms, "right"))
+
+    def served_klines(self, start: int, end: int) -> list[list[Any]]:
+        """Closed 1h klines with start <= open_time < end, as Binance rows."""
+        n = self.closed_count()
+        lo = int(np.searchsorted(self.klines.open_time, start, "left"))
+        hi = min(n, int(np.searchsorted(self.klines.open_time, end, "left")))
+        return [self._kline_row(i, final=True) for i in range(lo, hi)]
+
+    def served_oi(self, start: int, end: int) -> list[tuple[int, float]]:
+        mask = (self.oi_time >= start) & (self.oi_time < end) & (self.oi_time <= self.now_ms)
+        return [(int(self.oi_time[i]), float(self.oi_rows[i][1])) for i in np.flatnonzero(mask)]
+
+    # -- faults ---------------------------------------------------------------------------------------------
+    def fail_next(self, path: str, status: int = 429, count: int = 1, *, retry_after: int | None = 1) -> None:
+        """The next ``count`` requests to ``path`` (e.g. "/fapi/v1/klines") answer ``status``."""
+        body = {
+            429: {"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per "
+                  "minute. Please use the websocket for live updates to avoid polling the API."},
+            418: {"code": -1003, "msg": "Way too many requests; IP(127.0.0.1) banned until 1700000000000. Please "
+                  "use the websocket for live updates to avoid bans."},
+        }.get(status, {"code": -1000, "msg": "An unknown error occured while processing the request."})  # fmt: skip
+        for _ in range(count):
+            self._faults[path].append(_Fault(status, body, retry_after))
+
+    def delay_next(self, path: str, seconds: float, count: int = 1) -> None:
+        for _ in range(count):
+            self._delays[path].append(seconds)
+
+    async def drop_websockets(self) -> int:
+        """Abruptly drop every websocket connection (no close frame). Returns how many were dropped."""
+        n = 0
+        for c in list(self._conns):
+            transport = c.ws._req.transport if c.ws._req is not None else None  # noqa: SLF001
+            if transport is not None:
+                transport.abort()
+                n += 1
+        self._conns.clear()
+        self.subscribed.clear()
+        return n
+
+    async def send_raw(self, stream: str, text: str) -> int:
+        """Send a raw text frame (malformed or truncated JSON) to the subscribers of ``stream``."""
+        return await self._broadcast(stream, text)
+
+    # -- live data ------------------------------------------------------------------------------------------
+    async def advance(self, bars: int = 1, *, revisions: int = 1) -> None:
+        """Close the live bar (final kline, x=true), move the clock one bar, push ``revisions`` partial
+        revisions of the new live bar. Repeated ``bars`` times."""
+        for _ in range(bars):
+            i = self.closed_count()
+            if i >= len(self.klines.open_time):
+                return
+            self.now_ms = int(self.klines.open_time[i]) + self.interval_ms
+            await self.push_kline(i, final=True)
+            if i + 1 < len(self.klines.open_time):
+                self.now_ms = int(self.klines.open_time[i + 1]) + self.interval_ms // 2
+                for r in range(revisions):
+                    await self.push_kline(i + 1, final=False, fraction=(r + 1) / (revisions + 1))
+
+    async def push_kline(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
+        k = self._kline_row(index, final=final, fraction=fraction)
+        msg = {
+            "e": "kline", "E": self.now_ms, "s": self.symbol,
+            "k": {"t": k[0], "T": k[6], "s": self.symbol, "i": self.interval, "f": 100 * index,
+                  "L": 100 * index + k[8], "o": k[1], "c": k[4], "h": k[2], "l": k[3], "v": k[5], "n": k[8],
+                  "x": final, "q": k[7], "V": k[9], "Q": k[10], "B": "0"},
+        }  # fmt: skip
+        return await self._broadcast(f"{self.symbol.lower()}@kline_{self.interval}", json.dumps(msg))
+
+    async def push_liquidation(self, event: dict[str, Any]) -> int:
+        """Send a forceOrder event to its symbol stream and to ``!forceOrder@arr``."""
+        text = json.dumps(event)
+        sym = str(event.get("o", {}).get("s", "")).lower()
+        n = await self._broadcast(f"{sym}@forceOrder", text)
+        return n + await self._broadcast("!forceOrder@arr", text)
+
+    def _kline_row(self, i: int, *, final: bool, fraction: float = 0.5) -> list[Any]:
+        t = int(self.klines.open_time[i])
+        o, h, low, c, v, q, n, tb, tq = self.klines.rows[i]
+        if not final:
+            # a partial revision: the bar so far (open price, a share of the volume)
+            f = fraction
+            h = low = c = o
+            v, q, tb, tq = (f"{float(x) * f:.3f}" for x in (v, q, tb, tq))
+            n = int(n * f)
+        return [t, o, h, low, c, v, t + self.interval_ms - 1, q, n, tb, tq, "0"]
+
+    # -- REST handlers ----------------------------------------------------------------------------------------
+    async def _gate(self, request: web.Request) -> web.Response | None:
+        path = request.path
+        self.requests[path] += 1
+        self.request_log.append((path, dict(request.query)))
+        if self._delays[path]:
+            await asyncio.sleep(self._delays[path].popleft())
+        if self._faults[path]:
+            f = self._faults[path].popleft()
+            headers = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else None
+            return web.json_response(f.body, status=f.status, headers=headers)
+        return None
+
+    @staticmethod
+    def _error(code: int, msg: str, status: int = 400) -> web.Response:
+        return web.json_response({"code": code, "msg": msg}, status=status)
+
+    async def _exchange_info(self, request: web.Request) -> web.Response:
+        if (r := await self._gate(request)) is not None:
+            return r
+        return web.json_response({
+            "timezone": "UTC", "serverTime": self.now_ms, "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            ],
+            "exchangeFilters": [],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": [_symbol_info("BTCUSDT", "BTC", "0.10", "0.001"),
+                        _symbol_info("ETHUSDT", "ETH", "0.01", "0.001")],
+        })  # fmt: skip
+
+    async def _time(self, request: web.Request) -> web.Response:
+        if (r := await self._gate(request)) is not None:
+            return r
+        return web.json_response({"serverTime": self.now_ms})
+
+    async def _ping(self, request: web.Request) -> web.Response:
+        if (r := await self._gate(request)) is not None:
+            return r
+        return web.json_response({})
+
+    def _kline_query(self, request: web.Request) -> tuple[int, int, int] | web.Response:
+        q = request.query
+        if q.get("symbol") not in ("BTCUSDT",):
+            return self._error(-1121, "Invalid symbol.")
+        if q.get("interval") != self.interval:
+            return self._error(-1120, "Invalid interval.")
+        try:
+            limit = int(q.get("limit", "500"))
+            start = int(q["startTime"]) if "startTime" in q else None
+            end = int(q["endTime"]) if "endTime" in q else None
+        except ValueError:
+            return self._error(-1100, "Illegal characters found in a parameter.")
+        if not 1 <= limit <= 1500:
+            return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
+        if start is not None and end is not None and start > end:
+            return self._error(-1023, "Start time is greater than end time.")
+        t = self.klines.open_time
+        available = self.closed_count() + (1 if self.closed_count() < len(t) else 0)  # closed + live
+        lo = 0 if start is None else int(np.searchsorted(t, start, "left"))
+        hi = available if end is None else min(available, int(np.searchsorted(t, end, "right")))
+        if start is None:
+            lo = max(lo, hi - limit)  # the most recent `limit` up to endTime
+        else:
+            hi = min(hi, lo + limit)
+        return lo, max(lo, hi), self.closed_count()
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        if (r := await self._gate(request)) is not None:
+            return r
+        sel = self._kline_query(request)
+        if isinstance(sel, web.Response):
+            return sel
+        lo, hi, closed = sel
+        return web.json_response([self._kline_row(i, final=i < closed) for i in range(lo, hi)])
+
+    async def _mark_klines(self, request: web.Request) -> web.Response:
+        # No mark-price data is bundled: the mark klines replay the trade-price OHLC (plumbing only).
+        if (r := await self._gate(request)) is not None:
+            return r
+        sel = self._kline_query(request)
+        if isinstance(sel, web.Response):
+            return sel
+        lo, hi, closed = sel
+        rows = []
+        for i in range(lo, hi):
+            k = self._kline_row(i, final=i < closed)
+            rows.append([k[0], k[1], k[2], k[3], k[4], "0", k[6], "0", 0, "0", "0", "0"])
+        return web.json_response(rows)
+
+    async def _oi_hist(self, request: web.Request) -> web.Response:
+        if (r := await self._gate(request)) is not None:
+            return r
+        q = request.query
+        if q.get("symbol") != "BTCUSDT":
+            return self._error(-1121, "Invalid symbol.")
+        period = q.get("period")
+        if period not in OI_PERIODS:
+            return self._error(
+                -1102, "Mandatory parameter 'period' was not sent, was empty/null, or malformed."
+            )
+        try:
+            limit = int(q.get("limit", "30"))
+            start = int(q["startTime"]) if "startTime" in q else None
+            end = int(q["endTime"]) if "endTime" in q else None
+        except ValueError:
+            return self._error(-1100, "Illegal characters found in a parameter.")
+        if not 1 <= limit <= 500:
+            return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
+        if start is not None and start < self.now_ms - THIRTY_DAYS_MS:
+            return self._error(-1130, "parameter 'startTime' is invalid.")
+        step = OI_PERIODS[period]
+        t = self.oi_time
+        mask = (t <= self.now_ms) & (t % step == 0)
+        if start is not None:
+            mask &= t >= start
+        if end is not None:
+            mask &= t <= end
+        idx = np.flatnonzero(mask)
+        idx = idx[:limit] if start is not None else idx[-limit:]
+        return web.json_response([
+            {"symbol": "BTCUSDT", "sumOpenInterest": self.oi_rows[i][0], "sumOpenInterestValue": self.oi_rows[i][1],
+             "CMCCirculatingSupply": "19690000.000", "timestamp": int(t[i])}
+            for i in idx
+        ])  # fmt: skip
+
+    # -- websocket ----------------------------------------------------------------------------------------------
+    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
+        self.requests["ws:" + request.path] += 1
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        conn = _Conn(ws, request.path)
+        self._conns.append(conn)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    req = json.loads(msg.data)
+                except ValueError:
+                    await ws.send_str(json.dumps({"code": 3, "msg": "Invalid JSON", "id": None}))
+                    continue
+                method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+                if method == "SUBSCRIBE":
+                    conn.streams.update(params)
+                    await ws.send_str(json.dumps({"result": None, "id": rid}))
+                    self.subscribed.set()
+                elif method == "UNSUBSCRIBE":
+                    conn.streams.difference_update(params)
+                    await ws.send_str(json.dumps({"result": None, "id": rid}))
+                elif method == "LIST_SUBSCRIPTIONS":
+                    await ws.send_str(json.dumps({"result": sorted(conn.streams), "id": rid}))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            if conn in self._conns:
+                self._conns.remove(conn)
+        return ws
+
+    def subscribers(self, stream: str) -> int:
+        return sum(1 for c in self._conns if stream in c.streams and not c.ws.closed)
+
+    async def wait_subscribed(self, stream: str, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.subscribers(stream) == 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nobody subscribed to {stream} within {timeout}s")
+            await asyncio.sleep(0.01)
+
+    async def _broadcast(self, stream: str, text: str) -> int:
+        n = 0
+        for c in list(self._conns):
+            if stream in c.streams and not c.ws.closed:
+                try:
+                    await c.ws.send_str(text)
+                    n += 1
+                except (ConnectionResetError, RuntimeError):
+                    pass
+        self.sent[stream] += n
+        return n
+
+    async def _ping_loop(self) -> None:
+        assert self.ping_interval
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            for c in list(self._conns):
+                if not c.ws.closed:
+                    with contextlib.suppress(ConnectionResetError, RuntimeError):
+                        await c.ws.ping()
