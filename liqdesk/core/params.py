@@ -30,7 +30,8 @@ class ModelParams:
     volume_half_life_h: float = 24.0
     # Spread each bar's entry over [low, high] with triangular weights (1 = all at VWAP).
     entry_points: int = 1
-    # Open-interest samples further apart than this many bar intervals are a gap (volume model there).
+    # Snapshots further apart than this many times their usual spacing (or the bar interval, if
+    # longer) are a gap: the bars inside use the volume model.
     oi_max_gap_bars: float = 3.0
     # Pro-rata factor floor: keeps the running log-product finite after a total wipe-out.
     min_survival: float = 1e-9

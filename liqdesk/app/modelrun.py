@@ -1,0 +1,35 @@
+"""Build the engine for a set of inputs and cut the view out of it (shared by the sub-commands)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from liqdesk.app.options import Inputs
+from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.grid import HeatmapGrid, PriceBins, render_grid
+from liqdesk.core.liqmap import auto_bins
+
+
+@dataclass
+class ModelRun:
+    inputs: Inputs
+    engine: LiquidationEngine
+    start_bar: int
+    end_bar: int
+
+    @property
+    def model_label(self) -> str:
+        return self.engine.model_label(self.start_bar, self.end_bar)
+
+    def view_bins(self, n: int) -> PriceBins:
+        c = self.inputs.candles.take(slice(self.start_bar, self.end_bar))
+        return auto_bins(c.low, c.high, n)
+
+    def grid(self, bins: int, columns: int | None = None) -> HeatmapGrid:
+        return render_grid(self.engine, self.view_bins(bins), self.start_bar, self.end_bar, columns)
+
+
+def run_model(inputs: Inputs) -> ModelRun:
+    engine = LiquidationEngine.build(inputs.candles, inputs.open_interest, inputs.params)
+    start, end = inputs.view_bars()
+    return ModelRun(inputs, engine, start, end)

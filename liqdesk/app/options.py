@@ -1,0 +1,153 @@
+"""Data options shared by the sub-commands, and turning them into model inputs.
+
+The engine is always built over all history up to the end of the view (levels opened before the
+view still matter); the view only selects what is exported or drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from liqdesk.core.params import ModelParams
+from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
+from liqdesk.errors import ConfigError, DataError
+from liqdesk.feeds import presets as presets_mod
+from liqdesk.feeds.timeparse import parse_duration, parse_time
+
+DEFAULT_VIEW = "7d"
+
+
+@dataclass
+class Inputs:
+    candles: Candles  # all history up to the end of the view
+    open_interest: OpenInterest | None
+    liquidations: Liquidations
+    params: ModelParams
+    label: str  # where the data came from, for every output
+    symbol: str
+    exchange: str
+    view_start_ms: int
+    view_end_ms: int  # exclusive
+    notes: list[str] = field(default_factory=list)
+
+    def view_bars(self) -> tuple[int, int]:
+        t = self.candles.open_time
+        return int(np.searchsorted(t, self.view_start_ms, "left")), int(np.searchsorted(t, self.view_end_ms, "left"))
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> None:
+    g = parser.add_argument_group("data (default: the bundled real BTCUSDT sample)")
+    g.add_argument("--candles", metavar="FILE", help="candles file (Binance kline CSV, freqtrade JSON; .gz ok)")
+    g.add_argument("--open-interest", metavar="FILE", help="open-interest file (Binance metrics/openInterestHist)")
+    g.add_argument("--liquidations", metavar="FILE", help="real liquidations (forceOrder capture or JSON lines)")
+    g.add_argument("--sample", metavar="NAME", help="a bundled sample by name (see README)")
+    g.add_argument("--exchange", metavar="ID", help="use exchange data through the local cache (e.g. binanceusdm)")
+    g.add_argument("--symbol", metavar="SYM", default=None, help="symbol in ccxt form, e.g. BTC/USDT:USDT")
+    g.add_argument("--timeframe", metavar="TF", default=None, help="bar interval for exchange data (1m, 5m, 15m, 1h, 4h)")
+    g.add_argument("--ccxt-options", metavar="JSON", help="ccxt constructor options (urls, proxies, options), JSON")
+    if view:
+        v = parser.add_argument_group("view")
+        v.add_argument("--start", metavar="ISO", help="first time shown, ISO 8601 (UTC unless an offset is given)")
+        v.add_argument("--end", metavar="ISO", help="end of the view (exclusive; default: after the last bar)")
+        v.add_argument("--range", metavar="SPAN", help=f"view length before --end, e.g. 12h, 3d, 30d (default {DEFAULT_VIEW})")
+    m = parser.add_argument_group("model")
+    m.add_argument("--preset", default=presets_mod.DEFAULT_PRESET, help="leverage preset: coinglass, all, high or a user preset")
+    m.add_argument("--half-life", type=float, metavar="HOURS", help="decay alive levels with this half-life")
+    m.add_argument("--taker-floor", type=float, metavar="F", help="taker-share floor f in [0, 0.5) (default 0.2)")
+    m.add_argument("--entry-points", type=int, metavar="N", help="spread entries over [low, high] at N points")
+
+
+def model_params(args: argparse.Namespace) -> ModelParams:
+    overrides = {}
+    if getattr(args, "half_life", None) is not None:
+        overrides["half_life_h"] = args.half_life
+    if getattr(args, "taker_floor", None) is not None:
+        overrides["taker_floor"] = args.taker_floor
+    if getattr(args, "entry_points", None) is not None:
+        overrides["entry_points"] = args.entry_points
+    return presets_mod.params_for(args.preset, **overrides)
+
+
+def load_inputs(args: argparse.Namespace) -> Inputs:
+    params = model_params(args)
+    if getattr(args, "exchange", None):
+        candles, oi, liqs, label, symbol, exchange = _from_exchange(args)
+    elif getattr(args, "candles", None):
+        candles, oi, liqs, label, symbol, exchange = _from_files(args)
+    else:
+        candles, oi, liqs, label, symbol, exchange = _from_sample(args)
+    if len(candles) < 2:
+        raise DataError(f"{label}: fewer than two candles")
+    start, end = view_window(args, candles)
+    upto = candles.between(None, end)
+    if len(upto) == 0 or int(np.searchsorted(upto.open_time, start, "left")) >= len(upto):
+        raise DataError(
+            f"no candles between {_iso(start)} and {_iso(end)} in {label} "
+            f"(data spans {_iso(int(candles.open_time[0]))} → {_iso(int(candles.close_time[-1]))})"
+        )
+    notes = []
+    if oi is None:
+        notes.append("no open-interest data: openings estimated from volume (volume model)")
+    return Inputs(upto, oi, liqs, params, label, symbol, exchange, start, end, notes)
+
+
+def view_window(args: argparse.Namespace, candles: Candles) -> tuple[int, int]:
+    end = parse_time(args.end, what="--end") if getattr(args, "end", None) else int(candles.close_time[-1])
+    if getattr(args, "start", None):
+        start = parse_time(args.start, what="--start")
+        if getattr(args, "range", None):
+            raise ConfigError("give --start or --range, not both")
+    else:
+        start = end - parse_duration(getattr(args, "range", None) or DEFAULT_VIEW, what="--range")
+    if start >= end:
+        raise ConfigError(f"empty time range: --start {_iso(start)} is not before --end {_iso(end)}")
+    return start, end
+
+
+def _iso(ms: int) -> str:
+    from liqdesk.feeds.timeparse import format_time
+
+    return format_time(ms)[:16] + "Z"
+
+
+def _from_sample(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from liqdesk.feeds.sample import load_sample
+
+    name = getattr(args, "sample", None)
+    s = load_sample(name) if name else load_sample()
+    if getattr(args, "open_interest", None) or getattr(args, "liquidations", None):
+        raise ConfigError("--open-interest / --liquidations need --candles (the sample brings its own)")
+    liqs = s.liquidations if s.liquidations is not None else Liquidations.empty()
+    return s.candles, s.open_interest, liqs, s.label, s.symbol, s.exchange
+
+
+def _from_files(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from liqdesk.feeds import files
+
+    candles = files.read_candles(args.candles)
+    oi = files.read_open_interest(args.open_interest) if args.open_interest else None
+    symbol = args.symbol or "BTC/USDT:USDT"
+    liqs = (
+        files.read_liquidations(args.liquidations, symbol=symbol) if args.liquidations else Liquidations.empty()
+    )
+    label = f"file {args.candles}" + (f" + {args.open_interest}" if oi is not None else "")
+    return candles, oi, liqs, label, symbol, "file"
+
+
+def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from liqdesk.feeds.exchange_config import ccxt_options_for
+    from liqdesk.feeds.history import load_history
+
+    if getattr(args, "candles", None):
+        raise ConfigError("give --exchange or --candles, not both")
+    symbol = args.symbol or "BTC/USDT:USDT"
+    tf = args.timeframe or "5m"
+    timeframe_ms(tf)
+    end = parse_time(args.end, what="--end") if getattr(args, "end", None) else None
+    span = parse_duration(getattr(args, "range", None) or DEFAULT_VIEW, what="--range")
+    options = ccxt_options_for(args.exchange, getattr(args, "ccxt_options", None))
+    hist = load_history(args.exchange, symbol, tf, None if end is None else end - span, end, span_ms=span, ccxt_options=options)
+    return hist.candles, hist.open_interest, hist.liquidations, hist.label, symbol, args.exchange

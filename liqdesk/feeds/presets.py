@@ -1,0 +1,89 @@
+"""Leverage presets and bracket tables: shipped as data in resources/model, user presets in the
+config directory (presets.json there adds or overrides entries)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from liqdesk.core.leverage import Brackets, Tiers
+from liqdesk.core.params import ModelParams, Preset
+from liqdesk.errors import ConfigError
+from liqdesk.feeds.resources import resource_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRESET = "coinglass"
+
+
+def config_dir() -> Path:
+    override = os.environ.get("LIQDESK_CONFIG_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or (Path.home() / ".config")
+    return Path(base) / "liqdesk"
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def _presets_from(data: Any, where: Path) -> dict[str, Preset]:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected an object of presets")
+    out = {}
+    for name, spec in data.items():
+        try:
+            tiers = Tiers.from_mapping(spec["tiers"])
+        except (KeyError, TypeError, AttributeError):
+            raise ConfigError(
+                f"{where}: preset {name!r} needs a 'tiers' object like {{\"25\": 0.5}}"
+            ) from None
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: preset {name!r}: {exc}") from None
+        out[str(name)] = Preset(str(name), str(spec.get("label", name)), tiers)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _bundled_presets() -> dict[str, Preset]:
+    path = resource_path("model", "presets.json")
+    return _presets_from(_read_json(path), path)
+
+
+def load_presets() -> dict[str, Preset]:
+    """Bundled presets, then the user's (a broken user file is reported and skipped)."""
+    presets = dict(_bundled_presets())
+    user = config_dir() / "presets.json"
+    if user.exists():
+        try:
+            presets.update(_presets_from(_read_json(user), user))
+        except ConfigError as exc:
+            log.warning("ignoring user presets: %s", exc)
+    return presets
+
+
+@lru_cache(maxsize=4)
+def load_brackets(name: str = "brackets_binance_btcusdt.json") -> Brackets:
+    path = resource_path("model", name)
+    data = _read_json(path)
+    try:
+        return Brackets.from_rows(data["brackets"])
+    except (KeyError, TypeError):
+        raise ConfigError(f"{path}: expected a 'brackets' list") from None
+
+
+def params_for(preset: str = DEFAULT_PRESET, **overrides: Any) -> ModelParams:
+    presets = load_presets()
+    if preset not in presets:
+        raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(sorted(presets))}")
+    return ModelParams(tiers=presets[preset].tiers, preset=preset, brackets=load_brackets(), **overrides)
