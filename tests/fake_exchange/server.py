@@ -76,6 +76,7 @@ class _Conn:
     ws: web.WebSocketResponse
     path: str
     streams: set[str] = field(default_factory=set)
+    silent: bool = False  # a black hole: stays open, sends nothing (not even pings)
 
 
 class FakeBinance:
@@ -161,6 +162,7 @@ class FakeBinance:
                 }
             },
             "timeout": 5000,
+            "rateLimit": 1,  # ccxt's own throttle (50 ms per weight unit for Binance) would slow the tests
         }  # fmt: skip
 
     # -- the served series (what a client should end up with) -----------------------------------------------
@@ -204,6 +206,15 @@ class FakeBinance:
                 n += 1
         self._conns.clear()
         self.subscribed.clear()
+        return n
+
+    def silence_websockets(self) -> int:
+        """Every current websocket connection goes silent (open, but no data, pings or pongs): the failure
+        mode of a hung connection. New connections work."""
+        n = 0
+        for c in self._conns:
+            c.silent = True
+            n += 1
         return n
 
     async def send_raw(self, stream: str, text: str) -> int:
@@ -383,13 +394,15 @@ class FakeBinance:
     # -- websocket ----------------------------------------------------------------------------------------------
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         self.requests["ws:" + request.path] += 1
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=False)
         await ws.prepare(request)
         conn = _Conn(ws, request.path)
         self._conns.append(conn)
         try:
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.PING and not conn.silent:
+                    await ws.pong(msg.data)
+                if msg.type != WSMsgType.TEXT or conn.silent:
                     continue
                 try:
                     req = json.loads(msg.data)
@@ -414,7 +427,7 @@ class FakeBinance:
         return ws
 
     def subscribers(self, stream: str) -> int:
-        return sum(1 for c in self._conns if stream in c.streams and not c.ws.closed)
+        return sum(1 for c in self._conns if stream in c.streams and not c.ws.closed and not c.silent)
 
     async def wait_subscribed(self, stream: str, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -426,7 +439,7 @@ class FakeBinance:
     async def _broadcast(self, stream: str, text: str) -> int:
         n = 0
         for c in list(self._conns):
-            if stream in c.streams and not c.ws.closed:
+            if stream in c.streams and not c.ws.closed and not c.silent:
                 try:
                     await c.ws.send_str(text)
                     n += 1
@@ -440,6 +453,6 @@ class FakeBinance:
         while True:
             await asyncio.sleep(self.ping_interval)
             for c in list(self._conns):
-                if not c.ws.closed:
+                if not c.ws.closed and not c.silent:
                     with contextlib.suppress(ConnectionResetError, RuntimeError):
                         await c.ws.ping()

@@ -115,6 +115,37 @@ class Venue:
 
     def __init__(self, exchange: Any) -> None:
         self.exchange = exchange
+        self.bad_frames = 0  # websocket frames ccxt could not handle (malformed JSON, unexpected shapes)
+        self.last_bad_frame = ""
+        if hasattr(exchange, "client"):
+            self._guard_ws_frames()
+
+    def _guard_ws_frames(self) -> None:
+        """Make one bad websocket frame cost one message, not the connection.
+
+        ccxt runs its receive loop from a done-callback: a frame that fails to decode or to parse raises out of
+        that callback and the loop silently stops (every watch on the connection hangs; desktop.md). Each new
+        ccxt client gets its ``handle_message`` wrapped so the exception is counted and the loop goes on."""
+        ex = self.exchange
+        make_client = ex.client
+
+        def client(url: str) -> Any:
+            c = make_client(url)
+            if not getattr(c, "_liqdesk_guarded", False):
+                inner = c.handle_message
+
+                def guarded(message: Any, inner: Any = inner, url: str = url) -> None:
+                    try:
+                        inner(message)
+                    except Exception as exc:
+                        self.bad_frames += 1
+                        self.last_bad_frame = f"{url}: {type(exc).__name__}: {exc}"
+
+                c.handle_message = guarded
+                c._liqdesk_guarded = True
+            return c
+
+        ex.client = client
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -205,7 +236,8 @@ class Venue:
         order = np.argsort(np.asarray(times, np.int64), kind="stable")
         return OpenInterest(np.asarray(times, np.int64)[order], np.asarray(usd, np.float64)[order])
 
-    def oi_period(self, timeframe: str) -> str:
+    @classmethod
+    def oi_period(cls, timeframe: str) -> str:
         """The open-interest period used for a candle timeframe: the finest not finer than it (≥ 5m)."""
         tf = timeframe_ms(timeframe)
         best = "5m"
@@ -308,7 +340,8 @@ async def _page_candles(
     parts: list[Candles] = []
     since = start_ms - start_ms % interval if start_ms % interval else start_ms
     while since < end_ms:
-        page = await fetch(since, limit)
+        # ask for no more than the span needs: venues weigh big pages more (Binance: 1 below 100 bars, 10 at 1500)
+        page = await fetch(since, max(1, min(limit, -(-(end_ms - since) // interval))))
         if progress:
             progress(len(page))
         if len(page) == 0:
@@ -317,8 +350,6 @@ async def _page_candles(
             continue
         parts.append(page)
         since = int(page.open_time[-1]) + interval
-        if len(page) < limit and since >= end_ms:
-            break
     if not parts:
         return empty_candles(interval, full=full)
     out = parts[0]

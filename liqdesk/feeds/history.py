@@ -1,0 +1,335 @@
+"""History for one market: the cache first, the exchange for what is missing, everything stored.
+
+``load_history`` (sync, for the CLI) and ``load_history_async`` (for the app's asyncio/qasync loop) return a
+``MarketHistory`` of closed candles (with quote/taker volume and mark wicks where the venue offers them), open
+interest, and the recorded real liquidations. With no network the cache is returned and ``warnings`` say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ccxt.base import errors as ccxt_errors
+
+from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
+from liqdesk.errors import DataError, LiqdeskError
+from liqdesk.feeds.cache import Cache
+from liqdesk.feeds.venues import Venue, create_venue, venue_class
+from liqdesk.feeds.venues.base import OI_PERIODS_MS, empty_candles
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+T = TypeVar("T")
+
+RATE_LIMIT_ERRORS: tuple[type[BaseException], ...] = (
+    ccxt_errors.RateLimitExceeded,
+    ccxt_errors.DDoSProtection,
+)
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (ccxt_errors.NetworkError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: delay_n = uniform(0.5, 1) × min(cap, base × 2^n)."""
+
+    attempts: int = 5
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    rate_limit_base_s: float = 5.0  # HTTP 429/418: start slower
+
+    def delay(self, attempt: int, *, rate_limited: bool = False) -> float:
+        base = self.rate_limit_base_s if rate_limited else self.base_s
+        return min(self.cap_s, base * 2.0**attempt) * random.uniform(0.5, 1.0)
+
+
+async def call_with_retries(
+    fn: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    policy: RetryPolicy,
+    report: Callable[[str, str], None] | None = None,
+) -> T:
+    """Await ``fn()``; on network errors and rate limits back off and retry ``policy.attempts`` times, telling
+    ``report(text, level)``. The last error propagates."""
+    attempt = 0
+    while True:
+        try:
+            return await fn()
+        except RATE_LIMIT_ERRORS as exc:
+            if attempt + 1 >= policy.attempts:
+                raise
+            d = policy.delay(attempt, rate_limited=True)
+            if report:
+                report(f"rate limited while {what} ({type(exc).__name__}); retrying in {d:.1f} s", "warning")
+        except ccxt_errors.ExchangeError:
+            raise  # a real answer from the exchange (bad symbol, bad request): retrying will not help
+        except NETWORK_ERRORS as exc:
+            if attempt + 1 >= policy.attempts:
+                raise
+            d = policy.delay(attempt)
+            if report:
+                report(
+                    f"network error while {what} ({type(exc).__name__}: {exc}); retrying in {d:.1f} s",
+                    "warning",
+                )
+        attempt += 1
+        await asyncio.sleep(d)
+
+
+@dataclass(frozen=True)
+class MarketHistory:
+    exchange: str
+    symbol: str
+    timeframe: str
+    candles: Candles
+    open_interest: OpenInterest | None
+    liquidations: Liquidations
+    source: str  # e.g. "binanceusdm: 2,160 bars cached, 300 fetched"
+    fetched_bars: int = 0
+    cached_bars: int = 0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def offline(self) -> bool:
+        return any(w.startswith("offline") for w in self.warnings)
+
+
+def _floor(t: int, step: int) -> int:
+    return t - t % step
+
+
+async def backfill_candles(
+    venue: Venue,
+    cache: Cache,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    with_mark: bool = True,
+    policy: RetryPolicy = RetryPolicy(),
+    report: Callable[[str, str], None] | None = None,
+    on_page: Callable[[int, str], None] | None = None,
+) -> Candles:
+    """Fetch the closed bars of [start_ms, end_ms) the cache lacks, store them (and their coverage). Returns
+    what was fetched. ``end_ms`` must not be later than the current bar's open time."""
+    ex = venue.id
+    interval = timeframe_ms(timeframe)
+    fetched: list[Candles] = []
+    for gap_start, gap_end in cache.missing("candles", ex, symbol, timeframe, start_ms, end_ms):
+        label = f"candles {timeframe} from {time.strftime('%Y-%m-%d %H:%M', time.gmtime(gap_start / 1000))}"
+        page_cb = (lambda n, lb=label: on_page(n, lb)) if on_page else None
+        got = await call_with_retries(
+            lambda s=gap_start, e=gap_end, cb=page_cb: venue.fetch_candles(
+                symbol, timeframe, s, e, progress=cb
+            ),
+            f"fetching {label}",
+            policy=policy,
+            report=report,
+        )
+        got = got.between(gap_start, gap_end)
+        cache.put_candles(ex, symbol, timeframe, got)
+        if with_mark and venue.has_mark_candles and len(got):
+            try:
+                t, h, low = await call_with_retries(
+                    lambda s=gap_start, e=gap_end: venue.fetch_mark(symbol, timeframe, s, e),
+                    "fetching mark-price candles",
+                    policy=policy,
+                    report=report,
+                )
+                cache.put_mark(ex, symbol, timeframe, t, h, low)
+            except (ccxt_errors.BaseError, ValueError) as exc:
+                if report:
+                    report(f"no mark-price candles from {ex}: {exc}", "info")
+        cache.add_coverage("candles", ex, symbol, timeframe, gap_start, gap_end)
+        if len(got):
+            fetched.append(got)
+    out = fetched[0] if fetched else empty_candles(interval, full=venue.full_candles)
+    for c in fetched[1:]:
+        out = out.concat(c)
+    return out
+
+
+async def backfill_open_interest(
+    venue: Venue,
+    cache: Cache,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    now_ms: int,
+    policy: RetryPolicy = RetryPolicy(),
+    report: Callable[[str, str], None] | None = None,
+    on_page: Callable[[int, str], None] | None = None,
+) -> int:
+    ex = venue.id
+    period = venue.oi_period(timeframe)
+    step = OI_PERIODS_MS[period]
+    end = min(end_ms, _floor(now_ms, step) + 1)
+    if venue.oi_max_age_ms is not None:
+        start_ms = max(start_ms, _floor(now_ms - venue.oi_max_age_ms, step) + step)
+    n = 0
+    for gap_start, gap_end in cache.missing("oi", ex, symbol, period, start_ms, end):
+        oi = await call_with_retries(
+            lambda s=gap_start, e=gap_end: venue.fetch_open_interest(
+                symbol, timeframe, s, e, now_ms=now_ms,
+                progress=(lambda k: on_page(k, f"open interest {period}")) if on_page else None,
+            ),
+            f"fetching open interest {period}",
+            policy=policy,
+            report=report,
+        )  # fmt: skip
+        n += cache.put_open_interest(ex, symbol, period, oi)
+        # the newest period may still be published later: leave it uncovered
+        cache.add_coverage("oi", ex, symbol, period, gap_start, min(gap_end, _floor(now_ms, step) - step + 1))
+    return n
+
+
+async def load_history_async(
+    exchange_id: str,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    ccxt_options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    cache: Cache | None = None,
+    venue: Venue | None = None,
+    now_ms: int | None = None,
+    with_open_interest: bool = True,
+    with_mark: bool = True,
+    offline_ok: bool = True,
+    policy: RetryPolicy = RetryPolicy(),
+) -> MarketHistory:
+    """Closed bars with start_ms <= open_time < end_ms (cache first, missing parts fetched and stored), open
+    interest over the range where the venue keeps it, and the recorded liquidations.
+
+    ``now_ms`` (default: the clock) decides which bars are closed. ``venue``/``cache`` may be shared with a
+    LiveFeed; otherwise they are opened and closed here. With ``offline_ok`` a network failure yields the cache
+    with a warning; otherwise it raises DataError."""
+    interval = timeframe_ms(timeframe)
+    if end_ms <= start_ms:
+        raise DataError(f"empty time range: start {start_ms} is not before end {end_ms}")
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    start = _floor(start_ms, interval)
+    end_closed = min(end_ms, _floor(now, interval))
+    own_cache = cache is None
+    db = Cache() if cache is None else cache
+    own_venue = venue is None
+    warnings: list[str] = []
+    fetched_bars = 0
+    done = 0
+
+    def report(text: str, level: str) -> None:
+        log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
+        if progress:
+            progress(done, max(done, total), text)
+
+    # a rough page count for the progress indicator
+    missing = (
+        db.missing("candles", exchange_id, symbol, timeframe, start, end_closed) if end_closed > start else []
+    )
+    vc = venue_class(exchange_id)
+    total = sum(math.ceil((e - s) / interval / vc.kline_limit) for s, e in missing)
+    if with_open_interest:
+        total += math.ceil((end_closed - start) / OI_PERIODS_MS[vc.oi_period(timeframe)] / vc.oi_limit)
+    total = max(total, 1)
+
+    def on_page(n: int, label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(min(done, total), total, label)
+
+    v: Venue | None = venue
+    try:
+        if end_closed > start and (missing or with_open_interest):
+            try:
+                if v is None:
+                    v = create_venue(exchange_id, ccxt_options)
+                await v.market(symbol)
+                if missing:
+                    got = await backfill_candles(
+                        v, db, symbol, timeframe, start, end_closed,
+                        with_mark=with_mark, policy=policy, report=report, on_page=on_page,
+                    )  # fmt: skip
+                    fetched_bars = len(got)
+                if with_open_interest:
+                    try:
+                        await backfill_open_interest(
+                            v, db, symbol, timeframe, start, end_closed,
+                            now_ms=now, policy=policy, report=report, on_page=on_page,
+                        )  # fmt: skip
+                    except (ccxt_errors.NotSupported, ccxt_errors.BadRequest) as exc:
+                        warnings.append(f"no open-interest history from {exchange_id}: {exc}")
+            except LiqdeskError:
+                raise
+            except ccxt_errors.BadSymbol as exc:
+                raise DataError(f"{exchange_id} does not list {symbol!r}: {exc}") from None
+            except (*NETWORK_ERRORS, ccxt_errors.ExchangeError) as exc:
+                text = (
+                    f"offline: {exchange_id} unreachable ({type(exc).__name__}: {exc}); showing cached data"
+                )
+                if not offline_ok:
+                    raise DataError(
+                        f"cannot load history from {exchange_id}: {type(exc).__name__}: {exc}"
+                    ) from None
+                warnings.append(text)
+                log.warning("%s", text)
+    finally:
+        if own_venue and v is not None:
+            await v.close()
+    try:
+        candles = db.get_candles(exchange_id, symbol, timeframe, start, end_ms)
+        period = vc.oi_period(timeframe)
+        oi = db.get_open_interest(exchange_id, symbol, period, start, end_ms) if with_open_interest else None
+        liqs = db.get_liquidations(exchange_id, symbol, start, end_ms)
+    finally:
+        if own_cache:
+            db.close()
+    if progress:
+        progress(total, total, "done")
+    cached = len(candles) - fetched_bars
+    source = f"{exchange_id}: {cached:,} bars from the cache, {fetched_bars:,} fetched"
+    if warnings and any(w.startswith("offline") for w in warnings):
+        source = f"{exchange_id} (offline): {len(candles):,} bars from the cache"
+    return MarketHistory(
+        exchange_id, symbol, timeframe, candles, oi if oi is not None and len(oi) else None, liqs, source,
+        fetched_bars, cached, tuple(warnings),
+    )  # fmt: skip
+
+
+def load_history(
+    exchange_id: str,
+    symbol: str,
+    timeframe: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    ccxt_options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    **kwargs: Any,
+) -> MarketHistory:
+    """Synchronous wrapper of ``load_history_async`` for the command line (runs its own event loop)."""
+    return asyncio.run(
+        load_history_async(
+            exchange_id,
+            symbol,
+            timeframe,
+            start_ms,
+            end_ms,
+            ccxt_options=ccxt_options,
+            progress=progress,
+            **kwargs,
+        )
+    )
