@@ -18,7 +18,7 @@ except ImportError:  # tests/ itself on sys.path
 
 FAST_REST = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05, rate_limit_base_s=0.02)
 FAST = LiveSettings(
-    backoff_base_s=0.02, backoff_cap_s=0.1, rate_limit_base_s=0.05, candle_stale_s=0.4,
+    backoff_base_s=0.02, backoff_cap_s=0.1, rate_limit_base_s=0.05, candle_stale_s=0.4, candle_silent_s=60.0,
     liquidation_stale_s=0.4, oi_poll_s=0.2, history_bars=200, rest=FAST_REST, close_timeout_s=2.0,
 )  # fmt: skip
 SYMBOL = "BTC/USDT:USDT"

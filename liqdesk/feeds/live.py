@@ -128,7 +128,8 @@ class LiveSettings:
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 60.0
     rate_limit_base_s: float = 10.0
-    candle_stale_s: float = 30.0  # kline streams update several times a second
+    candle_stale_s: float = 30.0  # connection check: kline streams update several times a second
+    candle_silent_s: float = 120.0  # no kline update at all on a live connection: resubscribe
     liquidation_stale_s: float = 300.0  # quiet streams: the connection must still show pings/pongs
     oi_poll_s: float = 60.0
     history_bars: int = 500  # bars fetched on first start when the cache has none
@@ -203,6 +204,9 @@ class LiveFeed:
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self._last_closed: dict[str, int | None] = {}  # symbol → newest closed bar emitted/stored
         self._live: dict[str, tuple[int, float]] = {}  # symbol → (open_time, volume) of the live bar
+        self._seen_bars: dict[
+            str, OrderedDict[Any, float]
+        ] = {}  # symbol → recent (open_time → volume) handled
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -344,12 +348,13 @@ class LiveFeed:
                         with contextlib.suppress(BaseException):
                             await asyncio.wait_for(task, 1.0)
                         raise _StaleConnection(f"{kind} connection silent for {stale_s:g} s")
-                if kind == "candles" and time.monotonic() - st.last_message > 3 * stale_s:
+                silent_s = self.settings.candle_silent_s
+                if kind == "candles" and time.monotonic() - st.last_message > silent_s:
                     for client in self._clients_for(symbol, kind):
                         client.on_error(ccxt_errors.NetworkError("stream silent"))
                     with contextlib.suppress(BaseException):
                         await asyncio.wait_for(task, 1.0)
-                    raise _StaleConnection(f"{kind} stream silent for {3 * stale_s:g} s")
+                    raise _StaleConnection(f"{kind} stream silent for {silent_s:g} s")
         finally:
             if not task.done():
                 task.cancel()
@@ -423,24 +428,45 @@ class LiveFeed:
         self._status("candles connected", "info", symbol, "candles")
         while True:
             if pending is None:
-                bars = await self._watch(lambda: ex.watch_ohlcv(symbol, self.timeframe), symbol, "candles",
-                                         self.settings.candle_stale_s, st)  # fmt: skip
+                await self._watch(lambda: ex.watch_ohlcv(symbol, self.timeframe), symbol, "candles",
+                                  self.settings.candle_stale_s, st)  # fmt: skip
             else:
                 p, pending = pending, None
-                bars = await self._watch(lambda p=p: p, symbol, "candles", self.settings.candle_stale_s, st)
-            await self._on_bars(symbol, bars, st)
+                await self._watch(lambda p=p: p, symbol, "candles", self.settings.candle_stale_s, st)
+            st.last_message = time.monotonic()
+            # The watch is only a wake-up: updates that arrive while we are busy (a REST backfill) resolve no
+            # future and would wait for the next message, so read ccxt's candle cache until nothing is new.
+            while await self._on_bars(symbol, self._ohlcv_tail(symbol), st):
+                pass
 
-    async def _on_bars(self, symbol: str, bars: list[list[Any]], st: StreamStats) -> None:
-        st.last_message = time.monotonic()
-        for bar in bars or []:
+    def _ohlcv_tail(self, symbol: str, n: int = 8) -> list[list[Any]]:
+        ohlcvs = getattr(self.venue.exchange, "ohlcvs", None) or {}
+        stored = (ohlcvs.get(symbol) or {}).get(self.timeframe)
+        return list(stored[-n:]) if stored else []
+
+    async def _on_bars(self, symbol: str, bars: list[list[Any]], st: StreamStats) -> int:
+        """Process the bars not seen before; returns how many were new."""
+        seen = self._seen_bars.setdefault(symbol, OrderedDict())
+        new = 0
+        for bar in bars:
             try:
                 t = int(bar[0])
                 o, h, low, c, v = (float(x) for x in bar[1:6])
                 if not all(np.isfinite([o, h, low, c, v])) or v < 0 or t % self.interval:
                     raise ValueError(bar)
             except (TypeError, ValueError, IndexError):
-                st.malformed += 1
+                key = repr(bar[:6]) if isinstance(bar, list) else repr(bar)
+                if seen.get(key) is None:
+                    seen[key] = 0.0
+                    st.malformed += 1
                 continue
+            if seen.get(t) == v:
+                continue  # already handled (the cache is re-read) or an exact duplicate
+            seen[t] = v
+            seen.move_to_end(t)
+            while len(seen) > 64:
+                seen.popitem(last=False)
+            new += 1
             st.messages += 1
             last_closed = self._last_closed.get(symbol)
             live_t, live_v = self._live.get(symbol, (None, 0.0))
@@ -450,17 +476,16 @@ class LiveFeed:
             if t == live_t and v < live_v:
                 st.out_of_order += 1  # a stale revision of the live bar
                 continue
-            if t == live_t and v == live_v:
-                st.duplicates += 1
-                continue
-            if live_t is not None and t > live_t or live_t is None and last_closed is not None \
-                    and t > last_closed + self.interval:  # fmt: skip
+            if (live_t is not None and t > live_t) or (
+                live_t is None and last_closed is not None and t > last_closed + self.interval
+            ):
                 # bars before t are closed: take them (final values, full columns) from REST
                 await self._sync_closed(symbol, t, st)
             self._live[symbol] = (t, v)
             self._emit(
                 CandleUpdate(self.exchange_id, symbol, self.timeframe, t, o, h, low, c, v, None, None, False)
             )
+        return new
 
     # -- open interest -----------------------------------------------------------------------------------------
     async def _run_open_interest(self, symbol: str, st: StreamStats) -> None:
