@@ -35,29 +35,59 @@ class Inputs:
 
     def view_bars(self) -> tuple[int, int]:
         t = self.candles.open_time
-        return int(np.searchsorted(t, self.view_start_ms, "left")), int(np.searchsorted(t, self.view_end_ms, "left"))
+        return int(np.searchsorted(t, self.view_start_ms, "left")), int(
+            np.searchsorted(t, self.view_end_ms, "left")
+        )
 
 
 def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> None:
     g = parser.add_argument_group("data (default: the bundled real BTCUSDT sample)")
-    g.add_argument("--candles", metavar="FILE", help="candles file (Binance kline CSV, freqtrade JSON; .gz ok)")
-    g.add_argument("--open-interest", metavar="FILE", help="open-interest file (Binance metrics/openInterestHist)")
-    g.add_argument("--liquidations", metavar="FILE", help="real liquidations (forceOrder capture or JSON lines)")
+    g.add_argument(
+        "--candles", metavar="FILE", help="candles file (Binance kline CSV, freqtrade JSON; .gz ok)"
+    )
+    g.add_argument(
+        "--open-interest", metavar="FILE", help="open-interest file (Binance metrics/openInterestHist)"
+    )
+    g.add_argument(
+        "--liquidations", metavar="FILE", help="real liquidations (forceOrder capture or JSON lines)"
+    )
     g.add_argument("--sample", metavar="NAME", help="a bundled sample by name (see README)")
-    g.add_argument("--exchange", metavar="ID", help="use exchange data through the local cache (e.g. binanceusdm)")
+    g.add_argument(
+        "--exchange", metavar="ID", help="use exchange data through the local cache (e.g. binanceusdm)"
+    )
     g.add_argument("--symbol", metavar="SYM", default=None, help="symbol in ccxt form, e.g. BTC/USDT:USDT")
-    g.add_argument("--timeframe", metavar="TF", default=None, help="bar interval for exchange data (1m, 5m, 15m, 1h, 4h)")
-    g.add_argument("--ccxt-options", metavar="JSON", help="ccxt constructor options (urls, proxies, options), JSON")
+    g.add_argument(
+        "--timeframe", metavar="TF", default=None, help="bar interval for exchange data (1m, 5m, 15m, 1h, 4h)"
+    )
+    g.add_argument(
+        "--ccxt-options", metavar="JSON", help="ccxt constructor options (urls, proxies, options), JSON"
+    )
     if view:
         v = parser.add_argument_group("view")
-        v.add_argument("--start", metavar="ISO", help="first time shown, ISO 8601 (UTC unless an offset is given)")
-        v.add_argument("--end", metavar="ISO", help="end of the view (exclusive; default: after the last bar)")
-        v.add_argument("--range", metavar="SPAN", help=f"view length before --end, e.g. 12h, 3d, 30d (default {DEFAULT_VIEW})")
+        v.add_argument(
+            "--start", metavar="ISO", help="first time shown, ISO 8601 (UTC unless an offset is given)"
+        )
+        v.add_argument(
+            "--end", metavar="ISO", help="end of the view (exclusive; default: after the last bar)"
+        )
+        v.add_argument(
+            "--range",
+            metavar="SPAN",
+            help=f"view length before --end, e.g. 12h, 3d, 30d (default {DEFAULT_VIEW})",
+        )
     m = parser.add_argument_group("model")
-    m.add_argument("--preset", default=presets_mod.DEFAULT_PRESET, help="leverage preset: coinglass, all, high or a user preset")
+    m.add_argument(
+        "--preset",
+        default=presets_mod.DEFAULT_PRESET,
+        help="leverage preset: coinglass, all, high or a user preset",
+    )
     m.add_argument("--half-life", type=float, metavar="HOURS", help="decay alive levels with this half-life")
-    m.add_argument("--taker-floor", type=float, metavar="F", help="taker-share floor f in [0, 0.5) (default 0.2)")
-    m.add_argument("--entry-points", type=int, metavar="N", help="spread entries over [low, high] at N points")
+    m.add_argument(
+        "--taker-floor", type=float, metavar="F", help="taker-share floor f in [0, 0.5) (default 0.2)"
+    )
+    m.add_argument(
+        "--entry-points", type=int, metavar="N", help="spread entries over [low, high] at N points"
+    )
 
 
 def model_params(args: argparse.Namespace) -> ModelParams:
@@ -131,7 +161,9 @@ def _from_files(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     oi = files.read_open_interest(args.open_interest) if args.open_interest else None
     symbol = args.symbol or "BTC/USDT:USDT"
     liqs = (
-        files.read_liquidations(args.liquidations, symbol=symbol) if args.liquidations else Liquidations.empty()
+        files.read_liquidations(args.liquidations, symbol=symbol)
+        if args.liquidations
+        else Liquidations.empty()
     )
     label = f"file {args.candles}" + (f" + {args.open_interest}" if oi is not None else "")
     return candles, oi, liqs, label, symbol, "file"
@@ -149,5 +181,13 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     end = parse_time(args.end, what="--end") if getattr(args, "end", None) else None
     span = parse_duration(getattr(args, "range", None) or DEFAULT_VIEW, what="--range")
     options = ccxt_options_for(args.exchange, getattr(args, "ccxt_options", None))
-    hist = load_history(args.exchange, symbol, tf, None if end is None else end - span, end, span_ms=span, ccxt_options=options)
+    hist = load_history(
+        args.exchange,
+        symbol,
+        tf,
+        None if end is None else end - span,
+        end,
+        span_ms=span,
+        ccxt_options=options,
+    )
     return hist.candles, hist.open_interest, hist.liquidations, hist.label, symbol, args.exchange

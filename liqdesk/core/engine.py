@@ -40,10 +40,16 @@ class _Growable:
     def a(self) -> np.ndarray:
         return self._buf[: self.n]
 
-    def extend(self, rows: np.ndarray) -> None:
+    def extend(self, rows: np.ndarray, *, adopt: bool = False) -> None:
+        """Append rows; adopt=True lets an empty buffer take over `rows` (only for arrays the engine owns)."""
+        if adopt and self.n == 0 and len(rows) > len(self._buf) and rows.flags.writeable:
+            self._buf = np.ascontiguousarray(rows)  # a build adopts its arrays: no second copy
+            self.n = len(rows)
+            return
         need = self.n + len(rows)
         if need > len(self._buf):
-            cap = max(need, 2 * len(self._buf), 64)
+            # headroom so the first live appends after a big build do not copy everything
+            cap = max(need + need // 8, 2 * len(self._buf), 64)
             grown = np.empty((cap, *self._buf.shape[1:]), dtype=self._buf.dtype)
             grown[: self.n] = self._buf[: self.n]
             self._buf = grown
@@ -91,7 +97,9 @@ class LiquidationEngine:
     def __init__(self, params: ModelParams, interval_ms: int) -> None:
         self.params = params
         self.interval_ms = interval_ms
-        self._long_f, self._short_f = liquidation_factors(params.tiers.leverage, params.brackets, params.position_usd)
+        self._long_f, self._short_f = liquidation_factors(
+            params.tiers.leverage, params.brackets, params.position_usd
+        )
         z = np.zeros(0)
         self._bars = {k: _Growable(np.zeros(0, np.int64) if k == "open_time" else z) for k in _BAR_FIELDS}
         self._model = _Growable(np.zeros(0, np.int8))
@@ -107,7 +115,12 @@ class LiquidationEngine:
         self._lv_sweep = _Growable(np.zeros(0, np.int64))
         self._lv_tier = _Growable(np.zeros(0, np.int8))
         self._lv_side = _Growable(np.zeros(0, np.int8))
-        self._alive_idx = np.zeros(0, np.int64)  # levels not yet swept
+        # Levels not yet swept, per side (0 long, 1 short), with their prices kept contiguous so
+        # a live bar checks them with one comparison each.
+        self._alive_idx = [np.zeros(0, np.int64), np.zeros(0, np.int64)]
+        self._alive_price = [np.zeros(0), np.zeros(0)]
+        self._last_swept: np.ndarray | None = None  # levels swept by the last bar, for rollback
+        self._last_added = [0, 0]  # alive levels the last bar appended per side (the lists' tail)
         self._alive_total = 0.0
         self.has_taker = False
         self.has_quote = False
@@ -152,16 +165,31 @@ class LiquidationEngine:
     def _rollback_last(self) -> None:
         j = self.n_bars - 1
         first_new = int(np.searchsorted(self._lv_created.a, j, "left"))
-        revived = np.nonzero(self._lv_sweep.a[:first_new] == j)[0]
+        revived = self._last_swept
+        if revived is None:
+            revived = np.nonzero(self._lv_sweep.a[:first_new] == j)[0]
         self._lv_sweep.a[revived] = NEVER
-        for g in (self._lv_price, self._lv_dep, self._lv_created, self._lv_sweep, self._lv_tier, self._lv_side):
+        for g in (
+            self._lv_price,
+            self._lv_dep,
+            self._lv_created,
+            self._lv_sweep,
+            self._lv_tier,
+            self._lv_side,
+        ):
             g.truncate(first_new)
-        alive = self._alive_idx[self._alive_idx < first_new]
-        self._alive_idx = np.sort(np.concatenate([alive, revived]))
+        rev_side = self._lv_side.a[revived]
+        for k, s in enumerate((LONG, SHORT)):
+            # the bar's own alive levels were appended last, so they are the tail of the alive lists
+            keep = len(self._alive_idx[k]) - self._last_added[k]
+            back = revived[rev_side == s]
+            self._alive_idx[k] = np.concatenate([self._alive_idx[k][:keep], back])
+            self._alive_price[k] = np.concatenate([self._alive_price[k][:keep], self._lv_price.a[back]])
         for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
                   self._log_c, self._stats):  # fmt: skip
             g.truncate(j)
         self._alive_total = float(self._stats.a[-1, lifecycle.STAT_ALIVE]) if j else 0.0
+        self._last_swept = None
 
     def _add_bars(self, candles: Candles, oi_close: np.ndarray, *, full: bool) -> None:
         j0 = self.n_bars
@@ -204,9 +232,13 @@ class LiquidationEngine:
             swept_now = self._sweep_alive_by(j0)
         for g, v in ((self._lv_price, price), (self._lv_dep, dep), (self._lv_created, created),
                      (self._lv_sweep, sweep), (self._lv_tier, tier), (self._lv_side, side)):  # fmt: skip
-            g.extend(v)
-        new_alive = n_old_levels + np.nonzero(sweep == NEVER)[0]
-        self._alive_idx = np.concatenate([self._alive_idx, new_alive])
+            g.extend(v, adopt=True)
+        for k, s in enumerate((LONG, SHORT)):
+            new_alive = np.nonzero((sweep == NEVER) & (side == s))[0]
+            self._last_added[k] = int(np.count_nonzero(created[new_alive] == j0 + n_new - 1))
+            self._alive_idx[k] = np.concatenate([self._alive_idx[k], n_old_levels + new_alive])
+            self._alive_price[k] = np.concatenate([self._alive_price[k], price[new_alive]])
+        self._last_swept = swept_now if not full else None
 
         deposit_total = np.bincount(created - j0, weights=dep, minlength=n_new)
         if full:
@@ -232,16 +264,18 @@ class LiquidationEngine:
 
     def _sweep_alive_by(self, j: int) -> np.ndarray:
         """Mark alive levels that bar j reaches (the incremental twin of sweep_bars); returns them."""
-        idx = self._alive_idx
-        if not len(idx):
-            return idx
-        p = self._lv_price.a[idx]
-        s = self._lv_side.a[idx]
-        hit = np.where(s == LONG, p >= self.sweep_low[j], p <= self.sweep_high[j])
-        swept = idx[hit]
-        self._lv_sweep.a[swept] = j
-        self._alive_idx = idx[~hit]
-        return swept
+        swept = []
+        for k, hit_of in ((0, lambda p: p >= self.sweep_low[j]), (1, lambda p: p <= self.sweep_high[j])):
+            hit = hit_of(self._alive_price[k])
+            if hit.any():
+                swept.append(self._alive_idx[k][hit])
+                self._alive_idx[k] = self._alive_idx[k][~hit]
+                self._alive_price[k] = self._alive_price[k][~hit]
+        if not swept:
+            return np.zeros(0, np.int64)
+        out = np.sort(np.concatenate(swept))  # level order, as the full build sums them
+        self._lv_sweep.a[out] = j
+        return out
 
     def _new_levels(
         self, candles: Candles, long_new: np.ndarray, short_new: np.ndarray, j0: int
@@ -254,7 +288,9 @@ class LiquidationEngine:
         factors = np.stack([self._long_f, self._short_f])  # (2, K)
         price = ep[:, None, None, :] * factors[None, :, :, None]  # (n, 2, K, S)
         side_dep = np.stack([long_new, short_new], axis=1)  # (n, 2)
-        dep = side_dep[:, :, None, None] * self.params.tiers.weight[None, None, :, None] * ew[:, None, None, :]
+        dep = (
+            side_dep[:, :, None, None] * self.params.tiers.weight[None, None, :, None] * ew[:, None, None, :]
+        )
         created = np.broadcast_to(np.arange(j0, j0 + n)[:, None, None, None], price.shape)
         tier = np.broadcast_to(np.arange(k, dtype=np.int8)[None, None, :, None], price.shape)
         side = np.broadcast_to(np.array([LONG, SHORT], np.int8)[None, :, None, None], price.shape)

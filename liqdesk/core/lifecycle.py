@@ -96,11 +96,23 @@ def run_lifecycle(  # pragma: no cover - compiled
 
 def group_by_bar(sweep: np.ndarray, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR index of the levels swept in each bar of [j0, j1), level order kept within a bar."""
-    in_range = np.nonzero((sweep >= j0) & (sweep < j1))[0]
-    bars = sweep[in_range]
-    order = np.argsort(bars, kind="stable")
-    levels = in_range[order]
-    counts = np.bincount(bars - j0, minlength=j1 - j0)
     ptr = np.zeros(j1 - j0 + 1, np.int64)
-    np.cumsum(counts, out=ptr[1:])
-    return ptr, levels.astype(np.int64)
+    levels = np.empty(int(np.count_nonzero((sweep >= j0) & (sweep < j1))), np.int64)
+    _counting_sort(np.ascontiguousarray(sweep, np.int64), j0, j1, ptr, levels)
+    return ptr, levels
+
+
+@numba.njit(cache=True, nogil=True)
+def _counting_sort(sweep, j0, j1, ptr, levels):  # pragma: no cover - compiled
+    for i in range(sweep.shape[0]):
+        s = sweep[i]
+        if j0 <= s < j1:
+            ptr[s - j0 + 1] += 1
+    for b in range(1, ptr.shape[0]):
+        ptr[b] += ptr[b - 1]
+    fill = ptr[:-1].copy()
+    for i in range(sweep.shape[0]):
+        s = sweep[i]
+        if j0 <= s < j1:
+            levels[fill[s - j0]] = i
+            fill[s - j0] += 1

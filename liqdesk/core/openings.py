@@ -108,7 +108,9 @@ def entry_points(candles: Candles, points: int) -> tuple[np.ndarray, np.ndarray]
     return prices, w
 
 
-def describe_coverage(open_time: np.ndarray, model: np.ndarray, interval_ms: int) -> list[tuple[int, int, str]]:
+def describe_coverage(
+    open_time: np.ndarray, model: np.ndarray, interval_ms: int
+) -> list[tuple[int, int, str]]:
     """Runs of bars by model: (start_ms, end_ms, "OI model" | "volume model")."""
     names = {MODEL_OI: "OI model", MODEL_VOLUME: "volume model"}
     runs: list[tuple[int, int, str]] = []

@@ -34,7 +34,9 @@ def timeframe_ms(timeframe: str) -> int:
     try:
         return TIMEFRAME_MS[timeframe]
     except KeyError:
-        raise ValueError(f"unknown timeframe {timeframe!r}; expected one of {', '.join(TIMEFRAME_MS)}") from None
+        raise ValueError(
+            f"unknown timeframe {timeframe!r}; expected one of {', '.join(TIMEFRAME_MS)}"
+        ) from None
 
 
 def timeframe_name(interval_ms: int) -> str:

@@ -9,7 +9,9 @@ from liqdesk.core.series import Candles, OpenInterest
 BAR = 300_000  # 5 minutes
 
 
-def candles(rows: list[tuple[float, float, float, float]], *, volume: float = 10.0, taker: float | None = None) -> Candles:
+def candles(
+    rows: list[tuple[float, float, float, float]], *, volume: float = 10.0, taker: float | None = None
+) -> Candles:
     """Candles from (open, high, low, close) rows; quote volume = volume × close so VWAP = close."""
     a = np.array(rows, dtype=float)
     n = len(a)
@@ -33,7 +35,9 @@ def oi_at_closes(values: list[float]) -> OpenInterest:
     return OpenInterest(time=(np.arange(len(v)) + 1) * BAR, usd=v)
 
 
-def random_market(n: int, seed: int = 0, *, oi: bool = True, taker: bool = True) -> tuple[Candles, OpenInterest | None]:
+def random_market(
+    n: int, seed: int = 0, *, oi: bool = True, taker: bool = True
+) -> tuple[Candles, OpenInterest | None]:
     rng = np.random.default_rng(seed)
     c = 100_000 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
     o = np.r_[c[0], c[:-1]]

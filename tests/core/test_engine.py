@@ -134,7 +134,9 @@ def test_numba_and_array_sweep_search_agree():
 
 def _replay(c, oc, split, revise_every=3):
     """Build on the first `split` bars, then stream the rest, revising some bars live first."""
-    eng = LiquidationEngine.build(c.take(slice(0, split)), oi_close=oc[:split], params=ModelParams(preset="x"))
+    eng = LiquidationEngine.build(
+        c.take(slice(0, split)), oi_close=oc[:split], params=ModelParams(preset="x")
+    )
     for i in range(split, len(c)):
         if i % revise_every == 0:  # a live bar that moved before it closed
             half = c.take(slice(i, i + 1))
@@ -160,7 +162,12 @@ def test_incremental_updates_equal_a_full_rebuild(with_oi):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 10_000), n=st.integers(5, 400), floor=st.floats(0, 0.45), hl=st.sampled_from([None, 1.0, 24.0]))
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(5, 400),
+    floor=st.floats(0, 0.45),
+    hl=st.sampled_from([None, 1.0, 24.0]),
+)
 def test_no_level_survives_a_price_that_reached_it(seed, n, floor, hl):
     c, oi = random_market(n, seed)
     eng = LiquidationEngine.build(c, oi, ModelParams(taker_floor=floor, half_life_h=hl))
@@ -187,3 +194,18 @@ def test_sweep_bars_never_for_levels_out_of_reach():
     side = np.array([LONG, SHORT, LONG])
     out = sweep_bars(c.low, c.high, created, price, side)
     assert list(out) == [NEVER, NEVER, 4]
+
+
+def test_compiled_and_array_grid_painters_agree():
+    from liqdesk.core.grid import PriceBins, column_bars, paint_levels_xp, render_grid
+
+    c, oi = random_market(1500, 9)
+    eng = LiquidationEngine.build(c, oi, ModelParams(half_life_h=12.0))
+    bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 300)
+    for start, end, cols in ((0, 1500, None), (200, 1400, 333), (1000, 1500, 7)):
+        g = render_grid(eng, bins, start, end, cols)
+        _, last = column_bars(start, end, cols)
+        lo, sh = paint_levels_xp(eng.levels(), eng.log_factor, last, bins, np)
+        np.testing.assert_allclose(g.long, lo, rtol=2e-6, atol=1e-3)
+        np.testing.assert_allclose(g.short, sh, rtol=2e-6, atol=1e-3)
+        assert ((g.long > 0) == (lo > 0)).all()

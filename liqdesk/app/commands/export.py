@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_options(p)
     p.add_argument("--bins", type=int, default=400, metavar="N", help="price bins (default 400)")
-    p.add_argument("--time-columns", type=int, metavar="N", help="resample time to N columns (default: one per bar)")
+    p.add_argument(
+        "--time-columns", type=int, metavar="N", help="resample time to N columns (default: one per bar)"
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="output file, .npz or .csv")
     p.set_defaults(func=run)
 

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_data_options(p, view=False)
     p.add_argument("--at", metavar="ISO", help="instant (default: the last bar)")
-    p.add_argument("--bins", type=int, default=400, metavar="N", help="price bins for clustering (default 400)")
+    p.add_argument(
+        "--bins", type=int, default=400, metavar="N", help="price bins for clustering (default 400)"
+    )
     p.add_argument("--top", type=int, default=3, metavar="N", help="clusters per side (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run, start=None, range=None)
@@ -57,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
         "alive_short_usd": lmap.total_short,
         "clusters_below": [_magnet_dict(m) for m in magnets if m.side == LONG],
         "clusters_above": [_magnet_dict(m) for m in magnets if m.side != LONG],
-        "cumulative": {f"{pct:g}%": {"long_below_usd": lo_, "short_above_usd": hi_} for pct, (lo_, hi_) in cum.items()},
+        "cumulative": {
+            f"{pct:g}%": {"long_below_usd": lo_, "short_above_usd": hi_} for pct, (lo_, hi_) in cum.items()
+        },
         "note": "estimates from a model of open interest, volume and leverage, not exchange data",
     }
     if args.json:
@@ -102,11 +106,17 @@ def _table(r: dict) -> str:
         "clusters above (short liquidations):",
     ]
     for m in r["clusters_above"]:
-        lines.append(f"  {m['price']:>12,.2f}  {m['distance_pct']:+7.2f}%  {_usd(m['usd']):>10}  mostly {m['main_tier']}")
+        lines.append(
+            f"  {m['price']:>12,.2f}  {m['distance_pct']:+7.2f}%  {_usd(m['usd']):>10}  mostly {m['main_tier']}"
+        )
     lines.append("clusters below (long liquidations):")
     for m in r["clusters_below"]:
-        lines.append(f"  {m['price']:>12,.2f}  {m['distance_pct']:+7.2f}%  {_usd(m['usd']):>10}  mostly {m['main_tier']}")
+        lines.append(
+            f"  {m['price']:>12,.2f}  {m['distance_pct']:+7.2f}%  {_usd(m['usd']):>10}  mostly {m['main_tier']}"
+        )
     lines.append("cumulative within:")
     for k, v in r["cumulative"].items():
-        lines.append(f"  ±{k:<4} long {_usd(v['long_below_usd']):>10}   short {_usd(v['short_above_usd']):>10}")
+        lines.append(
+            f"  ±{k:<4} long {_usd(v['long_below_usd']):>10}   short {_usd(v['short_above_usd']):>10}"
+        )
     return "\n".join(lines)
