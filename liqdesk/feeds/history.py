@@ -98,6 +98,11 @@ class MarketHistory:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def label(self) -> str:
+        """Same as ``source`` (a one-line description for status bars and reports)."""
+        return self.source
+
+    @property
     def offline(self) -> bool:
         return any(w.startswith("offline") for w in self.warnings)
 
@@ -198,9 +203,10 @@ async def load_history_async(
     exchange_id: str,
     symbol: str,
     timeframe: str,
-    start_ms: int,
-    end_ms: int,
+    start_ms: int | None,
+    end_ms: int | None,
     *,
+    span_ms: int | None = None,
     ccxt_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
     cache: Cache | None = None,
@@ -216,11 +222,18 @@ async def load_history_async(
 
     ``now_ms`` (default: the clock) decides which bars are closed. ``venue``/``cache`` may be shared with a
     LiveFeed; otherwise they are opened and closed here. With ``offline_ok`` a network failure yields the cache
-    with a warning; otherwise it raises DataError."""
+    with a warning; otherwise it raises DataError. ``end_ms=None`` means now; ``start_ms=None`` means
+    ``end - span_ms``."""
     interval = timeframe_ms(timeframe)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    if end_ms is None:
+        end_ms = now
+    if start_ms is None:
+        if span_ms is None:
+            raise DataError("give a start time or a span (--range) for the history")
+        start_ms = end_ms - span_ms
     if end_ms <= start_ms:
         raise DataError(f"empty time range: start {start_ms} is not before end {end_ms}")
-    now = int(time.time() * 1000) if now_ms is None else now_ms
     start = _floor(start_ms, interval)
     end_closed = min(end_ms, _floor(now, interval))
     own_cache = cache is None
@@ -313,8 +326,8 @@ def load_history(
     exchange_id: str,
     symbol: str,
     timeframe: str,
-    start_ms: int,
-    end_ms: int,
+    start_ms: int | None,
+    end_ms: int | None,
     *,
     ccxt_options: dict[str, Any] | None = None,
     progress: Progress | None = None,

@@ -1,0 +1,71 @@
+"""`liqdesk liquidations`: print the real liquidations recorded in the local cache."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+
+from liqdesk.feeds.timeparse import format_time, parse_time
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "liquidations",
+        help="print the recorded real liquidations (from the local cache)",
+        description=(
+            "Print the real liquidations recorded in the local cache by `liqdesk record` or the app. "
+            "side: long = a long position was liquidated. price: the fill (average) price; order_price: the "
+            "liquidation order's limit (Binance) or bankruptcy (OKX) price. Binance streams at most one "
+            "liquidation per symbol per second, so its tape is a sample."
+        ),
+    )
+    p.add_argument(
+        "--exchange", required=True, metavar="ID", help="ccxt exchange id: binanceusdm, bybit, okx"
+    )
+    p.add_argument("--symbol", required=True, metavar="SYM", help="symbol in ccxt form, e.g. BTC/USDT:USDT")
+    p.add_argument(
+        "--since", metavar="ISO", help="only from this time (ISO 8601; UTC unless an offset is given)"
+    )
+    p.add_argument("--until", metavar="ISO", help="only before this time")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout instead of a table")
+    p.add_argument("--ccxt-options", metavar="JSON", help="accepted for symmetry with other commands; unused")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from liqdesk.feeds.cache import Cache
+    from liqdesk.feeds.venues import venue_class
+
+    venue_class(args.exchange)
+    since = parse_time(args.since, what="--since") if args.since else None
+    until = parse_time(args.until, what="--until") if args.until else None
+    with Cache() as cache:
+        rows = cache.liquidation_rows(args.exchange, args.symbol, since, until)
+        path = cache.path
+    out = sys.stdout
+    if args.csv:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["time", "time_ms", "exchange", "symbol", "side", "price", "quantity", "usd", "order_price",
+                    "raw_side"])  # fmt: skip
+        for ex, sym, t, side, price, qty, usd, order_price, raw_side in rows:
+            w.writerow([format_time(t), t, ex, sym, "long" if side > 0 else "short", repr(price), repr(qty),
+                        f"{usd:.2f}", "" if order_price is None else repr(order_price), raw_side or ""])  # fmt: skip
+        return 0
+    if not rows:
+        print(f"no liquidations recorded for {args.exchange} {args.symbol}"
+              + (f" since {format_time(since)}" if since is not None else "") + f" (cache: {path}); "
+              "run `liqdesk record` to record them", file=sys.stderr)  # fmt: skip
+        return 0
+    print(f"{'time (UTC)':<24} {'side':<5} {'price':>14} {'quantity':>14} {'usd':>14}", file=out)
+    long_usd = short_usd = 0.0
+    for _ex, _sym, t, side, price, qty, usd, _op, _rs in rows:
+        print(f"{format_time(t):<24} {'long' if side > 0 else 'short':<5} {price:>14,.6g} {qty:>14,.6g} "
+              f"{usd:>14,.0f}", file=out)  # fmt: skip
+        if side > 0:
+            long_usd += usd
+        else:
+            short_usd += usd
+    print(f"{len(rows)} liquidations: longs ${long_usd:,.0f}, shorts ${short_usd:,.0f} ({args.exchange} "
+          f"{args.symbol}; exchange data recorded in {path})", file=out)  # fmt: skip
+    return 0
