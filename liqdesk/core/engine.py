@@ -417,4 +417,8 @@ class LiquidationEngine:
             return "OI model"
         if oi == 0:
             return "volume model"
-        return f"OI model ({oi} bars) + volume model ({vol} bars without open interest)"
+        return f"OI model ({_bars(oi)}) + volume model ({_bars(vol)} without open interest)"
+
+
+def _bars(n: int) -> str:
+    return f"{n} bar" if n == 1 else f"{n} bars"

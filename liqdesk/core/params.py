@@ -23,7 +23,8 @@ class ModelParams:
     # Taker-share floor f: r' = f + (1 − 2f)·r damps the long/short skew from taker flow.
     taker_floor: float = 0.2
     # Volume model (no open interest): new notional = churn × traded notional, both sides.
-    churn: float = 0.05
+    # 0.06: on the bundled week with open interest, Σ max(ΔOI, 0) / Σ traded notional = 0.059.
+    churn: float = 0.06
     # Half-life of alive levels in hours; None = no decay. The volume model cannot see closes,
     # so it always decays, with its own half-life.
     half_life_h: float | None = None
