@@ -35,14 +35,14 @@ def test_default_sample_5m_with_open_interest_week() -> None:
     assert (s.symbol, s.exchange, s.liquidations) == ("BTC/USDT:USDT", "binanceusdm", None)
     c, oi = s.candles, s.open_interest
     assert oi is not None
-    assert len(c) == 56_972 and c.interval_ms == MIN5
-    assert c.open_time[0] == ms("2023-11-01T00:00") and c.open_time[-1] == ms("2024-05-16T19:35")
+    assert len(c) == 56_971 and c.interval_ms == MIN5
+    assert c.open_time[0] == ms("2023-11-01T00:00") and c.open_time[-1] == ms("2024-05-16T19:30")
     assert np.all(np.diff(c.open_time) == MIN5)
-    # cut at the end of the OI week: last bar closes by last OI time + 5m, the next would not
-    assert c.close_time[-1] <= oi.time[-1] + MIN5 < c.close_time[-1] + MIN5
+    # cut at the end of the OI week: the last bar closes at the last OI snapshot
+    assert c.close_time[-1] == oi.time[-1]
     assert len(oi) == 2_005 and np.all(np.diff(oi.time) == MIN5)
     assert oi.time[0] == ms("2024-05-09T20:35") and oi.time[-1] == ms("2024-05-16T19:35")
-    assert c.open_time[0] <= oi.time[0] and oi.time[-1] <= c.open_time[-1]
+    assert c.open_time[0] <= oi.time[0] and oi.time[-1] == c.close_time[-1]
     # taker buy volume only where the metrics file has it: 2024-05-10 20:25 .. 05-16 19:30
     tb = c.taker_buy_volume
     assert tb is not None and c.quote_volume is None

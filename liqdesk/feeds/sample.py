@@ -38,7 +38,7 @@ DEFAULT_SAMPLE = "btcusdt-5m"
 
 _DESCRIPTIONS: dict[str, str] = {
     "btcusdt-5m": (
-        "Binance USDⓈ-M BTCUSDT 5m candles 2023-11-01 → 2024-05-16 19:35, with the only real open-interest "
+        "Binance USDⓈ-M BTCUSDT 5m candles 2023-11-01 → 2024-05-16 19:35 (close of the last bar), with the only real open-interest "
         "week (2024-05-09 20:35 → 05-16 19:35, 5-minute steps) and taker buy volume from 2024-05-10 20:25"
     ),
     "btcusdt-1m-2025-01": (
@@ -118,9 +118,9 @@ def _btcusdt_5m() -> SampleData:
     candles, rc = read_candles_report(_path(CANDLES_5M))
     oi, ro = read_open_interest_report(_path(METRICS_5M))
     taker, rt = read_taker_volume_report(_path(METRICS_5M))
-    # History up to the end of the open-interest week: the last bar that closes by the last OI
-    # snapshot + one bar, so the model's inputs end together.
-    limit = int(oi.time[-1]) + candles.interval_ms
+    # History up to the end of the open-interest week: the last bar is the one that closes at the
+    # last OI snapshot, so every bar of the week has open interest at its close (OI model).
+    limit = int(oi.time[-1])
     candles = candles.take(slice(0, int(np.searchsorted(candles.close_time, limit, side="right"))))
     # The metrics file's taker buy/sell volume is in BTC (base): buy + sell equals these bars'
     # volume at the same open time (median ratio 0.99999, correlation 1.0 over 1,718 bars);
