@@ -1,0 +1,139 @@
+"""`liqdesk snapshot`: render the chart window offscreen to a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+from liqdesk.errors import ConfigError, DataError
+
+MAX_SIDE = 8000
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from liqdesk.app.options import add_data_options
+
+    p = subparsers.add_parser(
+        "snapshot",
+        help="render the chart window to a PNG (works without a display)",
+        description="Render the chart window (candles over the estimated liquidation heatmap, volume, "
+        "liquidation map) offscreen and save it as a PNG. Uses the bundled sample unless data files are given.",
+    )
+    p.add_argument("--out", required=True, metavar="FILE.png", help="where to write the PNG")
+    p.add_argument(
+        "--size", default="1600x900", metavar="WxH", help="image size in pixels (default 1600x900)"
+    )
+    p.add_argument("--colormap", default=None, help="liqdesk (default), viridis, inferno or longshort")
+    p.add_argument("--transform", default=None, choices=["sqrt", "log", "linear"], help="value transform")
+    p.add_argument("--utc", action="store_true", help="time axis in UTC (default: local time)")
+    p.add_argument(
+        "--crosshair", metavar="ISO,PRICE", help="show the crosshair readout at this time and price"
+    )
+    add_data_options(p)
+    p.set_defaults(func=run)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text or "")
+    if not m:
+        raise ConfigError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1600x900")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (320 <= w <= MAX_SIDE and 240 <= h <= MAX_SIDE):
+        raise ConfigError(f"--size {text}: width must be 320..{MAX_SIDE} and height 240..{MAX_SIDE} pixels")
+    return w, h
+
+
+def check_out_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--out {text}: the file name must end in .png")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"--out {text}: folder {parent} does not exist")
+    if path.is_dir():
+        raise DataError(f"--out {text}: is a folder")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise DataError(f"--out {text}: not writable")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    width, height = parse_size(args.size)
+    out = check_out_path(args.out)
+    if (
+        not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and sys.platform.startswith("linux")
+    ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from liqdesk.app.options import load_inputs
+    from liqdesk.core.series import TIMEFRAME_MS, timeframe_name
+
+    inputs = load_inputs(args)
+    timeframe = args.timeframe or timeframe_name(inputs.candles.interval_ms)
+    if timeframe not in TIMEFRAME_MS:
+        raise ConfigError(f"--timeframe {timeframe}: expected one of 1m, 5m, 15m, 1h, 4h")
+
+    from PySide6 import QtWidgets
+
+    from liqdesk.ui.data import FixedSource, MarketData
+    from liqdesk.ui.session import grab_png, wait_until_drawn
+    from liqdesk.ui.theme import configure_pyqtgraph
+    from liqdesk.ui.window import MainWindow, ViewSettings
+
+    market = MarketData(
+        candles=inputs.candles,
+        open_interest=inputs.open_interest,
+        liquidations=inputs.liquidations,
+        symbol=inputs.symbol,
+        exchange=inputs.exchange,
+        label=inputs.label,
+        offline=True,
+        source_kind="sample" if inputs.exchange != "file" and not getattr(args, "exchange", None) else "file",
+        notes=list(inputs.notes),
+    )
+    ok, why = market.timeframe_status(timeframe)
+    if not ok:
+        raise DataError(why)
+    configure_pyqtgraph()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["liqdesk"])
+    settings = ViewSettings(timeframe=timeframe, preset=inputs.params.preset, utc=bool(args.utc))
+    if args.colormap:
+        from liqdesk.ui.theme import COLORMAPS
+
+        if args.colormap not in COLORMAPS:
+            raise ConfigError(f"--colormap {args.colormap}: expected one of {', '.join(COLORMAPS)}")
+        settings.colormap = args.colormap
+    if args.transform:
+        settings.transform = args.transform
+    window = MainWindow(FixedSource(market), settings, params=inputs.params)
+    try:
+        window.resize(width, height)
+        window.show()
+        app.processEvents()
+        window.show_time_range(inputs.view_start_ms, inputs.view_end_ms)
+        if not wait_until_drawn(window, 60.0):
+            raise DataError("the chart did not finish drawing within 60 s")
+        if args.crosshair:
+            _place_crosshair(window, args.crosshair)
+            wait_until_drawn(window, 10.0)
+        grab_png(window, str(out), width, height)
+    finally:
+        window.close()
+    print(f"wrote {out} ({width}x{height})")
+    return 0
+
+
+def _place_crosshair(window: object, spec: str) -> None:
+    from liqdesk.feeds.timeparse import parse_time
+
+    try:
+        when, price = spec.split(",")
+        t, p = parse_time(when.strip(), what="--crosshair"), float(price)
+    except ValueError:
+        raise ConfigError(f"--crosshair {spec!r}: expected ISO-TIME,PRICE") from None
+    window.point_crosshair_at(t, p)  # type: ignore[attr-defined]

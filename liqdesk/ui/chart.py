@@ -1,0 +1,618 @@
+"""The chart: candles over the heatmap, volume pane, liquidation-map side panel, crosshair.
+
+Every graphics item is created once in __init__ and later updated in place (setData, setImage,
+setPos); nothing here computes model numbers: frames arrive from the worker ready to draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liqdesk.core.series import LONG, Candles
+from liqdesk.ui import format as fmt
+from liqdesk.ui import theme
+from liqdesk.ui.axes import PriceAxisItem, TimeAxisItem, UsdAxisItem, VolumeAxisItem
+from liqdesk.ui.bars import CandlestickItem, VolumeItem
+from liqdesk.ui.frames import Bubbles, Frame
+
+MAX_TIERS = 8
+MAX_MAGNETS = 6
+AXIS_WIDTH = 74
+Y_PAD = 0.10  # auto-fit margin above and below the candles: levels sit beyond the extremes
+
+
+class ChartViewBox(pg.ViewBox):
+    """Wheel zooms time around the cursor (y follows the candles), drag pans, double-click resets."""
+
+    reset_requested = QtCore.Signal()
+
+    def mouseClickEvent(self, ev: object) -> None:
+        if ev.double() and ev.button() == QtCore.Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            ev.accept()  # type: ignore[attr-defined]
+            self.reset_requested.emit()
+            return
+        super().mouseClickEvent(ev)
+
+
+class ChartWidget(pg.GraphicsLayoutWidget):
+    view_changed = QtCore.Signal()  # x or y range changed (already debounced)
+    cursor_moved = QtCore.Signal(float, float)  # bar index, price
+    cursor_left = QtCore.Signal()
+    levels_changed = QtCore.Signal(float, float)  # user dragged the colour levels
+    reset_requested = QtCore.Signal()
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground(theme.BACKGROUND)
+        self.ci.layout.setContentsMargins(4, 4, 4, 4)
+        self.ci.layout.setSpacing(0)
+        self.auto_y = True
+        self._n_bars = 0
+        self._transform = "sqrt"
+        self._frame: Frame | None = None
+        self._magnet_prices: list[float] = []
+
+        # ---- price plot: heatmap image, candles, markers, price line, crosshair
+        self.time_axis = TimeAxisItem()
+        self.price_vb = ChartViewBox()
+        self.price_plot = pg.PlotItem(
+            viewBox=self.price_vb, axisItems={"right": PriceAxisItem(), "bottom": TimeAxisItem()}
+        )
+        p = self.price_plot
+        p.hideAxis("left")
+        p.showAxis("right")
+        p.getAxis("bottom").setStyle(showValues=False)
+        p.getAxis("bottom").setHeight(4)
+        p.getAxis("right").setWidth(AXIS_WIDTH)
+        p.setMenuEnabled(False)
+        p.hideButtons()
+        self.price_vb.setBackgroundColor(theme.CHART_BACKGROUND)
+        self.price_vb.setMouseEnabled(x=True, y=False)
+        self.price_vb.reset_requested.connect(self.reset_requested)
+
+        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap.setZValue(-10)
+        self.heatmap.setAutoDownsample(False)
+        p.addItem(self.heatmap)
+
+        self.candles = CandlestickItem()
+        self.candles.setZValue(10)
+        p.addItem(self.candles)
+
+        self.sweeps = pg.ScatterPlotItem(pxMode=True, symbol="o", hoverable=False)
+        self.sweeps.setZValue(15)
+        p.addItem(self.sweeps)
+        self.real_liqs = pg.ScatterPlotItem(pxMode=True, symbol="d", hoverable=False)
+        self.real_liqs.setZValue(16)
+        p.addItem(self.real_liqs)
+
+        price_pen = pg.mkPen(theme.PRICE_LINE, width=1, style=QtCore.Qt.PenStyle.DashLine)
+        self.price_line = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=price_pen,
+            label="{value:,.1f}",
+            labelOpts={
+                "position": 1.0,
+                "color": "#101010",
+                "fill": theme.PRICE_LINE,
+                "anchors": [(1, 0.5), (1, 0.5)],
+            },
+        )
+        self.price_line.setZValue(20)
+        p.addItem(self.price_line, ignoreBounds=True)
+
+        cross_pen = pg.mkPen(theme.CROSSHAIR, width=1, style=QtCore.Qt.PenStyle.DotLine)
+        self.cross_v = pg.InfiniteLine(angle=90, movable=False, pen=cross_pen)
+        self.cross_h = pg.InfiniteLine(angle=0, movable=False, pen=cross_pen)
+        for line in (self.cross_v, self.cross_h):
+            line.setZValue(30)
+            line.hide()
+            p.addItem(line, ignoreBounds=True)
+
+        self.legend = pg.LegendItem(offset=(8, -8), labelTextColor=theme.TEXT, labelTextSize="8pt",
+                                    brush=pg.mkBrush(13, 16, 23, 200), pen=pg.mkPen("#2a3142"))  # fmt: skip
+        self.legend.setParentItem(self.price_vb)
+        self._legend_samples = self._make_legend()
+
+        # ---- volume pane (shares the time axis)
+        self.volume_vb = ChartViewBox()
+        self.volume_plot = pg.PlotItem(
+            viewBox=self.volume_vb, axisItems={"bottom": self.time_axis, "right": VolumeAxisItem()}
+        )
+        v = self.volume_plot
+        v.hideAxis("left")
+        v.showAxis("right")
+        v.getAxis("right").setWidth(AXIS_WIDTH)
+        v.setMenuEnabled(False)
+        v.hideButtons()
+        v.setXLink(p)
+        self.volume_vb.setMouseEnabled(x=True, y=False)
+        self.volume_vb.reset_requested.connect(self.reset_requested)
+        self.volume = VolumeItem()
+        v.addItem(self.volume)
+        self.cross_v_volume = pg.InfiniteLine(angle=90, movable=False, pen=cross_pen)
+        self.cross_v_volume.hide()
+        v.addItem(self.cross_v_volume, ignoreBounds=True)
+
+        # ---- liquidation-map panel (shares the price axis)
+        self.map_vb = pg.ViewBox()
+        self.map_plot = pg.PlotItem(viewBox=self.map_vb, axisItems={"bottom": UsdAxisItem()})
+        m = self.map_plot
+        m.hideAxis("left")
+        m.getAxis("bottom").setStyle(tickTextOffset=2)
+        m.setMenuEnabled(False)
+        m.hideButtons()
+        # Price axis shared with the chart, aligned pixel for pixel (pyqtgraph's setYLink misaligns
+        # views of different heights when y is not inverted, so the map follows by hand).
+        for vb in (self.price_vb, self.map_vb):
+            vb.sigResized.connect(self._realign_map)
+        self.map_vb.setMouseEnabled(x=False, y=False)
+        self.map_vb.setBackgroundColor(theme.PANEL_BACKGROUND)
+        m.setTitle("Liquidation map", color=theme.TEXT_DIM, size="8pt")
+        self.tier_bars = []
+        for k in range(MAX_TIERS):
+            bar = pg.BarGraphItem(x0=[0], y=[0], width=[0], height=[0], brush=theme.TIER_COLORS[k], pen=None)
+            bar.setOpts(pen=pg.mkPen(None))
+            m.addItem(bar)
+            self.tier_bars.append(bar)
+        self.cum_long = pg.PlotDataItem(pen=pg.mkPen(theme.LONG_COLOR, width=1.5))
+        self.cum_short = pg.PlotDataItem(pen=pg.mkPen(theme.SHORT_COLOR, width=1.5))
+        m.addItem(self.cum_long)
+        m.addItem(self.cum_short)
+        self.cum_label = pg.LabelItem("", color=theme.TEXT_DIM, size="7pt")
+        self.map_price_line = pg.InfiniteLine(angle=0, movable=False, pen=price_pen)
+        m.addItem(self.map_price_line, ignoreBounds=True)
+        self.map_cross_h = pg.InfiniteLine(angle=0, movable=False, pen=cross_pen)
+        self.map_cross_h.hide()
+        m.addItem(self.map_cross_h, ignoreBounds=True)
+        self.magnet_labels = []
+        for _ in range(MAX_MAGNETS):
+            label = pg.TextItem("", anchor=(1, 0.5), fill=pg.mkBrush(13, 16, 23, 200))
+            label.setZValue(40)
+            label.hide()
+            m.addItem(label, ignoreBounds=True)
+            self.magnet_labels.append(label)
+        self.tier_legend = pg.LabelItem("", color=theme.TEXT_DIM, size="7pt")
+        self._tier_labels: list[str] = []
+
+        # ---- colour bar (levels) under the map
+        self.colorbar = pg.ColorBarItem(
+            values=(0.0, 1.0), colorMap=theme.colormap(theme.DEFAULT_COLORMAP), orientation="horizontal",
+            interactive=True, width=10, rounding=1e-6, colorMapMenu=False,
+        )  # fmt: skip
+        self.colorbar.axis.tickStrings = self._colorbar_ticks  # USD labels for transformed levels
+        self.colorbar.sigLevelsChanged.connect(self._on_colorbar)
+        self._colorbar_label = pg.LabelItem("heat scale (drag handles)", color=theme.TEXT_DIM, size="7pt")
+
+        # ---- layout
+        self.addItem(self.price_plot, row=0, col=0)
+        self.addItem(self.map_plot, row=0, col=1)
+        self.addItem(self.volume_plot, row=1, col=0)
+        side = self.ci.addLayout(row=1, col=1)
+        side.addItem(self.cum_label, row=0, col=0)
+        side.addItem(self.tier_legend, row=1, col=0)
+        side.addItem(self._colorbar_label, row=2, col=0)
+        side.addItem(self.colorbar, row=3, col=0)
+        self.ci.layout.setRowStretchFactor(0, 5)
+        self.ci.layout.setRowStretchFactor(1, 1)
+        self.ci.layout.setColumnStretchFactor(0, 1)
+        self.ci.layout.setColumnStretchFactor(1, 0)
+        self.ci.layout.setHorizontalSpacing(2)
+        self._set_side_width()
+
+        # ---- readout overlay
+        self.readout = QtWidgets.QLabel(self)
+        self.readout.setObjectName("readout")
+        self.readout.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.readout.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.readout.hide()
+        self.empty_notice = QtWidgets.QLabel(self)
+        self.empty_notice.setObjectName("notice")
+        self.empty_notice.hide()
+
+        # ---- signals
+        self._debounce = QtCore.QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(40)
+        self._debounce.timeout.connect(self.view_changed)
+        self.price_vb.sigXRangeChanged.connect(self._on_x_range)
+        self.price_vb.sigYRangeChanged.connect(self._on_y_range)
+        self._mouse_proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
+        self.set_colormap(theme.DEFAULT_COLORMAP)
+
+    # ------------------------------------------------------------------ layout helpers
+
+    def _set_side_width(self) -> None:
+        w = int(np.clip(self.width() * 0.2, 190, 330))
+        self.ci.layout.setColumnFixedWidth(1, w)
+
+    def resizeEvent(self, ev: QtGui.QResizeEvent) -> None:
+        super().resizeEvent(ev)
+        if not hasattr(self, "readout"):  # called by the base class before __init__ is done
+            return
+        self._set_side_width()
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        rect = self.price_vb.sceneBoundingRect()
+        top_left = self.mapFromScene(rect.topLeft())
+        self.readout.move(top_left.x() + 8, top_left.y() + 8)
+        if self.empty_notice.isVisible():
+            self.empty_notice.adjustSize()
+            c = self.mapFromScene(rect.center())
+            self.empty_notice.move(
+                c.x() - self.empty_notice.width() // 2, c.y() - self.empty_notice.height() // 2
+            )
+
+    def _realign_map(self, *_: object) -> None:
+        _, (y0, y1) = self.price_vb.viewRange()
+        main, side = self.price_vb.sceneBoundingRect(), self.map_vb.sceneBoundingRect()
+        if main.height() <= 0 or side.height() <= 0:
+            return
+        per_px = (y1 - y0) / main.height()  # scene y grows downward, price upward
+        top = y1 - (side.top() - main.top()) * per_px
+        bottom = y1 - (side.bottom() - main.top()) * per_px
+        self.map_vb.setYRange(bottom, top, padding=0)
+
+    def _make_legend(self) -> list[pg.PlotDataItem]:
+        def sample(symbol: str, pen: object, brush: object, size: int) -> pg.PlotDataItem:
+            return pg.PlotDataItem(
+                [0], [0], pen=None, symbol=symbol, symbolPen=pen, symbolBrush=brush, symbolSize=size
+            )
+
+        items = [
+            (sample("o", pg.mkPen(theme.SWEEP_LONG, width=1.5), None, 10), "estimated sweep: longs (model)"),
+            (
+                sample("o", pg.mkPen(theme.SWEEP_SHORT, width=1.5), None, 10),
+                "estimated sweep: shorts (model)",
+            ),
+            (
+                sample("d", pg.mkPen("w", width=0.8), pg.mkBrush(theme.REAL_LONG), 9),
+                "real liquidation: long (exchange)",
+            ),
+            (
+                sample("d", pg.mkPen("w", width=0.8), pg.mkBrush(theme.REAL_SHORT), 9),
+                "real liquidation: short (exchange)",
+            ),
+        ]
+        for item, name in items:
+            self.legend.addItem(item, name)
+        return [i for i, _ in items]
+
+    def set_real_legend(self, has_real: bool) -> None:
+        for item in self._legend_samples[2:]:
+            self.legend.removeItem(item)
+        names = ("real liquidation: long (exchange)", "real liquidation: short (exchange)")
+        if not has_real:
+            names = ("real liquidations: none in this data", "")
+        for item, name in zip(self._legend_samples[2:], names, strict=True):
+            if name:
+                self.legend.addItem(item, name)
+
+    # ------------------------------------------------------------------ data
+
+    def set_candles(self, candles: Candles) -> None:
+        self._n_bars = len(candles)
+        self.candles.set_bars(candles.open, candles.high, candles.low, candles.close, candles.volume)
+        self.volume.set_bars(candles.open, candles.high, candles.low, candles.close, candles.volume)
+        self.time_axis.set_times(candles.open_time, candles.interval_ms)
+        self.price_plot.getAxis("bottom").set_times(candles.open_time, candles.interval_ms)
+        n = len(candles)
+        for vb in (self.price_vb, self.volume_vb):
+            vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
+        if n:
+            self.price_line.setPos(float(candles.close[-1]))
+            self.map_price_line.setPos(float(candles.close[-1]))
+
+    def update_last_bar(self, candles_row: Candles, append: bool) -> None:
+        r = candles_row
+        self.candles.update_last(r.open[0], r.high[0], r.low[0], r.close[0], r.volume[0], append=append)
+        self.volume.update_last(r.open[0], r.high[0], r.low[0], r.close[0], r.volume[0], append=append)
+        if append:
+            self._n_bars += 1
+        self.price_line.setPos(float(r.close[0]))
+        self.map_price_line.setPos(float(r.close[0]))
+
+    def set_times(self, open_time: np.ndarray, interval_ms: int) -> None:
+        self.time_axis.set_times(open_time, interval_ms)
+        self.price_plot.getAxis("bottom").set_times(open_time, interval_ms)
+
+    # ------------------------------------------------------------------ view
+
+    def show_bars(self, start_bar: float, end_bar: float) -> None:
+        # Room right of the last bar for the price tag.
+        right = max(3.0, (end_bar - start_bar) * 0.04)
+        self.price_vb.setXRange(start_bar - 0.5, end_bar + right, padding=0)
+        self.fit_y()
+
+    def visible_bars(self) -> tuple[float, float]:
+        (x0, x1), _ = self.price_vb.viewRange()
+        return x0, x1
+
+    def visible_prices(self) -> tuple[float, float]:
+        _, (y0, y1) = self.price_vb.viewRange()
+        return y0, y1
+
+    def plot_size_px(self) -> tuple[float, float]:
+        r = self.price_vb.sceneBoundingRect()
+        return max(r.width(), 1.0), max(r.height(), 1.0)
+
+    def fit_y(self) -> None:
+        x0, x1 = self.visible_bars()
+        yr = self.candles.y_range(x0, x1)
+        if yr is not None:
+            lo, hi = yr
+            pad = (hi - lo) * Y_PAD + hi * 1e-4
+            self.price_vb.setYRange(lo - pad, hi + pad, padding=0)
+        vmax = self.volume.max_in(x0, x1) if len(self.volume) else 0.0
+        self.volume_vb.setYRange(0, max(vmax, 1e-9) * 1.08, padding=0)
+
+    def set_auto_y(self, on: bool) -> None:
+        self.auto_y = on
+        self.price_vb.setMouseEnabled(x=True, y=not on)
+        if on:
+            self.fit_y()
+
+    def pan(self, fraction: float) -> None:
+        x0, x1 = self.visible_bars()
+        d = (x1 - x0) * fraction
+        self.price_vb.setXRange(x0 + d, x1 + d, padding=0)
+
+    def zoom(self, factor: float, center: float | None = None) -> None:
+        """factor < 1 zooms in; about `center` (bar index), the right edge when None."""
+        x0, x1 = self.visible_bars()
+        c = x1 if center is None else center
+        self.price_vb.setXRange(c - (c - x0) * factor, c + (x1 - c) * factor, padding=0)
+
+    def jump_to_end(self) -> None:
+        x0, x1 = self.visible_bars()
+        width = x1 - x0
+        end = self._n_bars + 2
+        self.price_vb.setXRange(end - width, end, padding=0)
+
+    def _on_x_range(self, *_: object) -> None:
+        if self.auto_y:
+            self.fit_y()
+        else:
+            x0, x1 = self.visible_bars()
+            self.volume_vb.setYRange(0, max(self.volume.max_in(x0, x1), 1e-9) * 1.08, padding=0)
+        self._announce_view_change()
+
+    def _on_y_range(self, *_: object) -> None:
+        self._realign_map()
+        self._layout_magnets()
+        self._announce_view_change()
+
+    def _announce_view_change(self) -> None:
+        # A throttle, not a debounce: during a long drag the heatmap still follows every 40 ms.
+        if not self._debounce.isActive():
+            self._debounce.start()
+
+    # ------------------------------------------------------------------ frames from the worker
+
+    def set_colormap(self, name: str) -> None:
+        self.heatmap.setLookupTable(theme.lut(name))
+        self.colorbar.setColorMap(theme.colormap(name))
+
+    def set_transform(self, kind: str) -> None:
+        self._transform = kind
+        self.colorbar.axis.picture = None
+        self.colorbar.axis.update()
+
+    def apply_frame(self, frame: Frame) -> None:
+        self._frame = frame
+        self.heatmap.setImage(frame.image, autoLevels=False, levels=(0, 255))
+        self.heatmap.setRect(*frame.rect)
+        self.show_levels(frame.levels)
+        self._apply_map(frame)
+        self._apply_bubbles(frame.bubbles)
+
+    def apply_image(self, image: np.ndarray, levels: tuple[float, float]) -> None:
+        self.heatmap.setImage(image, autoLevels=False, levels=(0, 255))
+        if self._frame is not None:
+            self.heatmap.setRect(*self._frame.rect)
+        self.show_levels(levels)
+
+    def show_levels(self, levels: tuple[float, float]) -> None:
+        lo, hi = levels
+        self.colorbar.blockSignals(True)
+        span = max(hi - lo, 1e-12)
+        self.colorbar.rounding = span / 1000.0
+        self.colorbar.setLevels((lo, hi))
+        self.colorbar.blockSignals(False)
+
+    def _on_colorbar(self, bar: pg.ColorBarItem) -> None:
+        lo, hi = bar.levels()
+        self.levels_changed.emit(float(lo), float(hi))
+
+    def _colorbar_ticks(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        return [fmt.usd(_inverse_transform(v, self._transform)) for v in values]
+
+    def _apply_map(self, frame: Frame) -> None:
+        lmap = frame.lmap
+        centers = lmap.bins.centers
+        height = lmap.bins.width * 0.92
+        combined = lmap.long_by_tier + lmap.short_by_tier  # (K, P): longs sit below price, shorts above
+        k = combined.shape[0]
+        left = np.zeros(lmap.bins.n)
+        for i, bar in enumerate(self.tier_bars):
+            if i < k:
+                w = combined[i]
+                nz = w > 0
+                bar.setOpts(x0=left[nz], y=centers[nz], width=w[nz], height=height)
+                bar.show()
+                left = left + w
+            else:
+                bar.hide()
+        # x range: the largest bin in the visible price range
+        y0, y1 = self.visible_prices()
+        vis = (centers >= y0) & (centers <= y1)
+        peak = float(left[vis].max()) if vis.any() and left[vis].max() > 0 else float(left.max() or 1.0)
+        self.map_vb.setXRange(0, peak * 1.15, padding=0)
+        # cumulative curves, scaled to the panel width; their totals are written on them
+        cum_l, cum_s = lmap.cum_long, lmap.cum_short
+        top = max(float(cum_l.max()), float(cum_s.max()), 1.0)
+        scale = peak * 1.1 / top
+        below, above = cum_l > 0, cum_s > 0
+        self.cum_long.setData(cum_l[below] * scale, centers[below])
+        self.cum_short.setData(cum_s[above] * scale, centers[above])
+        self._map_x_max = peak * 1.15
+        self.map_price_line.setPos(lmap.price_now)
+        # Same one-line title every time: its height must not change (the y link is pixel-aligned).
+        self.map_plot.setTitle(
+            f"Liquidation map · {fmt.timestamp(lmap.time_ms, self.time_axis.utc)[5:]}"
+            f" · L {fmt.usd(lmap.total_long)} · S {fmt.usd(lmap.total_short)}",
+            color=theme.TEXT_DIM,
+            size="8pt",
+        )
+        self._set_tier_legend(lmap.tier_labels)
+        self._magnets = frame.magnets
+        self._layout_magnets()
+
+    def _set_tier_legend(self, labels: list[str]) -> None:
+        if self._tier_labels == labels:
+            return
+        self._tier_labels = list(labels)
+        parts = [
+            f"<span style='color:{theme.TIER_COLORS[i]}'>■</span> {label}"
+            for i, label in enumerate(labels[:MAX_TIERS])
+        ]
+        self.tier_legend.setText("&nbsp;&nbsp;".join(parts))
+
+    def _layout_cumulative_labels(self) -> None:
+        """The cumulative notional each curve reaches at the visible edge, under the map."""
+        frame = self._frame
+        if frame is None:
+            return
+        lmap = frame.lmap
+        centers = lmap.bins.centers
+        y0, y1 = self.visible_prices()
+        vis = (centers >= y0) & (centers <= y1)
+        parts = []
+        for cum, name, pick, color in ((lmap.cum_short, "shorts", -1, theme.SHORT_COLOR),
+                                       (lmap.cum_long, "longs", 0, theme.LONG_COLOR)):  # fmt: skip
+            idx = np.flatnonzero(vis & (cum > 0))
+            if len(idx):
+                i = int(idx[pick])
+                parts.append(
+                    f"<span style='color:{color}'>Σ {name} to {fmt.price(centers[i], 0)}: {fmt.usd(cum[i])}</span>"
+                )
+        self.cum_label.setText("<br>".join(parts))
+
+    def _layout_magnets(self) -> None:
+        self._layout_cumulative_labels()
+        magnets = getattr(self, "_magnets", [])
+        if not magnets:
+            for label in self.magnet_labels:
+                label.hide()
+            return
+        # Keep labels at least ~15 px apart: nudge outward from the price, per side.
+        _, (y0, y1) = self.map_vb.viewRange()
+        h = self.map_vb.height() or 400.0
+        min_gap = (y1 - y0) / h * 15.0
+        order = sorted(magnets[:MAX_MAGNETS], key=lambda mg: mg.price)
+        lo_edge, hi_edge = y0 + min_gap * 0.6, y1 - min_gap * 0.6
+        ys = np.clip([mg.price for mg in order], lo_edge, hi_edge)
+        for i in range(1, len(ys)):  # push up from the bottom …
+            ys[i] = max(ys[i], ys[i - 1] + min_gap)
+        for i in range(len(ys) - 1, -1, -1):  # … and back down from the top edge
+            cap = hi_edge if i == len(ys) - 1 else ys[i + 1] - min_gap
+            ys[i] = min(ys[i], cap)
+        pos = {id(mg): float(y) for mg, y in zip(order, ys, strict=True)}
+        for label, mg in zip(self.magnet_labels, magnets[:MAX_MAGNETS], strict=False):
+            color = theme.LONG_COLOR if mg.side == LONG else theme.SHORT_COLOR
+            arrow = "▼" if mg.side == LONG else "▲"
+            label.setText(
+                f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}", color=color
+            )
+            label.setPos(getattr(self, "_map_x_max", 1.0) * 0.98, pos[id(mg)])
+            label.show()
+        for label in self.magnet_labels[len(magnets) :]:
+            label.hide()
+
+    def _apply_bubbles(self, b: Bubbles) -> None:
+        if not len(b):
+            self.sweeps.setData([], [])
+            return
+        size = 5.0 + 24.0 * np.sqrt(b.usd / b.usd.max())
+        pens = [pg.mkPen(theme.SWEEP_LONG if s == LONG else theme.SWEEP_SHORT, width=1.3) for s in b.side]
+        self.sweeps.setData(x=b.x, y=b.price, size=size, pen=pens, brush=pg.mkBrush(None), symbol="o",
+                            data=b.usd)  # fmt: skip
+
+    def set_real_liquidations(
+        self, x: np.ndarray, price: np.ndarray, usd: np.ndarray, side: np.ndarray
+    ) -> None:
+        if not len(x):
+            self.real_liqs.setData([], [])
+            return
+        size = 6.0 + 12.0 * np.sqrt(usd / max(float(usd.max()), 1.0))
+        brushes = [pg.mkBrush(theme.REAL_LONG if s == LONG else theme.REAL_SHORT) for s in side]
+        self.real_liqs.setData(
+            x=x, y=price, size=size, brush=brushes, pen=pg.mkPen("w", width=0.8), symbol="d"
+        )
+
+    # ------------------------------------------------------------------ crosshair
+
+    def _on_mouse(self, args: tuple[QtCore.QPointF]) -> None:
+        pos = args[0]
+        for vb in (self.price_vb, self.volume_vb, self.map_vb):
+            if vb.sceneBoundingRect().contains(pos):
+                pt = vb.mapSceneToView(pos)
+                if vb is self.map_vb:
+                    self.move_crosshair(None, pt.y())
+                elif vb is self.volume_vb:
+                    self.move_crosshair(pt.x(), None)
+                else:
+                    self.move_crosshair(pt.x(), pt.y())
+                return
+        self.hide_crosshair()
+
+    def move_crosshair(self, x: float | None, y: float | None) -> None:
+        """Show the crosshair at bar index x and price y (either may be None) and announce it."""
+        for line, value in (
+            (self.cross_v, x),
+            (self.cross_v_volume, x),
+            (self.cross_h, y),
+            (self.map_cross_h, y),
+        ):
+            if value is None:
+                line.hide()
+            else:
+                line.setPos(value)
+                line.show()
+        if x is None:
+            x = self.visible_bars()[1] - 3
+        self.cursor_moved.emit(float(np.round(x)), float("nan") if y is None else float(y))
+
+    def hide_crosshair(self) -> None:
+        for line in (self.cross_v, self.cross_v_volume, self.cross_h, self.map_cross_h):
+            line.hide()
+        self.readout.hide()
+        self.cursor_left.emit()
+
+    def set_readout(self, html: str) -> None:
+        self.readout.setText(html)
+        self.readout.adjustSize()
+        self._place_overlays()
+        self.readout.show()
+        self.readout.raise_()
+
+    def show_notice(self, text: str | None) -> None:
+        if text:
+            self.empty_notice.setText(text)
+            self.empty_notice.show()
+            self._place_overlays()
+        else:
+            self.empty_notice.hide()
+
+
+def _inverse_transform(v: float, kind: str) -> float:
+    """USD notional for a transformed value: the inverse of liqdesk.core.display.transform."""
+    if kind == "sqrt":
+        return max(v, 0.0) ** 2
+    if kind == "log":
+        return float(np.expm1(min(max(v, 0.0), 700.0)) * 1_000.0)
+    return v

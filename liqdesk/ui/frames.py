@@ -1,0 +1,218 @@
+"""What the background worker computes for one picture of the chart (NumPy only, no Qt).
+
+A frame is the heatmap over a range of bars and prices (quantised to uint8 with the levels the
+user chose or percentile defaults from the visible cells), the liquidation map at the last visible
+bar with its magnets, and the sweep bubbles in the range. The UI thread only hands arrays to items.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from liqdesk.core import display
+from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.grid import HeatmapGrid, PriceBins, render_grid
+from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets, liquidation_map
+from liqdesk.core.series import LONG, SHORT
+
+TWO_TONE = "longshort"
+
+
+@dataclass(frozen=True)
+class FrameRequest:
+    generation: int
+    start_bar: int  # rendered bars [start_bar, end_bar): the visible range plus a margin
+    end_bar: int
+    columns: int
+    bins: PriceBins
+    visible_bars: tuple[int, int]  # what is on screen: automatic levels come from these cells
+    visible_prices: tuple[float, float]
+    map_bar: int  # the liquidation map's instant (the last visible bar)
+    transform: str = "sqrt"
+    levels: tuple[float, float] | None = None  # None: percentile defaults from the visible cells
+    colormap: str = "liqdesk"
+    max_bubbles: int = 60
+
+    @property
+    def two_tone(self) -> bool:
+        return self.colormap == TWO_TONE
+
+
+@dataclass(frozen=True)
+class Bubbles:
+    """Estimated sweeps aggregated per (bar, side): where modelled levels were liquidated."""
+
+    x: np.ndarray  # bar index
+    price: np.ndarray  # notional-weighted price of the swept levels
+    usd: np.ndarray
+    side: np.ndarray  # LONG / SHORT (which positions were liquidated)
+
+    @staticmethod
+    def empty() -> Bubbles:
+        z = np.zeros(0)
+        return Bubbles(z, z, z, np.zeros(0, np.int8))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which bars each heatmap column covers (the raw USD grid itself is not kept: memory)."""
+
+    time_ms: np.ndarray
+    first_bar: np.ndarray
+    last_bar: np.ndarray  # the column shows the state at the end of this bar
+
+    @staticmethod
+    def of(grid: HeatmapGrid) -> Columns:
+        return Columns(grid.time_ms, grid.first_bar, grid.last_bar)
+
+    def __len__(self) -> int:
+        return len(self.last_bar)
+
+
+@dataclass
+class Frame:
+    request: FrameRequest
+    columns: Columns
+    tlong: np.ndarray  # (P, T) transformed long notional, row-major for the image
+    tshort: np.ndarray
+    image: np.ndarray  # (P, T) uint8
+    levels: tuple[float, float]
+    lmap: LiquidationMap
+    magnets: list[Magnet]
+    bubbles: Bubbles
+    model_label: str
+    compute_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rect(self) -> tuple[float, float, float, float]:
+        """Image placement in chart coordinates: x in bar index (bar i spans i ± 0.5), y in price."""
+        r = self.request
+        b = r.bins
+        return (r.start_bar - 0.5, b.lo, float(r.end_bar - r.start_bar), b.hi - b.lo)
+
+
+def compute_frame(engine: LiquidationEngine, req: FrameRequest) -> Frame:
+    t0 = time.perf_counter()
+    grid = render_grid(engine, req.bins, req.start_bar, req.end_bar, req.columns)
+    # Row-major (price bins, time columns) for the image; the USD grids are dropped after this.
+    tlong = np.ascontiguousarray(display.transform(grid.long.T, req.transform), np.float32)
+    tshort = np.ascontiguousarray(display.transform(grid.short.T, req.transform), np.float32)
+    columns = Columns.of(grid)
+    del grid
+    levels = req.levels or auto_levels(columns, tlong, tshort, req)
+    lmap = liquidation_map(engine, req.bins, req.map_bar)
+    frame = Frame(
+        request=req,
+        columns=columns,
+        tlong=tlong,
+        tshort=tshort,
+        image=quantise(tlong, tshort, levels, req.two_tone),
+        levels=levels,
+        lmap=lmap,
+        magnets=find_magnets(lmap, per_side=3),
+        bubbles=sweep_bubbles(engine, req.start_bar, req.end_bar, req.max_bubbles),
+        model_label=engine.model_label(req.visible_bars[0], req.visible_bars[1]),
+    )
+    frame.compute_ms = (time.perf_counter() - t0) * 1000.0
+    return frame
+
+
+def auto_levels(
+    columns: Columns, tlong: np.ndarray, tshort: np.ndarray, req: FrameRequest
+) -> tuple[float, float]:
+    """Percentile levels over the cells on screen (colour is relative to the visible data)."""
+    c0 = int(np.searchsorted(columns.last_bar, req.visible_bars[0], "left"))
+    c1 = int(np.searchsorted(columns.last_bar, req.visible_bars[1], "left")) + 1
+    p0, p1 = (int(np.clip(i, 0, req.bins.n)) for i in _bin_span(req.bins, *req.visible_prices))
+    combined = np.maximum(tlong[p0:p1, c0:c1], tshort[p0:p1, c0:c1])
+    if not np.any(combined > 0):
+        combined = np.maximum(tlong, tshort)
+    return display.default_levels(combined)
+
+
+def _bin_span(bins: PriceBins, lo: float, hi: float) -> tuple[int, int]:
+    return int(np.floor((lo - bins.lo) / bins.width)), int(np.ceil((hi - bins.lo) / bins.width))
+
+
+def quantise(
+    tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
+) -> np.ndarray:
+    """uint8 codes for the 256-entry LUT: 0 empty; one ramp 1..255, or long 1..127 / short 128..255."""
+    if not two_tone:
+        return np.ascontiguousarray(display.quantise(tlong + tshort, levels))
+    lo, hi = levels
+    span = hi - lo
+
+    def ramp(v: np.ndarray, n: int) -> np.ndarray:
+        return np.clip(np.rint((v - lo) / span * (n - 1)), 0, n - 1).astype(np.uint8)
+
+    long_code = 1 + ramp(tlong, 127)
+    short_code = 128 + ramp(tshort, 128)
+    out = np.where(tlong >= tshort, long_code, short_code).astype(np.uint8)
+    out[(tlong <= 0) & (tshort <= 0)] = 0
+    return np.ascontiguousarray(out)
+
+
+def requantise(frame: Frame, levels: tuple[float, float], colormap: str) -> np.ndarray:
+    """New image for new levels or colour mode, from the kept transformed grids (no engine work)."""
+    return quantise(frame.tlong, frame.tshort, levels, colormap == TWO_TONE)
+
+
+def sweep_bubbles(engine: LiquidationEngine, start_bar: int, end_bar: int, limit: int) -> Bubbles:
+    """The `limit` largest (bar, side) sweeps in the range."""
+    ev = engine.sweeps(start_bar, end_bar)
+    if not len(ev):
+        return Bubbles.empty()
+    key = ev.bar.astype(np.int64) * 2 + (ev.side == SHORT)
+    uniq, inv = np.unique(key, return_inverse=True)
+    usd = np.bincount(inv, weights=ev.usd)
+    price = np.bincount(inv, weights=ev.usd * ev.price) / np.where(usd > 0, usd, 1.0)
+    keep = np.argsort(usd)[::-1][:limit]
+    keep = keep[usd[keep] > 0]
+    return Bubbles(
+        x=(uniq[keep] // 2).astype(np.float64),
+        price=price[keep],
+        usd=usd[keep],
+        side=np.where(uniq[keep] % 2 == 1, SHORT, LONG).astype(np.int8),
+    )
+
+
+@dataclass(frozen=True)
+class CursorInfo:
+    """The liquidation map at the hovered bar, for the crosshair readout."""
+
+    generation: int
+    bar: int
+    lmap: LiquidationMap
+
+
+def cursor_values(lmap: LiquidationMap, price: float) -> dict[str, object]:
+    """Numbers the readout shows at `price` on the map's bar (also what the tests compare)."""
+    b = int(lmap.bins.index(np.array([price]))[0])
+    if b < 0:
+        return {"inside": False}
+    long_tiers = lmap.long_by_tier[:, b]
+    short_tiers = lmap.short_by_tier[:, b]
+    above = price >= lmap.price_now
+    cum = float(lmap.cum_short[b]) if above else float(lmap.cum_long[b])
+    return {
+        "inside": True,
+        "bin": b,
+        "bin_low": float(lmap.bins.edges[b]),
+        "bin_high": float(lmap.bins.edges[b + 1]),
+        "long_usd": float(long_tiers.sum()),
+        "short_usd": float(short_tiers.sum()),
+        "long_tiers": dict(zip(lmap.tier_labels, map(float, long_tiers), strict=True)),
+        "short_tiers": dict(zip(lmap.tier_labels, map(float, short_tiers), strict=True)),
+        "cumulative_side": SHORT if above else LONG,
+        "cumulative_usd": cum,
+        "price_now": lmap.price_now,
+        "distance_pct": (price - lmap.price_now) / lmap.price_now * 100.0,
+    }

@@ -1,0 +1,112 @@
+"""Colours, colour maps and the dark stylesheet: one place for the look."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+BACKGROUND = "#0d1017"  # window and panels
+CHART_BACKGROUND = "#150b24"  # heatmap area: the "empty" colour of the default map (dark purple)
+PANEL_BACKGROUND = "#0f1219"
+GRID = (255, 255, 255, 18)
+AXIS = "#8a93a6"
+TEXT = "#c9d1e0"
+TEXT_DIM = "#7c8699"
+ACCENT = "#f0b90b"
+
+CANDLE_UP = "#26a69a"
+CANDLE_DOWN = "#ef5350"
+# Opaque colours only where an item covers much of the chart: translucent fills and grid lines
+# cost ~15 ms a frame each in Qt's raster engine here (measured), opaque ones well under 1 ms.
+VOLUME_UP = "#1d7a72"
+VOLUME_DOWN = "#a8403e"
+
+LONG_COLOR = "#ff5c6c"  # long liquidations (below price): red family
+SHORT_COLOR = "#2ee6a6"  # short liquidations (above price): green family
+PRICE_LINE = "#f0b90b"
+CROSSHAIR = "#8c93a8"
+
+# Estimated sweep bubbles vs real liquidation markers: different shape, fill and colour family.
+SWEEP_LONG = (255, 120, 90)
+SWEEP_SHORT = (80, 220, 255)
+REAL_LONG = (255, 40, 140)
+REAL_SHORT = (0, 255, 120)
+
+# Stacked tier colours of the liquidation map, low → high leverage.
+TIER_COLORS = ["#5b6cff", "#22b8cf", "#2fd27a", "#c7e23a", "#f7b731", "#fb8c3c", "#f5565b", "#d94fd6"]
+
+# name → (label, stops). Position 0 of the LUT is reserved for "no level here" (transparent).
+COLORMAPS: dict[str, tuple[str, list[tuple[float, str]]]] = {
+    "liqdesk": (
+        "Purple-teal-yellow",
+        [
+            (0.0, "#2b0f4c"),
+            (0.25, "#4a1f86"),
+            (0.5, "#1f7f96"),
+            (0.72, "#22b59a"),
+            (0.88, "#a6dc4c"),
+            (1.0, "#ffe833"),
+        ],
+    ),
+    "viridis": ("Viridis", []),
+    "inferno": ("Inferno", []),
+    "longshort": ("Long/short two-tone", []),
+}
+DEFAULT_COLORMAP = "liqdesk"
+
+
+def colormap(name: str) -> pg.ColorMap:
+    """A pyqtgraph ColorMap for the colour-bar display of `name`."""
+    if name == "liqdesk":
+        stops = COLORMAPS[name][1]
+        return pg.ColorMap([p for p, _ in stops], [pg.mkColor(c) for _, c in stops])
+    if name in ("viridis", "inferno"):
+        return pg.colormap.get(name)
+    if name == "longshort":
+        # Shown on the colour bar as intensity only; the image uses the split LUT below.
+        return pg.ColorMap([0.0, 1.0], [pg.mkColor("#2a2a38"), pg.mkColor("#f0f0f0")])
+    raise ValueError(f"unknown colour map {name!r}")
+
+
+def lut(name: str) -> np.ndarray:
+    """256 × 4 uint8 lookup table; entry 0 transparent (empty cell).
+
+    For the two-tone map, codes 1..127 are long intensity (red ramp) and 128..255 short (green),
+    matching the worker's split quantisation.
+    """
+    table = np.zeros((256, 4), np.uint8)
+    if name == "longshort":
+        ramp = np.linspace(0.12, 1.0, 127)[:, None]
+        lo = np.array([40, 12, 30])
+        table[1:128, :3] = (lo + ramp * (np.array([255, 70, 90]) - lo)).astype(np.uint8)
+        table[128:256, :3] = (
+            lo + np.linspace(0.12, 1.0, 128)[:, None] * (np.array([60, 255, 160]) - lo)
+        ).astype(np.uint8)
+        table[1:, 3] = 255
+        return table
+    table[1:] = colormap(name).getLookupTable(nPts=255, alpha=True)
+    table[1:, 3] = 255
+    return table
+
+
+def configure_pyqtgraph() -> None:
+    # Row-major images match the worker's (price bins, time columns) arrays without a transpose.
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background=BACKGROUND, foreground=AXIS)
+
+
+STYLESHEET = f"""
+QMainWindow, QWidget {{ background: {BACKGROUND}; color: {TEXT}; font-size: 12px; }}
+QToolBar {{ background: #121620; border: none; border-bottom: 1px solid #1f2533; spacing: 6px; padding: 3px 6px; }}
+QToolBar QLabel {{ color: {TEXT_DIM}; padding-left: 4px; }}
+QComboBox {{ background: #181d29; border: 1px solid #262d3d; border-radius: 3px; padding: 2px 8px; color: {TEXT}; }}
+QComboBox:hover {{ border-color: #3a4358; }}
+QComboBox QAbstractItemView {{ background: #181d29; color: {TEXT}; selection-background-color: #2b3550; }}
+QCheckBox {{ color: {TEXT}; spacing: 4px; }}
+QToolButton {{ color: {TEXT}; background: #181d29; border: 1px solid #262d3d; border-radius: 3px; padding: 2px 8px; }}
+QToolButton:checked {{ background: #2b3550; border-color: {ACCENT}; }}
+QStatusBar {{ background: #121620; color: {TEXT_DIM}; border-top: 1px solid #1f2533; }}
+QStatusBar QLabel {{ color: {TEXT_DIM}; padding: 0 8px; }}
+QLabel#notice {{ color: #101010; background: {ACCENT}; border-radius: 3px; padding: 1px 8px; font-weight: 600; }}
+QLabel#readout {{ background: rgba(13, 16, 23, 215); border: 1px solid #2a3142; border-radius: 4px;
+                  padding: 6px 8px; color: {TEXT}; font-family: "DejaVu Sans Mono", monospace; font-size: 11px; }}
+"""

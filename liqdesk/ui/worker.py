@@ -1,0 +1,221 @@
+"""The model worker: builds the engine and computes frames off the UI thread.
+
+One QThreadPool with a single thread runs every job in submission order, so engine mutations
+(build, live bars) and the reads that render frames never overlap and need no lock. Frame,
+cursor and re-quantise requests are coalesced: while one is waiting, a newer request replaces
+it, so dragging the levels or panning never queues up work. Results carry generation numbers
+and the window drops any that are stale by the time they arrive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore
+
+from liqdesk.core import display
+from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.grid import render_grid
+from liqdesk.core.liqmap import find_magnets, liquidation_map
+from liqdesk.core.params import ModelParams
+from liqdesk.core.series import Candles, OpenInterest
+from liqdesk.ui import frames
+
+log = logging.getLogger(__name__)
+
+
+class _Job(QtCore.QRunnable):
+    def __init__(self, fn: Callable[[], None]) -> None:
+        super().__init__()
+        self._fn = fn
+        self.setAutoDelete(True)
+
+    def run(self) -> None:
+        self._fn()
+
+
+class ModelWorker(QtCore.QObject):
+    """Owns the LiquidationEngine; the UI talks to it only through requests and signals."""
+
+    engine_ready = QtCore.Signal(int, object)  # data generation, LiquidationEngine
+    frame_ready = QtCore.Signal(int, object)  # data generation, frames.Frame
+    image_ready = QtCore.Signal(int, int, object, object)  # data gen, frame gen, uint8 image, levels
+    cursor_ready = QtCore.Signal(int, object)  # data generation, frames.CursorInfo
+    bar_applied = QtCore.Signal(int, int)  # data generation, engine bar count
+    failed = QtCore.Signal(str)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QtCore.QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._lock = threading.Lock()
+        self._latest: dict[str, Any] = {}
+        self._queued: set[str] = set()
+        self.engine: LiquidationEngine | None = None
+        self._engine_generation = -1
+        self._last_frame: frames.Frame | None = None
+
+    # ------------------------------------------------------------------ requests (UI thread)
+
+    def build(
+        self, generation: int, candles: Candles, open_interest: OpenInterest | None, params: ModelParams
+    ) -> None:
+        def job() -> None:
+            engine = LiquidationEngine.build(candles, open_interest, params)
+            self.engine, self._engine_generation, self._last_frame = engine, generation, None
+            self.engine_ready.emit(generation, engine)
+
+        self._submit(job)
+
+    def request_frame(self, generation: int, request: frames.FrameRequest) -> None:
+        self._submit_latest("frame", (generation, request), self._run_frame)
+
+    def request_requantise(
+        self, generation: int, frame_generation: int, levels: tuple[float, float], cmap: str
+    ) -> None:
+        self._submit_latest("requantise", (generation, frame_generation, levels, cmap), self._run_requantise)
+
+    def request_cursor(self, generation: int, bar: int, bins: Any) -> None:
+        self._submit_latest("cursor", (generation, bar, bins), self._run_cursor)
+
+    def apply_bar(self, generation: int, bar: Candles, oi_close: float | None, revise: bool) -> None:
+        """A live bar: revise the last one or append; then patch the newest heatmap column."""
+
+        def job() -> None:
+            if self.engine is None or generation != self._engine_generation:
+                return
+            if revise:
+                self.engine.revise_last_bar(bar, oi_close)
+            else:
+                self.engine.append_bar(bar, oi_close)
+            self.bar_applied.emit(generation, self.engine.n_bars)
+            frame = self._last_frame
+            if frame is not None:
+                patched = patch_newest_column(self.engine, frame)
+                if patched is not None:
+                    self._last_frame = patched
+                    self.frame_ready.emit(generation, patched)
+
+        self._submit(job)
+
+    def wait_idle(self, msecs: int = 30_000) -> bool:
+        return self._pool.waitForDone(msecs)
+
+    def shutdown(self) -> None:
+        self._pool.clear()
+        self._pool.waitForDone(5_000)
+
+    # ------------------------------------------------------------------ jobs (worker thread)
+
+    def _submit(self, fn: Callable[[], None]) -> None:
+        self._pool.start(_Job(self._guard(fn)))
+
+    def _submit_latest(self, kind: str, payload: Any, fn: Callable[[Any], None]) -> None:
+        with self._lock:
+            self._latest[kind] = payload
+            if kind in self._queued:
+                return  # the queued job will pick up this newer payload
+            self._queued.add(kind)
+
+        def job() -> None:
+            with self._lock:
+                self._queued.discard(kind)
+                latest = self._latest.pop(kind, None)
+            if latest is not None:
+                fn(latest)
+
+        self._submit(job)
+
+    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:  # a worker death must reach the user, not vanish
+                log.error("model worker failed: %s\n%s", exc, traceback.format_exc())
+                self.failed.emit(f"{type(exc).__name__}: {exc}")
+
+        return run
+
+    def _run_frame(self, payload: tuple[int, frames.FrameRequest]) -> None:
+        generation, request = payload
+        if self.engine is None or generation != self._engine_generation:
+            return
+        frame = frames.compute_frame(self.engine, request)
+        self._last_frame = frame
+        self.frame_ready.emit(generation, frame)
+
+    def _run_requantise(self, payload: tuple[int, int, tuple[float, float], str]) -> None:
+        generation, frame_generation, levels, cmap = payload
+        frame = self._last_frame
+        if (
+            frame is None
+            or generation != self._engine_generation
+            or frame.request.generation != frame_generation
+        ):
+            return
+        image = frames.requantise(frame, levels, cmap)
+        frame.image, frame.levels = image, levels
+        frame.request = dataclasses.replace(frame.request, levels=levels, colormap=cmap)
+        self.image_ready.emit(generation, frame_generation, image, levels)
+
+    def _run_cursor(self, payload: tuple[int, int, Any]) -> None:
+        generation, bar, bins = payload
+        if self.engine is None or generation != self._engine_generation or not 0 <= bar < self.engine.n_bars:
+            return
+        lmap = liquidation_map(self.engine, bins, bar)
+        self.cursor_ready.emit(generation, frames.CursorInfo(generation, bar, lmap))
+
+
+def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frames.Frame | None:
+    """The frame with its newest column recomputed (and one column appended for a new bar).
+
+    Only frames that reach the live edge change: a column shows the state at the end of its last
+    bar, so a new or revised bar leaves every earlier column as it was. None when nothing shown
+    changed (the view is in the past).
+    """
+    req, cols = frame.request, frame.columns
+    n = engine.n_bars
+    if req.end_bar < n - 1 or req.end_bar > n:
+        return None
+    one_bar_per_column = bool(np.all(cols.first_bar == cols.last_bar))
+    if n > req.end_bar and one_bar_per_column:
+        keep, first = len(cols), n - 1  # append a column for the new bar
+    else:
+        keep, first = len(cols) - 1, int(cols.first_bar[-1])  # recompute the last column
+    col = render_grid(engine, req.bins, first, n, 1)
+    tl = display.transform(col.long.T, req.transform).astype(np.float32)
+    ts = display.transform(col.short.T, req.transform).astype(np.float32)
+    tlong = np.ascontiguousarray(np.hstack([frame.tlong[:, :keep], tl]))
+    tshort = np.ascontiguousarray(np.hstack([frame.tshort[:, :keep], ts]))
+    new_cols = frames.Columns(
+        time_ms=np.r_[cols.time_ms[:keep], col.time_ms],
+        first_bar=np.r_[cols.first_bar[:keep], col.first_bar],
+        last_bar=np.r_[cols.last_bar[:keep], col.last_bar],
+    )
+    follow_map = req.map_bar >= req.end_bar - 1
+    new_req = dataclasses.replace(
+        req,
+        end_bar=n,
+        columns=len(new_cols),
+        map_bar=n - 1 if follow_map else req.map_bar,
+        visible_bars=(req.visible_bars[0], n if req.visible_bars[1] >= req.end_bar else req.visible_bars[1]),
+    )
+    lmap = liquidation_map(engine, req.bins, new_req.map_bar) if follow_map else frame.lmap
+    return frames.Frame(
+        request=new_req,
+        columns=new_cols,
+        tlong=tlong,
+        tshort=tshort,
+        image=frames.quantise(tlong, tshort, frame.levels, req.two_tone),
+        levels=frame.levels,
+        lmap=lmap,
+        magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
+        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles),
+        model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1]),
+    )

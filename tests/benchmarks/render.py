@@ -1,0 +1,137 @@
+"""Chart rendering benchmark (not part of the test run): python tests/benchmarks/render.py
+
+Prints:
+- time to first painted chart from process start: `liqdesk snapshot` on the bundled sample, as a
+  fresh process (import, load, engine build, worker frame, paint, PNG), median of --repeat runs;
+- frame time while panning and zooming with 100,000 candles loaded and a ~2,000 × 1,000 heatmap
+  visible (synchronous repaint of the chart after each view change; the worker recomputes frames
+  in the background meanwhile), median and p95;
+- peak memory (max RSS) of the process that ran the pan/zoom test.
+Targets on this machine: first chart ≤ 2 s, frame ≤ 16 ms median / ≤ 33 ms p95, memory ≤ 400 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+
+def first_chart_seconds(repeat: int) -> list[float]:
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "liqdesk", "snapshot", "--out", f"{tmp}/s.png", "--size", "1600x900"],
+                check=True, capture_output=True, cwd=ROOT, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+            )  # fmt: skip
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def synthetic_market(n: int):  # type: ignore[no-untyped-def]
+    from liqdesk.core.series import Candles, Liquidations, OpenInterest
+    from liqdesk.ui.data import MarketData
+
+    rng = np.random.default_rng(7)
+    step = 300_000
+    t = 1_600_000_000_000 - 1_600_000_000_000 % step + np.arange(n) * step
+    close = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.0015, n)))
+    open_ = np.r_[close[0], close[:-1]]
+    wick = close * np.abs(rng.normal(0, 0.001, n))
+    high, low = np.maximum(open_, close) + wick, np.minimum(open_, close) - wick
+    vol = rng.gamma(2.0, 50.0, n)
+    candles = Candles(t, open_, high, low, close, vol, step, quote_volume=vol * close,
+                      taker_buy_volume=vol * rng.uniform(0.4, 0.6, n))  # fmt: skip
+    oi = OpenInterest(t + step, 5e9 * np.exp(np.cumsum(rng.normal(0, 0.002, n))))
+    return MarketData(candles, oi, Liquidations.empty(), "SYN/USDT:USDT", "synthetic", "synthetic 100k bars")
+
+
+def pan_zoom_frames(n_bars: int, steps: int) -> dict[str, float]:
+    from PySide6 import QtWidgets
+
+    from liqdesk.ui.data import FixedSource
+    from liqdesk.ui.session import wait_until_drawn
+    from liqdesk.ui.theme import configure_pyqtgraph
+    from liqdesk.ui.window import MainWindow, ViewSettings
+
+    configure_pyqtgraph()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["bench"])
+    market = synthetic_market(n_bars)
+    t0 = time.perf_counter()
+    # bin_px=1: one price bin per screen pixel, so ~1,000 bins are on screen
+    window = MainWindow(FixedSource(market), ViewSettings(range_name="90d", bin_px=1.0))
+    window.resize(2200, 1250)
+    window.show()
+    assert wait_until_drawn(window, 120), "no first frame"
+    build_s = time.perf_counter() - t0
+    f = window.frame
+    vis = f.request.visible_bars
+    cols_visible = f.request.columns * (vis[1] - vis[0]) / (f.request.end_bar - f.request.start_bar)
+    bins_visible = (
+        f.request.bins.n
+        * np.subtract(*window.chart.visible_prices()[::-1])
+        / (f.request.bins.hi - f.request.bins.lo)
+    )
+    chart = window.chart
+    times = []
+    for i in range(steps):
+        t = time.perf_counter()
+        k = i % 40
+        if k < 20:
+            chart.pan(0.02 if (i // 40) % 2 == 0 else -0.02)
+        elif k < 30:
+            chart.zoom(0.97)
+        else:
+            chart.zoom(1 / 0.97)
+        chart.repaint()  # synchronous paint of what the user sees
+        app.processEvents()
+        times.append((time.perf_counter() - t) * 1000.0)
+    frames_received = window.frame.request.generation - f.request.generation
+    window.close()
+    times.sort()
+    return {
+        "median": statistics.median(times),
+        "p95": times[int(0.95 * (len(times) - 1))],
+        "max": times[-1],
+        "build_s": build_s,
+        "cols": cols_visible,
+        "bins": bins_visible,
+        "frames": frames_received,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bars", type=int, default=100_000)
+    ap.add_argument("--steps", type=int, default=300)
+    args = ap.parse_args()
+    first = first_chart_seconds(args.repeat)
+    print(f"first painted chart (liqdesk snapshot, sample, fresh process): median {statistics.median(first):.2f} s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in first)})  target ≤ 2 s")  # fmt: skip
+    r = pan_zoom_frames(args.bars, args.steps)
+    print(f"{args.bars:,} candles: window open to first frame {r['build_s']:.2f} s; heatmap on screen "
+          f"≈ {r['cols']:.0f} columns × {r['bins']:.0f} bins")  # fmt: skip
+    print(f"pan/zoom frame time over {args.steps} steps: median {r['median']:.1f} ms, p95 {r['p95']:.1f} ms, "
+          f"max {r['max']:.1f} ms  (targets ≤ 16 / ≤ 33 ms); worker frames applied meanwhile: {r['frames']}")  # fmt: skip
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"peak memory (max RSS of this process): {peak_mb:.0f} MB  target ≤ 400 MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
