@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     from PySide6 import QtWidgets
 
-    from liqdesk.ui.data import FixedSource, MarketData
+    from liqdesk.ui.data import RANGES, FixedSource, MarketData
     from liqdesk.ui.session import grab_png, wait_until_drawn
     from liqdesk.ui.theme import configure_pyqtgraph
     from liqdesk.ui.window import MainWindow, ViewSettings
@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     configure_pyqtgraph()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["liqdesk"])
     settings = ViewSettings(timeframe=timeframe, preset=inputs.params.preset, utc=bool(args.utc))
+    if getattr(args, "range", None) in RANGES:
+        settings.range_name = args.range  # the toolbar shows the range drawn
     if args.colormap:
         from liqdesk.ui.theme import COLORMAPS
 
