@@ -7,6 +7,7 @@ view still matter); the view only selects what is exported or drawn.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -179,15 +180,43 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     tf = args.timeframe or "5m"
     timeframe_ms(tf)
     end = parse_time(args.end, what="--end") if getattr(args, "end", None) else None
-    span = parse_duration(getattr(args, "range", None) or DEFAULT_VIEW, what="--range")
+    if getattr(args, "start", None):
+        start = parse_time(args.start, what="--start")
+        span = (end if end is not None else _now_ms()) - start
+    else:
+        span = parse_duration(getattr(args, "range", None) or DEFAULT_VIEW, what="--range")
+    # Levels opened before the view still matter: fetch as much history again as a warm-up
+    # (at least a day), through the cache.
+    fetch_span = span + max(span, 86_400_000)
     options = ccxt_options_for(args.exchange, getattr(args, "ccxt_options", None))
     hist = load_history(
-        args.exchange,
-        symbol,
-        tf,
-        None if end is None else end - span,
-        end,
-        span_ms=span,
-        ccxt_options=options,
-    )
+        args.exchange, symbol, tf, None if end is None else end - fetch_span, end,
+        span_ms=fetch_span, ccxt_options=options, progress=_progress_bar(),
+    )  # fmt: skip
+    for w in hist.warnings:
+        print(f"liqdesk: warning: {w}", file=sys.stderr)
     return hist.candles, hist.open_interest, hist.liquidations, hist.label, symbol, args.exchange
+
+
+def _now_ms() -> int:
+    from liqdesk.feeds.timeparse import now_ms
+
+    return now_ms()
+
+
+def _progress_bar():  # type: ignore[no-untyped-def]
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, text: str) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        end = "\n" if total and done >= total else ""
+        print(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {text[:40]:<40}",
+            end=end,
+            file=sys.stderr,
+        )
+
+    return show

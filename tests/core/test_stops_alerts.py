@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+
+from liqdesk.core.alerts import LargeLiquidation, LineCrossing, MagnetProximity
+from liqdesk.core.grid import PriceBins
+from liqdesk.core.liqmap import LiquidationMap, Magnet
+from liqdesk.core.series import LONG, SHORT
+from liqdesk.core.stops import CLEAR, INSIDE, NEAR_SIDE, assess_stop, position_risk, snap_to_tick
+
+
+def crafted_map(price_now=100_000.0):
+    """Long cluster at 97,000–97,500 ($40M), small noise elsewhere; short cluster 103,000–103,400."""
+    bins = PriceBins(90_000, 110_000, 200)  # $100 bins
+    c = bins.centers
+    long_ = np.where(c < price_now, 1e5, 0.0)
+    long_[(c >= 97_000) & (c <= 97_500)] = 8e6
+    short = np.where(c > price_now, 1e5, 0.0)
+    short[(c >= 103_000) & (c <= 103_400)] = 6e6
+    return LiquidationMap(
+        0, 0, price_now, bins, ["25x"], long_[None, :], short[None, :], long_.sum(), short.sum()
+    )
+
+
+def test_snap_to_tick():
+    assert snap_to_tick(62000.14, 0.1) == 62000.1
+    assert snap_to_tick(62000.16, 0.1) == 62000.2
+    assert snap_to_tick(1.23456, 0.0001) == 1.2346
+    assert snap_to_tick(123.0, 0) == 123.0
+
+
+def test_stop_inside_a_cluster_is_flagged_and_moved_beyond_it():
+    m = crafted_map()
+    adv = assess_stop(m, 97_250.0, buffer_pct=0.1, tick=0.1)
+    assert adv.verdict == INSIDE and adv.position_side == LONG
+    assert adv.cluster.low <= 97_000 and adv.cluster.high >= 97_500
+    assert adv.beyond == pytest.approx(adv.cluster.low - 100.0)  # far edge − 0.1 % of 100k
+    assert adv.beyond < 97_000
+    assert "inside 25x long cluster" in adv.message()
+    # the suggestion itself is clear of the cluster
+    assert assess_stop(m, adv.beyond).verdict == CLEAR
+
+
+def test_stop_just_in_front_of_a_cluster_warns_and_far_away_is_clear():
+    m = crafted_map()
+    assert assess_stop(m, 97_700.0, near_pct=0.3).verdict == NEAR_SIDE
+    assert assess_stop(m, 99_000.0, near_pct=0.3).verdict == CLEAR
+    short_adv = assess_stop(m, 103_200.0)
+    assert short_adv.verdict == INSIDE and short_adv.position_side == SHORT
+    assert short_adv.beyond > 103_400
+
+
+def test_position_risk_uses_the_engine_formula():
+    r = position_risk(LONG, 100_000.0, 50, 10_000.0, stop=99_000.0)
+    assert r.liquidation == pytest.approx(100_000 * 0.98 / 0.996)
+    assert r.stop_loss_usd == pytest.approx(100.0)
+    assert not r.stop_after_liquidation
+    assert position_risk(LONG, 100_000.0, 50, 10_000.0, stop=98_000.0).stop_after_liquidation
+
+
+def test_line_crossing_fires_once_while_price_chatters():
+    a = LineCrossing("stop", 100.0, band_pct=1.0)
+    prices = [101, 100.5, 99.8, 100.2, 99.9, 100.3, 99.7, 100.4]  # chatter inside ±1
+    events = [a.update(p, i) for i, p in enumerate(prices)]
+    assert sum(e is not None for e in events) == 1
+    assert a.update(98.5, 9) is None  # moved clearly away: re-armed, no crossing though
+    assert a.update(101.5, 10) is not None  # a real crossing back up fires again
+
+
+def test_magnet_proximity_with_hysteresis():
+    mag = Magnet(LONG, 97_000.0, 96_900.0, 97_100.0, 80e6, -3.0, "25x")
+    small = Magnet(SHORT, 100_500.0, 100_400.0, 100_600.0, 1e6, 0.5, "10x")
+    p = MagnetProximity(within_pct=0.5, min_usd=50e6, rearm_factor=2.0)
+    assert p.update(100_000, [mag, small], 0) == []
+    assert len(p.update(97_400, [mag], 1)) == 1
+    assert p.update(97_300, [mag], 2) == [] and p.update(97_600, [mag], 3) == []  # 0.62 %: not re-armed
+    assert p.update(99_000, [mag], 4) == []  # 2 % away: re-armed
+    assert len(p.update(97_300, [mag], 5)) == 1
+
+
+def test_large_liquidation_alert_once_per_event():
+    a = LargeLiquidation(min_usd=1e6)
+    assert a.update(1, LONG, 100.0, 5e5) is None
+    e = a.update(2, LONG, 100.0, 2e6)
+    assert e is not None and "long liquidated" in e.message
+    assert a.update(2, LONG, 100.0, 2e6) is None
