@@ -72,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
     from liqdesk.app.options import load_inputs
     from liqdesk.core.series import TIMEFRAME_MS, timeframe_name
+    from liqdesk.ui.data import DEFAULT_RANGE
 
+    if not args.start and not args.range:
+        args.range = DEFAULT_RANGE  # the window's own default, so the toolbar tells the truth
     inputs = load_inputs(args)
     timeframe = args.timeframe or timeframe_name(inputs.candles.interval_ms)
     if timeframe not in TIMEFRAME_MS:
