@@ -105,9 +105,12 @@ def render_grid(
     lc = engine.log_factor
     if xp is np:
         val, cnt = _workspace(len(last) + 1, bins.n)
-        long_, short_ = _paint_levels(
-            lv["created"], lv["sweep"], lv["price"], lv["deposit"], lv["side"], lc,
-            last.astype(np.int64), bins.lo, bins.width, bins.n, val, cnt,
+        long_, short_ = (
+            _paint_levels(
+                lv["created"], lv["sweep"], lv["price"], lv["deposit"], lv["side"], lc,
+                last.astype(np.int64), bins.lo, bins.width, bins.n, val, cnt, side,
+            )
+            for side in (LONG, SHORT)
         )  # fmt: skip
     else:
         long_, short_ = paint_levels_xp(lv, lc, last, bins, xp)
@@ -123,21 +126,24 @@ def _workspace(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     """Scratch difference arrays, kept per thread: re-rendering the same view size then touches
     no fresh memory (page faults on ~50 MB cost more than the painting itself)."""
     ws = getattr(_local, "ws", None)
-    if ws is None or ws[0].shape != (2, rows, cols):
-        ws = (np.zeros((2, rows, cols), np.float64), np.zeros((2, rows, cols), np.int32))
+    if ws is None or ws[0].shape != (rows, cols):
+        ws = (np.zeros((rows, cols), np.float64), np.zeros((rows, cols), np.int32))
         _local.ws = ws
-    else:
-        ws[0].fill(0.0)
-        ws[1].fill(0)
     return ws
 
 
 @numba.njit(cache=True, nogil=True)
 def _paint_levels(
-    created, sweep, price, deposit, side, log_c, last, lo, width, nbins, val, cnt
+    created, sweep, price, deposit, side, log_c, last, lo, width, nbins, val, cnt, want
 ):  # pragma: no cover
-    """CPU twin of paint_levels_xp: one pass to scatter, one pass to sum down the time axis."""
+    """CPU twin of paint_levels_xp for one side: scatter starts/ends, then sum down the time axis.
+
+    val/cnt are (t + 1, nbins) scratch arrays; they are zeroed here (and left zeroed) so a caller
+    can reuse them without clearing.
+    """
     t = last.shape[0]
+    val[:] = 0.0
+    cnt[:] = 0
     ref = log_c[last[0]]
     first_end, last_end = last[0], last[t - 1]
     start_col = 0
@@ -145,7 +151,7 @@ def _paint_levels(
         c = created[i]
         if c > last_end:
             break  # levels are in creation order
-        if sweep[i] <= first_end:
+        if side[i] != want or sweep[i] <= first_end:
             continue
         b = int(np.floor((price[i] - lo) / width))
         if b < 0 or b >= nbins:
@@ -161,24 +167,22 @@ def _paint_levels(
                 z = mid
         if start_col >= a:
             continue
-        s = 0 if side[i] > 0 else 1
         w = deposit[i] * np.exp(min(ref - log_c[c], 700.0))
-        val[s, start_col, b] += w
-        val[s, a, b] -= w
-        cnt[s, start_col, b] += 1
-        cnt[s, a, b] -= 1
-    out = np.zeros((2, t, nbins), np.float32)
-    for s in range(2):
-        run = np.zeros(nbins, np.float64)
-        run_n = np.zeros(nbins, np.int64)
-        for k in range(t):
-            scale = np.exp(log_c[last[k]] - ref)
-            for b in range(nbins):
-                run[b] += val[s, k, b]
-                run_n[b] += cnt[s, k, b]
-                if run_n[b] > 0 and run[b] > 0.0:
-                    out[s, k, b] = run[b] * scale
-    return out[0], out[1]
+        val[start_col, b] += w
+        val[a, b] -= w
+        cnt[start_col, b] += 1
+        cnt[a, b] -= 1
+    out = np.zeros((t, nbins), np.float32)
+    run = np.zeros(nbins, np.float64)
+    run_n = np.zeros(nbins, np.int64)
+    for k in range(t):
+        scale = np.exp(log_c[last[k]] - ref)
+        for b in range(nbins):
+            run[b] += val[k, b]
+            run_n[b] += cnt[k, b]
+            if run_n[b] > 0 and run[b] > 0.0:
+                out[k, b] = run[b] * scale
+    return out
 
 
 def paint_levels_xp(lv: dict, lc: Any, last: Any, bins: PriceBins, xp: Any) -> tuple[Any, Any]:
