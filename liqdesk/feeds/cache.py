@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
+from liqdesk.feeds.paths import data_dir
 from liqdesk.feeds.venues.base import LiquidationRecord
 
 log = logging.getLogger(__name__)
@@ -56,20 +56,6 @@ CREATE TABLE IF NOT EXISTS coverage (
     PRIMARY KEY (kind, exchange, symbol, timeframe, start_ms)
 ) WITHOUT ROWID;
 """
-
-
-def data_dir() -> Path:
-    """``LIQDESK_DATA_DIR`` or the platform's per-user data directory."""
-    override = os.environ.get("LIQDESK_DATA_DIR")
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "liqdesk"
 
 
 def default_path() -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,19 +12,12 @@ from typing import Any
 from liqdesk.core.leverage import Brackets, Tiers
 from liqdesk.core.params import ModelParams, Preset
 from liqdesk.errors import ConfigError
+from liqdesk.feeds.paths import config_dir
 from liqdesk.feeds.resources import resource_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "coinglass"
-
-
-def config_dir() -> Path:
-    override = os.environ.get("LIQDESK_CONFIG_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or (Path.home() / ".config")
-    return Path(base) / "liqdesk"
 
 
 def _read_json(path: Path) -> Any:
