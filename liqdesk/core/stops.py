@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from liqdesk.core.grid import PriceBins
 from liqdesk.core.leverage import RETAIL_BRACKET, Brackets, liquidation_price
 from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets
 from liqdesk.core.series import LONG, SHORT
@@ -104,6 +105,30 @@ def assess_stop(
     return StopAdvice(CLEAR, position_side, band_usd, band_pct, None, None)
 
 
+def band_notional(lmap: LiquidationMap, price: float, band_pct: float = 0.2) -> float:
+    """Long + short liquidation notional in the bins whose centres lie within ±band_pct % of price."""
+    lo, hi = price * (1 - band_pct / 100), price * (1 + band_pct / 100)
+    c = lmap.bins.centers
+    inside = (c >= lo) & (c <= hi)
+    return float(lmap.long[inside].sum() + lmap.short[inside].sum())
+
+
+def advice_bins(
+    price_now: float,
+    prices: list[float] | tuple[float, ...] = (),
+    width_pct: float = 0.05,
+    span_pct: float = 12.0,
+) -> PriceBins:
+    """Bins for judging lines: a fixed width relative to price (so advice does not change with the
+    zoom), spanning ±span_pct % of price and every line given, bin edges on multiples of the width."""
+    width = price_now * width_pct / 100
+    lo = min([price_now * (1 - span_pct / 100), *prices]) - 4 * width
+    hi = max([price_now * (1 + span_pct / 100), *prices]) + 4 * width
+    lo = max(math.floor(lo / width) * width, width)
+    n = min(int(math.ceil((hi - lo) / width)), 20_000)
+    return PriceBins(lo, lo + n * width, n)
+
+
 def _between(a: float, x: float, b: float) -> bool:
     return min(a, b) <= x <= max(a, b)
 
@@ -148,5 +173,6 @@ def _usd(x: float) -> str:
 
 
 __all__ = [
-    "CLEAR", "INSIDE", "NEAR_SIDE", "PositionRisk", "StopAdvice", "assess_stop", "position_risk", "snap_to_tick",
+    "CLEAR", "INSIDE", "NEAR_SIDE", "PositionRisk", "StopAdvice", "advice_bins", "assess_stop", "band_notional",
+    "position_risk", "snap_to_tick",
 ]  # fmt: skip

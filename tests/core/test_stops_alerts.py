@@ -83,3 +83,15 @@ def test_large_liquidation_alert_once_per_event():
     e = a.update(2, LONG, 100.0, 2e6)
     assert e is not None and "long liquidated" in e.message
     assert a.update(2, LONG, 100.0, 2e6) is None
+
+
+def test_band_notional_and_advice_bins():
+    from liqdesk.core.stops import advice_bins, band_notional
+
+    m = crafted_map()
+    # ±0.2 % of 97,250 = 97,055.5 … 97,444.5: the cluster bins centred at 97,150, 97,250 and 97,350
+    assert band_notional(m, 97_250.0, 0.2) == pytest.approx(3 * 8e6)
+    assert band_notional(m, 100_000.0, 0.2) > 0
+    b = advice_bins(100_000.0, [60_000.0])
+    assert b.width == pytest.approx(50.0) and b.lo <= 60_000 - 50 and b.hi >= 112_000
+    assert b.lo / b.width == pytest.approx(round(b.lo / b.width))  # edges on multiples of the width

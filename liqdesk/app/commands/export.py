@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from liqdesk.app.modelrun import run_model
 from liqdesk.app.options import add_data_options, load_inputs
-from liqdesk.core.grid import HeatmapGrid
-from liqdesk.errors import ConfigError, DataError
+from liqdesk.errors import ConfigError
+from liqdesk.feeds.gridio import write_grid  # shared with the window's File → Export
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,30 +60,3 @@ def run(args: argparse.Namespace) -> int:
     for note in inputs.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
-
-
-def write_grid(grid: HeatmapGrid, out: Path, meta: dict) -> None:
-    """Write a grid as .npz or .csv (the File menu's export uses the same function)."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".npz":
-            with out.open("wb") as fh:
-                np.savez_compressed(
-                    fh,
-                    time_ms=grid.time_ms.astype(np.int64),
-                    price=grid.price,
-                    price_edges=grid.bins.edges,
-                    long=grid.long,
-                    short=grid.short,
-                    params=np.array(json.dumps(meta, default=float)),
-                )
-        else:
-            t_idx, p_idx = np.nonzero((grid.long > 0) | (grid.short > 0))
-            rows = np.column_stack(
-                [grid.time_ms[t_idx], grid.price[p_idx], grid.long[t_idx, p_idx], grid.short[t_idx, p_idx]]
-            )
-            with out.open("w", newline="") as fh:
-                fh.write("time_ms,price,long_usd,short_usd\n")
-                np.savetxt(fh, rows, fmt=["%d", "%.2f", "%.2f", "%.2f"], delimiter=",")
-    except OSError as exc:
-        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
