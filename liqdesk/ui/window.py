@@ -4,8 +4,14 @@ Data flow: a DataSource gives MarketData → candles for the chosen timeframe go
 once; the engine is built in the worker; view changes ask the worker for a frame (heatmap, map,
 bubbles) covering the view plus a margin; frames come back as uint8 images and small arrays.
 
-Hooks for the live-data step: `apply_bar(candles_row, is_closed, oi_close)` and
-`add_liquidations(liquidations)`; `set_status_source(text)` / `set_last_update(ms)`.
+Hooks for the live-data step: `apply_bar(candles_row, is_closed, oi_close)`,
+`add_liquidations(liquidations)`, `set_last_price(price, time_ms)` (trade ticks between bars: lines
+and alerts follow), `set_tick_size(tick)` (from ccxt's market precision); `set_status_source(text)` /
+`set_last_update(ms)`.
+
+Trader tools (issue 5): price lines (`self.lines`, liqdesk.ui.lines), alerts (`self.alerts` and the
+alert log dock), the position form dock, screenshots and data export (`self.capture`), reached from
+the File / Lines / Alerts menus, the toolbar's Lines button, the chart's right-click menu and keys.
 """
 
 from __future__ import annotations
@@ -20,11 +26,16 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liqdesk.core.grid import PriceBins
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import SHORT, Candles, Liquidations
+from liqdesk.feeds.markets import tick_size
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
+from liqdesk.ui.alerts import AlertCenter, AlertDock
+from liqdesk.ui.capture import Capture
 from liqdesk.ui.chart import ChartWidget
 from liqdesk.ui.frames import CursorInfo, Frame, FrameRequest, cursor_values
+from liqdesk.ui.lines import KINDS, LinesController
+from liqdesk.ui.position import PositionDock
 from liqdesk.ui.worker import ModelWorker
 
 log = logging.getLogger(__name__)
@@ -35,6 +46,24 @@ RENDER_MARGIN = 0.3
 RENDER_MARGIN_Y = 0.15  # y re-fits to the candles while panning, so its margin matters less
 MAX_COLUMNS = 2400
 MAX_BINS = 1000
+
+# Menus and docks are not in theme.STYLESHEET (which predates them): same dark look.
+MENU_STYLE = f"""
+QMenuBar {{ background: #121620; color: {theme.TEXT}; border-bottom: 1px solid #1f2533; }}
+QMenuBar::item:selected {{ background: #2b3550; }}
+QMenu {{ background: #181d29; color: {theme.TEXT}; border: 1px solid #2a3142; }}
+QMenu::item {{ padding: 4px 22px 4px 18px; }}
+QMenu::item:selected {{ background: #2b3550; }}
+QMenu::item:disabled {{ color: {theme.TEXT_DIM}; }}
+QMenu::separator {{ height: 1px; background: #2a3142; margin: 3px 6px; }}
+QDockWidget {{ color: {theme.TEXT}; }}
+QDockWidget::title {{ background: #121620; padding: 4px 6px; }}
+QTableWidget {{ background: #0f1219; gridline-color: #1f2533; }}
+QHeaderView::section {{ background: #121620; color: {theme.TEXT_DIM}; border: none; padding: 2px 4px; }}
+QDoubleSpinBox, QPushButton {{ background: #181d29; border: 1px solid #262d3d; border-radius: 3px;
+                               padding: 2px 6px; color: {theme.TEXT}; }}
+QPushButton:hover {{ border-color: #3a4358; }}
+"""
 
 
 @dataclass
@@ -52,6 +81,7 @@ class ViewSettings:
     bin_px: float = 3.0  # screen pixels per price bin: Coinglass-like blocks, not 1-px lines
     show_sweeps: bool = True
     show_real: bool = True
+    persist: bool = True  # price lines and trader prefs from/to the state file (off: snapshots, tests)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -61,7 +91,7 @@ class MainWindow(QtWidgets.QMainWindow):
                  params: ModelParams | None = None) -> None:  # fmt: skip
         super().__init__()
         self.setWindowTitle("liqdesk — liquidation heatmap")
-        self.setStyleSheet(theme.STYLESHEET)
+        self.setStyleSheet(theme.STYLESHEET + MENU_STYLE)
         self.source = source
         self.settings = settings or ViewSettings()
         self._explicit_params = params  # fixed params from the command line (overrides presets)
@@ -92,6 +122,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.reset_requested.connect(self.reset_view)
         self._build_toolbar()
         self._build_statusbar()
+        self._build_trader_tools()
         self.resize(1600, 900)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
 
@@ -188,6 +219,117 @@ class MainWindow(QtWidgets.QMainWindow):
         sb.addPermanentWidget(self.model_label)
         sb.addPermanentWidget(self.update_label)
 
+    def _build_trader_tools(self) -> None:
+        persist = self.settings.persist
+        self.lines = LinesController(self, persist=persist)
+        self.alerts = AlertCenter(self.lines, self, persist=persist)
+        self.capture = Capture(self, persist=persist)
+        self.alert_dock = AlertDock(self.alerts, self.settings.utc, self)
+        self.position_dock = PositionDock(self.lines, self)
+        for dock in (self.position_dock, self.alert_dock):
+            dock.setAllowedAreas(
+                QtCore.Qt.DockWidgetArea.RightDockWidgetArea | QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
+            )
+            self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.hide()
+        self.alerts.fired.connect(lambda e: self.flash(f"⚑ {e.message}"))
+        self.frame_applied.connect(lambda _f: self.lines.request_map())
+        self.chart.scene().sigMouseClicked.connect(self._on_chart_click)
+        self._build_menus()
+
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot: object, shortcut: str | None = None,
+                tip: str = "") -> QtGui.QAction:  # fmt: skip
+        action = QtGui.QAction(text, self)
+        if shortcut:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False, s=slot: s())  # type: ignore[operator]
+        menu.addAction(action)
+        self.addAction(action)  # shortcuts work while the menu bar is hidden too
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("File")
+        self._action(file, "Save screenshot", self.capture.save_screenshot, "Ctrl+S",
+                     "Save the chart as PNG in the last folder used")  # fmt: skip
+        self._action(file, "Save screenshot as…", self.capture.save_screenshot_as, "Ctrl+Shift+S")
+        self._action(file, "Copy screenshot", self.capture.copy_screenshot, "Ctrl+Shift+C")
+        self.hires_action = QtGui.QAction("High-resolution screenshots (2×)", self)
+        self.hires_action.setCheckable(True)
+        self.hires_action.setChecked(self.capture.scale >= 2)
+        self.hires_action.toggled.connect(lambda on: self.capture.set_scale(2.0 if on else 1.0))
+        file.addAction(self.hires_action)
+        file.addSeparator()
+        self._action(file, "Export visible heatmap…", self.capture.export_heatmap_dialog, "Ctrl+E",
+                     "The visible bars and prices as .npz or .csv (same format as liqdesk export)")  # fmt: skip
+        self._action(file, "Export liquidation map…", self.capture.export_map_dialog, "Ctrl+Shift+E")
+        file.addSeparator()
+        self._action(file, "Quit", self.close, "Ctrl+Q")
+
+        lines = self.lines_menu = bar.addMenu("Lines")
+        self.line_actions: dict[str, QtGui.QAction] = {}
+        for kind, key in (("stop", "Alt+S"), ("target", "Alt+T"), ("entry", "Alt+E"), ("alert", "Alt+A")):
+            self.line_actions[kind] = self._action(
+                lines,
+                f"Add {KINDS[kind].name.lower()} line",
+                lambda k=kind: self.lines.add_line(k),
+                key,
+                "At the price under the mouse, else near the last price",
+            )
+        lines.addSeparator()
+        self._action(lines, "Position…", self.open_position_form, "Alt+P",
+                     "Side, entry, leverage, size: your liquidation price and the stop's risk")  # fmt: skip
+        self._action(lines, "Move stop beyond cluster", lambda: self.lines.move_beyond(), "Alt+B")
+        self._action(lines, "Edit selected line price…", self._edit_selected, "F2")
+        self._action(lines, "Delete selected line", lambda: self.lines.remove(), "Del")
+        self._action(lines, "Remove all lines", self.lines.clear)
+
+        alerts = bar.addMenu("Alerts")
+        toggle = self.alert_dock.toggleViewAction()
+        toggle.setText("Alert log and thresholds")
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+L"))
+        alerts.addAction(toggle)
+        self.addAction(toggle)
+        self._action(alerts, "Add alert line", lambda: self.lines.add_line("alert"))
+
+        # Toolbar: one button with the same actions (room is short there).
+        self.toolbar.addSeparator()
+        button = QtWidgets.QToolButton()
+        button.setText("Lines ▾")
+        button.setToolTip("Add a stop, target, entry or alert line; position form")
+        button.setPopupMode(QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        button.setMenu(lines)
+        self.toolbar.addWidget(button)
+
+    def open_position_form(self, price: float | None = None) -> None:
+        self.position_dock.prefill(price)
+        self.position_dock.show()
+        self.position_dock.raise_()
+
+    def _edit_selected(self) -> None:
+        if self.lines.selected is not None:
+            self.lines.edit(self.lines.selected)
+
+    def _on_chart_click(self, ev: object) -> None:
+        """Right-click on the chart (not on a line, not during a drag): add a line there."""
+        if ev.button() != QtCore.Qt.MouseButton.RightButton or ev.isAccepted():  # type: ignore[attr-defined]
+            return
+        vb = self.chart.price_vb
+        pos = ev.scenePos()  # type: ignore[attr-defined]
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        price = float(vb.mapSceneToView(pos).y())
+        if price <= 0:
+            return
+        ev.accept()  # type: ignore[attr-defined]
+        screen = ev.screenPos()  # type: ignore[attr-defined]
+        self.lines.chart_menu(price, QtCore.QPoint(int(screen.x()), int(screen.y())),
+                              extra=[("Position from here…", lambda p=price: self.open_position_form(p))])  # fmt: skip
+
     def _sync_controls(self) -> None:
         s = self.settings
         for box, value in ((self.symbol_box, s.symbol), (self.timeframe_box, s.timeframe),
@@ -269,6 +411,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.utc = on
         self.chart.time_axis.set_utc(on)
         self.chart.price_plot.getAxis("bottom").set_utc(on)
+        self.alert_dock.utc = on
         if self.frame is not None:
             self.chart.apply_frame(self.frame)
         self._refresh_readout()
@@ -328,6 +471,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.chart.jump_to_end()
         elif key == K.Key_Home:
             self.reset_view()
+        elif key in (K.Key_Up, K.Key_Down) and self.lines.selected is not None:
+            step = 10 if ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier else 1
+            self.lines.nudge(step if key == K.Key_Up else -step)
+        elif key == K.Key_Backspace and self.lines.selected is not None:
+            self.lines.remove()
+        elif key == K.Key_Escape and self.lines.selected is not None:
+            self.lines.select(None)
         else:
             super().keyPressEvent(ev)
             return
@@ -363,6 +513,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_notice(None)
         self._pending_range_reset = True
         self._sync_controls()
+        last = float(market.candles.close[-1]) if len(market.candles) else None
+        tick = getattr(market, "tick_size", None) or tick_size(market.exchange, market.symbol, last)
+        self.lines.set_market(market.exchange, market.symbol, float(tick), last)
         self._load_candles()
 
     def _load_candles(self) -> None:
@@ -374,6 +527,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.set_candles(self.candles)
         self._set_real_liquidations()
         self.set_last_update(int(self.candles.close_time[-1]) if len(self.candles) else None)
+        if len(self.candles):
+            self.lines.set_last_price(float(self.candles.close[-1]), int(self.candles.close_time[-1]))
         if self._pending_range_reset:
             self._pending_range_reset = False
             self.reset_view()
@@ -444,7 +599,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.update_last_bar(candles_row, append=not revise)
         self.chart.set_times(self.candles.open_time, self.candles.interval_ms)
         self.worker.apply_bar(self.data_generation, candles_row, oi_close, revise)
-        self.set_last_update(int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        self.set_last_update(now_ms)
+        self.set_last_price(float(candles_row.close[0]), now_ms)
 
     def add_liquidations(self, liquidations: Liquidations) -> None:
         """Real liquidation events (live stream): added to the markers."""
@@ -452,6 +609,20 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.market.with_liquidations(liquidations)
         self._set_real_liquidations()
+        self.alerts.on_liquidations(liquidations)
+
+    def set_last_price(self, price: float, time_ms: int | None = None) -> None:
+        """The latest traded/mark price (a live tick or bar update): price tag, line labels, alerts."""
+        if not (np.isfinite(price) and price > 0):
+            return
+        self.chart.price_line.setPos(price)
+        self.chart.map_price_line.setPos(price)
+        self.lines.set_last_price(price, time_ms)
+        self.alerts.on_price(price, int(time_ms if time_ms is not None else time.time() * 1000))
+
+    def set_tick_size(self, tick: float) -> None:
+        """The market's exact tick (ccxt market['precision']['price']): lines snap to it."""
+        self.lines.set_tick(float(tick))
 
     def set_status_source(self, text: str) -> None:
         self.source_label.setText(text)
@@ -665,6 +836,9 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ lifecycle
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
+        if self.lines._save_timer.isActive():  # a nudge not written yet
+            self.lines._save_timer.stop()
+            self.lines.save()
         self.worker.shutdown()
         super().closeEvent(ev)
 

@@ -32,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument(
         "--crosshair", metavar="ISO,PRICE", help="show the crosshair readout at this time and price"
     )
+    p.add_argument(
+        "--line",
+        action="append",
+        default=[],
+        metavar="KIND:PRICE",
+        help="draw a price line (repeatable); KIND is stop, target, entry or alert, e.g. --line stop:64000",
+    )
     add_data_options(p)
     p.set_defaults(func=run)
 
@@ -60,9 +67,30 @@ def check_out_path(text: str) -> Path:
     return path
 
 
+LINE_KINDS = ("stop", "target", "entry", "alert")
+
+
+def parse_lines(specs: list[str]) -> list[tuple[str, float]]:
+    out = []
+    for spec in specs or []:
+        kind, _, price = spec.partition(":")
+        kind = kind.strip().lower()
+        if kind not in LINE_KINDS:
+            raise ConfigError(f"--line {spec!r}: KIND must be one of {', '.join(LINE_KINDS)}")
+        try:
+            value = float(price.replace(",", "").replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"--line {spec!r}: expected KIND:PRICE, e.g. stop:64000") from None
+        if not (value > 0 and value < float("inf")):
+            raise ConfigError(f"--line {spec!r}: the price must be positive")
+        out.append((kind, value))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     out = check_out_path(args.out)
+    lines = parse_lines(getattr(args, "line", []))
     if (
         not os.environ.get("DISPLAY")
         and not os.environ.get("WAYLAND_DISPLAY")
@@ -104,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(why)
     configure_pyqtgraph()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["liqdesk"])
-    settings = ViewSettings(timeframe=timeframe, preset=inputs.params.preset, utc=bool(args.utc))
+    # persist=False: a snapshot neither shows nor changes the user's saved lines
+    settings = ViewSettings(
+        timeframe=timeframe, preset=inputs.params.preset, utc=bool(args.utc), persist=False
+    )
     if getattr(args, "range", None) in RANGES:
         settings.range_name = args.range  # the toolbar shows the range drawn
     if args.colormap:
@@ -123,6 +154,12 @@ def run(args: argparse.Namespace) -> int:
         window.show_time_range(inputs.view_start_ms, inputs.view_end_ms)
         if not wait_until_drawn(window, 60.0):
             raise DataError("the chart did not finish drawing within 60 s")
+        if lines:
+            for kind, price in lines:
+                window.lines.add_line(kind, price)
+            window.lines.select(None)
+            wait_until_drawn(window, 10.0)  # the advice map comes from the worker
+            app.processEvents()
         if args.crosshair:
             _place_crosshair(window, args.crosshair)
             wait_until_drawn(window, 10.0)

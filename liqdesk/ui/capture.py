@@ -1,0 +1,351 @@
+"""Screenshots of the chart area and File → Export of the visible heatmap and liquidation map.
+
+Screenshots use `QWidget.grab()` on the chart (overlays and labels included, full device
+resolution); the 2× option renders the widget onto a pixmap with twice the device pixel ratio.
+A watermark line (symbol, timeframe, time, source, model) is drawn onto the image so a shared
+picture explains itself. Errors (unwritable folder, bad name) open a non-modal message box;
+nothing here blocks the event loop (no exec(): qasync) and no exception escapes to Qt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from liqdesk.core.grid import PriceBins, render_grid
+from liqdesk.errors import ConfigError, DataError
+from liqdesk.feeds.gridio import write_grid, write_map
+from liqdesk.feeds.lines_store import load_prefs, save_pref
+from liqdesk.feeds.markets import plain_symbol
+
+if TYPE_CHECKING:
+    from liqdesk.ui.window import MainWindow
+
+log = logging.getLogger(__name__)
+
+MAX_EXPORT_COLUMNS = 20_000
+
+
+def default_name(symbol: str, timeframe: str, when: datetime | None = None) -> str:
+    when = when or datetime.now(tz=UTC)
+    return f"liqdesk_{plain_symbol(symbol)}_{timeframe}_{when.strftime('%Y%m%d-%H%M%SZ')}.png"
+
+
+def default_folder() -> Path:
+    for candidate in (Path.home() / "Pictures", Path.home()):
+        if candidate.is_dir():
+            return candidate
+    return Path.cwd()
+
+
+def watermark_lines(window: MainWindow) -> list[str]:
+    """What the image is: market, timeframe, time (UTC), data source, model."""
+    m = window.market
+    symbol = f"{plain_symbol(m.symbol)} · {m.exchange}" if m else "?"
+    when = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    model = window.model_label.text()
+    return [
+        f"{symbol} · {window.settings.timeframe} · {when}",
+        m.label if m else "",
+        " · ".join(p for p in (model, "liqdesk") if p),
+    ]
+
+
+def draw_watermark(image: QtGui.QImage, lines: list[str], area: QtCore.QRectF | None = None) -> QtGui.QImage:
+    """Small right-aligned lines at the bottom of `area` (logical pixels; default the whole image),
+    on a dark backing so they read on any background. Scales with the image's pixel ratio."""
+    dpr = image.devicePixelRatio() or 1.0
+    full = QtCore.QRectF(0, 0, image.width() / dpr, image.height() / dpr)
+    area = full if area is None else area.intersected(full)
+    painter = QtGui.QPainter(image)
+    try:
+        painter.setRenderHint(QtGui.QPainter.RenderHint.TextAntialiasing, True)
+        font = QtGui.QFont()
+        font.setPixelSize(10)
+        painter.setFont(font)
+        metrics = QtGui.QFontMetrics(font)
+        width = int(area.width() - 12)
+        texts = [metrics.elidedText(t, QtCore.Qt.TextElideMode.ElideRight, width) for t in lines if t]
+        line_h = metrics.height()
+        box_w = max((metrics.horizontalAdvance(t) for t in texts), default=0) + 10
+        box_h = line_h * len(texts) + 6
+        box = QtCore.QRectF(area.right() - box_w - 3, area.bottom() - box_h - 3, box_w, box_h)
+        painter.fillRect(box, QtGui.QColor(8, 10, 14, 225))
+        painter.setPen(QtGui.QColor("#9aa3b5"))
+        for k, t in enumerate(texts):
+            row = QtCore.QRectF(box.left() + 5, box.top() + 3 + k * line_h, box_w - 10, line_h)
+            painter.drawText(
+                row, int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter), t
+            )
+    finally:
+        painter.end()
+    return image
+
+
+def watermark_area(window: MainWindow) -> QtCore.QRectF:
+    """The side column under the liquidation map (colour bar below it): free space in every layout."""
+    chart = window.chart
+    left = chart.mapFromScene(chart.map_plot.sceneBoundingRect().topLeft()).x()
+    return QtCore.QRectF(float(left), 0.0, float(chart.width() - left), float(chart.height()))
+
+
+def chart_image(window: MainWindow, scale: float = 1.0, watermark: bool = True) -> QtGui.QImage:
+    """The chart area as an image at device resolution × scale (2.0: twice the pixels)."""
+    widget = window.chart
+    if scale == 1.0:
+        image = widget.grab().toImage()
+    else:
+        dpr = widget.devicePixelRatioF() * scale
+        size = widget.size()
+        pixmap = QtGui.QPixmap(int(round(size.width() * dpr)), int(round(size.height() * dpr)))
+        pixmap.setDevicePixelRatio(dpr)
+        pixmap.fill(QtGui.QColor(window.chart.backgroundBrush().color()))
+        widget.render(pixmap)
+        image = pixmap.toImage()
+    image = image.convertToFormat(QtGui.QImage.Format.Format_ARGB32)
+    if watermark:
+        image.setDevicePixelRatio(widget.devicePixelRatioF() * scale)
+        draw_watermark(image, watermark_lines(window), watermark_area(window))
+    return image
+
+
+class _Relay(QtCore.QObject):
+    done = QtCore.Signal(str, str)  # path, error ("" when written)
+
+
+class Capture(QtCore.QObject):
+    """The File menu's screenshot and export actions for one window."""
+
+    saved = QtCore.Signal(str)  # a screenshot or export was written to this path
+    failed = QtCore.Signal(str)  # the error the user was shown
+
+    def __init__(self, window: MainWindow, persist: bool = True) -> None:
+        super().__init__(window)
+        self.window = window
+        self.persist = persist
+        prefs = self._prefs()
+        self.folder = Path(prefs.get("folder") or default_folder())
+        self.scale = float(prefs.get("scale") or 1)
+        self.error_box: QtWidgets.QMessageBox | None = None
+        self._dialog: QtWidgets.QFileDialog | None = None
+        self._relay = _Relay(self)
+        self._relay.done.connect(self._export_done)
+
+    def _prefs(self) -> dict[str, Any]:
+        if not self.persist:
+            return {}
+        try:
+            return load_prefs("capture")
+        except Exception as exc:
+            log.warning("capture settings: %s", exc)
+            return {}
+
+    def _remember(self, key: str, value: Any) -> None:
+        if self.persist:
+            try:
+                save_pref("capture", key, value)
+            except (OSError, ValueError) as exc:
+                log.warning("capture setting %s not saved: %s", key, exc)
+
+    def set_scale(self, scale: float) -> None:
+        self.scale = 2.0 if scale >= 2 else 1.0
+        self._remember("scale", int(self.scale))
+
+    # ------------------------------------------------------------------ screenshots
+
+    def default_path(self) -> Path:
+        m = self.window.market
+        return self.folder / default_name(m.symbol if m else "chart", self.window.settings.timeframe)
+
+    def save_screenshot(self, path: str | Path | None = None, scale: float | None = None) -> Path | None:
+        """Ctrl+S: the chart as PNG in the remembered folder. None (and an error box) on failure."""
+        target = Path(path).expanduser() if path else self.default_path()
+        try:
+            if target.suffix.lower() != ".png":
+                target = (
+                    target.with_suffix(target.suffix + ".png")
+                    if target.suffix
+                    else target.with_suffix(".png")
+                )
+            if not target.parent.is_dir():
+                raise OSError(f"folder {target.parent} does not exist")
+            image = chart_image(self.window, scale or self.scale)
+            if not image.save(str(target), "PNG"):
+                reason = "not writable" if not os.access(target.parent, os.W_OK) else "could not be written"
+                raise OSError(f"{target}: {reason}")
+        except Exception as exc:  # any failure becomes a message, never an exception into Qt
+            self.show_error("Screenshot not saved", str(exc))
+            return None
+        if target.parent != self.folder:
+            self.folder = target.parent
+            self._remember("folder", str(self.folder))
+        self.window.flash(f"screenshot saved: {target}")
+        self.saved.emit(str(target))
+        return target
+
+    def save_screenshot_as(self) -> QtWidgets.QFileDialog:
+        """A non-modal save dialog; the chosen folder is remembered."""
+        return self._file_dialog("Save screenshot", str(self.default_path()), "PNG image (*.png)",
+                                 lambda p: self.save_screenshot(p))  # fmt: skip
+
+    def copy_screenshot(self) -> QtGui.QImage | None:
+        try:
+            image = chart_image(self.window, self.scale)
+            QtWidgets.QApplication.clipboard().setImage(image)
+        except Exception as exc:
+            self.show_error("Screenshot not copied", str(exc))
+            return None
+        self.window.flash("screenshot copied to the clipboard")
+        return image
+
+    # ------------------------------------------------------------------ data export
+
+    def export_heatmap_dialog(self) -> QtWidgets.QFileDialog:
+        name = self.default_path().with_suffix(".npz").name.replace("liqdesk_", "liqdesk_heatmap_")
+        return self._file_dialog("Export visible heatmap", str(self.folder / name),
+                                 "NumPy archive (*.npz);;CSV (*.csv)", self.export_heatmap)  # fmt: skip
+
+    def export_map_dialog(self) -> QtWidgets.QFileDialog:
+        name = self.default_path().with_suffix(".csv").name.replace("liqdesk_", "liqdesk_liqmap_")
+        return self._file_dialog("Export liquidation map", str(self.folder / name),
+                                 "CSV (*.csv);;NumPy archive (*.npz)", self.export_map)  # fmt: skip
+
+    def _meta(self) -> dict[str, Any]:
+        w = self.window
+        m = w.market
+        meta: dict[str, Any] = {
+            "source": m.label if m else "",
+            "symbol": m.symbol if m else "",
+            "exchange": m.exchange if m else "",
+            "model": w.model_label.text(),
+            "timeframe": w.settings.timeframe,
+            "units": "USD notional of estimated liquidation levels alive at the end of each column",
+        }
+        with contextlib.suppress(Exception):  # a broken preset only loses this field
+            meta["params"] = w.params().describe()
+        return meta
+
+    def export_heatmap(self, path: str | Path) -> bool:
+        """The visible bars and prices, one column per bar, bins as on screen; written in the
+        worker thread (the engine is only read there), the result comes back as a signal."""
+        w = self.window
+        out = Path(path).expanduser()
+        frame = w.frame
+        if frame is None or w.candles is None or not w.engine_ready:
+            self.show_error("Nothing to export", "the heatmap is not computed yet")
+            return False
+        try:
+            from liqdesk.feeds.gridio import check_suffix
+
+            check_suffix(out)
+        except ConfigError as exc:
+            self.show_error("Export failed", str(exc))
+            return False
+        vis0, vis1 = frame.request.visible_bars
+        y0, y1 = frame.request.visible_prices
+        full = frame.request.bins
+        n_bins = max(int(round((y1 - y0) / full.width)), 1)
+        bins = PriceBins(y0, y1, n_bins)
+        meta = self._meta()
+        worker = w.worker
+        relay = self._relay
+        columns = min(vis1 - vis0, MAX_EXPORT_COLUMNS)
+
+        def job() -> None:
+            try:
+                engine = worker.engine
+                if engine is None:
+                    raise DataError("the model is not built")
+                grid = render_grid(engine, bins, vis0, min(vis1, engine.n_bars), columns)
+                meta["coverage"] = engine.coverage()
+                write_grid(grid, out, meta)
+                relay.done.emit(str(out), "")
+            except Exception as exc:
+                relay.done.emit(str(out), str(exc))
+
+        worker._submit(job)  # in order with the engine's updates (one worker thread)
+        return True
+
+    def export_map(self, path: str | Path) -> bool:
+        """The liquidation map the side panel shows (last visible bar, bins as on screen)."""
+        frame = self.window.frame
+        if frame is None:
+            self.show_error("Nothing to export", "the liquidation map is not computed yet")
+            return False
+        out = Path(path).expanduser()
+        try:
+            write_map(frame.lmap, out, self._meta())
+        except (ConfigError, DataError, OSError) as exc:
+            self.show_error("Export failed", str(exc))
+            return False
+        self._export_done(str(out), "")
+        return True
+
+    def _export_done(self, path: str, error: str) -> None:
+        if error:
+            self.show_error("Export failed", error)
+            return
+        self.folder = Path(path).parent
+        self._remember("folder", str(self.folder))
+        self.window.flash(f"exported {path}")
+        self.saved.emit(path)
+
+    # ------------------------------------------------------------------ dialogs
+
+    def _file_dialog(
+        self, title: str, start: str, filters: str, on_path: Callable[[str], object]
+    ) -> QtWidgets.QFileDialog:
+        dlg = QtWidgets.QFileDialog(self.window, title, start, filters)
+        dlg.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
+        dlg.selectFile(Path(start).name)
+        dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.fileSelected.connect(on_path)
+        self._dialog = dlg
+        dlg.open()
+        return dlg
+
+    def show_error(self, title: str, text: str) -> QtWidgets.QMessageBox:
+        log.warning("%s: %s", title, text)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, text,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self.window)  # fmt: skip
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.error_box = box
+        box.open()
+        self.window.flash(f"{title}: {text}")
+        self.failed.emit(text)
+        return box
+
+
+def image_is_blank(image: QtGui.QImage, step: int = 9) -> bool:
+    """Fewer than a handful of distinct colours on a sampled grid (a blank or failed grab)."""
+    colours = {
+        image.pixel(x, y) for x in range(0, image.width(), step) for y in range(0, image.height(), step)
+    }
+    return len(colours) < 5
+
+
+def image_array(image: QtGui.QImage) -> np.ndarray:
+    """(H, W, 4) uint8 BGRA copy of an image (tests and pixel checks)."""
+    img = image.convertToFormat(QtGui.QImage.Format.Format_ARGB32)
+    ptr = img.constBits()
+    arr = np.frombuffer(ptr, np.uint8, count=img.sizeInBytes()).reshape(img.height(), img.bytesPerLine())
+    return arr[:, : img.width() * 4].reshape(img.height(), img.width(), 4).copy()
+
+
+__all__ = [
+    "Capture",
+    "chart_image",
+    "default_name",
+    "draw_watermark",
+    "image_array",
+    "watermark_lines",
+    "image_is_blank",
+]
