@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "levels",
         help="the estimated liquidation map at an instant (top clusters, cumulative notional)",
-        description="Price, the largest estimated liquidation clusters on each side with distance %%, "
-        "and cumulative long/short notional within ±1/2/5 %% of price, at --at (default: the last bar).",
+        description="Price, the largest estimated liquidation clusters on each side with distance %, "
+        "and cumulative long/short notional within ±1/2/5 % of price, at --at (default: the last bar).",
     )
     add_data_options(p, view=False)
     p.add_argument("--at", metavar="ISO", help="instant (default: the last bar)")
