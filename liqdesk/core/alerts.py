@@ -30,20 +30,26 @@ class LineCrossing:
     _armed: bool = True
 
     def update(self, price: float, time_ms: int) -> AlertEvent | None:
+        # _side is the side price was last *confirmed* on: a fired crossing, or a move beyond the
+        # band. Chatter inside the band after an alert changes nothing; a move through the line
+        # that ends beyond the band is a new crossing even before the rule re-armed.
         band = self.level * self.band_pct / 100
-        side = 1 if price > self.level else -1 if price < self.level else self._side
+        side = 1 if price > self.level else -1 if price < self.level else 0
+        far = abs(price - self.level) > band
+        if not self._side:
+            self._side = side  # first price: learn the side, no alert
+            return None
         event = None
-        if self._side and side and side != self._side and self._armed:
+        if side and side != self._side and (self._armed or far):
             direction = "up" if side > 0 else "down"
             name = self.label or "line"
             event = AlertEvent(
                 "cross", self.key, time_ms, price, f"price crossed {name} {self.level:,.2f} {direction}"
             )
-            self._armed = False
-        if not self._armed and abs(price - self.level) > band:
-            self._armed = True  # far enough away: the next crossing is news again
-        if side:
             self._side = side
+            self._armed = False
+        if not self._armed and far:
+            self._armed = True  # far enough away: the next crossing is news again
         return event
 
     def move(self, level: float) -> None:

@@ -108,7 +108,8 @@ def chart_image(window: MainWindow, scale: float = 1.0, watermark: bool = True) 
         pixmap = QtGui.QPixmap(int(round(size.width() * dpr)), int(round(size.height() * dpr)))
         pixmap.setDevicePixelRatio(dpr)
         pixmap.fill(QtGui.QColor(window.chart.backgroundBrush().color()))
-        widget.render(pixmap)
+        # QWidget.render (children and overlays included); QGraphicsView shadows it with its own
+        QtWidgets.QWidget.render(widget, pixmap)
         image = pixmap.toImage()
     image = image.convertToFormat(QtGui.QImage.Format.Format_ARGB32)
     if watermark:
@@ -175,6 +176,8 @@ class Capture(QtCore.QObject):
                     if target.suffix
                     else target.with_suffix(".png")
                 )
+            if target.parent.exists() and not target.parent.is_dir():
+                raise OSError(f"{target.parent} is not a folder")
             if not target.parent.is_dir():
                 raise OSError(f"folder {target.parent} does not exist")
             image = chart_image(self.window, scale or self.scale)

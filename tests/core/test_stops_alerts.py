@@ -95,3 +95,13 @@ def test_band_notional_and_advice_bins():
     b = advice_bins(100_000.0, [60_000.0])
     assert b.width == pytest.approx(50.0) and b.lo <= 60_000 - 50 and b.hi >= 112_000
     assert b.lo / b.width == pytest.approx(round(b.lo / b.width))  # edges on multiples of the width
+
+
+def test_line_crossing_after_chatter_a_decisive_move_back_fires():
+    a = LineCrossing("alert", 100.0, band_pct=0.5)
+    assert a.update(99.0, 0) is None  # learns the side
+    assert a.update(100.1, 1).message.endswith("up")
+    assert [a.update(p, 2) for p in (99.8, 100.3, 99.9, 100.2)] == [None] * 4  # chatter inside ±0.5
+    down = a.update(99.0, 3)  # through the line and beyond the band: a real crossing
+    assert down is not None and down.message.endswith("down")
+    assert a.update(99.8, 4) is None and a.update(99.2, 5) is None
