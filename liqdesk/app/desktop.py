@@ -1,53 +1,184 @@
-"""`liqdesk` with no sub-command: the chart window on qasync's event loop.
+"""`liqdesk` with no sub-command: the chart window on qasync's event loop, live when the exchange answers.
 
-The asyncio loop is Qt's (qasync), so the live-data step can run its feed tasks here and call
-MainWindow.apply_bar / add_liquidations from them. Until then the window shows the bundled sample
-and says so.
+First run asks nothing: the window opens at once on the cache (or the bundled sample, with a visible note)
+while ``LiveController`` tries the exchange in the background (Binance USDⓈ-M BTC/USDT:USDT 5m unless
+``--exchange/--symbol/--timeframe`` say otherwise) and switches to live data when it answers. ``--offline``
+never touches the network.
+
+Shutdown (desktop.md, qasync + ccxt): the window's close does not quit Qt by itself; it ends ``main()``, which
+closes the feed and the exchange (``await exchange.close()``) and cancels what is left with a timeout, so no
+aiohttp session is left unclosed. A loop exception handler logs every stray task error and shows it in the
+window.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from liqdesk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from liqdesk.app.live_source import LiveConfig, LiveController
+    from liqdesk.ui.window import MainWindow
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_TIMEOUT_S = 5.0
+_LOOP_STOPPED = "Event loop stopped before Future completed"
 
-def run(args: argparse.Namespace) -> int:
+
+def add_window_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the bare `liqdesk` command (the window). Separate dests: sub-commands have their own."""
+    g = parser.add_argument_group("chart window (no sub-command)")
+    g.add_argument("--exchange", dest="window_exchange", metavar="ID",
+                   help="exchange for live data: binanceusdm (default), bybit, okx")  # fmt: skip
+    g.add_argument("--symbol", dest="window_symbol", metavar="SYM",
+                   help="symbol in ccxt form (default BTC/USDT:USDT)")  # fmt: skip
+    g.add_argument("--timeframe", dest="window_timeframe", metavar="TF",
+                   help="bar interval: 1m, 5m (default), 15m, 1h, 4h")  # fmt: skip
+    g.add_argument("--ccxt-options", dest="window_ccxt_options", metavar="JSON",
+                   help="ccxt constructor options (urls, proxies, options), JSON; merged over the config file")  # fmt: skip
+    g.add_argument("--offline", dest="window_offline", action="store_true",
+                   help="do not connect: open on the bundled sample")  # fmt: skip
+
+
+def config_from_args(args: argparse.Namespace) -> LiveConfig:
+    """The live-data choice from the command line (ConfigError for bad values, before any window opens)."""
+    from liqdesk.app import live_source
+    from liqdesk.feeds.exchange_config import ccxt_options_for
+    from liqdesk.ui.data import TIMEFRAMES
+
+    exchange = _arg(args, "exchange") or live_source.DEFAULT_EXCHANGE
+    symbol = _arg(args, "symbol") or live_source.DEFAULT_SYMBOL
+    timeframe = _arg(args, "timeframe") or live_source.DEFAULT_TIMEFRAME
+    if timeframe not in TIMEFRAMES:
+        raise ConfigError(f"bad --timeframe {timeframe!r}; the window offers {', '.join(TIMEFRAMES)}")
+    offline = bool(_arg(args, "offline"))
+    options = None if offline else ccxt_options_for(exchange, _arg(args, "ccxt_options"))
+    return live_source.LiveConfig(
+        exchange=exchange, symbol=symbol, timeframe=timeframe, ccxt_options=options, offline=offline
+    )
+
+
+def _arg(args: argparse.Namespace, name: str) -> Any:
+    # The window's own dest first; the shared data options' dest when a caller built args that way.
+    value = getattr(args, f"window_{name}", None)
+    return value if value is not None else getattr(args, name, None)
+
+
+def run(
+    args: argparse.Namespace,
+    *,
+    clock: Callable[[], int] | None = None,
+    config: LiveConfig | None = None,
+    after_start: Callable[[MainWindow, LiveController], Awaitable[None]] | None = None,
+) -> int:
+    """Open the window and run until it is closed. ``clock``/``config``/``after_start`` are for tests (the fake
+    exchange's clock; a prepared config; a coroutine run beside the window, e.g. one that closes it)."""
     import qasync
     from PySide6 import QtWidgets
 
-    from liqdesk.ui.data import SampleSource
+    from liqdesk.app.live_source import LiveController
     from liqdesk.ui.theme import configure_pyqtgraph
-    from liqdesk.ui.window import MainWindow
+    from liqdesk.ui.window import MainWindow, ViewSettings
 
+    config = config or config_from_args(args)
     configure_pyqtgraph()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    assert isinstance(app, QtWidgets.QApplication)
     app.setApplicationName("liqdesk")
-    window = MainWindow(SampleSource())
-    window.set_status_source(window.source_label.text() + " · no live connection (offline)")
+    # Closing the last window must not stop the loop before the feed and the exchange are closed: the
+    # window's close ends main() instead, and main() cleans up first.
+    quit_on_close = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
+    controller = LiveController(config, clock=clock)
+    window = MainWindow(controller.source, ViewSettings(**controller.initial_settings()))
+    controller.attach(window)
+    watcher = _CloseWatcher(window)
+    closed = asyncio.Event()
+    watcher.closed.connect(closed.set)
+    side: list[asyncio.Future[Any]] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-
-        def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-            # A silently dead task is the usual failure: log it and say so in the window.
-            message = str(context.get("exception") or context.get("message"))
-            log.error("background task failed: %s", message)
-            window.flash(f"background task failed: {message}")
-
-        loop.set_exception_handler(on_error)
-        closed = asyncio.Event()
-        app.aboutToQuit.connect(closed.set)
+        loop.set_exception_handler(_exception_handler(window))
         window.show()
+        controller.start()
+        if after_start is not None:
+            side.append(asyncio.ensure_future(after_start(window, controller)))
         await closed.wait()
 
-    try:
-        asyncio.run(main(), loop_factory=qasync.QEventLoop)
-    except asyncio.CancelledError:
-        pass
-    finally:
-        window.worker.shutdown()
+    # asyncio.run() takes loop_factory only from 3.12; asyncio.Runner has it on 3.11.
+    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        try:
+            try:
+                runner.run(main())
+            except RuntimeError as exc:
+                # app.quit() from elsewhere (aboutToQuit) ends Qt's loop under main(): clean up all the same.
+                if _LOOP_STOPPED not in str(exc):
+                    raise
+            # Cleanup runs on the same loop (Qt's exec() runs again for it): close the feed and the exchange,
+            # then cancel and await what is left, with timeouts.
+            runner.run(shutdown(controller, side))
+        finally:
+            window.worker.shutdown()
+            app.setQuitOnLastWindowClosed(quit_on_close)
     return 0
+
+
+async def shutdown(controller: LiveController, extra: list[asyncio.Future[Any]]) -> None:
+    """Close the feed and the exchange, then cancel every other task and await them (with a timeout)."""
+    try:
+        await asyncio.wait_for(controller.close(SHUTDOWN_TIMEOUT_S), SHUTDOWN_TIMEOUT_S * 2)
+    except (TimeoutError, asyncio.CancelledError):
+        log.warning("live data did not close within %.0f s", SHUTDOWN_TIMEOUT_S * 2)
+    me = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not me]
+    for t in [*extra, *rest]:
+        t.cancel()
+    pending = {*rest, *extra}
+    if pending:
+        await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT_S)
+
+
+def _exception_handler(window: MainWindow) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # A silently dead task is the usual failure: log it and say so in the window.
+        exc = context.get("exception")
+        message = str(context.get("message") or "")
+        text = f"{message}: {type(exc).__name__}: {exc}" if exc is not None else message
+        log.error("event loop: %s", text, exc_info=exc if isinstance(exc, BaseException) else None)
+        with contextlib.suppress(RuntimeError):  # the window may be gone during shutdown
+            window.flash(f"background error: {text[:200]}")
+
+    return on_error
+
+
+class _CloseWatcher:
+    """Tells when the window has really closed (a close the window ignores does not count)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        from PySide6 import QtCore
+
+        class Filter(QtCore.QObject):
+            closed = QtCore.Signal()
+
+            def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:  # noqa: N802
+                if ev.type() == QtCore.QEvent.Type.Close:
+                    # Decided after the window's own closeEvent: check on the next turn of the loop.
+                    QtCore.QTimer.singleShot(0, self._check)
+                return False
+
+            def _check(self) -> None:
+                if not window.isVisible():
+                    self.closed.emit()
+
+        self._filter = Filter(window)
+        window.installEventFilter(self._filter)
+        self.closed = self._filter.closed

@@ -1,0 +1,591 @@
+"""Live exchange data in the chart window: history backfill through the cache, then a LiveFeed.
+
+Two objects:
+
+* ``LiveSource`` is the window's ``DataSource``. It lists the exchange's symbols and hands the window whatever
+  is best right now: the live data set once the history is loaded, else the cache, else the bundled sample.
+* ``LiveController`` runs on the window's asyncio loop (qasync). It probes the exchange with a short timeout,
+  backfills history (``load_history_async``, through the cache, progress in the status bar), loads it into the
+  window, then runs one ``LiveFeed`` and routes its events to the window's live hooks:
+  ``CandleUpdate`` → ``apply_bar``, ``OpenInterestUpdate`` → the OI used for the next bar, ``LiquidationEvent``
+  → ``add_liquidations``, ``StatusEvent`` → status bar and notice. Unreachable: the window stays on the cache or
+  the sample with an OFFLINE notice and the controller retries with backoff. Symbol/timeframe changes in the
+  toolbar restart the streams (the old feed is closed and awaited first).
+
+One ccxt exchange (``Venue``) and one cache for the controller's life, shared by history and feeds, closed once
+in ``close()`` (desktop.md: one exchange per venue; unclosed instances leak aiohttp sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from ccxt.base import errors as ccxt_errors
+
+from liqdesk.core.series import Candles, Liquidations, timeframe_ms
+from liqdesk.errors import LiqdeskError
+from liqdesk.feeds.cache import Cache
+from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
+from liqdesk.feeds.live import (
+    CandleUpdate,
+    FeedEvent,
+    LiquidationEvent,
+    LiveFeed,
+    LiveSettings,
+    OpenInterestUpdate,
+    StatusEvent,
+)
+from liqdesk.feeds.venues import Venue, create_venue, venue_class
+from liqdesk.feeds.venues.base import LiquidationRecord
+from liqdesk.ui import data as data_mod
+from liqdesk.ui.data import MarketData
+
+if TYPE_CHECKING:
+    from liqdesk.ui.window import MainWindow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXCHANGE = "binanceusdm"
+DEFAULT_SYMBOL = "BTC/USDT:USDT"
+DEFAULT_TIMEFRAME = "5m"
+DAY_MS = 86_400_000
+# Symbols offered in the toolbar (ccxt form; the same ids work on every supported venue's linear perpetuals).
+WATCHLIST = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BNB/USDT:USDT", "XRP/USDT:USDT",
+             "DOGE/USDT:USDT")  # fmt: skip
+VENUE_NAMES = {"binanceusdm": "Binance USDⓈ-M", "bybit": "Bybit", "okx": "OKX"}
+MIN_CACHED_BARS = 50  # fewer cached bars than this: the sample says more than the cache
+
+
+@dataclass(frozen=True)
+class Target:
+    symbol: str
+    timeframe: str
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    exchange: str = DEFAULT_EXCHANGE
+    symbol: str = DEFAULT_SYMBOL
+    timeframe: str = DEFAULT_TIMEFRAME
+    ccxt_options: dict[str, Any] | None = None
+    symbols: tuple[str, ...] = WATCHLIST
+    offline: bool = False  # --offline: never touch the network
+    probe_timeout_s: float = 8.0  # the first request (markets): longer than this counts as unreachable
+    retry_base_s: float = 5.0  # offline: try again after this, doubling …
+    retry_cap_s: float = 60.0  # … up to this
+    min_bars: int = 600  # history: at least this many bars (the model needs a warm-up) …
+    max_bars: int = 12_000  # … and at most this many (first start on 1m)
+    feed: LiveSettings = field(default_factory=LiveSettings)
+    history_policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3))
+    cache_path: str | None = None  # None: the user's cache (LIQDESK_DATA_DIR)
+
+    def __post_init__(self) -> None:
+        venue_class(self.exchange)  # ConfigError for an unknown exchange, before any window opens
+        timeframe_ms(self.timeframe)
+
+
+def history_span_ms(range_name: str, timeframe: str, min_bars: int, max_bars: int) -> int:
+    """What to backfill for a view of ``range_name``: the view again as a warm-up (at least a day; levels opened
+    before the view still matter), clamped to [min_bars, max_bars] bars."""
+    view = data_mod.RANGE_MS.get(range_name, data_mod.RANGE_MS[data_mod.DEFAULT_RANGE])
+    interval = timeframe_ms(timeframe)
+    bars = int(np.clip((view + max(view, DAY_MS)) // interval, min_bars, max_bars))
+    return bars * interval
+
+
+def venue_name(exchange: str) -> str:
+    return VENUE_NAMES.get(exchange, exchange)
+
+
+def liquidations_from_records(records: list[LiquidationRecord]) -> Liquidations:
+    return Liquidations(
+        np.array([r.time for r in records], np.int64), np.array([r.exchange for r in records], str),
+        np.array([r.symbol for r in records], str), np.array([r.side for r in records], np.int8),
+        np.array([r.price for r in records]), np.array([r.quantity for r in records]),
+        np.array([r.usd for r in records]),
+    )  # fmt: skip
+
+
+# -- the data source -------------------------------------------------------------------------------------------
+class LiveSource:
+    """DataSource for the window: the live data set when there is one, else the cache, else the sample."""
+
+    def __init__(self, config: LiveConfig) -> None:
+        self.config = config
+        self._symbols = [config.symbol] + [s for s in config.symbols if s != config.symbol]
+        self._live: MarketData | None = None
+        self._fallback: MarketData | None = None
+
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def load(self, symbol: str) -> MarketData:
+        if self._live is not None and self._live.symbol == symbol:
+            return self._live
+        if self._fallback is None:
+            self._fallback = sample_market()
+        return self._fallback
+
+    def set_live(self, data: MarketData | None) -> None:
+        self._live = data
+
+    def set_fallback(self, data: MarketData) -> None:
+        self._fallback = data
+
+    @property
+    def live(self) -> MarketData | None:
+        return self._live
+
+
+def sample_market() -> MarketData:
+    return data_mod.SampleSource().load(data_mod.SampleSource.display_name(_default_sample()))
+
+
+def _default_sample() -> str:
+    from liqdesk.feeds.sample import DEFAULT_SAMPLE
+
+    return DEFAULT_SAMPLE
+
+
+def cached_market(
+    cache: Cache, exchange: str, target: Target, span_ms: int, now_ms: int
+) -> MarketData | None:
+    """What the cache holds for the target over the last ``span_ms`` (None if too little to draw)."""
+    tf_ms = timeframe_ms(target.timeframe)
+    last = cache.last_candle_time(exchange, target.symbol, target.timeframe)
+    if last is None:
+        return None
+    end = max(last + tf_ms, min(now_ms, last + tf_ms))
+    start = end - span_ms
+    candles = cache.get_candles(exchange, target.symbol, target.timeframe, start, end)
+    if len(candles) < MIN_CACHED_BARS:
+        return None
+    period = venue_class(exchange).oi_period(target.timeframe)
+    oi = cache.get_open_interest(exchange, target.symbol, period, start, end)
+    liqs = cache.get_liquidations(exchange, target.symbol, start, end)
+    from liqdesk.feeds.timeparse import format_time
+
+    label = (f"{venue_name(exchange)} {target.symbol} {target.timeframe} from the cache: {len(candles):,} bars "
+             f"up to {format_time(int(candles.close_time[-1]))[:16]}Z")  # fmt: skip
+    return MarketData(candles, oi if len(oi) >= 2 else None, liqs, target.symbol, exchange, label,
+                      offline=True, source_kind="cache")  # fmt: skip
+
+
+# -- the controller --------------------------------------------------------------------------------------------
+class LiveController:
+    """Connects a MainWindow to an exchange. ``attach(window)``, ``start()``, and ``await close()`` at the end.
+
+    ``mode``: "connecting" → "live" (history loaded, feed running) or "offline" (unreachable; retrying), or
+    "sample" (--offline). ``clock``: epoch-ms now (tests use the fake exchange's clock)."""
+
+    def __init__(self, config: LiveConfig, *, clock: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
+        self.source = LiveSource(config)
+        self.target = Target(config.symbol, config.timeframe)
+        self.window: MainWindow | None = None
+        self.mode = "sample" if config.offline else "connecting"
+        self.cache: Cache | None = None
+        self.venue: Venue | None = None
+        self.feed: LiveFeed | None = None
+        self.generation = 0  # bumps on every (re)start; events of older feeds are dropped
+        self.errors: list[str] = []  # user-facing error lines (tests read them)
+        self.status_log: deque[str] = deque(maxlen=200)  # recent status lines (tests read them)
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._pending_bars: list[CandleUpdate] = []
+        self._pending_liqs: list[LiquidationRecord] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._oi: tuple[int, float] | None = None  # newest open interest seen (time, usd)
+        self._taker_share = float("nan")  # last closed bar's taker share, for live revisions
+        self._offline_reason = ""
+        self._orig_set_symbol: Callable[[str], None] | None = None
+        self._orig_set_timeframe: Callable[[str], None] | None = None
+        if not config.offline:
+            self.cache = Cache(config.cache_path) if config.cache_path else Cache()
+            self._prepare_fallback(self.target)
+
+    # -- wiring --------------------------------------------------------------------------------------------
+    def initial_settings(self) -> dict[str, Any]:
+        return {"symbol": self.target.symbol, "timeframe": self.target.timeframe}
+
+    def attach(self, window: MainWindow) -> None:
+        """Route the toolbar's symbol/timeframe choices through the controller (a live change restarts the
+        streams instead of resampling the loaded bars)."""
+        self.window = window
+        self._orig_set_symbol = window.set_symbol
+        self._orig_set_timeframe = window.set_timeframe
+        # Instance attributes win over the class methods for callers that look them up at call time (menus,
+        # shortcuts); the combos captured the bound methods at construction, so reconnect them.
+        window.set_symbol = self.request_symbol  # type: ignore[method-assign]
+        window.set_timeframe = self.request_timeframe  # type: ignore[method-assign]
+        for box, name in ((window.symbol_box, "set_symbol"), (window.timeframe_box, "set_timeframe")):
+            with contextlib.suppress(RuntimeError, TypeError):
+                box.activated.disconnect()
+            box.activated.connect(lambda i, b=box, n=name: getattr(window, n)(b.itemData(i)))
+        self._show_mode()
+
+    def start(self) -> None:
+        """Start connecting in the background (returns at once; the window is already usable)."""
+        if self.config.offline or self._closed:
+            self._show_mode()
+            return
+        self._restart(self.target)
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the streams (awaited, with a timeout), then close the exchange and the cache. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=timeout_s)
+        if self.feed is not None:  # normally closed by the task's finally
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.feed.close(), timeout_s)
+        if self.venue is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.venue.close(), timeout_s)
+            self.venue = None
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    # -- user requests ---------------------------------------------------------------------------------------
+    def request_symbol(self, symbol: str) -> None:
+        self._request(Target(symbol, self.target.timeframe))
+
+    def request_timeframe(self, timeframe: str) -> None:
+        self._request(Target(self.target.symbol, timeframe))
+
+    def _request(self, target: Target) -> None:
+        w = self.window
+        if self._closed or w is None:
+            return
+        if self.mode == "sample":
+            # --offline: the window's own behaviour (the sample is resampled, or a finer interval refused).
+            self.target = target
+            if target.symbol != w.settings.symbol and self._orig_set_symbol is not None:
+                self._orig_set_symbol(target.symbol)
+            if self._orig_set_timeframe is not None:
+                self._orig_set_timeframe(target.timeframe)
+            self._show_mode()
+            return
+        if target == self.target and self.mode == "live":
+            return
+        if self.mode == "offline":
+            # Show what the cache has for the new choice at once (or resample what is shown), then try again.
+            if self._prepare_fallback(target):
+                self.source.set_live(None)
+                self._show_in_window(target)
+            elif target.symbol == w.settings.symbol and self._orig_set_timeframe is not None:
+                self._orig_set_timeframe(target.timeframe)
+            else:
+                self._flash(
+                    f"{target.symbol}: nothing cached and {venue_name(self.config.exchange)} unreachable"
+                )
+        self._restart(target)
+
+    # -- the connection task ---------------------------------------------------------------------------------
+    def _restart(self, target: Target) -> None:
+        self.generation += 1
+        self.target = target
+        old, self._task = self._task, None
+        self._task = asyncio.ensure_future(self._run(target, self.generation, old))
+        self._task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # a bug: never let the connection die silently
+            log.error("live data task failed", exc_info=exc)
+            self.errors.append(f"live data stopped: {_short(exc)}")
+            if self.window is not None:
+                self.window.show_notice(f"LIVE DATA STOPPED · {_short(exc)}")
+
+    async def _run(self, target: Target, gen: int, old: asyncio.Task[None] | None) -> None:
+        if old is not None and not old.done():
+            old.cancel()  # its finally closes its feed; wait so two feeds never overlap
+            await asyncio.wait({old}, timeout=self.config.feed.close_timeout_s + 1)
+        self._pending_bars.clear()
+        self._pending_liqs.clear()
+        self._oi = None
+        attempt = 0
+        while True:
+            state = await self._load(target, gen)
+            if state == "ok":
+                break
+            if state == "stop":
+                return
+            delay = min(self.config.retry_cap_s, self.config.retry_base_s * 2**attempt)
+            attempt = min(attempt + 1, 10)
+            self._flash(f"no live data: {self._offline_reason}; retrying in {delay:.0f} s")
+            await asyncio.sleep(delay)
+        assert self.venue is not None and self.cache is not None
+        feed = LiveFeed(
+            self.config.exchange, target.symbol, target.timeframe, venue=self.venue, cache=self.cache,
+            settings=self.config.feed, clock=self.clock, on_event=lambda e, g=gen: self._on_event(g, e),
+        )  # fmt: skip
+        self.feed = feed
+        try:
+            await feed.start()
+            await feed.wait()
+        finally:
+            await feed.close()
+            if self.feed is feed:
+                self.feed = None
+
+    async def _load(self, target: Target, gen: int) -> str:
+        """Probe, backfill and show the history: "ok"; "retry" when offline (the window keeps the cache or the
+        sample); "stop" when retrying cannot help (no such market, bad options)."""
+        cfg = self.config
+        w = self.window
+        assert self.cache is not None
+        self.mode = "connecting"
+        if self.source.live is None:
+            self._show_mode()
+        self._flash(f"connecting to {venue_name(cfg.exchange)}…")
+        try:
+            if self.venue is None:
+                self.venue = create_venue(cfg.exchange, cfg.ccxt_options)
+            await asyncio.wait_for(self.venue.market(target.symbol), cfg.probe_timeout_s)
+            range_name = w.settings.range_name if w is not None else data_mod.DEFAULT_RANGE
+            span = history_span_ms(range_name, target.timeframe, cfg.min_bars, cfg.max_bars)
+
+            def progress(done: int, total: int, text: str) -> None:
+                if gen == self.generation:
+                    self._flash(f"loading {target.symbol} {target.timeframe} from {venue_name(cfg.exchange)}: "
+                                f"{done}/{total} · {text}")  # fmt: skip
+
+            hist = await load_history_async(
+                cfg.exchange, target.symbol, target.timeframe, None, None, span_ms=span, venue=self.venue,
+                cache=self.cache, progress=progress, now_ms=self.clock(), policy=cfg.history_policy,
+                offline_ok=True,
+            )  # fmt: skip
+        except (*NETWORK_ERRORS, ccxt_errors.ExchangeError) as exc:
+            self._go_offline(target, f"{venue_name(cfg.exchange)} unreachable ({_short(exc)})")
+            return "retry"
+        except LiqdeskError as exc:  # no such market, bad ccxt options: say so, stay where we are
+            self._go_offline(target, str(exc))
+            return "stop"
+        if hist.offline:
+            self._go_offline(target, hist.warnings[0].removeprefix("offline: "))
+            return "retry"
+        if len(hist.candles) < 2:
+            reason = f"{cfg.exchange} returned no {target.timeframe} bars for {target.symbol}"
+            self._go_offline(target, reason)
+            return "retry"
+        label = (f"LIVE · {venue_name(cfg.exchange)} {target.symbol} {target.timeframe} · "
+                 f"{len(hist.candles):,} bars ({hist.cached_bars:,} cached, {hist.fetched_bars:,} fetched)")  # fmt: skip
+        notes = list(hist.warnings)
+        if hist.open_interest is None:
+            notes.append("no open-interest history: volume model")
+        data = MarketData(hist.candles, hist.open_interest, hist.liquidations, target.symbol, cfg.exchange, label,
+                          offline=False, source_kind="live", notes=notes)  # fmt: skip
+        self._taker_share = _last_taker_share(hist.candles)
+        if hist.open_interest is not None and len(hist.open_interest):
+            self._oi = (int(hist.open_interest.time[-1]), float(hist.open_interest.usd[-1]))
+        self.source.set_live(data)
+        self.mode = "live"
+        self._show_in_window(target)
+        self._flash(f"{hist.source}; streaming")
+        return "ok"
+
+    def _go_offline(self, target: Target, reason: str) -> None:
+        self.mode = "offline"
+        self._offline_reason = reason
+        self.errors.append(reason)
+        log.warning("live data: %s", reason)
+        live = self.source.live
+        if live is None or live.symbol != target.symbol or live.native_timeframe != target.timeframe:
+            # The best offline data for the choice: the cache if it holds enough, else what is shown already.
+            self.source.set_live(None)
+            if self._prepare_fallback(target):
+                self._show_in_window(target)
+        self._show_mode()
+
+    def _prepare_fallback(self, target: Target) -> bool:
+        """Put the cache's data for the target (if enough) in the source as the fallback. True if it did."""
+        if self.cache is None:
+            return False
+        span = history_span_ms(data_mod.DEFAULT_RANGE, target.timeframe, self.config.min_bars,
+                               self.config.max_bars)  # fmt: skip
+        try:
+            data = cached_market(self.cache, self.config.exchange, target, span, self.clock())
+        except Exception as exc:  # a damaged cache must not keep the window from opening
+            log.warning("cache: %s", exc)
+            data = None
+        if data is None:
+            return False
+        self.source.set_fallback(data)
+        return True
+
+    # -- window updates ----------------------------------------------------------------------------------------
+    def _show_in_window(self, target: Target) -> None:
+        w = self.window
+        if w is None:
+            return
+        w.settings.timeframe = target.timeframe
+        w.load_symbol(target.symbol)
+        if self.mode == "live":
+            # Every timeframe can be streamed: undo the window's "not in this data" greying-out.
+            model = w.timeframe_box.model()
+            for i in range(w.timeframe_box.count()):
+                item = model.item(i)  # type: ignore[attr-defined]
+                item.setEnabled(True)
+                item.setToolTip("")
+        self._show_mode()
+
+    def _show_mode(self) -> None:
+        w = self.window
+        if w is None:
+            return
+        market = w.market
+        if self.mode == "live":
+            w.show_notice(None)
+            if market is not None:
+                w.set_status_source(market.label)
+            return
+        kind = market.source_kind if market is not None else "sample"
+        what = {"sample": "the bundled sample", "cache": "cached data", "live": "the last live data"}.get(
+            kind, "data from files"
+        )
+        if self.mode == "sample":
+            w.show_notice("OFFLINE · bundled sample data (--offline)")
+        elif self.mode == "connecting":
+            w.show_notice(f"CONNECTING to {venue_name(self.config.exchange)} · showing {what}")
+        else:
+            w.show_notice(f"OFFLINE · {self._offline_reason or 'no connection'} · showing {what}")
+        if market is not None and kind != "live":
+            w.set_status_source(market.label + " · not live")
+
+    def _flash(self, text: str) -> None:
+        self.status_log.append(text)
+        if self.window is not None:
+            self.window.flash(text)
+
+    # -- feed events (loop thread) -------------------------------------------------------------------------------
+    def _on_event(self, gen: int, e: FeedEvent) -> None:
+        if gen != self.generation or self._closed:
+            return  # a feed that is being replaced
+        if isinstance(e, CandleUpdate):
+            if e.symbol != self.target.symbol or e.timeframe != self.target.timeframe:
+                return
+            # Only the newest revision of the live bar matters; closed bars are all kept, in order.
+            p = self._pending_bars
+            if p and not p[-1].closed and p[-1].open_time == e.open_time:
+                p[-1] = e
+            else:
+                p.append(e)
+            self._schedule_flush()
+        elif isinstance(e, LiquidationEvent):
+            if e.record.symbol == self.target.symbol:
+                self._pending_liqs.append(e.record)
+                self._schedule_flush()
+        elif isinstance(e, OpenInterestUpdate):
+            if e.symbol == self.target.symbol and (self._oi is None or e.time >= self._oi[0]):
+                self._oi = (e.time, e.usd)
+        elif isinstance(e, StatusEvent):
+            self._on_status(e)
+
+    def _schedule_flush(self) -> None:
+        # Events that arrive in one loop turn (a ccxt wake-up delivers several) are applied together.
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        w = self.window
+        bars, self._pending_bars = self._pending_bars, []
+        liqs, self._pending_liqs = self._pending_liqs, []
+        if w is None or self.mode != "live":
+            return
+        for e in bars:
+            self._apply_bar(w, e)
+        if liqs:
+            w.add_liquidations(liquidations_from_records(liqs))
+        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(("RECONNECTING", "RATE")):
+            w.show_notice(None)  # data flows again
+
+    def _apply_bar(self, w: MainWindow, e: CandleUpdate) -> None:
+        interval = timeframe_ms(e.timeframe)
+        if e.closed:
+            quote = np.nan if e.quote_volume is None else e.quote_volume
+            taker = np.nan if e.taker_buy_volume is None else e.taker_buy_volume
+            if e.taker_buy_volume is not None and e.volume > 0:
+                self._taker_share = e.taker_buy_volume / e.volume
+        else:
+            # A live revision has OHLCV only: VWAP falls back to the typical price (NaN quote volume), and
+            # the taker split carries the last closed bar's share until the closed bar (from REST) replaces it.
+            quote = np.nan
+            taker = e.volume * self._taker_share if np.isfinite(self._taker_share) else np.nan
+        row = Candles(
+            np.array([e.open_time], np.int64), np.array([e.open]), np.array([e.high]), np.array([e.low]),
+            np.array([e.close]), np.array([e.volume]), interval,
+            quote_volume=np.array([quote]), taker_buy_volume=np.array([taker]),
+        )  # fmt: skip
+        w.apply_bar(row, e.closed, self._oi_for(e.open_time + interval))
+
+    def _oi_for(self, close_ms: int) -> float | None:
+        """Open interest to use at a bar's close: the newest value seen, unless it is too old to say anything
+        about this bar (then None: the engine's volume model covers the bar)."""
+        if self._oi is None:
+            return None
+        t, usd = self._oi
+        period = venue_class(self.config.exchange).oi_period(self.target.timeframe)
+        from liqdesk.feeds.venues.base import OI_PERIODS_MS
+
+        max_age = 2 * OI_PERIODS_MS[period] + timeframe_ms(self.target.timeframe)
+        return usd if close_ms - t <= max_age else None
+
+    def _on_status(self, e: StatusEvent) -> None:
+        w = self.window
+        text = f"{e.stream}: {e.text}" if e.stream else e.text
+        self.status_log.append(f"{e.level}: {text}")
+        if w is None:
+            return
+        if e.level == "info":
+            w.flash(text)
+            return
+        low = e.text.lower()
+        if "rate limited" in low:
+            notice = (
+                f"RATE LIMITED by {venue_name(e.exchange or self.config.exchange)} · backing off, chart kept"
+            )
+        elif "stopped" in low:
+            notice = f"STOPPED · {e.stream}: {_first_clause(e.text)}"
+        else:
+            notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
+        w.show_notice(notice)
+        w.flash(text)
+
+
+def _last_taker_share(c: Candles) -> float:
+    if c.taker_buy_volume is None or not len(c):
+        return float("nan")
+    ok = np.isfinite(c.taker_buy_volume) & (c.volume > 0)
+    if not ok.any():
+        return float("nan")
+    i = int(np.flatnonzero(ok)[-1])
+    return float(c.taker_buy_volume[i] / c.volume[i])
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _first_clause(text: str) -> str:
+    return text.split(";")[0][:100]
