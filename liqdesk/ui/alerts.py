@@ -200,6 +200,7 @@ class AlertDock(QtWidgets.QDockWidget):
         self.table.setHorizontalHeaderLabels(["time", "kind", "alert"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # one line per alert; the full text is the tooltip
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         layout.addWidget(self.table, 1)

@@ -233,6 +233,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
             dock.hide()
         self.alerts.fired.connect(lambda e: self.flash(f"⚑ {e.message}"))
+        self.alert_dock.visibilityChanged.connect(self._size_docks)
         self.frame_applied.connect(lambda _f: self.lines.request_map())
         self.chart.scene().sigMouseClicked.connect(self._on_chart_click)
         self._build_menus()
@@ -309,6 +310,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.position_dock.prefill(price)
         self.position_dock.show()
         self.position_dock.raise_()
+        self._size_docks()
+
+    def _size_docks(self, *_: object) -> None:
+        if self.alert_dock.isVisible() and self.position_dock.isVisible():  # the form needs little height
+            self.resizeDocks(
+                [self.position_dock, self.alert_dock], [260, 600], QtCore.Qt.Orientation.Vertical
+            )
 
     def _edit_selected(self) -> None:
         if self.lines.selected is not None:
