@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ccxt.base import errors as ccxt_errors
 
-from liqdesk.core.series import Candles, Liquidations, timeframe_ms
+from liqdesk.core.series import LONG, Candles, Liquidations, timeframe_ms
 from liqdesk.errors import LiqdeskError
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
@@ -60,7 +60,8 @@ DAY_MS = 86_400_000
 # Symbols offered in the toolbar (ccxt form; the same ids work on every supported venue's linear perpetuals).
 WATCHLIST = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BNB/USDT:USDT", "XRP/USDT:USDT",
              "DOGE/USDT:USDT")  # fmt: skip
-VENUE_NAMES = {"binanceusdm": "Binance USDⓈ-M", "bybit": "Bybit", "okx": "OKX"}
+# Plain ASCII: "USDⓈ-M" needs a glyph that common UI fonts lack (it showed as a box in the status bar).
+VENUE_NAMES = {"binanceusdm": "Binance USD-M", "bybit": "Bybit", "okx": "OKX"}
 MIN_CACHED_BARS = 50  # fewer cached bars than this: the sample says more than the cache
 
 
@@ -206,6 +207,11 @@ class LiveController:
         self._flush_handle: asyncio.Handle | None = None
         self._oi: tuple[int, float] | None = None  # newest open interest seen (time, usd)
         self._taker_share = float("nan")  # last closed bar's taker share, for live revisions
+        self._liq_waiting: list[LiquidationRecord] = []  # received before the kline of their bar
+        self._liq_max_usd = 0.0  # the marker size scale the window drew with
+        self._marker_pens: tuple[Any, Any, Any] | None = None
+        # Called with the liquidations just drawn as markers (the latency benchmark listens here).
+        self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
         self._orig_set_symbol: Callable[[str], None] | None = None
         self._orig_set_timeframe: Callable[[str], None] | None = None
@@ -399,6 +405,7 @@ class LiveController:
             self._oi = (int(hist.open_interest.time[-1]), float(hist.open_interest.usd[-1]))
         self.source.set_live(data)
         self.mode = "live"
+        self._liq_waiting = []
         self._show_in_window(target)
         self._flash(f"{hist.source}; streaming")
         return "ok"
@@ -439,6 +446,8 @@ class LiveController:
             return
         w.settings.timeframe = target.timeframe
         w.load_symbol(target.symbol)
+        if w.market is not None and w.candles is not None:
+            self._liq_max_usd = _marker_scale(w.market.liquidations, w.candles)
         if self.mode == "live":
             # Every timeframe can be streamed: undo the window's "not in this data" greying-out.
             model = w.timeframe_box.model()
@@ -512,14 +521,69 @@ class LiveController:
         liqs, self._pending_liqs = self._pending_liqs, []
         if w is None or self.mode != "live":
             return
+        appended = False
         for e in bars:
-            self._apply_bar(w, e)
-        if liqs:
-            w.add_liquidations(liquidations_from_records(liqs))
+            appended |= self._apply_bar(w, e)
+        if liqs or (appended and self._liq_waiting):
+            self._show_liquidations(w, liqs)
         if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(("RECONNECTING", "RATE")):
             w.show_notice(None)  # data flows again
 
-    def _apply_bar(self, w: MainWindow, e: CandleUpdate) -> None:
+    def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
+        """New real liquidations as markers, added incrementally.
+
+        ``MainWindow.add_liquidations`` redraws every marker with a brush made per point: ~10 µs per marker per
+        call, so at 90 events/s the UI thread saturates after a few thousand markers. So the data goes to the
+        window's market (redraws, timeframe changes and the readout use it) and only the new points are added to
+        the chart's marker item; the window's full redraw runs only when the marker sizes must be rescaled (a
+        new largest event) or nothing is drawn yet."""
+        market, c = w.market, w.candles
+        if market is None or c is None or not len(c):
+            return
+        end = int(c.close_time[-1])
+        pending = self._liq_waiting + records
+        # An event can arrive before the kline of its bar: it joins the market once that bar exists.
+        self._liq_waiting = [r for r in pending if r.time >= end]
+        ready = [r for r in pending if r.time < end]
+        if not ready:
+            return
+        show = [r for r in ready if r.time >= int(c.open_time[0])]
+        biggest = max((r.usd for r in show), default=0.0)
+        if show and (biggest > self._liq_max_usd or len(w.chart.real_liqs.data) == 0):
+            w.add_liquidations(liquidations_from_records(ready))  # stores them and redraws every marker
+            self._liq_max_usd = _marker_scale(market.liquidations, c)
+            self._shown(show)
+            return
+        market.with_liquidations(liquidations_from_records(ready))
+        if not show:
+            return
+        new = liquidations_from_records(show)
+        i = np.clip(np.searchsorted(c.open_time, new.time, "right") - 1, 0, len(c) - 1)
+        x = i - 0.5 + (new.time - c.open_time[i]) / c.interval_ms  # as the window places them
+        size = 6.0 + 12.0 * np.sqrt(new.usd / max(self._liq_max_usd, 1.0))
+        long_brush, short_brush, pen = self._marker_style()
+        brushes = [long_brush if side == LONG else short_brush for side in new.side]
+        w.chart.real_liqs.addPoints(x=x, y=new.price, size=size, brush=brushes, pen=pen, symbol="d")
+        self._shown(show)
+
+    def _shown(self, records: list[LiquidationRecord]) -> None:
+        if self.on_liquidations_shown is not None:
+            self.on_liquidations_shown(records)
+
+    def _marker_style(self) -> tuple[Any, Any, Any]:
+        if self._marker_pens is None:
+            import pyqtgraph as pg
+
+            from liqdesk.ui import theme
+
+            self._marker_pens = (
+                pg.mkBrush(theme.REAL_LONG),
+                pg.mkBrush(theme.REAL_SHORT),
+                pg.mkPen("w", width=0.8),
+            )
+        return self._marker_pens
+
+    def _apply_bar(self, w: MainWindow, e: CandleUpdate) -> bool:
         interval = timeframe_ms(e.timeframe)
         if e.closed:
             quote = np.nan if e.quote_volume is None else e.quote_volume
@@ -536,7 +600,9 @@ class LiveController:
             np.array([e.close]), np.array([e.volume]), interval,
             quote_volume=np.array([quote]), taker_buy_volume=np.array([taker]),
         )  # fmt: skip
+        n = len(w.candles) if w.candles is not None else 0
         w.apply_bar(row, e.closed, self._oi_for(e.open_time + interval))
+        return w.candles is not None and len(w.candles) > n  # a new bar (waiting liquidations may fit now)
 
     def _oi_for(self, close_ms: int) -> float | None:
         """Open interest to use at a bar's close: the newest value seen, unless it is too old to say anything
@@ -570,6 +636,14 @@ class LiveController:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
         w.flash(text)
+
+
+def _marker_scale(liqs: Liquidations, c: Candles) -> float:
+    """The largest event the window sizes its markers by (those inside the bars)."""
+    if not len(liqs) or not len(c):
+        return 0.0
+    inside = (liqs.time >= c.open_time[0]) & (liqs.time < c.close_time[-1])
+    return float(liqs.usd[inside].max()) if inside.any() else 0.0
 
 
 def _last_taker_share(c: Candles) -> float:

@@ -181,6 +181,19 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             await until(lambda: len(w.market.liquidations) > 0, what="liquidation")  # type: ignore[union-attr]
             x, y = w.chart.real_liqs.getData()
             assert len(x) == 1 and y[0] == pytest.approx(price) and x[0] > len(w.candles) - 1.5
+            # a smaller one is added to the markers incrementally; one stamped in the next bar (its kline has
+            # not come yet) waits for that bar
+            rows = [r for r in force_orders() if r["symbol"] == "BTC"]
+            small = min(
+                rows, key=lambda r: float(r["average_price"]) * float(r["filled_accumulated_quantity"])
+            )
+            await st.call(s.push_liquidation(force_order_event(small, trade_time=s.now_ms - 500)))
+            early = force_order_event(rows[1], trade_time=int(s.klines.open_time[live_i + 1]) + 60_000)
+            await st.call(s.push_liquidation(early))
+            await until(lambda: len(w.market.liquidations) == 2, what="one more")  # type: ignore[union-attr]
+            await until(lambda: len(w.chart.real_liqs.getData()[0]) == 2, what="incremental marker")
+            await until(lambda: len(c._liq_waiting) == 1, what="the early one waits for its bar")
+            assert len(w.chart.real_liqs.getData()[0]) == 2 and len(w.market.liquidations) == 2  # type: ignore[union-attr]
 
             # the websocket drops while three bars close; after reconnecting the series has no gap
             assert await st.call(s.drop_websockets()) >= 1
@@ -196,6 +209,12 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             assert t[:-1].tolist() == [r[0] for r in served]  # every closed bar, with its final values
             np.testing.assert_array_equal(w.candles.volume[:-1], [float(r[5]) for r in served])
             assert w.worker.engine.n_bars == len(t)  # type: ignore[union-attr]
+            x, y = w.chart.real_liqs.getData()
+            assert len(x) == 3 and y[-1] == pytest.approx(float(early["o"]["ap"]))
+            t_early = int(early["o"]["T"])
+            j = int(np.searchsorted(t, t_early, "right")) - 1
+            assert int(t[j]) == int(s.klines.open_time[live_i + 1])
+            assert x[-1] == pytest.approx(j - 0.5 + (t_early - int(t[j])) / H)  # where the window puts it
 
             # the timeframe box restarts the streams: 4h (the fake has no 4h bars: not live), then 1h again
             old_feed = c.feed
@@ -309,7 +328,7 @@ def test_liqdesk_command_goes_live_and_shuts_down_cleanly(
             rc = desktop.run(args, clock=lambda: s.now_ms, config=config, after_start=drive)
             gc.collect()
     assert rc == 0
-    assert seen["status"].startswith("LIVE · Binance USDⓈ-M BTC/USDT:USDT 1h")
+    assert seen["status"].startswith("LIVE · Binance USD-M BTC/USDT:USDT 1h")
     c = seen["controller"]
     assert c.venue is None and c.cache is None and c.feed is None  # everything closed
     assert not [x for x in caught if issubclass(x.category, ResourceWarning)], [
