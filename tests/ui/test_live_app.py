@@ -196,7 +196,10 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             assert len(w.chart.real_liqs.getData()[0]) == 2 and len(w.market.liquidations) == 2  # type: ignore[union-attr]
 
             # the websocket drops while three bars close; after reconnecting the series has no gap
+            s.fail_next("/fapi/v1/klines", 429)  # and the gap backfill is rate limited once
             assert await st.call(s.drop_websockets()) >= 1
+            await until(lambda: w.notice.isVisible(), what="a notice")
+            assert w.notice.text().startswith(("RECONNECTING", "RATE LIMITED"))
             await st.call(s.advance(3))
             await st.call(s.wait_subscribed(KLINES))
             await st.call(s.advance(1, revisions=2))
@@ -209,6 +212,8 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             assert t[:-1].tolist() == [r[0] for r in served]  # every closed bar, with its final values
             np.testing.assert_array_equal(w.candles.volume[:-1], [float(r[5]) for r in served])
             assert w.worker.engine.n_bars == len(t)  # type: ignore[union-attr]
+            assert any("rate limited" in line for line in c.status_log)
+            assert not w.notice.isVisible()  # data flows again: the notice is gone
             x, y = w.chart.real_liqs.getData()
             assert len(x) == 3 and y[-1] == pytest.approx(float(early["o"]["ap"]))
             t_early = int(early["o"]["T"])
