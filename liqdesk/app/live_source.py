@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -216,7 +217,12 @@ class LiveController:
         self._orig_set_symbol: Callable[[str], None] | None = None
         self._orig_set_timeframe: Callable[[str], None] | None = None
         if not config.offline:
-            self.cache = Cache(config.cache_path) if config.cache_path else Cache()
+            try:
+                self.cache = Cache(config.cache_path) if config.cache_path else Cache()
+            except (OSError, sqlite3.Error) as exc:  # e.g. a read-only data directory: still open the window
+                self._offline_reason = f"cannot open the local cache: {exc}"
+                self.errors.append(self._offline_reason)
+                log.error("%s", self._offline_reason)
             self._prepare_fallback(self.target)
 
     # -- wiring --------------------------------------------------------------------------------------------
@@ -358,7 +364,9 @@ class LiveController:
         sample); "stop" when retrying cannot help (no such market, bad options)."""
         cfg = self.config
         w = self.window
-        assert self.cache is not None
+        if self.cache is None:
+            self._go_offline(target, self._offline_reason or "no local cache")
+            return "stop"
         self.mode = "connecting"
         if self.source.live is None:
             self._show_mode()
