@@ -118,7 +118,9 @@ class StreamStats:
     stale_reconnects: int = 0  # watchdog closed a silent connection
     backfilled: int = 0  # bars or points fetched by REST
     stored: int = 0  # rows newly written to the cache
-    last_message: float = 0.0  # time.monotonic() of the last delivered update
+    # time.monotonic() of the last delivered update; starts at creation so a stream that has not
+    # spoken yet gets the full silence allowance before the watchdog resubscribes it
+    last_message: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
