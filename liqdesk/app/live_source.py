@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from ccxt.base import errors as ccxt_errors
 
-from liqdesk.core.series import LONG, Candles, Liquidations, timeframe_ms
+from liqdesk.core.series import Candles, Liquidations, timeframe_ms
 from liqdesk.errors import LiqdeskError
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
@@ -209,13 +209,9 @@ class LiveController:
         self._oi: tuple[int, float] | None = None  # newest open interest seen (time, usd)
         self._taker_share = float("nan")  # last closed bar's taker share, for live revisions
         self._liq_waiting: list[LiquidationRecord] = []  # received before the kline of their bar
-        self._liq_max_usd = 0.0  # the marker size scale the window drew with
-        self._marker_pens: tuple[Any, Any, Any] | None = None
         # Called with the liquidations just drawn as markers (the latency benchmark listens here).
         self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
-        self._orig_set_symbol: Callable[[str], None] | None = None
-        self._orig_set_timeframe: Callable[[str], None] | None = None
         if not config.offline:
             try:
                 self.cache = Cache(config.cache_path) if config.cache_path else Cache()
@@ -230,20 +226,23 @@ class LiveController:
         return {"symbol": self.target.symbol, "timeframe": self.target.timeframe}
 
     def attach(self, window: MainWindow) -> None:
-        """Route the toolbar's symbol/timeframe choices through the controller (a live change restarts the
-        streams instead of resampling the loaded bars)."""
+        """Answer the window's symbol/timeframe requests (a live change restarts the streams instead of
+        resampling the loaded bars): the window announces them and leaves loading to the controller."""
         self.window = window
-        self._orig_set_symbol = window.set_symbol
-        self._orig_set_timeframe = window.set_timeframe
-        # Instance attributes win over the class methods for callers that look them up at call time (menus,
-        # shortcuts); the combos captured the bound methods at construction, so reconnect them.
-        window.set_symbol = self.request_symbol  # type: ignore[method-assign]
-        window.set_timeframe = self.request_timeframe  # type: ignore[method-assign]
-        for box, name in ((window.symbol_box, "set_symbol"), (window.timeframe_box, "set_timeframe")):
-            with contextlib.suppress(RuntimeError, TypeError):
-                box.activated.disconnect()
-            box.activated.connect(lambda i, b=box, n=name: getattr(window, n)(b.itemData(i)))
+        window.market_controlled = True
+        window.symbol_requested.connect(self.request_symbol)
+        window.timeframe_requested.connect(self.request_timeframe)
         self._show_mode()
+
+    def detach(self) -> None:
+        """Give the window its own symbol/timeframe handling back (the controller is going away)."""
+        w, self.window = self.window, None
+        if w is None:
+            return
+        w.market_controlled = False
+        with contextlib.suppress(RuntimeError, TypeError):
+            w.symbol_requested.disconnect(self.request_symbol)
+            w.timeframe_requested.disconnect(self.request_timeframe)
 
     def start(self) -> None:
         """Start connecting in the background (returns at once; the window is already usable)."""
@@ -288,10 +287,9 @@ class LiveController:
         if self.mode == "sample":
             # --offline: the window's own behaviour (the sample is resampled, or a finer interval refused).
             self.target = target
-            if target.symbol != w.settings.symbol and self._orig_set_symbol is not None:
-                self._orig_set_symbol(target.symbol)
-            if self._orig_set_timeframe is not None:
-                self._orig_set_timeframe(target.timeframe)
+            if target.symbol != w.settings.symbol:
+                w.set_symbol(target.symbol)
+            w.set_timeframe(target.timeframe)
             self._show_mode()
             return
         if target == self.target and self.mode == "live":
@@ -301,8 +299,8 @@ class LiveController:
             if self._prepare_fallback(target):
                 self.source.set_live(None)
                 self._show_in_window(target)
-            elif target.symbol == w.settings.symbol and self._orig_set_timeframe is not None:
-                self._orig_set_timeframe(target.timeframe)
+            elif target.symbol == w.settings.symbol:
+                w.set_timeframe(target.timeframe)
             else:
                 self._flash(
                     f"{target.symbol}: nothing cached and {venue_name(self.config.exchange)} unreachable"
@@ -454,8 +452,6 @@ class LiveController:
             return
         w.settings.timeframe = target.timeframe
         w.load_symbol(target.symbol)
-        if w.market is not None and w.candles is not None:
-            self._liq_max_usd = _marker_scale(w.market.liquidations, w.candles)
         if self.mode == "live":
             # Every timeframe can be streamed: undo the window's "not in this data" greying-out.
             model = w.timeframe_box.model()
@@ -538,58 +534,24 @@ class LiveController:
             w.show_notice(None)  # data flows again
 
     def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
-        """New real liquidations as markers, added incrementally.
-
-        ``MainWindow.add_liquidations`` redraws every marker with a brush made per point: ~10 µs per marker per
-        call, so at 90 events/s the UI thread saturates after a few thousand markers. So the data goes to the
-        window's market (redraws, timeframe changes and the readout use it) and only the new points are added to
-        the chart's marker item; the window's full redraw runs only when the marker sizes must be rescaled (a
-        new largest event) or nothing is drawn yet."""
-        market, c = w.market, w.candles
-        if market is None or c is None or not len(c):
+        """New real liquidations to the window (``add_liquidations`` appends only the new markers and feeds the
+        alerts); an event that arrives before the kline of its bar waits for that bar."""
+        c = w.candles
+        if w.market is None or c is None or not len(c):
             return
         end = int(c.close_time[-1])
         pending = self._liq_waiting + records
-        # An event can arrive before the kline of its bar: it joins the market once that bar exists.
         self._liq_waiting = [r for r in pending if r.time >= end]
         ready = [r for r in pending if r.time < end]
         if not ready:
             return
-        show = [r for r in ready if r.time >= int(c.open_time[0])]
-        biggest = max((r.usd for r in show), default=0.0)
-        if show and (biggest > self._liq_max_usd or len(w.chart.real_liqs.data) == 0):
-            w.add_liquidations(liquidations_from_records(ready))  # stores them and redraws every marker
-            self._liq_max_usd = _marker_scale(market.liquidations, c)
-            self._shown(show)
-            return
-        market.with_liquidations(liquidations_from_records(ready))
-        if not show:
-            return
-        new = liquidations_from_records(show)
-        i = np.clip(np.searchsorted(c.open_time, new.time, "right") - 1, 0, len(c) - 1)
-        x = i - 0.5 + (new.time - c.open_time[i]) / c.interval_ms  # as the window places them
-        size = 6.0 + 12.0 * np.sqrt(new.usd / max(self._liq_max_usd, 1.0))
-        long_brush, short_brush, pen = self._marker_style()
-        brushes = [long_brush if side == LONG else short_brush for side in new.side]
-        w.chart.real_liqs.addPoints(x=x, y=new.price, size=size, brush=brushes, pen=pen, symbol="d")
-        self._shown(show)
+        w.add_liquidations(liquidations_from_records(ready))
+        start = int(c.open_time[0])
+        self._shown([r for r in ready if r.time >= start])
 
     def _shown(self, records: list[LiquidationRecord]) -> None:
-        if self.on_liquidations_shown is not None:
+        if records and self.on_liquidations_shown is not None:
             self.on_liquidations_shown(records)
-
-    def _marker_style(self) -> tuple[Any, Any, Any]:
-        if self._marker_pens is None:
-            import pyqtgraph as pg
-
-            from liqdesk.ui import theme
-
-            self._marker_pens = (
-                pg.mkBrush(theme.REAL_LONG),
-                pg.mkBrush(theme.REAL_SHORT),
-                pg.mkPen("w", width=0.8),
-            )
-        return self._marker_pens
 
     def _apply_bar(self, w: MainWindow, e: CandleUpdate) -> bool:
         interval = timeframe_ms(e.timeframe)
@@ -644,14 +606,6 @@ class LiveController:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
         w.flash(text)
-
-
-def _marker_scale(liqs: Liquidations, c: Candles) -> float:
-    """The largest event the window sizes its markers by (those inside the bars)."""
-    if not len(liqs) or not len(c):
-        return 0.0
-    inside = (liqs.time >= c.open_time[0]) & (liqs.time < c.close_time[-1])
-    return float(liqs.usd[inside].max()) if inside.any() else 0.0
 
 
 def _last_taker_share(c: Candles) -> float:

@@ -25,7 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.core.grid import PriceBins
 from liqdesk.core.params import ModelParams
-from liqdesk.core.series import SHORT, Candles, Liquidations
+from liqdesk.core.series import LONG, SHORT, Candles, Liquidations
 from liqdesk.feeds.markets import tick_size
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
@@ -86,6 +86,10 @@ class ViewSettings:
 
 class MainWindow(QtWidgets.QMainWindow):
     frame_applied = QtCore.Signal(object)  # the Frame now on screen (tests and snapshots wait on it)
+    # The user picked a symbol / timeframe (toolbar). With `market_controlled` False the window loads it
+    # itself from its DataSource; a live controller sets it True and answers these (restarting its streams).
+    symbol_requested = QtCore.Signal(str)
+    timeframe_requested = QtCore.Signal(str)
 
     def __init__(self, source: data_mod.DataSource, settings: ViewSettings | None = None,
                  params: ModelParams | None = None) -> None:  # fmt: skip
@@ -105,6 +109,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine_ready = False
         self.readout_values: dict[str, object] = {}
         self._pending_range_reset = True
+        self.market_controlled = False  # True: symbol/timeframe requests are answered by a controller
+        self._liq_scale = 0.0  # the largest real liquidation (USD) the markers are sized by
+        self._liq_style: tuple[object, object, object] | None = None  # cached marker brushes and pen
 
         self.worker = ModelWorker(self)
         self.worker.engine_ready.connect(self._on_engine_ready)
@@ -141,7 +148,7 @@ class MainWindow(QtWidgets.QMainWindow):
         box.setFocusPolicy(QtCore.Qt.FocusPolicy.ClickFocus)
         for value, text in items:
             box.addItem(text, value)
-        box.activated.connect(lambda _i, b=box, s=slot: s(b.currentData()))  # type: ignore[misc]
+        box.activated.connect(lambda i, b=box, s=slot: s(b.itemData(i)))  # type: ignore[misc]
         self.toolbar.addWidget(box)
         return box
 
@@ -150,9 +157,9 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setMovable(False)
         self.addToolBar(tb)
         symbols = self.source.symbols()
-        self.symbol_box = self._combo("", [(s, s) for s in symbols], self.set_symbol, "Market")
+        self.symbol_box = self._combo("", [(s, s) for s in symbols], self.request_symbol, "Market")
         self.timeframe_box = self._combo(
-            "TF", [(t, t) for t in data_mod.TIMEFRAMES], self.set_timeframe, "Bar interval"
+            "TF", [(t, t) for t in data_mod.TIMEFRAMES], self.request_timeframe, "Bar interval"
         )
         self.range_box = self._combo(
             "Range", [(r, r) for r in data_mod.RANGES], self.set_range, "Visible time range"
@@ -368,6 +375,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ------------------------------------------------------------------ user actions
 
+    def request_symbol(self, symbol: str) -> None:
+        """The user's choice of symbol: announced, and loaded here unless a controller answers it."""
+        self.symbol_requested.emit(symbol)
+        if not self.market_controlled:
+            self.set_symbol(symbol)
+
+    def request_timeframe(self, timeframe: str) -> None:
+        self.timeframe_requested.emit(timeframe)
+        if not self.market_controlled:
+            self.set_timeframe(timeframe)
+
     def set_symbol(self, symbol: str) -> None:
         self.load_symbol(symbol)
 
@@ -575,13 +593,24 @@ class MainWindow(QtWidgets.QMainWindow):
         has = len(liq) > 0
         self.chart.set_real_legend(has)
         if not has or not len(c):
+            self._liq_scale = 0.0
             self.chart.set_real_liquidations(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int8))
             return
-        inside = (liq.time >= c.open_time[0]) & (liq.time < c.close_time[-1])
-        liq = liq.take(inside)
+        liq = liq.take(self._liq_inside(liq))
+        self._liq_scale = float(liq.usd.max()) if len(liq) else 0.0
+        self.chart.set_real_liquidations(self._liq_x(liq), liq.price, liq.usd, liq.side)
+
+    def _liq_inside(self, liq: Liquidations) -> np.ndarray:
+        c = self.candles
+        assert c is not None
+        return (liq.time >= c.open_time[0]) & (liq.time < c.close_time[-1])
+
+    def _liq_x(self, liq: Liquidations) -> np.ndarray:
+        """Chart x of each event: its bar index plus the fraction of the bar elapsed."""
+        c = self.candles
+        assert c is not None
         i = np.clip(np.searchsorted(c.open_time, liq.time, "right") - 1, 0, len(c) - 1)
-        x = i - 0.5 + (liq.time - c.open_time[i]) / c.interval_ms
-        self.chart.set_real_liquidations(x.astype(np.float64), liq.price, liq.usd, liq.side)
+        return (i - 0.5 + (liq.time - c.open_time[i]) / c.interval_ms).astype(np.float64)
 
     # ------------------------------------------------------------------ live-data hooks
 
@@ -611,13 +640,40 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_last_update(now_ms)
         self.set_last_price(float(candles_row.close[0]), now_ms)
 
-    def add_liquidations(self, liquidations: Liquidations) -> None:
-        """Real liquidation events (live stream): added to the markers."""
+    def add_liquidations(self, liquidations: Liquidations) -> Liquidations:
+        """Real liquidation events (live stream): stored with the market and added to the markers.
+
+        Incremental: only the new events are appended to the marker item, with cached brushes (a full
+        redraw costs ~10 µs per marker). Everything is redrawn only when the size scale changes (a new
+        largest event) or nothing is drawn yet. Returns the events now drawn (inside the loaded bars)."""
         if self.market is None or not len(liquidations):
-            return
+            return liquidations.take(np.zeros(len(liquidations), bool))
         self.market.with_liquidations(liquidations)
-        self._set_real_liquidations()
+        c = self.candles
+        if c is None or not len(c):
+            self.alerts.on_liquidations(liquidations)
+            return liquidations.take(np.zeros(len(liquidations), bool))
+        shown = liquidations.take(self._liq_inside(liquidations))
+        if len(shown):
+            if float(shown.usd.max()) > self._liq_scale or len(self.chart.real_liqs.data) == 0:
+                self._set_real_liquidations()
+            else:
+                long_brush, short_brush, pen = self._liq_marker_style()
+                size = 6.0 + 12.0 * np.sqrt(shown.usd / max(self._liq_scale, 1.0))  # as the chart sizes them
+                brushes = [long_brush if s == LONG else short_brush for s in shown.side]
+                self.chart.real_liqs.addPoints(
+                    x=self._liq_x(shown), y=shown.price, size=size, brush=brushes, pen=pen, symbol="d"
+                )  # the legend already says "real liquidations" (set by the full draw before)
         self.alerts.on_liquidations(liquidations)
+        return shown
+
+    def _liq_marker_style(self) -> tuple[object, object, object]:
+        if self._liq_style is None:
+            import pyqtgraph as pg
+
+            self._liq_style = (pg.mkBrush(theme.REAL_LONG), pg.mkBrush(theme.REAL_SHORT),
+                               pg.mkPen("w", width=0.8))  # fmt: skip
+        return self._liq_style
 
     def set_last_price(self, price: float, time_ms: int | None = None) -> None:
         """The latest traded/mark price (a live tick or bar update): price tag, line labels, alerts."""
