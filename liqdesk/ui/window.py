@@ -137,6 +137,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.symbol = self.settings.symbol if self.settings.symbol in symbols else symbols[0]
         self._sync_controls()
         self.load_symbol(self.settings.symbol)
+        from liqdesk.ui.model_check import install_model_check  # here: model_check imports window types
+
+        self.model_check = install_model_check(self)
 
     # ------------------------------------------------------------------ controls
 
