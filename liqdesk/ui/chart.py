@@ -15,7 +15,7 @@ from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
 from liqdesk.ui.axes import PriceAxisItem, TimeAxisItem, UsdAxisItem, VolumeAxisItem
 from liqdesk.ui.bars import CandlestickItem, VolumeItem
-from liqdesk.ui.frames import Bubbles, Frame
+from liqdesk.ui.frames import Bubbles, Frame, colour
 
 MAX_TIERS = 8
 MAX_MAGNETS = 6
@@ -23,7 +23,80 @@ AXIS_WIDTH = 74
 Y_PAD = 0.10  # auto-fit margin above and below the candles: levels sit beyond the extremes
 
 
-class ChartViewBox(pg.ViewBox):
+class EagerViewBox(pg.ViewBox):
+    """A ViewBox that moves its items as soon as its range changes.
+
+    pyqtgraph defers the child transform to the start of the next paint (prepareForPaint); moving
+    items inside a paint marks the scene dirty again, so every pan or zoom was painted twice (the
+    second time with nothing new). Applying it here lets the one queued scene update cover it.
+    """
+
+    def updateViewRange(self, forceX: bool = False, forceY: bool = False) -> None:
+        super().updateViewRange(forceX, forceY)
+        if self._matrixNeedsUpdate and self.width() > 0 and self.height() > 0:
+            self.updateMatrix()
+
+
+class HeatmapItem(pg.ImageItem):
+    """The heatmap image, with pyqtgraph's ImageItem API (setImage, setRect, setLookupTable, .image,
+    .lut), painted from a 32-bit ARGB copy made once per image.
+
+    pyqtgraph hands Qt a uint8 image with a colour table (Indexed8), which Qt converts to 32 bits in
+    full, margins included, on every paint (~4 ms at 2,250 × 1,250); a 32-bit image is scaled and
+    clipped straight onto the screen, pixel for pixel the same picture (Format_ARGB32, not the
+    premultiplied or RGB32 formats, whose scaling rounds differently). The worker colours frames
+    itself (`set_coloured`); an image set any other way, or a colour map changed since, is coloured
+    here once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(axisOrder="row-major")
+        self._argb: np.ndarray | None = None  # the QImage's pixels (kept alive with it)
+        self._coloured: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # image, lut, argb
+
+    def set_coloured(self, image: np.ndarray, argb: np.ndarray | None, lut: np.ndarray | None) -> None:
+        """Show `image`; `argb` is it already coloured with `lut` (None: colour it here)."""
+        self._coloured = None if argb is None or lut is None else (image, lut, argb)
+        self.setImage(image, autoLevels=False, levels=(0, 255))
+
+    def render(self) -> None:
+        image, lut = self.image, self.lut
+        if image is None or image.ndim != 2 or image.dtype != np.uint8 or not isinstance(lut, np.ndarray):
+            self._argb = None
+            super().render()
+            return
+        c = self._coloured
+        if c is not None and _same_buffer(c[0], image) and c[1].shape == lut.shape and np.array_equal(c[1], lut):
+            argb = c[2]
+        else:
+            argb = colour(image, lut)  # a new colour map, or an image not from the worker
+        self._coloured = None
+        h, w = image.shape
+        self._argb = argb
+        self.qimage = QtGui.QImage(argb.data, w, h, w * 4, QtGui.QImage.Format.Format_ARGB32)
+        self._renderRequired = False
+        self._unrenderable = False
+
+    def paint(self, painter: QtGui.QPainter, *args: object) -> None:
+        if self.image is None:
+            return
+        if self._renderRequired:
+            self.render()
+            if self._unrenderable:
+                return
+        if self._argb is None:
+            super().paint(painter, *args)
+            return
+        h, w = self.image.shape[:2]
+        # The whole image: Qt clips to the screen, and a source sub-rectangle would round differently.
+        painter.drawImage(QtCore.QRectF(0, 0, w, h), self.qimage)
+
+
+def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+
+
+class ChartViewBox(EagerViewBox):
     """Wheel zooms time around the cursor (y follows the candles), drag pans, double-click resets."""
 
     reset_requested = QtCore.Signal()
@@ -53,6 +126,8 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._transform = "sqrt"
         self._frame: Frame | None = None
         self._magnet_prices: list[float] = []
+        self._flush_window: QtWidgets.QWidget | None = None
+        self._flushing = False
 
         # ---- price plot: heatmap image, candles, markers, price line, crosshair
         self.time_axis = TimeAxisItem()
@@ -72,7 +147,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.price_vb.setMouseEnabled(x=True, y=False)
         self.price_vb.reset_requested.connect(self.reset_requested)
 
-        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap = HeatmapItem()
         self.heatmap.setZValue(-10)
         self.heatmap.setAutoDownsample(False)
         p.addItem(self.heatmap)
@@ -138,7 +213,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         v.addItem(self.cross_v_volume, ignoreBounds=True)
 
         # ---- liquidation-map panel (shares the price axis)
-        self.map_vb = pg.ViewBox()
+        self.map_vb = EagerViewBox()
         self.map_plot = pg.PlotItem(viewBox=self.map_vb, axisItems={"bottom": UsdAxisItem()})
         m = self.map_plot
         m.hideAxis("left")
@@ -222,6 +297,29 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.price_vb.sigYRangeChanged.connect(self._on_y_range)
         self._mouse_proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
         self.set_colormap(theme.DEFAULT_COLORMAP)
+
+    # ------------------------------------------------------------------ painting
+
+    def showEvent(self, ev: QtGui.QShowEvent) -> None:
+        super().showEvent(ev)
+        window = self.window()
+        if window is not self._flush_window:
+            if self._flush_window is not None:
+                self._flush_window.removeEventFilter(self)
+            window.installEventFilter(self)
+            self._flush_window = window
+
+    def eventFilter(self, obj: QtCore.QObject, ev: QtCore.QEvent) -> bool:
+        # The window is about to paint (its event loop turn, or a synchronous repaint/grab): let the
+        # scene hand over its queued item updates first, so they join this paint instead of
+        # causing a second one of the same picture right after it.
+        if ev.type() == QtCore.QEvent.Type.UpdateRequest and not self._flushing and obj is self._flush_window:
+            self._flushing = True
+            try:
+                QtCore.QCoreApplication.sendPostedEvents(self.scene(), QtCore.QEvent.Type.MetaCall)
+            finally:
+                self._flushing = False
+        return False
 
     # ------------------------------------------------------------------ layout helpers
 
@@ -404,14 +502,21 @@ class ChartWidget(pg.GraphicsLayoutWidget):
 
     def apply_frame(self, frame: Frame) -> None:
         self._frame = frame
-        self.heatmap.setImage(frame.image, autoLevels=False, levels=(0, 255))
+        self._set_image(frame.image)
         self.heatmap.setRect(*frame.rect)
         self.show_levels(frame.levels)
         self._apply_map(frame)
         self._apply_bubbles(frame.bubbles)
 
+    def _set_image(self, image: np.ndarray) -> None:
+        c = self._frame.coloured if self._frame is not None else None
+        if c is not None and c[0] is image:
+            self.heatmap.set_coloured(image, c[2], c[1])
+        else:
+            self.heatmap.set_coloured(image, None, None)
+
     def apply_image(self, image: np.ndarray, levels: tuple[float, float]) -> None:
-        self.heatmap.setImage(image, autoLevels=False, levels=(0, 255))
+        self._set_image(image)
         if self._frame is not None:
             self.heatmap.setRect(*self._frame.rect)
         self.show_levels(levels)

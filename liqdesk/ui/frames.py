@@ -89,6 +89,9 @@ class Frame:
     model_label: str
     compute_ms: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # (image, lut, pixels): `image` coloured with `lut` as ARGB32 words by the worker, so
+    # the UI thread only wraps it in a QImage. Set as one tuple: a requantise replaces it whole.
+    coloured: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def rect(self) -> tuple[float, float, float, float]:
@@ -158,6 +161,22 @@ def quantise(
     out = np.where(tlong >= tshort, long_code, short_code).astype(np.uint8)
     out[(tlong <= 0) & (tshort <= 0)] = 0
     return np.ascontiguousarray(out)
+
+
+def colour(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """uint8 codes → 32-bit pixels in QImage.Format_ARGB32's layout (0xAARRGGBB words)."""
+    return argb_table(lut)[image]
+
+
+def argb_table(lut: np.ndarray) -> np.ndarray:
+    """A 256 × 3 or 256 × 4 uint8 lookup table as 256 ARGB32 words (alpha 255 when not given)."""
+    rgba = np.zeros((256, 4), np.uint32)
+    lut = np.asarray(lut)[:256]
+    rgba[: len(lut), : lut.shape[1]] = lut
+    if lut.shape[1] == 3:
+        rgba[: len(lut), 3] = 255
+    r, g, b, a = rgba.T
+    return ((a << 24) | (r << 16) | (g << 8) | b).astype(np.uint32)
 
 
 def requantise(frame: Frame, levels: tuple[float, float], colormap: str) -> np.ndarray:

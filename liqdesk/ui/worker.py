@@ -25,7 +25,7 @@ from liqdesk.core.grid import render_grid
 from liqdesk.core.liqmap import find_magnets, liquidation_map
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, OpenInterest
-from liqdesk.ui import frames
+from liqdesk.ui import frames, theme
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ class ModelWorker(QtCore.QObject):
             if frame is not None:
                 patched = patch_newest_column(self.engine, frame)
                 if patched is not None:
+                    _colour(patched, patched.image, patched.request.colormap)
                     self._last_frame = patched
                     self.frame_ready.emit(generation, patched)
 
@@ -147,6 +148,7 @@ class ModelWorker(QtCore.QObject):
         if self.engine is None or generation != self._engine_generation:
             return
         frame = frames.compute_frame(self.engine, request)
+        _colour(frame, frame.image, request.colormap)
         self._last_frame = frame
         self.frame_ready.emit(generation, frame)
 
@@ -160,6 +162,7 @@ class ModelWorker(QtCore.QObject):
         ):
             return
         image = frames.requantise(frame, levels, cmap)
+        _colour(frame, image, cmap)
         frame.image, frame.levels = image, levels
         frame.request = dataclasses.replace(frame.request, levels=levels, colormap=cmap)
         self.image_ready.emit(generation, frame_generation, image, levels)
@@ -170,6 +173,12 @@ class ModelWorker(QtCore.QObject):
             return
         lmap = liquidation_map(self.engine, bins, bar)
         self.cursor_ready.emit(generation, frames.CursorInfo(generation, bar, lmap))
+
+
+def _colour(frame: frames.Frame, image: np.ndarray, cmap: str) -> None:
+    """Colour the image here, off the UI thread (the chart only wraps the pixels in a QImage)."""
+    lut = theme.lut(cmap)
+    frame.coloured = (image, lut, frames.colour(image, lut))
 
 
 def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frames.Frame | None:
