@@ -84,34 +84,46 @@ def run(
     import qasync
     from PySide6 import QtWidgets
 
-    from liqdesk.app.live_source import LiveController
+    from liqdesk.feeds.state import load_state
+    from liqdesk.ui.icons import APP_ID, app_icon
     from liqdesk.ui.theme import configure_pyqtgraph
-    from liqdesk.ui.window import MainWindow, ViewSettings
+    from liqdesk.ui.workspace import Workspace
 
+    explicit = config is not None or any(_arg(args, k) for k in ("exchange", "symbol", "timeframe"))
     config = config or config_from_args(args)
     configure_pyqtgraph()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     assert isinstance(app, QtWidgets.QApplication)
     app.setApplicationName("liqdesk")
+    app.setDesktopFileName(APP_ID)  # Wayland matches the window to packaging/io.liqdesk.Liqdesk.desktop
+    app.setWindowIcon(app_icon())
     # Closing the last window must not stop the loop before the feed and the exchange are closed: the
     # window's close ends main() instead, and main() cleans up first.
     quit_on_close = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)
-    controller = LiveController(config, clock=clock)
-    window = MainWindow(controller.source, ViewSettings(**controller.initial_settings()))
-    controller.attach(window)
-    watcher = _CloseWatcher(window)
+    # The state file, tolerantly (its warnings appear once in the status bar); the command line's market
+    # choice wins for the first tab.
+    state = load_state()
+    if explicit:
+        state.data["panes"][0] = {**state.data["panes"][0], "exchange": config.exchange, "symbol": config.symbol,
+                                  "timeframe": config.timeframe}  # fmt: skip
+    workspace = Workspace(lambda spec, settings: _make_pane(config, spec, settings, clock), state)
+    watcher = _CloseWatcher(workspace)
     closed = asyncio.Event()
     watcher.closed.connect(closed.set)
     side: list[asyncio.Future[Any]] = []
+    controllers = _Controllers(workspace)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        loop.set_exception_handler(_exception_handler(window))
-        window.show()
-        controller.start()
+        loop.set_exception_handler(_exception_handler(workspace))
+        workspace.show()
+        workspace.started = True
+        for pane in workspace.panes:
+            pane.controller.start()
         if after_start is not None:
-            side.append(asyncio.ensure_future(after_start(window, controller)))
+            pane = workspace.pane_of(workspace.current)
+            side.append(asyncio.ensure_future(after_start(pane.window, pane.controller)))
         await closed.wait()
 
     # asyncio.run() takes loop_factory only from 3.12; asyncio.Runner has it on 3.11.
@@ -125,14 +137,56 @@ def run(
                     raise
             # Cleanup runs on the same loop (Qt's exec() runs again for it): close the feed and the exchange,
             # then cancel and await what is left, with timeouts.
-            runner.run(shutdown(controller, side))
+            runner.run(shutdown(controllers, side))
         finally:
-            window.worker.shutdown()
+            for pane in workspace.panes:
+                pane.window.worker.shutdown()
             app.setQuitOnLastWindowClosed(quit_on_close)
     return 0
 
 
-async def shutdown(controller: LiveController, extra: list[asyncio.Future[Any]]) -> None:
+def _make_pane(base: LiveConfig, spec: dict[str, Any], settings: Any, clock: Callable[[], int] | None) -> tuple[
+        MainWindow, LiveController]:  # fmt: skip
+    """One tab: a LiveController for the pane's market (the base config's options and timeouts) and its window."""
+    from dataclasses import replace
+
+    from liqdesk.app.live_source import LiveController
+    from liqdesk.feeds.exchange_config import ccxt_options_for
+    from liqdesk.ui.data import TIMEFRAMES
+    from liqdesk.ui.window import MainWindow
+
+    exchange = str(spec.get("exchange") or base.exchange)
+    timeframe = str(spec.get("timeframe") or base.timeframe)
+    try:
+        options = base.ccxt_options
+        if exchange != base.exchange and not base.offline:
+            options = ccxt_options_for(exchange, None)
+        config = replace(base, exchange=exchange, symbol=str(spec.get("symbol") or base.symbol),
+                         timeframe=timeframe if timeframe in TIMEFRAMES else base.timeframe,
+                         ccxt_options=options)  # fmt: skip
+    except Exception as exc:  # a bad pane in the state file: this tab opens on the default market
+        log.warning("tab %r: %s; using %s %s", spec, exc, base.exchange, base.symbol)
+        config = base
+    controller = LiveController(config, clock=clock)
+    for key, value in controller.initial_settings().items():
+        setattr(settings, key, value)
+    window = MainWindow(controller.source, settings)
+    controller.attach(window)
+    return window, controller
+
+
+class _Controllers:
+    """Every tab's controller (and those of tabs closed earlier), closed together at shutdown."""
+
+    def __init__(self, workspace: Any) -> None:
+        self.workspace = workspace
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        closing = [p.controller.close(timeout_s) for p in self.workspace.panes if p.controller is not None]
+        await asyncio.gather(*closing, *self.workspace.closing, return_exceptions=True)
+
+
+async def shutdown(controller: LiveController | _Controllers, extra: list[asyncio.Future[Any]]) -> None:
     """Close the feed and the exchange, then cancel every other task and await them (with a timeout)."""
     try:
         await asyncio.wait_for(controller.close(SHUTDOWN_TIMEOUT_S), SHUTDOWN_TIMEOUT_S * 2)
@@ -147,7 +201,7 @@ async def shutdown(controller: LiveController, extra: list[asyncio.Future[Any]])
         await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT_S)
 
 
-def _exception_handler(window: MainWindow) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+def _exception_handler(window: Any) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # A silently dead task is the usual failure: log it and say so in the window.
         exc = context.get("exception")
@@ -163,7 +217,7 @@ def _exception_handler(window: MainWindow) -> Callable[[asyncio.AbstractEventLoo
 class _CloseWatcher:
     """Tells when the window has really closed (a close the window ignores does not count)."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: Any) -> None:
         from PySide6 import QtCore
 
         class Filter(QtCore.QObject):

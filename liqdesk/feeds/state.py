@@ -88,6 +88,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Check]]] = {
         "geometry": ("", _is_str),  # Qt saveGeometry() as base64
         "dock_state": ("", _is_str),
         "splitter": ([], _int_list),
+        "current_tab": (0, _num(0, 15)),  # the workspace tab shown (index into panes)
     },
     "market": {
         "exchange": ("binanceusdm", _is_str),
@@ -102,10 +103,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, Check]]] = {
         "churn": (0.06, _num(0.0, 10.0)),
         "volume_half_life_h": (24.0, _num(0.1, 1e5)),
         "entry_points": (1, _num(1, 15)),
-        "bins": (600, _num(50, 4000)),
+        "bins": (1000, _num(50, 4000)),  # the heatmap's price bins at most (MainWindow.max_bins)
     },
     "colors": {
-        "colormap": ("purple-teal-yellow", _is_str),
+        "colormap": ("liqdesk", _is_str),  # a key of liqdesk.ui.theme.COLORMAPS
         "transform": ("sqrt", _one_of("sqrt", "log", "linear")),
         "levels_locked": (False, _is_bool),
         "levels": (None, _levels),

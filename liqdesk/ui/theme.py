@@ -110,3 +110,89 @@ QLabel#notice {{ color: #101010; background: {ACCENT}; border-radius: 3px; paddi
 QLabel#readout {{ background: rgba(13, 16, 23, 215); border: 1px solid #2a3142; border-radius: 4px;
                   padding: 6px 8px; color: {TEXT}; font-family: "DejaVu Sans Mono", monospace; font-size: 11px; }}
 """
+
+
+# -- dark and light themes (switchable live) ---------------------------------------------------------------------
+# The heatmap's plot area keeps the colour map's own "empty" colour in both themes (the map is what a trader reads;
+# its low end is dark), so candles and markers keep their contrast; panels, axes, toolbars, menus and the status
+# bar follow the theme. Font sizes are in points (crisp and proportional on high-DPI screens); pens are cosmetic.
+PALETTES: dict[str, dict[str, str]] = {
+    "dark": {
+        "window": BACKGROUND, "panel": PANEL_BACKGROUND, "bar": "#121620", "border": "#1f2533",
+        "control": "#181d29", "control_border": "#262d3d", "hover": "#3a4358", "selection": "#2b3550",
+        "text": TEXT, "text_dim": TEXT_DIM, "axis": AXIS, "chart": CHART_BACKGROUND, "map": PANEL_BACKGROUND,
+        "readout": "rgba(13, 16, 23, 215)", "grid": "#ffffff12", "marker_pen": "#ffffff",
+    },
+    "light": {
+        "window": "#f4f5f8", "panel": "#ffffff", "bar": "#e9ecf2", "border": "#cdd2dc",
+        "control": "#ffffff", "control_border": "#b9c0cc", "hover": "#8a93a6", "selection": "#cfe0ff",
+        "text": "#1b2230", "text_dim": "#566074", "axis": "#3d4657", "chart": CHART_BACKGROUND, "map": "#fbfbfd",
+        "readout": "rgba(255, 255, 255, 230)", "grid": "#0000001a", "marker_pen": "#ffffff",
+    },
+}  # fmt: skip
+THEMES = tuple(PALETTES)
+_current = "dark"
+
+
+def current_theme() -> str:
+    return _current
+
+
+def set_theme(name: str) -> dict[str, str]:
+    """Make `name` the current theme (pyqtgraph's defaults for new items follow) and return its palette."""
+    global _current
+    if name not in PALETTES:
+        raise ValueError(f"unknown theme {name!r}; available: {', '.join(THEMES)}")
+    _current = name
+    p = PALETTES[name]
+    pg.setConfigOptions(background=p["window"], foreground=p["axis"])
+    return p
+
+
+def palette(name: str | None = None) -> dict[str, str]:
+    return PALETTES[name or _current]
+
+
+def stylesheet(name: str | None = None) -> str:
+    """The whole application stylesheet for a theme: panels, toolbars, menus, docks, dialogs, tabs."""
+    p = PALETTES[name or _current]
+    return f"""
+QMainWindow, QWidget {{ background: {p["window"]}; color: {p["text"]}; font-size: 9pt; }}
+QToolBar {{ background: {p["bar"]}; border: none; border-bottom: 1px solid {p["border"]}; spacing: 6px; padding: 3px 6px; }}
+QToolBar QLabel {{ color: {p["text_dim"]}; padding-left: 4px; }}
+QComboBox, QLineEdit, QSpinBox, QDoubleSpinBox, QPlainTextEdit {{ background: {p["control"]};
+    border: 1px solid {p["control_border"]}; border-radius: 3px; padding: 2px 6px; color: {p["text"]}; }}
+QComboBox:hover, QLineEdit:hover {{ border-color: {p["hover"]}; }}
+QComboBox QAbstractItemView {{ background: {p["control"]}; color: {p["text"]}; selection-background-color: {p["selection"]}; }}
+QCheckBox, QRadioButton {{ color: {p["text"]}; spacing: 4px; }}
+QToolButton, QPushButton {{ color: {p["text"]}; background: {p["control"]}; border: 1px solid {p["control_border"]};
+    border-radius: 3px; padding: 3px 10px; }}
+QToolButton:hover, QPushButton:hover {{ border-color: {p["hover"]}; }}
+QToolButton:checked {{ background: {p["selection"]}; border-color: {ACCENT}; }}
+QPushButton:default {{ border-color: {ACCENT}; }}
+QStatusBar {{ background: {p["bar"]}; color: {p["text_dim"]}; border-top: 1px solid {p["border"]}; }}
+QStatusBar QLabel {{ color: {p["text_dim"]}; padding: 0 8px; }}
+QLabel#notice {{ color: #101010; background: {ACCENT}; border-radius: 3px; padding: 1px 8px; font-weight: 600; }}
+QLabel#settingsWarning {{ color: #101010; background: #ff9f43; border-radius: 3px; padding: 1px 8px; font-weight: 600; }}
+QLabel#readout {{ background: {p["readout"]}; border: 1px solid {p["border"]}; border-radius: 4px;
+    padding: 6px 8px; color: {p["text"]}; font-family: "DejaVu Sans Mono", monospace; font-size: 8pt; }}
+QMenuBar {{ background: {p["bar"]}; color: {p["text"]}; border-bottom: 1px solid {p["border"]}; }}
+QMenuBar::item:selected {{ background: {p["selection"]}; }}
+QMenu {{ background: {p["control"]}; color: {p["text"]}; border: 1px solid {p["control_border"]}; }}
+QMenu::item {{ padding: 4px 22px 4px 18px; }}
+QMenu::item:selected {{ background: {p["selection"]}; }}
+QMenu::item:disabled {{ color: {p["text_dim"]}; }}
+QMenu::separator {{ height: 1px; background: {p["border"]}; margin: 3px 6px; }}
+QDockWidget {{ color: {p["text"]}; }}
+QDockWidget::title {{ background: {p["bar"]}; padding: 4px 6px; }}
+QTableWidget, QTableView {{ background: {p["panel"]}; gridline-color: {p["border"]}; alternate-background-color: {p["bar"]}; }}
+QHeaderView::section {{ background: {p["bar"]}; color: {p["text_dim"]}; border: none; padding: 3px 6px; }}
+QTabWidget::pane {{ border: none; }}
+QTabBar::tab {{ background: {p["bar"]}; color: {p["text_dim"]}; padding: 5px 14px; border: 1px solid {p["border"]};
+    border-bottom: none; margin-right: 2px; border-top-left-radius: 4px; border-top-right-radius: 4px; }}
+QTabBar::tab:selected {{ background: {p["window"]}; color: {p["text"]}; border-top: 2px solid {ACCENT}; }}
+QTabBar::tab:hover {{ color: {p["text"]}; }}
+QGroupBox {{ border: 1px solid {p["border"]}; border-radius: 4px; margin-top: 10px; padding-top: 6px; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {p["text_dim"]}; }}
+QTextBrowser {{ background: {p["panel"]}; border: 1px solid {p["border"]}; }}
+"""

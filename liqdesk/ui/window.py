@@ -12,6 +12,11 @@ and alerts follow), `set_tick_size(tick)` (from ccxt's market precision); `set_s
 Trader tools (issue 5): price lines (`self.lines`, liqdesk.ui.lines), alerts (`self.alerts` and the
 alert log dock), the position form dock, screenshots and data export (`self.capture`), reached from
 the File / Lines / Alerts menus, the toolbar's Lines button, the chart's right-click menu and keys.
+
+Desktop product (issue 7): the window is also a pane of liqdesk.ui.workspace.Workspace (tabs, one menu bar, the
+state file). A controller that owns the market sets `market_controlled` and answers `symbol_requested` /
+`timeframe_requested`; `apply_theme(name)` switches dark/light live; `model_overrides` and `settings.max_bins`
+come from the settings dialog.
 """
 
 from __future__ import annotations
@@ -47,24 +52,6 @@ RENDER_MARGIN_Y = 0.15  # y re-fits to the candles while panning, so its margin 
 MAX_COLUMNS = 2400
 MAX_BINS = 1000
 
-# Menus and docks are not in theme.STYLESHEET (which predates them): same dark look.
-MENU_STYLE = f"""
-QMenuBar {{ background: #121620; color: {theme.TEXT}; border-bottom: 1px solid #1f2533; }}
-QMenuBar::item:selected {{ background: #2b3550; }}
-QMenu {{ background: #181d29; color: {theme.TEXT}; border: 1px solid #2a3142; }}
-QMenu::item {{ padding: 4px 22px 4px 18px; }}
-QMenu::item:selected {{ background: #2b3550; }}
-QMenu::item:disabled {{ color: {theme.TEXT_DIM}; }}
-QMenu::separator {{ height: 1px; background: #2a3142; margin: 3px 6px; }}
-QDockWidget {{ color: {theme.TEXT}; }}
-QDockWidget::title {{ background: #121620; padding: 4px 6px; }}
-QTableWidget {{ background: #0f1219; gridline-color: #1f2533; }}
-QHeaderView::section {{ background: #121620; color: {theme.TEXT_DIM}; border: none; padding: 2px 4px; }}
-QDoubleSpinBox, QPushButton {{ background: #181d29; border: 1px solid #262d3d; border-radius: 3px;
-                               padding: 2px 6px; color: {theme.TEXT}; }}
-QPushButton:hover {{ border-color: #3a4358; }}
-"""
-
 
 @dataclass
 class ViewSettings:
@@ -81,6 +68,8 @@ class ViewSettings:
     bin_px: float = 3.0  # screen pixels per price bin: Coinglass-like blocks, not 1-px lines
     show_sweeps: bool = True
     show_real: bool = True
+    theme: str = "dark"  # theme.THEMES
+    max_bins: int = MAX_BINS  # price bins of the visible heatmap at most (settings: Model → bins)
     persist: bool = True  # price lines and trader prefs from/to the state file (off: snapshots, tests)
 
 
@@ -95,10 +84,11 @@ class MainWindow(QtWidgets.QMainWindow):
                  params: ModelParams | None = None) -> None:  # fmt: skip
         super().__init__()
         self.setWindowTitle("liqdesk — liquidation heatmap")
-        self.setStyleSheet(theme.STYLESHEET + MENU_STYLE)
+        self.setStyleSheet(theme.stylesheet(settings.theme if settings else None))
         self.source = source
-        self.settings = settings or ViewSettings()
+        self.settings = settings or ViewSettings(theme=theme.current_theme())
         self._explicit_params = params  # fixed params from the command line (overrides presets)
+        self.model_overrides: dict[str, object] = {}  # ModelParams fields over the preset's (settings dialog)
         self.market: data_mod.MarketData | None = None
         self.candles: Candles | None = None
         self.data_generation = 0
@@ -132,6 +122,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_trader_tools()
         self.resize(1600, 900)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
+        if self.settings.theme != "dark":  # the chart's items are built dark
+            self.apply_theme(self.settings.theme)
 
         symbols = source.symbols()
         self.settings.symbol = self.settings.symbol if self.settings.symbol in symbols else symbols[0]
@@ -157,6 +149,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_toolbar(self) -> None:
         tb = self.toolbar = QtWidgets.QToolBar("Chart")
+        tb.setObjectName("chart_toolbar")  # saveState()/restoreState() need names
         tb.setMovable(False)
         self.addToolBar(tb)
         symbols = self.source.symbols()
@@ -237,6 +230,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.alert_dock = AlertDock(self.alerts, self.settings.utc, self)
         self.position_dock = PositionDock(self.lines, self)
         for dock in (self.position_dock, self.alert_dock):
+            dock.setObjectName(dock.objectName() or type(dock).__name__)
             dock.setAllowedAreas(
                 QtCore.Qt.DockWidgetArea.RightDockWidgetArea | QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
             )
@@ -278,7 +272,7 @@ class MainWindow(QtWidgets.QMainWindow):
                      "The visible bars and prices as .npz or .csv (same format as liqdesk export)")  # fmt: skip
         self._action(file, "Export liquidation map…", self.capture.export_map_dialog, "Ctrl+Shift+E")
         file.addSeparator()
-        self._action(file, "Quit", self.close, "Ctrl+Q")
+        self._action(file, "Quit", lambda: self.window().close(), "Ctrl+Q")  # the workspace, when in one
 
         lines = self.lines_menu = bar.addMenu("Lines")
         self.line_actions: dict[str, QtGui.QAction] = {}
@@ -566,7 +560,62 @@ class MainWindow(QtWidgets.QMainWindow):
     def params(self) -> ModelParams:
         if self._explicit_params is not None:
             return self._explicit_params
-        return data_mod.params_for(self.settings.preset)
+        params = data_mod.params_for(self.settings.preset)
+        return params.with_(**self.model_overrides) if self.model_overrides else params
+
+    def set_model_overrides(self, overrides: dict[str, object]) -> None:
+        """Model parameters over the preset's (taker floor, half-life, churn…): the engine is rebuilt in the
+        worker, off the UI thread."""
+        if overrides == self.model_overrides:
+            return
+        self.model_overrides = dict(overrides)
+        self._rebuild_engine()
+
+    def set_max_bins(self, bins: int) -> None:
+        self.settings.max_bins = int(bins)
+        self.request_frame(force=True)
+
+    def reload_presets(self) -> None:
+        """Refill the preset box (a user preset was saved)."""
+        try:
+            presets = data_mod.preset_names()
+        except Exception as exc:
+            self.flash(f"presets: {exc}")
+            return
+        box = self.preset_box
+        box.blockSignals(True)
+        box.clear()
+        for value, text in presets:
+            box.addItem(text, value)
+        box.blockSignals(False)
+        self._sync_controls()
+
+    def apply_theme(self, name: str) -> None:
+        """Dark or light, live: stylesheet, chart panels, axes and labels (the heatmap keeps its colour map)."""
+        import pyqtgraph as pg
+
+        p = theme.set_theme(name)
+        self.settings.theme = name
+        self.setStyleSheet(theme.stylesheet(name))
+        ch = self.chart
+        ch.setBackground(p["window"])
+        ch.price_vb.setBackgroundColor(p["chart"])
+        ch.map_vb.setBackgroundColor(p["map"])
+        axis_pen = pg.mkPen(p["axis"], width=1, cosmetic=True)
+        for plot in (ch.price_plot, ch.volume_plot, ch.map_plot):
+            for side in ("left", "right", "bottom", "top"):
+                ax = plot.getAxis(side)
+                ax.setPen(axis_pen)
+                ax.setTextPen(p["axis"])
+        ch.colorbar.axis.setPen(axis_pen)
+        ch.colorbar.axis.setTextPen(p["axis"])
+        ch.map_plot.setTitle("Liquidation map", color=p["text_dim"], size="8pt")
+        for label in (ch.cum_label, ch.tier_legend, ch._colorbar_label):
+            label.opts["color"] = p["text_dim"]
+            label.setText(label.text)
+        ch.legend.setLabelTextColor(p["text"])
+        if self.frame is not None:
+            ch.apply_frame(self.frame)  # labels drawn with the theme's colours
 
     def _rebuild_engine(self) -> None:
         if self.candles is None or self.market is None:
@@ -727,7 +776,9 @@ class MainWindow(QtWidgets.QMainWindow):
         lo, hi = max(y0 - span_y * RENDER_MARGIN_Y, y0 * 0.2), y1 + span_y * RENDER_MARGIN_Y
         bins_n = int(
             np.clip(
-                h_px / self.settings.bin_px * (hi - lo) / span_y, 16, MAX_BINS * (1 + 2 * RENDER_MARGIN_Y)
+                h_px / self.settings.bin_px * (hi - lo) / span_y,
+                16,
+                self.settings.max_bins * (1 + 2 * RENDER_MARGIN_Y),
             )
         )
         vis0 = int(np.clip(np.floor(x0 + 0.5), 0, n - 1))

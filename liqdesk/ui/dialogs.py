@@ -1,0 +1,507 @@
+"""The workspace's dialogs: Settings (model, data, appearance), Keyboard shortcuts, About.
+
+All are opened with ``open()`` (never ``exec()``: a nested event loop inside qasync's is the known failure) and act
+through signals. Settings apply live: model changes go to every pane, whose engines rebuild in their workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6 import QtCore, QtWidgets
+
+from liqdesk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from liqdesk.ui.workspace import Workspace
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_user_preset(name: str, label: str, tiers: dict[str, float]) -> Path:
+    """Add or replace a preset in config_dir()/presets.json (what liqdesk.feeds.presets loads). ConfigError for
+    bad tiers or a bad existing file."""
+    from liqdesk.core.leverage import Tiers
+    from liqdesk.feeds.paths import config_dir
+
+    if not name.strip():
+        raise ConfigError("the preset needs a name")
+    Tiers.from_mapping(tiers)  # ConfigError when the tiers are unusable
+    path = config_dir() / "presets.json"
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc}); fix or remove it first") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: not an object of presets; fix or remove it first")
+    data[name.strip()] = {"label": label.strip() or name.strip(), "tiers": tiers}
+    write_json_atomic(path, data)
+    return path
+
+
+def cache_files(path: Path) -> list[Path]:
+    return [
+        p
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+        if p.exists()
+    ]
+
+
+def cache_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in cache_files(path))
+
+
+def clear_cache(path: Path) -> None:
+    """Empty every table of the cache (safe while the live controllers hold it open), then compact it."""
+    if not path.exists():
+        return
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        with conn:
+            for t in tables:
+                if not t.startswith("sqlite_"):
+                    conn.execute(f'DELETE FROM "{t}"')  # noqa: S608 (names from sqlite_master)
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+class SettingsDialog(QtWidgets.QDialog):
+    """Model · Data · Appearance. Non-modal; every change applies at once."""
+
+    def __init__(self, ws: Workspace) -> None:
+        super().__init__(ws)
+        self.ws = ws
+        self.setWindowTitle("Settings — liqdesk")
+        self.setModal(False)
+        self.resize(560, 520)
+        self._updating = False
+        layout = QtWidgets.QVBoxLayout(self)
+        self.tabs = QtWidgets.QTabWidget()
+        layout.addWidget(self.tabs)
+        self.tabs.addTab(self._model_tab(), "Model")
+        self.tabs.addTab(self._data_tab(), "Data")
+        self.tabs.addTab(self._appearance_tab(), "Appearance")
+        self.message = QtWidgets.QLabel("")
+        self.message.setWordWrap(True)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.message, 1)
+        row.addWidget(buttons)
+        layout.addLayout(row)
+        self._model_timer = QtCore.QTimer(self, singleShot=True, interval=400)
+        self._model_timer.timeout.connect(self._apply_model)
+
+    # ---------------------------------------------------------------- model
+    def _model_tab(self) -> QtWidgets.QWidget:
+        page = QtWidgets.QWidget()
+        v = QtWidgets.QVBoxLayout(page)
+        form = QtWidgets.QFormLayout()
+        self.preset_box = QtWidgets.QComboBox()
+        self.preset_box.activated.connect(self._on_preset)
+        form.addRow("Leverage preset", self.preset_box)
+
+        def spin(lo: float, hi: float, step: float, decimals: int, tip: str) -> QtWidgets.QDoubleSpinBox:
+            s = QtWidgets.QDoubleSpinBox()
+            s.setRange(lo, hi)
+            s.setSingleStep(step)
+            s.setDecimals(decimals)
+            s.setToolTip(tip)
+            s.valueChanged.connect(self._model_changed)
+            return s
+
+        self.taker_floor = spin(
+            0.0, 0.49, 0.05, 2, "Damps the long/short skew taken from taker flow (0: none)"
+        )
+        form.addRow("Taker floor", self.taker_floor)
+        self.half_life = spin(
+            0.0, 10_000, 6, 1, "Alive levels decay with this half-life (0: no decay, OI model)"
+        )
+        self.half_life.setSpecialValueText("no decay")
+        form.addRow("Half-life (h)", self.half_life)
+        self.churn = spin(0.0, 10.0, 0.01, 3, "Volume model (no OI): new positions = churn × traded notional")
+        form.addRow("Churn", self.churn)
+        self.bins = QtWidgets.QSpinBox()
+        self.bins.setRange(50, 4000)
+        self.bins.setSingleStep(100)
+        self.bins.setToolTip("Price bins of the visible heatmap at most (more: finer, slower)")
+        self.bins.valueChanged.connect(self._model_changed)
+        form.addRow("Heatmap bins (max)", self.bins)
+        v.addLayout(form)
+
+        box = QtWidgets.QGroupBox("Custom tiers (leverage → share of new positions)")
+        g = QtWidgets.QVBoxLayout(box)
+        self.tiers = QtWidgets.QTableWidget(0, 2)
+        self.tiers.setHorizontalHeaderLabels(["Leverage (x)", "Share"])
+        self.tiers.horizontalHeader().setStretchLastSection(True)
+        self.tiers.verticalHeader().setVisible(False)
+        g.addWidget(self.tiers)
+        row = QtWidgets.QHBoxLayout()
+        add = QtWidgets.QPushButton("Add tier")
+        add.clicked.connect(lambda: self._add_tier_row("", ""))
+        remove = QtWidgets.QPushButton("Remove tier")
+        remove.clicked.connect(lambda: self.tiers.removeRow(max(self.tiers.currentRow(), 0)))
+        self.preset_name = QtWidgets.QLineEdit()
+        self.preset_name.setPlaceholderText("name, e.g. my-mix")
+        save = QtWidgets.QPushButton("Save as preset")
+        save.clicked.connect(self.save_preset)
+        for w in (add, remove):
+            row.addWidget(w)
+        row.addStretch(1)
+        row.addWidget(self.preset_name)
+        row.addWidget(save)
+        g.addLayout(row)
+        v.addWidget(box, 1)
+        return page
+
+    def _add_tier_row(self, lev: str, share: str) -> None:
+        r = self.tiers.rowCount()
+        self.tiers.insertRow(r)
+        self.tiers.setItem(r, 0, QtWidgets.QTableWidgetItem(lev))
+        self.tiers.setItem(r, 1, QtWidgets.QTableWidgetItem(share))
+
+    def _fill_tiers(self, preset: str) -> None:
+        from liqdesk.feeds.presets import load_presets
+
+        self.tiers.setRowCount(0)
+        p = load_presets().get(preset)
+        if p is None:
+            return
+        for lev, w in zip(p.tiers.leverage, p.tiers.weight, strict=True):
+            self._add_tier_row(f"{lev:g}", f"{w:.3g}")
+
+    def tiers_mapping(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for r in range(self.tiers.rowCount()):
+            lev, share = (self.tiers.item(r, c) for c in (0, 1))
+            lt, st = (lev.text().strip() if lev else ""), (share.text().strip() if share else "")
+            if not lt and not st:
+                continue
+            try:
+                out[f"{float(lt.rstrip('xX')):g}"] = float(st.rstrip("%")) / (
+                    100.0 if st.endswith("%") else 1.0
+                )
+            except ValueError:
+                raise ConfigError(f"row {r + 1}: leverage and share must be numbers") from None
+        if not out:
+            raise ConfigError("add at least one tier")
+        return out
+
+    def save_preset(self) -> None:
+        name = self.preset_name.text().strip()
+        try:
+            path = save_user_preset(name, name, self.tiers_mapping())
+        except (ConfigError, OSError) as exc:
+            self.say(f"not saved: {exc}", error=True)
+            return
+        self.ws.reload_presets()
+        self.refresh()
+        i = self.preset_box.findData(name)
+        if i >= 0:
+            self.preset_box.setCurrentIndex(i)
+        self.ws.apply_model(preset=name)
+        self.say(f"preset {name!r} saved in {path} and selected")
+
+    def _on_preset(self, index: int) -> None:
+        preset = self.preset_box.itemData(index)
+        self._fill_tiers(preset)
+        self.ws.apply_model(preset=preset)
+        self.say(f"preset {self.preset_box.itemText(index)}: rebuilding the model")
+
+    def _model_changed(self, *_: object) -> None:
+        if not self._updating:
+            self._model_timer.start()
+
+    def _apply_model(self) -> None:
+        st = self.ws.state
+        hl = self.half_life.value()
+        values = {"taker_floor": round(self.taker_floor.value(), 4), "half_life_h": None if hl <= 0 else hl,
+                  "churn": round(self.churn.value(), 5)}  # fmt: skip
+        try:
+            for k, val in values.items():
+                st.set("model", k, val)
+            st.set("model", "bins", int(self.bins.value()))
+        except ValueError as exc:
+            self.say(str(exc), error=True)
+            return
+        from liqdesk.ui.workspace import model_overrides
+
+        self.ws.apply_model(overrides=model_overrides(st), bins=int(self.bins.value()))
+        self.say("model parameters applied: rebuilding")
+
+    # ---------------------------------------------------------------- data
+    def _data_tab(self) -> QtWidgets.QWidget:
+        page = QtWidgets.QWidget()
+        v = QtWidgets.QVBoxLayout(page)
+        self.exchange_label = QtWidgets.QLabel("")
+        v.addWidget(self.exchange_label)
+        self.options = QtWidgets.QPlainTextEdit()
+        self.options.setPlaceholderText('{"options": {"defaultType": "swap"}, "aiohttp_proxy": "http://…"}')
+        self.options.setToolTip(
+            "ccxt constructor options for this exchange (urls, proxies, options), as JSON"
+        )
+        v.addWidget(self.options, 1)
+        row = QtWidgets.QHBoxLayout()
+        self.options_state = QtWidgets.QLabel("")
+        save = QtWidgets.QPushButton("Validate and save")
+        save.clicked.connect(self.save_options)
+        row.addWidget(self.options_state, 1)
+        row.addWidget(save)
+        v.addLayout(row)
+        box = QtWidgets.QGroupBox("Local cache")
+        f = QtWidgets.QFormLayout(box)
+        self.cache_path = QtWidgets.QLabel("")
+        self.cache_path.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.cache_path.setWordWrap(True)
+        self.cache_size = QtWidgets.QLabel("")
+        clear = QtWidgets.QPushButton("Clear cache…")
+        clear.clicked.connect(self.ask_clear_cache)
+        f.addRow("Location", self.cache_path)
+        f.addRow("Size on disk", self.cache_size)
+        f.addRow("", clear)
+        v.addWidget(box)
+        return page
+
+    def _exchange(self) -> str:
+        return self.ws.pane_of(self.ws.current).exchange
+
+    def save_options(self) -> bool:
+        from liqdesk.feeds.exchange_config import CONFIG_FILE, load_config_file, parse_options_json
+        from liqdesk.feeds.paths import config_dir
+
+        ex = self._exchange()
+        try:
+            value = parse_options_json(self.options.toPlainText(), where=f"{ex} options")
+            config = load_config_file()
+        except ConfigError as exc:
+            self.options_state.setText(f"✗ {exc}")
+            self.say(str(exc), error=True)
+            return False
+        config.setdefault("exchanges", {})[ex] = value
+        try:
+            write_json_atomic(config_dir() / CONFIG_FILE, config)
+        except OSError as exc:
+            self.say(f"not saved: {exc}", error=True)
+            return False
+        self.options_state.setText("✓ valid JSON, saved")
+        self.say(f"{ex} options saved: used by new connections (a new tab, or the next start)")
+        return True
+
+    def _cache_file(self) -> Path:
+        from liqdesk.feeds.cache import default_path
+
+        for p in self.ws.panes:
+            c = getattr(p.controller, "cache", None)
+            if c is not None and getattr(c, "path", None):
+                return Path(c.path)
+        return default_path()
+
+    def _show_cache(self) -> None:
+        path = self._cache_file()
+        self.cache_path.setText(str(path))
+        self.cache_size.setText(
+            human_bytes(cache_size(path)) if path.exists() else "empty (no cache file yet)"
+        )
+
+    def ask_clear_cache(self) -> QtWidgets.QMessageBox:
+        path = self._cache_file()
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Question, "Clear cache",
+            f"Delete every cached bar, open-interest row and liquidation in\n{path}?\n\n"
+            "History is fetched again from the exchange when needed.",
+            QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel, self,
+        )  # fmt: skip
+        box.setDefaultButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.accepted.connect(lambda: None)
+        box.finished.connect(
+            lambda r: self.clear_cache() if r == QtWidgets.QMessageBox.StandardButton.Yes else None
+        )
+        self.confirm = box
+        box.open()
+        return box
+
+    def clear_cache(self) -> None:
+        path = self._cache_file()
+        try:
+            clear_cache(path)
+        except (OSError, sqlite3.Error) as exc:
+            self.say(f"cache not cleared: {exc}", error=True)
+            return
+        self._show_cache()
+        self.say("cache cleared")
+
+    # ---------------------------------------------------------------- appearance
+    def _appearance_tab(self) -> QtWidgets.QWidget:
+        page = QtWidgets.QWidget()
+        f = QtWidgets.QFormLayout(page)
+        self.theme_dark = QtWidgets.QRadioButton("Dark")
+        self.theme_light = QtWidgets.QRadioButton("Light")
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.theme_dark)
+        row.addWidget(self.theme_light)
+        row.addStretch(1)
+        self.theme_dark.toggled.connect(lambda on: on and not self._updating and self.ws.set_theme("dark"))
+        self.theme_light.toggled.connect(lambda on: on and not self._updating and self.ws.set_theme("light"))
+        f.addRow("Theme", row)
+        self.utc = QtWidgets.QCheckBox("Time axis and logs in UTC (off: local time)")
+        self.utc.toggled.connect(lambda on: not self._updating and self.ws.set_utc(on))
+        f.addRow("Time", self.utc)
+        note = QtWidgets.QLabel(
+            "The heatmap keeps its colour map in both themes; pick the map in the toolbar."
+        )
+        note.setWordWrap(True)
+        f.addRow("", note)
+        return page
+
+    # ---------------------------------------------------------------- common
+    def refresh(self) -> None:
+        """Show the current values (called each time the dialog opens and after a preset is saved)."""
+        from liqdesk.ui import data as data_mod
+
+        self._updating = True
+        try:
+            st = self.ws.state
+            cur = self.ws.current
+            self.preset_box.clear()
+            with contextlib.suppress(Exception):
+                for value, text in data_mod.preset_names():
+                    self.preset_box.addItem(text, value)
+            self.preset_box.setCurrentIndex(max(self.preset_box.findData(cur.settings.preset), 0))
+            self._fill_tiers(cur.settings.preset)
+            self.taker_floor.setValue(float(st.get("model", "taker_floor")))
+            self.half_life.setValue(float(st.get("model", "half_life_h") or 0.0))
+            self.churn.setValue(float(st.get("model", "churn")))
+            self.bins.setValue(int(st.get("model", "bins")))
+            from liqdesk.feeds.exchange_config import load_config_file
+
+            ex = self._exchange()
+            self.exchange_label.setText(f"ccxt options for <b>{ex}</b> (config.json; --ccxt-options wins):")
+            try:
+                opts = load_config_file().get("exchanges", {}).get(ex, {})
+                self.options.setPlainText(json.dumps(opts, indent=2) if opts else "")
+                self.options_state.setText("")
+            except ConfigError as exc:
+                self.options_state.setText(f"✗ {exc}")
+            self._show_cache()
+            from liqdesk.ui import theme
+
+            (self.theme_dark if theme.current_theme() == "dark" else self.theme_light).setChecked(True)
+            self.utc.setChecked(cur.settings.utc)
+        finally:
+            self._updating = False
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #ef5350;" if error else "")
+
+
+class ShortcutsDialog(QtWidgets.QDialog):
+    """Help → Keyboard shortcuts: a table built from the menu bar's QActions (it cannot drift) and the chart keys."""
+
+    def __init__(self, rows: list[tuple[str, str, str]], parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts — liqdesk")
+        self.resize(620, 640)
+        v = QtWidgets.QVBoxLayout(self)
+        rows = [r for r in rows if r[2]]
+        self.table = QtWidgets.QTableWidget(len(rows), 3)
+        self.table.setHorizontalHeaderLabels(["Shortcut", "Action", "Menu"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        for r, (menu, action, keys) in enumerate(rows):
+            for c, text in enumerate((keys, action, menu)):
+                self.table.setItem(r, c, QtWidgets.QTableWidgetItem(text))
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.resizeColumnsToContents()
+        self.table.horizontalHeader().setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        v.addWidget(self.table)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        v.addWidget(buttons)
+
+    def shortcuts(self) -> list[str]:
+        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+
+
+ABOUT_HTML = """
+<h2>liqdesk {version}</h2>
+<p>A liquidation-heatmap terminal for crypto perpetual futures.</p>
+<h3>What the heatmap is</h3>
+<p><b>An estimate, not exchange data.</b> No exchange publishes where open positions would be liquidated.
+liqdesk estimates it: each bar's new positions are placed at the bar's VWAP and split across leverage
+tiers; a position's liquidation price follows from its entry, leverage and the exchange's maintenance-margin
+brackets; levels are removed when price trades through them (swept) or when open interest falls.</p>
+<ul>
+<li><b>Open-interest model</b>: where open-interest history exists, new positions = the rise in open interest,
+and closes remove levels pro rata. <b>Volume model</b> otherwise (or in gaps): new positions = churn × traded
+notional, decaying with a half-life because closes cannot be seen.</li>
+<li><b>Long/short split</b> comes from the taker buy share of volume, damped by the taker floor.</li>
+<li><b>Leverage presets</b> (Coinglass-like, all leverage, high only, or your own in Settings → Model) are
+assumptions about who trades with what leverage; the map changes with them.</li>
+<li><b>Brackets</b>: Binance BTCUSDT maintenance-margin brackets at a retail position size, bundled with the app.</li>
+</ul>
+<p>Diamonds marked “real liquidation” are actual exchange events (the exchange's liquidation stream); circles marked
+“estimated sweep” are the model's.</p>
+<h3>Data sources</h3>
+<p>Live: the exchange's public REST and websocket APIs through ccxt (Binance USD-M by default; Bybit, OKX),
+cached locally in SQLite. Offline: bundled samples of real Binance data published by others; where each file
+comes from, its licence and checksums are in <code>resources/sample/PROVENANCE.md</code>.</p>
+<p>Not financial advice. Check levels against your own exchange's data before acting on them.</p>
+"""
+
+
+class AboutDialog(QtWidgets.QDialog):
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        from liqdesk import __version__
+        from liqdesk.ui.icons import app_icon
+
+        super().__init__(parent)
+        self.setWindowTitle("About liqdesk")
+        self.resize(600, 620)
+        v = QtWidgets.QVBoxLayout(self)
+        top = QtWidgets.QHBoxLayout()
+        icon = QtWidgets.QLabel()
+        icon.setPixmap(app_icon().pixmap(64, 64))
+        top.addWidget(icon, 0, QtCore.Qt.AlignmentFlag.AlignTop)
+        self.text = QtWidgets.QTextBrowser()
+        self.text.setOpenExternalLinks(True)
+        self.text.setHtml(ABOUT_HTML.format(version=__version__))
+        top.addWidget(self.text, 1)
+        v.addLayout(top, 1)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        v.addWidget(buttons)
+
+    def plain_text(self) -> str:
+        return self.text.toPlainText()
