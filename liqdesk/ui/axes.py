@@ -28,6 +28,9 @@ class TimeAxisItem(pg.AxisItem):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(orientation="bottom", **kwargs)
+        # No SI prefix for bar indices; with it on, every range change re-sets the (unshown) label's
+        # HTML and re-lays out the axis.
+        self.enableAutoSIPrefix(False)
         self._open_time = np.zeros(0, np.int64)
         self._interval_ms = _MIN
         self.utc = False

@@ -127,6 +127,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._frame: Frame | None = None
         self._magnet_prices: list[float] = []
         self._flush_window: QtWidgets.QWidget | None = None
+        self._map_title = ""
         self._flushing = False
 
         # ---- price plot: heatmap image, candles, markers, price line, crosshair
@@ -157,6 +158,8 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         p.addItem(self.candles)
 
         self.sweeps = pg.ScatterPlotItem(pxMode=True, symbol="o", hoverable=False)
+        self._sweep_pens = (pg.mkPen(theme.SWEEP_LONG, width=1.3), pg.mkPen(theme.SWEEP_SHORT, width=1.3))
+        self._no_brush = pg.mkBrush(None)
         self.sweeps.setZValue(15)
         p.addItem(self.sweeps)
         self.real_liqs = pg.ScatterPlotItem(pxMode=True, symbol="d", hoverable=False)
@@ -277,6 +280,13 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.ci.layout.setColumnStretchFactor(1, 0)
         self.ci.layout.setHorizontalSpacing(2)
         self._set_side_width()
+        for plot in (self.price_plot, self.volume_plot, self.map_plot):
+            for name in ("left", "right", "top", "bottom"):
+                axis = plot.getAxis(name)
+                if not axis.label.isVisible():
+                    # pyqtgraph's default re-sets the label's HTML and re-lays out the axis on every
+                    # range change (hidden axes too) to pick an SI prefix for a label never shown.
+                    axis.enableAutoSIPrefix(False)
 
         # ---- readout overlay
         self.readout = QtWidgets.QLabel(self)
@@ -567,12 +577,13 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._map_x_max = peak * 1.15
         self.map_price_line.setPos(lmap.price_now)
         # Same one-line title every time: its height must not change (the y link is pixel-aligned).
-        self.map_plot.setTitle(
+        title = (
             f"Liquidation map · {fmt.timestamp(lmap.time_ms, self.time_axis.utc)[5:]}"
-            f" · L {fmt.usd(lmap.total_long)} · S {fmt.usd(lmap.total_short)}",
-            color=theme.TEXT_DIM,
-            size="8pt",
+            f" · L {fmt.usd(lmap.total_long)} · S {fmt.usd(lmap.total_short)}"
         )
+        if title != self._map_title:
+            self._map_title = title
+            self.map_plot.setTitle(title, color=theme.TEXT_DIM, size="8pt")
         self._set_tier_legend(lmap.tier_labels)
         self._magnets = frame.magnets
         self._layout_magnets()
@@ -605,7 +616,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
                 parts.append(
                     f"<span style='color:{color}'>Σ {name} to {fmt.price(centers[i], 0)}: {fmt.usd(cum[i])}</span>"
                 )
-        self.cum_label.setText("<br>".join(parts))
+        _set_text(self.cum_label, "<br>".join(parts))
 
     def _layout_magnets(self) -> None:
         self._layout_cumulative_labels()
@@ -630,9 +641,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         for label, mg in zip(self.magnet_labels, magnets[:MAX_MAGNETS], strict=False):
             color = theme.LONG_COLOR if mg.side == LONG else theme.SHORT_COLOR
             arrow = "▼" if mg.side == LONG else "▲"
-            label.setText(
-                f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}", color=color
-            )
+            _set_text(label, f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}", color)
             label.setPos(getattr(self, "_map_x_max", 1.0) * 0.98, pos[id(mg)])
             label.show()
         for label in self.magnet_labels[len(magnets) :]:
@@ -642,9 +651,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         if not len(b):
             self.sweeps.setData([], [])
             return
-        size = 5.0 + 24.0 * np.sqrt(b.usd / b.usd.max())
-        pens = [pg.mkPen(theme.SWEEP_LONG if s == LONG else theme.SWEEP_SHORT, width=1.3) for s in b.side]
-        self.sweeps.setData(x=b.x, y=b.price, size=size, pen=pens, brush=pg.mkBrush(None), symbol="o",
+        # Diameters in half pixels: the scatter item renders each distinct (size, pen) symbol once and
+        # reuses it; continuous sizes (relative to the frame's largest) re-rendered all 60 per frame.
+        size = np.round((5.0 + 24.0 * np.sqrt(b.usd / b.usd.max())) * 2.0) / 2.0
+        pens = np.where(b.side == LONG, self._sweep_pens[0], self._sweep_pens[1])
+        self.sweeps.setData(x=b.x, y=b.price, size=size, pen=pens, brush=self._no_brush, symbol="o",
                             data=b.usd)  # fmt: skip
 
     def set_real_liquidations(
@@ -712,6 +723,18 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             self._place_overlays()
         else:
             self.empty_notice.hide()
+
+
+def _set_text(item: pg.TextItem | pg.LabelItem, text: str, color: str | None = None) -> None:
+    """setText only when the text changes: labels are re-laid out on every y change, and Qt lays
+    out the text again on every setText/setHtml (~0.1 ms each)."""
+    if getattr(item, "_liqdesk_text", None) == (text, color):
+        return
+    item._liqdesk_text = (text, color)  # type: ignore[union-attr]
+    if color is None:
+        item.setText(text)
+    else:
+        item.setText(text, color=color)
 
 
 def _inverse_transform(v: float, kind: str) -> float:
