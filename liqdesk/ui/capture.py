@@ -274,7 +274,7 @@ class Capture(QtCore.QObject):
             except Exception as exc:
                 relay.done.emit(str(out), str(exc))
 
-        worker._submit(job)  # in order with the engine's updates (one worker thread)
+        worker.run_in_order(job)  # in order with the engine's updates
         return True
 
     def export_map(self, path: str | Path) -> bool:

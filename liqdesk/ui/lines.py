@@ -560,13 +560,13 @@ class LinesController(QtCore.QObject):
 
         def job() -> None:
             engine = worker.engine
-            if engine is None or worker._engine_generation != generation:
+            if engine is None or worker.engine_generation != generation:
                 relay.map_ready.emit(None, None)
                 return
             relay.map_ready.emit(key, liquidation_map(engine, bins, engine.n_bars - 1))
 
         # The worker's single thread runs jobs in order: the engine is never read mid-update.
-        worker._submit(job)
+        worker.run_in_order(job)
 
     def _on_map(self, key: tuple[Any, ...] | None, lmap: LiquidationMap | None) -> None:
         self._map_pending = False

@@ -105,6 +105,18 @@ class ModelWorker(QtCore.QObject):
 
         self._submit(job)
 
+    def run_in_order(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the worker thread after every job submitted before it (engine builds, live
+        bars, frames) and before any submitted later: it reads the engine as those left it, never
+        mid-update. It must not block for long (frames wait behind it); an exception it raises is
+        logged and reported through `failed`."""
+        self._submit(fn)
+
+    @property
+    def engine_generation(self) -> int:
+        """The data generation of `engine` (-1 before the first build); read it inside a job."""
+        return self._engine_generation
+
     def wait_idle(self, msecs: int = 30_000) -> bool:
         return self._pool.waitForDone(msecs)
 
