@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
             "window (live exchange data when reachable, else the bundled sample). Liquidation levels are "
             "model estimates, not exchange data."
         ),
+        epilog=(
+            "The window remembers its tabs, market, preset, colours, theme and layout in state.json in the "
+            "config directory (LIQDESK_CONFIG_DIR overrides it; exchange options in config.json and user presets "
+            "in presets.json live there too); the local cache is in LIQDESK_DATA_DIR. Keyboard shortcuts: Help "
+            "> Keyboard shortcuts (F1) in the window. Each command has its own help: liqdesk COMMAND --help."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"liqdesk {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")

@@ -216,6 +216,11 @@ class Workspace(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(0, self.close)
         return False
 
+    def flash(self, text: str) -> None:
+        """A message in the current tab's status bar (the app's loop exception handler uses it)."""
+        if self.tabs.count():
+            self.current.flash(text)
+
     def _tab_title(self, w: MainWindow) -> str:
         return f"{w.settings.symbol.split(':')[0]} · {w.settings.timeframe}"
 
