@@ -7,11 +7,13 @@ view still matter); the view only selects what is exported or drawn.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from liqdesk.core.backend import BACKENDS, resolve_request
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
 from liqdesk.errors import ConfigError, DataError
@@ -33,6 +35,7 @@ class Inputs:
     view_start_ms: int
     view_end_ms: int  # exclusive
     notes: list[str] = field(default_factory=list)
+    backend: str = "auto"  # --backend, else LIQDESK_BACKEND, else auto (core.backend.select_backend)
 
     def view_bars(self) -> tuple[int, int]:
         t = self.candles.open_time
@@ -89,6 +92,13 @@ def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> N
     m.add_argument(
         "--entry-points", type=int, metavar="N", help="spread entries over [low, high] at N points"
     )
+    m.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="array backend for the heatmap: auto (CuPy if a CUDA GPU works, else NumPy), numpy, "
+        "cupy (default: $LIQDESK_BACKEND or auto)",
+    )
 
 
 def model_params(args: argparse.Namespace) -> ModelParams:
@@ -122,7 +132,8 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
     notes = []
     if oi is None:
         notes.append("no open-interest data: openings estimated from volume (volume model)")
-    return Inputs(upto, oi, liqs, params, label, symbol, exchange, start, end, notes)
+    backend, _ = resolve_request(getattr(args, "backend", None), os.environ)
+    return Inputs(upto, oi, liqs, params, label, symbol, exchange, start, end, notes, backend=backend)
 
 
 def view_window(args: argparse.Namespace, candles: Candles) -> tuple[int, int]:
