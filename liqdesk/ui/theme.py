@@ -145,6 +145,9 @@ def set_theme(name: str) -> dict[str, str]:
         raise ValueError(f"unknown theme {name!r}; available: {', '.join(THEMES)}")
     _current = name
     p = PALETTES[name]
+    # The text colours other modules read at draw time (theme.TEXT_DIM in chart titles and labels, …) follow.
+    global TEXT, TEXT_DIM, AXIS
+    TEXT, TEXT_DIM, AXIS = p["text"], p["text_dim"], p["axis"]
     pg.setConfigOptions(background=p["window"], foreground=p["axis"])
     return p
 

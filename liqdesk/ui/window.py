@@ -609,8 +609,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 ax.setTextPen(p["axis"])
         ch.colorbar.axis.setPen(axis_pen)
         ch.colorbar.axis.setTextPen(p["axis"])
-        ch.map_plot.setTitle("Liquidation map", color=p["text_dim"], size="8pt")
-        for label in (ch.cum_label, ch.tier_legend, ch._colorbar_label):
+        for label in (ch.map_plot.titleLabel, ch.cum_label, ch.tier_legend, ch._colorbar_label):
             label.opts["color"] = p["text_dim"]
             label.setText(label.text)
         ch.legend.setLabelTextColor(p["text"])
