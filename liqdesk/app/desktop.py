@@ -19,6 +19,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liqdesk.errors import ConfigError
@@ -107,6 +108,13 @@ def run(
     if explicit:
         state.data["panes"][0] = {**state.data["panes"][0], "exchange": config.exchange, "symbol": config.symbol,
                                   "timeframe": config.timeframe}  # fmt: skip
+    cache_dir = state.get("data", "cache_dir")  # Settings → Data: another folder for the cache
+    if cache_dir and config.cache_path is None:
+        from dataclasses import replace
+
+        from liqdesk.feeds.cache import DB_NAME
+
+        config = replace(config, cache_path=str(Path(cache_dir).expanduser() / DB_NAME))
     workspace = Workspace(lambda spec, settings: _make_pane(config, spec, settings, clock), state)
     watcher = _CloseWatcher(workspace)
     closed = asyncio.Event()

@@ -59,6 +59,12 @@ def save_user_preset(name: str, label: str, tiers: dict[str, float]) -> Path:
     return path
 
 
+def default_cache_path() -> Path:
+    from liqdesk.feeds.cache import default_path
+
+    return default_path()
+
+
 def cache_files(path: Path) -> list[Path]:
     return [
         p
@@ -286,7 +292,17 @@ class SettingsDialog(QtWidgets.QDialog):
         self.cache_size = QtWidgets.QLabel("")
         clear = QtWidgets.QPushButton("Clear cache…")
         clear.clicked.connect(self.ask_clear_cache)
-        f.addRow("Location", self.cache_path)
+        folder_row = QtWidgets.QHBoxLayout()
+        self.cache_dir = QtWidgets.QLineEdit()
+        self.cache_dir.setToolTip(
+            "Folder for the cache file; empty: the default data folder (LIQDESK_DATA_DIR)"
+        )
+        use = QtWidgets.QPushButton("Use folder")
+        use.clicked.connect(self.set_cache_dir)
+        folder_row.addWidget(self.cache_dir, 1)
+        folder_row.addWidget(use)
+        f.addRow("Folder", folder_row)
+        f.addRow("In use", self.cache_path)
         f.addRow("Size on disk", self.cache_size)
         f.addRow("", clear)
         v.addWidget(box)
@@ -325,6 +341,25 @@ class SettingsDialog(QtWidgets.QDialog):
             if c is not None and getattr(c, "path", None):
                 return Path(c.path)
         return default_path()
+
+    def set_cache_dir(self) -> bool:
+        """Keep the cache in another folder (used by new tabs and from the next start)."""
+        text = self.cache_dir.text().strip()
+        if text:
+            folder = Path(text).expanduser()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.say(f"cannot use {folder}: {exc.strerror or exc}", error=True)
+                return False
+            if not os.access(folder, os.W_OK):
+                self.say(f"cannot use {folder}: not writable", error=True)
+                return False
+            text = str(folder)
+        self.ws.state.set("data", "cache_dir", text)
+        self.ws.schedule_save()
+        self.say(f"cache folder {text or 'default'}: used by new tabs and from the next start")
+        return True
 
     def _show_cache(self) -> None:
         path = self._cache_file()
@@ -412,6 +447,8 @@ class SettingsDialog(QtWidgets.QDialog):
                 self.options_state.setText("")
             except ConfigError as exc:
                 self.options_state.setText(f"✗ {exc}")
+            self.cache_dir.setText(st.get("data", "cache_dir"))
+            self.cache_dir.setPlaceholderText(str(default_cache_path().parent))
             self._show_cache()
             from liqdesk.ui import theme
 

@@ -181,6 +181,11 @@ def test_clear_cache_with_confirmation(qapp: QtWidgets.QApplication, config: Pat
     with Cache() as cache:
         assert cache.count("liquidations") == 0
     assert d.message.text() == "cache cleared" and cache_size(default_path()) > 0
+    # another folder for the cache: checked, kept in the state file
+    d.cache_dir.setText(str(tmp_path / "elsewhere"))
+    assert d.set_cache_dir() and (tmp_path / "elsewhere").is_dir()
+    ws.save()
+    assert json.loads((config / "state.json").read_text())["data"]["cache_dir"] == str(tmp_path / "elsewhere")
     ws.close()
 
 
