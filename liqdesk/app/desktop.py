@@ -133,6 +133,10 @@ def run(
             pane = workspace.pane_of(workspace.current)
             side.append(asyncio.ensure_future(after_start(pane.window, pane.controller)))
         await closed.wait()
+        # Tabs closed just before: let their controllers finish closing while the loop still runs.
+        pending = [f for f in workspace.closing if not f.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT_S)
 
     # asyncio.run() takes loop_factory only from 3.12; asyncio.Runner has it on 3.11.
     with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:

@@ -100,6 +100,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.readout_values: dict[str, object] = {}
         self._pending_range_reset = True
         self.market_controlled = False  # True: symbol/timeframe requests are answered by a controller
+        self._closed = False  # closeEvent ran: the worker is shut down
         self._liq_scale = 0.0  # the largest real liquidation (USD) the markers are sized by
         self._liq_style: tuple[object, object, object] | None = None  # cached marker brushes and pen
 
@@ -617,7 +618,7 @@ class MainWindow(QtWidgets.QMainWindow):
             ch.apply_frame(self.frame)  # labels drawn with the theme's colours
 
     def _rebuild_engine(self) -> None:
-        if self.candles is None or self.market is None:
+        if self.candles is None or self.market is None or self._closed:
             return
         try:
             params = self.params()
@@ -632,7 +633,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.build(self.data_generation, self.candles, self.market.open_interest, params)
 
     def _on_engine_ready(self, generation: int, engine: object) -> None:
-        if generation != self.data_generation:
+        if generation != self.data_generation or self._closed:
             return
         self.engine_ready = True
         self.request_frame(force=True)
@@ -817,7 +818,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return covered_x and covered_y and sharp and 0.6 < bins_per_px < 1.7 and r.map_bar == last_visible
 
     def request_frame(self, force: bool = False) -> None:
-        if not self.engine_ready:
+        if not self.engine_ready or self._closed:
             return
         if not force and self._frame_covers_view():
             return
@@ -956,6 +957,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.lines._save_timer.isActive():  # a nudge not written yet
             self.lines._save_timer.stop()
             self.lines.save()
+        self._closed = True  # results still queued to this window ask the worker for nothing more
+        self.engine_ready = False
         self.worker.shutdown()
         super().closeEvent(ev)
 

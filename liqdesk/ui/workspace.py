@@ -195,6 +195,8 @@ class Workspace(QtWidgets.QMainWindow):
         assert isinstance(window, MainWindow)
         pane = self.pane_of(window)
         self.panes.remove(pane)
+        if pane.controller is not None:
+            pane.controller.detach()  # nothing it still does may reach the window being deleted
         self.tabs.removeTab(index)
         self._closing_pane = window
         window.close()  # its closeEvent stops its worker and writes pending lines

@@ -315,3 +315,49 @@ def test_liqdesk_command_restores_its_tabs(qapp: QtWidgets.QApplication, config:
     assert desktop.run(build_parser().parse_args(["--offline"]), after_start=second) == 0
     assert seen["again"][0] == ("BTC/USDT:USDT", "1h") and seen["again"][1][0] == "ETH/USDT:USDT"
     assert seen["controllers"] == ["sample", "sample"]
+
+
+def test_two_live_tabs_each_with_its_controller(
+    qapp: QtWidgets.QApplication, config: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`liqdesk` against the loopback exchange: a second tab gets its own controller, goes live, and every
+    controller (the closed tab's too) is closed at shutdown."""
+    import warnings
+    from dataclasses import replace
+
+    from liqdesk.app import desktop
+    from liqdesk.app.cli import build_parser
+    from tests._live_helpers import SYMBOL
+    from tests.ui.test_live_app import SETTINGS, ServerThread, drawn, until
+
+    seen: dict[str, Any] = {}
+    with ServerThread() as st:
+        s = st.server
+        args = build_parser().parse_args(["--symbol", SYMBOL, "--timeframe", "1h",
+                                          "--ccxt-options", json.dumps(s.ccxt_options())])  # fmt: skip
+        cfg = replace(desktop.config_from_args(args), feed=SETTINGS)
+
+        async def drive(w: MainWindow, c: Any) -> None:
+            await until(lambda: c.mode == "live", what="first tab live")
+            ws = w.window()
+            assert isinstance(ws, Workspace)
+            second = ws.new_tab(symbol=SYMBOL, timeframe="1h")
+            assert second is not None and second.controller is not c
+            await until(lambda: second.controller.mode == "live", what="second tab live")
+            await drawn(second.window)
+            third = ws.new_tab(symbol=SYMBOL, timeframe="1h")
+            assert third is not None
+            ws.close_tab(ws.tabs.indexOf(third.window))
+            seen["controllers"] = [c, second.controller, third.controller]
+            seen["labels"] = [p.window.source_label.text() for p in ws.panes]
+            ws.close()
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert desktop.run(args, clock=lambda: s.now_ms, config=cfg, after_start=drive) == 0
+    assert all(lb.startswith("LIVE · Binance USD-M BTC/USDT:USDT 1h") for lb in seen["labels"])
+    assert all(c.venue is None and c.cache is None and c.feed is None for c in seen["controllers"])
+    assert not [x for x in caught if issubclass(x.category, ResourceWarning)]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    saved = json.loads((config / "state.json").read_text())
+    assert [(p["symbol"], p["timeframe"]) for p in saved["panes"]] == [(SYMBOL, "1h"), (SYMBOL, "1h")]
