@@ -168,6 +168,9 @@ QComboBox, QLineEdit, QSpinBox, QDoubleSpinBox, QPlainTextEdit {{ background: {p
 QComboBox:hover, QLineEdit:hover {{ border-color: {p["hover"]}; }}
 QComboBox QAbstractItemView {{ background: {p["control"]}; color: {p["text"]}; selection-background-color: {p["selection"]}; }}
 QCheckBox, QRadioButton {{ color: {p["text"]}; spacing: 4px; }}
+QCheckBox::indicator {{ width: 11px; height: 11px; border: 1px solid {p["hover"]}; border-radius: 2px;
+    background: {p["control"]}; }}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
 QToolButton, QPushButton {{ color: {p["text"]}; background: {p["control"]}; border: 1px solid {p["control_border"]};
     border-radius: 3px; padding: 3px 10px; }}
 QToolButton:hover, QPushButton:hover {{ border-color: {p["hover"]}; }}

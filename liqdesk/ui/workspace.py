@@ -226,12 +226,20 @@ class Workspace(QtWidgets.QMainWindow):
     def _tab_title(self, w: MainWindow) -> str:
         return f"{w.settings.symbol.split(':')[0]} · {w.settings.timeframe}"
 
+    def _update_title(self) -> None:
+        from liqdesk import __version__
+
+        if self.tabs.count():
+            s = self.current.settings
+            self.setWindowTitle(f"{s.symbol} {s.timeframe} — liqdesk {__version__}")
+
     def _on_pane_frame(self, w: MainWindow) -> None:
         i = self.tabs.indexOf(w)
         if i >= 0:
             title = self._tab_title(w)
             if self.tabs.tabText(i) != title:
                 self.tabs.setTabText(i, title)
+                self._update_title()
                 self.schedule_save()
             tip = w.source_label.text()
             if self.tabs.tabToolTip(i) != tip:
@@ -242,6 +250,7 @@ class Workspace(QtWidgets.QMainWindow):
     def _on_current_changed(self, _index: int) -> None:
         if self.tabs.count():
             self._rebuild_menu_bar()
+            self._update_title()
             self.schedule_save()
 
     # ------------------------------------------------------------------ menus
@@ -326,6 +335,8 @@ class Workspace(QtWidgets.QMainWindow):
             p.window.apply_theme(name)
         self.theme_actions[name].setChecked(True)
         self.state.set("appearance", "theme", name)
+        if self.settings_dialog is not None and self.settings_dialog.isVisible():
+            self.settings_dialog.refresh()  # type: ignore[attr-defined]
         self.schedule_save()
 
     def toggle_theme(self) -> None:
