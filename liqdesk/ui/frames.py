@@ -104,11 +104,15 @@ class Frame:
 def compute_frame(engine: LiquidationEngine, req: FrameRequest) -> Frame:
     t0 = time.perf_counter()
     grid = render_grid(engine, req.bins, req.start_bar, req.end_bar, req.columns)
-    # Row-major (price bins, time columns) for the image; the USD grids are dropped after this.
-    tlong = np.ascontiguousarray(display.transform(grid.long.T, req.transform), np.float32)
-    tshort = np.ascontiguousarray(display.transform(grid.short.T, req.transform), np.float32)
     columns = Columns.of(grid)
+    usd_long, usd_short = grid.long, grid.short
     del grid
+    # Row-major (price bins, time columns) for the image; each float64 USD grid is dropped as soon
+    # as it is transformed (memory: at 2,400 × 1,300 each is 25 MB).
+    tlong = transformed(usd_long, req.transform)
+    del usd_long
+    tshort = transformed(usd_short, req.transform)
+    del usd_short
     levels = req.levels or auto_levels(columns, tlong, tshort, req)
     lmap = liquidation_map(engine, req.bins, req.map_bar)
     frame = Frame(
@@ -125,6 +129,20 @@ def compute_frame(engine: LiquidationEngine, req: FrameRequest) -> Frame:
     )
     frame.compute_ms = (time.perf_counter() - t0) * 1000.0
     return frame
+
+
+BLOCK_CELLS = 1 << 18  # elementwise work in blocks of this many cells: small temporaries, same numbers
+
+
+def transformed(usd: np.ndarray, kind: str) -> np.ndarray:
+    """display.transform of a (T, P) float64 grid as a row-major (P, T) float32 array, a block of
+    columns at a time (the whole-grid version made two float64 temporaries of the grid's size)."""
+    t, p = usd.shape
+    out = np.empty((p, t), np.float32)
+    step = max(1, BLOCK_CELLS // max(p, 1))
+    for c0 in range(0, t, step):
+        out[:, c0 : c0 + step] = display.transform(usd[c0 : c0 + step], kind).T
+    return out
 
 
 def auto_levels(
@@ -147,7 +165,22 @@ def _bin_span(bins: PriceBins, lo: float, hi: float) -> tuple[int, int]:
 def quantise(
     tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
 ) -> np.ndarray:
-    """uint8 codes for the 256-entry LUT: 0 empty; one ramp 1..255, or long 1..127 / short 128..255."""
+    """uint8 codes for the 256-entry LUT: 0 empty; one ramp 1..255, or long 1..127 / short 128..255.
+
+    Computed a block of rows at a time (elementwise, so the same codes as in one go, without
+    several float temporaries the size of the grid)."""
+    if tlong.ndim != 2:
+        return _quantise(tlong, tshort, levels, two_tone)
+    out = np.empty(tlong.shape, np.uint8)
+    step = max(1, BLOCK_CELLS // max(tlong.shape[1], 1))
+    for r0 in range(0, tlong.shape[0], step):
+        out[r0 : r0 + step] = _quantise(tlong[r0 : r0 + step], tshort[r0 : r0 + step], levels, two_tone)
+    return out
+
+
+def _quantise(
+    tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
+) -> np.ndarray:
     if not two_tone:
         return np.ascontiguousarray(display.quantise(tlong + tshort, levels))
     lo, hi = levels

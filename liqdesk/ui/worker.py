@@ -1,7 +1,10 @@
 """The model worker: builds the engine and computes frames off the UI thread.
 
-One QThreadPool with a single thread runs every job in submission order, so engine mutations
-(build, live bars) and the reads that render frames never overlap and need no lock. Frame,
+One long-lived thread runs every job in submission order, so engine mutations (build, live
+bars) and the reads that render frames never overlap and need no lock. It is a plain Python
+thread, not a QThreadPool job: PySide gives each QRunnable.run a fresh Python thread state, so
+thread-local scratch (the core's grid workspace, ~40 MB at full screen) was allocated anew for
+every frame and old copies lingered. Frame,
 cursor and re-quantise requests are coalesced: while one is waiting, a newer request replaces
 it, so dragging the levels or panning never queues up work. Results carry generation numbers
 and the window drops any that are stale by the time they arrive.
@@ -9,6 +12,7 @@ and the window drops any that are stale by the time they arrive.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import threading
@@ -30,14 +34,50 @@ from liqdesk.ui import frames, theme
 log = logging.getLogger(__name__)
 
 
-class _Job(QtCore.QRunnable):
-    def __init__(self, fn: Callable[[], None]) -> None:
-        super().__init__()
-        self._fn = fn
-        self.setAutoDelete(True)
+class _SerialThread:
+    """Runs submitted callables one at a time, in order, on one long-lived daemon thread."""
 
-    def run(self) -> None:
-        self._fn()
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
+        self._cv = threading.Condition()
+        self._pending = 0  # queued + running
+        self._thread: threading.Thread | None = None
+
+    def start(self, fn: Callable[[], None]) -> None:
+        with self._cv:
+            self._jobs.append(fn)
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                if not self._jobs and not self._cv.wait_for(lambda: bool(self._jobs), timeout=30.0):
+                    self._thread = None  # idle: let the thread end; start() makes a new one
+                    return
+                fn = self._jobs.popleft()
+            try:
+                fn()
+            finally:
+                fn = None  # type: ignore[assignment]  # drop the job (and what it holds) before waiting
+                with self._cv:
+                    self._pending -= 1
+                    self._cv.notify_all()
+
+    def wait_done(self, msecs: int) -> bool:
+        with self._cv:
+            return self._cv.wait_for(lambda: self._pending == 0, timeout=max(msecs, 0) / 1000.0)
+
+    def clear(self) -> None:
+        """Drop the jobs not started yet."""
+        with self._cv:
+            self._pending -= len(self._jobs)
+            self._jobs.clear()
+            self._cv.notify_all()
 
 
 class ModelWorker(QtCore.QObject):
@@ -52,8 +92,7 @@ class ModelWorker(QtCore.QObject):
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QtCore.QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._pool = _SerialThread("liqdesk-model-worker")
         self._lock = threading.Lock()
         self._latest: dict[str, Any] = {}
         self._queued: set[str] = set()
@@ -118,16 +157,16 @@ class ModelWorker(QtCore.QObject):
         return self._engine_generation
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
-        return self._pool.waitForDone(msecs)
+        return self._pool.wait_done(msecs)
 
     def shutdown(self) -> None:
         self._pool.clear()
-        self._pool.waitForDone(5_000)
+        self._pool.wait_done(5_000)
 
     # ------------------------------------------------------------------ jobs (worker thread)
 
     def _submit(self, fn: Callable[[], None]) -> None:
-        self._pool.start(_Job(self._guard(fn)))
+        self._pool.start(self._guard(fn))
 
     def _submit_latest(self, kind: str, payload: Any, fn: Callable[[Any], None]) -> None:
         with self._lock:
