@@ -230,6 +230,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         # views of different heights when y is not inverted, so the map follows by hand).
         for vb in (self.price_vb, self.map_vb):
             vb.sigResized.connect(self._realign_map)
+        # The volume bars' bucket size depends on the pane's pixel width: refit when it changes
+        # (a fit made before the first layout used huge buckets and left the bars flat).
+        self.volume_vb.sigResized.connect(self._refit_volume)
         self.map_vb.setMouseEnabled(x=False, y=False)
         self.map_vb.setBackgroundColor(theme.PANEL_BACKGROUND)
         m.setTitle("Liquidation map", color=theme.TEXT_DIM, size="8pt")
@@ -458,8 +461,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             lo, hi = yr
             pad = (hi - lo) * Y_PAD + hi * 1e-4
             self.price_vb.setYRange(lo - pad, hi + pad, padding=0)
-        vmax = self.volume.max_in(x0, x1) if len(self.volume) else 0.0
-        self.volume_vb.setYRange(0, max(vmax, 1e-9) * 1.08, padding=0)
+        self._refit_volume()
 
     def set_auto_y(self, on: bool) -> None:
         self.auto_y = on
@@ -488,9 +490,13 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         if self.auto_y:
             self.fit_y()
         else:
+            self._refit_volume()
+        self._announce_view_change()
+
+    def _refit_volume(self, *_: object) -> None:
+        if len(self.volume):
             x0, x1 = self.visible_bars()
             self.volume_vb.setYRange(0, max(self.volume.max_in(x0, x1), 1e-9) * 1.08, padding=0)
-        self._announce_view_change()
 
     def _on_y_range(self, *_: object) -> None:
         self._realign_map()
