@@ -84,7 +84,18 @@ def median_ms(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyp
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument(
+        "--case", choices=["volume", "oi"], help="run one case (each case runs in its own process"
+    )
     args = ap.parse_args()
+    if args.case is None:  # max RSS only grows: give each case a fresh process so its peak is its own
+        import subprocess
+
+        for case in ("volume", "oi"):
+            subprocess.run(
+                [sys.executable, __file__, "--repeat", str(args.repeat), "--case", case], check=True
+            )
+        return
     sample = load_sample("btcusdt-1m-2025-01")
     candles = sample.candles.take(slice(0, BARS))
     params = params_for("all")
@@ -93,12 +104,17 @@ def main() -> None:
     # the pro-rata closes are exercised (labelled as synthetic).
     rng = np.random.default_rng(0)
     synth = OpenInterest(candles.close_time, 8e9 + np.cumsum(rng.normal(0, 4e6, len(candles))))
-    print(f"data: {sample.label}, first {len(candles):,} bars, preset 'all' ({len(params.tiers)} tiers)")
+    if args.case == "volume":
+        print(f"data: {sample.label}, first {len(candles):,} bars, preset 'all' ({len(params.tiers)} tiers)")  # noqa: E501
 
     LiquidationEngine.build(candles.take(slice(0, 500)), None, params)  # JIT warm-up (cached on disk)
     render_grid(LiquidationEngine.build(candles.take(slice(0, 500)), None, params), bins, columns=10)
     results = []
-    for name, oi in (("volume model (real bars)", None), ("OI model (real bars, synthetic OI)", synth)):
+    cases = {
+        "volume": ("volume model (real bars)", None),
+        "oi": ("OI model (real bars, synthetic OI)", synth),
+    }
+    for name, oi in (cases[args.case],):
 
         def full(oi=oi):  # type: ignore[no-untyped-def]
             eng = LiquidationEngine.build(candles, oi, params)
