@@ -41,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_window_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"liqdesk.app.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"liqdesk.app.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"liqdesk.app.commands.{name}").register(sub)
     return parser
 
 
@@ -73,13 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    try:
-        from liqdesk.app import desktop
-    except ModuleNotFoundError as exc:
-        if exc.name != "liqdesk.app.desktop":
-            raise
-        parser.print_help()
-        return 0
+    from liqdesk.app import desktop  # Qt is imported only when the window opens
+
     return desktop.run(args)
 
 
