@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command is None:
-            return _open_window(parser, args)
+            return _open_window(args)
         return int(args.func(args) or 0)
     except LiqdeskError as exc:
         print(f"liqdesk: error: {exc}", file=sys.stderr)
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _open_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def _open_window(args: argparse.Namespace) -> int:
     from liqdesk.app import desktop  # Qt is imported only when the window opens
 
     return desktop.run(args)
