@@ -98,7 +98,10 @@ def render_grid(
     columns: int | None = None,
     *,
     xp: Any = np,
+    keep_scratch: bool = True,
 ) -> HeatmapGrid:
+    """keep_scratch=False frees the per-thread scratch arrays afterwards (a caller that renders
+    rarely, or watches its memory, trades ~10 ms of page faults for ~12 bytes per cell)."""
     end_bar = engine.n_bars if end_bar is None else end_bar
     first, last = column_bars(start_bar, end_bar, columns)
     lv = engine.levels()
@@ -112,6 +115,9 @@ def render_grid(
             )
             for side in (LONG, SHORT)
         )  # fmt: skip
+        del val, cnt
+        if not keep_scratch:
+            _local.ws = None
     else:
         long_, short_ = paint_levels_xp(lv, lc, last, bins, xp)
     return HeatmapGrid(
