@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -47,6 +48,11 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
                    help="ccxt constructor options (urls, proxies, options), JSON; merged over the config file")  # fmt: skip
     g.add_argument("--offline", dest="window_offline", action="store_true",
                    help="do not connect: open on the bundled sample")  # fmt: skip
+    from liqdesk.core.backend import BACKENDS
+
+    g.add_argument("--backend", dest="window_backend", choices=BACKENDS, default=None,
+                   help="heatmap compute backend: auto (CuPy if a CUDA GPU works, else NumPy), numpy, cupy "
+                        "(default: $LIQDESK_BACKEND, else Settings → Model, else auto)")  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> LiveConfig:
@@ -92,6 +98,15 @@ def run(
 
     explicit = config is not None or any(_arg(args, k) for k in ("exchange", "symbol", "timeframe"))
     config = config or config_from_args(args)
+    state = load_state()
+    # The compute backend, once for the process: --backend, LIQDESK_BACKEND, the saved setting, auto.
+    # A cupy asked for on the command line or in the environment that cannot run is a ConfigError
+    # (one line, exit 2); asked for in the settings, the app opens on NumPy and says why.
+    from liqdesk.app.options import choose_backend
+    from liqdesk.ui.worker import set_backend
+
+    backend, backend_note = choose_backend(_arg(args, "backend"), os.environ, state.get("model", "backend"))
+    set_backend(backend, backend_note)
     configure_pyqtgraph()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     assert isinstance(app, QtWidgets.QApplication)
@@ -104,7 +119,6 @@ def run(
     app.setQuitOnLastWindowClosed(False)
     # The state file, tolerantly (its warnings appear once in the status bar); the command line's market
     # choice wins for the first tab.
-    state = load_state()
     if explicit:
         state.data["panes"][0] = {**state.data["panes"][0], "exchange": config.exchange, "symbol": config.symbol,
                                   "timeframe": config.timeframe}  # fmt: skip
@@ -127,6 +141,8 @@ def run(
         loop.set_exception_handler(_exception_handler(workspace))
         workspace.show()
         workspace.started = True
+        if backend_note:
+            workspace.current.flash(backend_note)
         for pane in workspace.panes:
             pane.controller.start()
         if after_start is not None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from liqdesk.core.backend import BACKENDS, resolve_request
+from liqdesk.core.backend import BACKENDS, ENV_VAR, Backend, numpy_backend, resolve_request, select_backend
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
 from liqdesk.errors import ConfigError, DataError
@@ -134,6 +135,34 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         notes.append("no open-interest data: openings estimated from volume (volume model)")
     backend, _ = resolve_request(getattr(args, "backend", None), os.environ)
     return Inputs(upto, oi, liqs, params, label, symbol, exchange, start, end, notes, backend=backend)
+
+
+def choose_backend(
+    requested: str | None,
+    environ: Mapping[str, str] | None = None,
+    saved: str | None = None,
+    **select: object,
+) -> tuple[Backend, str]:
+    """The process's compute backend and a note for the user ("" when none).
+
+    Precedence: `requested` (--backend), then LIQDESK_BACKEND, then `saved` (the app's Settings →
+    Model → Compute backend), then auto. `cupy` that cannot run raises ConfigError when it came from
+    the command line or the environment (one line on stderr, exit 2); when it came from the saved
+    setting the app still opens, on NumPy, with the note saying why. `auto` falls back to NumPy
+    with the reason kept in Backend.reason. `select` goes to select_backend (tests: importer=).
+    """
+    name, source = resolve_request(requested, environ)
+    if source == "default" and saved in BACKENDS:
+        name, source = str(saved), "settings"
+    try:
+        be = select_backend(name, **select)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        if source != "settings":
+            where = f"LIQDESK_BACKEND={name}" if source == ENV_VAR else f"--backend {name}"
+            raise ConfigError(f"{where}: {exc}") from None
+        note = f"Settings → Model asks for cupy; using NumPy: {exc}"
+        return numpy_backend(name, source, reason=str(exc)), note
+    return replace(be, source=source), ""
 
 
 def view_window(args: argparse.Namespace, candles: Candles) -> tuple[int, int]:

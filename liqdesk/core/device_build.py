@@ -50,6 +50,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -537,7 +538,7 @@ class DeviceModel:
         columns: int | None = None,
         *,
         transform: str = "sqrt",
-        levels: tuple[float, float] | None = None,
+        levels: tuple[float, float] | Callable[[Any, Any], tuple[float, float]] | None = None,
         two_tone: bool = False,
         map_bar: int | None = None,
         painter: str = "kernel",
@@ -547,6 +548,9 @@ class DeviceModel:
 
         painter: "kernel" (the CUDA painter, or its numba twin grid._paint_levels on NumPy) or
         "xp" (grid.paint_levels_xp: whole-array code on either module; slower, kept for checks).
+        levels: fixed (lo, hi); None: percentiles of every non-zero cell; or a function of the
+        transformed device grids (tlong, tshort) -> (lo, hi) (the app: percentiles of the cells on
+        screen only), called on the device arrays before quantisation.
         """
         xp = self.xp
         ph = Phases(self.backend, profile)
@@ -566,8 +570,10 @@ class DeviceModel:
         else:
             raise ValueError(f"unknown painter {painter!r}")
         ph.mark("grid+transform")
-        auto = levels is None
-        if levels is None:
+        auto = levels is None or callable(levels)
+        if callable(levels):
+            levels = levels(tl, ts)
+        elif levels is None:
             levels = display.default_levels(xp.maximum(tl, ts), xp=xp)
         ph.mark("levels")
         image = self._download(self._quantise(tl, ts, levels, two_tone))

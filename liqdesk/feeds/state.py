@@ -104,6 +104,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Check]]] = {
         "volume_half_life_h": (24.0, _num(0.1, 1e5)),
         "entry_points": (1, _num(1, 15)),
         "bins": (1000, _num(50, 4000)),  # the heatmap's price bins at most (MainWindow.max_bins)
+        # compute backend (core.backend): read once at start; --backend and LIQDESK_BACKEND win over it
+        "backend": ("auto", _one_of("auto", "numpy", "cupy")),
     },
     "colors": {
         "colormap": ("liqdesk", _is_str),  # a key of liqdesk.ui.theme.COLORMAPS

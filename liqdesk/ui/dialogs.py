@@ -163,6 +163,19 @@ class SettingsDialog(QtWidgets.QDialog):
         self.bins.setToolTip("Price bins of the visible heatmap at most (more: finer, slower)")
         self.bins.valueChanged.connect(self._model_changed)
         form.addRow("Heatmap bins (max)", self.bins)
+        self.backend_box = QtWidgets.QComboBox()
+        for value, text in (("auto", "auto (GPU when CuPy and a CUDA device work)"), ("numpy", "numpy (CPU)"),
+                            ("cupy", "cupy (NVIDIA GPU)")):  # fmt: skip
+            self.backend_box.addItem(text, value)
+        self.backend_box.setToolTip(
+            "Where the heatmap is computed. Chosen once per process: a change applies on the next start. "
+            "--backend and LIQDESK_BACKEND win over this setting."
+        )
+        self.backend_box.activated.connect(self._on_backend)
+        self.backend_info = QtWidgets.QLabel("")
+        self.backend_info.setWordWrap(True)
+        form.addRow("Compute backend", self.backend_box)
+        form.addRow("", self.backend_info)
         v.addLayout(form)
 
         box = QtWidgets.QGroupBox("Custom tiers (leverage → share of new positions)")
@@ -243,6 +256,26 @@ class SettingsDialog(QtWidgets.QDialog):
         self._fill_tiers(preset)
         self.ws.apply_model(preset=preset)
         self.say(f"preset {self.preset_box.itemText(index)}: rebuilding the model")
+
+    def _on_backend(self, index: int) -> None:
+        value = self.backend_box.itemData(index)
+        self.ws.state.set("model", "backend", value)
+        self.ws.schedule_save()
+        self._show_backend()
+        self.say(f"compute backend {value!r} saved: applies on the next start of liqdesk")
+
+    def _show_backend(self) -> None:
+        from liqdesk.ui.worker import current_backend
+
+        be = current_backend()
+        saved = self.ws.state.get("model", "backend")
+        text = f"Active now: {be.name} ({be.device}); a change applies on the next start."
+        if be.reason:
+            text += f" GPU not used: {be.reason}"
+        if be.source in ("argument", "LIQDESK_BACKEND") and saved != be.requested:
+            where = "--backend" if be.source == "argument" else "LIQDESK_BACKEND"
+            text += f" {where} overrides this setting now."
+        self.backend_info.setText(text)
 
     def _model_changed(self, *_: object) -> None:
         if not self._updating:
@@ -437,6 +470,8 @@ class SettingsDialog(QtWidgets.QDialog):
             self.half_life.setValue(float(st.get("model", "half_life_h") or 0.0))
             self.churn.setValue(float(st.get("model", "churn")))
             self.bins.setValue(int(st.get("model", "bins")))
+            self.backend_box.setCurrentIndex(max(self.backend_box.findData(st.get("model", "backend")), 0))
+            self._show_backend()
             from liqdesk.feeds.exchange_config import load_config_file
 
             ex = self._exchange()

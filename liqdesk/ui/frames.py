@@ -1,4 +1,4 @@
-"""What the background worker computes for one picture of the chart (NumPy only, no Qt).
+"""What the background worker computes for one picture of the chart (NumPy, or the device pipeline; no Qt).
 
 A frame is the heatmap over a range of bars and prices (quantised to uint8 with the levels the
 user chose or percentile defaults from the visible cells), the liquidation map at the last visible
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from liqdesk.core import display
 from liqdesk.core.engine import LiquidationEngine
-from liqdesk.core.grid import HeatmapGrid, PriceBins, render_grid
+from liqdesk.core.grid import HeatmapGrid, PriceBins, column_bars, render_grid
 from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets, liquidation_map
 from liqdesk.core.series import LONG, SHORT
 
@@ -92,6 +93,11 @@ class Frame:
     # (image, lut, pixels): `image` coloured with `lut` as ARGB32 words by the worker, so
     # the UI thread only wraps it in a QImage. Set as one tuple: a requantise replaces it whole.
     coloured: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    # The device pipeline's frame (core.device_build.DeviceFrame) when the backend is CuPy; then
+    # `tlong`/`tshort` are that frame's DEVICE arrays (CuPy), used only by the worker thread
+    # (re-quantise, live patch), never by the UI. None: a NumPy frame from compute_frame.
+    device: Any = None
+    backend: str = "numpy"  # which pipeline rendered the heatmap: "numpy" or "cupy"
 
     @property
     def rect(self) -> tuple[float, float, float, float]:
@@ -129,6 +135,58 @@ def compute_frame(engine: LiquidationEngine, req: FrameRequest) -> Frame:
     )
     frame.compute_ms = (time.perf_counter() - t0) * 1000.0
     return frame
+
+
+def compute_frame_device(engine: LiquidationEngine, device: Any, req: FrameRequest) -> Frame:
+    """The frame with its heatmap from the device pipeline (core.device_build.DeviceModel, CuPy).
+
+    On the device: grid, value transform, levels (same rule as `auto_levels`: percentiles of the
+    cells on screen), uint8 quantisation and the liquidation map at `req.map_bar`.
+    What crosses to the host: the (P, T) uint8 image, the two levels, the (K, P) liquidation-map
+    vectors and their totals. The transformed float32 grids stay on the device (frame.tlong /
+    frame.tshort are CuPy arrays) for re-quantisation and live patches; the UI never reads them.
+    The CPU engine (built beside the DeviceModel from the same data) gives the sweep bubbles and
+    the model label, and keeps serving the crosshair readout, lines and export.
+    """
+    t0 = time.perf_counter()
+    _, last = column_bars(req.start_bar, req.end_bar, req.columns)
+    levels = req.levels or visible_levels(last, req, device.xp)
+    f = device.frame(
+        req.bins, req.start_bar, req.end_bar, req.columns, transform=req.transform, levels=levels,
+        two_tone=req.two_tone, map_bar=req.map_bar,
+    )  # fmt: skip
+    frame = Frame(
+        request=req,
+        columns=Columns(f.time_ms, f.first_bar, f.last_bar),
+        tlong=f.tlong,
+        tshort=f.tshort,
+        image=f.image,
+        levels=f.levels,
+        lmap=f.lmap,
+        magnets=find_magnets(f.lmap, per_side=3),
+        bubbles=sweep_bubbles(engine, req.start_bar, req.end_bar, req.max_bubbles),
+        model_label=engine.model_label(req.visible_bars[0], req.visible_bars[1]),
+        device=f,
+        backend="cupy" if device.backend.is_gpu else "numpy",
+    )
+    frame.compute_ms = (time.perf_counter() - t0) * 1000.0
+    return frame
+
+
+def visible_levels(last_bar: np.ndarray, req: FrameRequest, xp: Any) -> Any:
+    """`auto_levels` for the device: a function of the device grids (tlong, tshort) -> levels,
+    from the cells on screen (all cells when none there is positive); two floats come back."""
+    c0 = int(np.searchsorted(last_bar, req.visible_bars[0], "left"))
+    c1 = int(np.searchsorted(last_bar, req.visible_bars[1], "left")) + 1
+    p0, p1 = (int(np.clip(i, 0, req.bins.n)) for i in _bin_span(req.bins, *req.visible_prices))
+
+    def levels(tl: Any, ts: Any) -> tuple[float, float]:
+        m = xp.maximum(tl[p0:p1, c0:c1], ts[p0:p1, c0:c1])
+        if not bool((m > 0).any()):
+            m = xp.maximum(tl, ts)
+        return display.default_levels(m, xp=xp)
+
+    return levels
 
 
 # Elementwise work in blocks of this many cells: temporaries of 8–16 MB instead of the grid size,

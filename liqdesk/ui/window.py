@@ -222,6 +222,17 @@ class MainWindow(QtWidgets.QMainWindow):
         sb.addWidget(self.message_label)
         sb.addPermanentWidget(self.model_label)
         sb.addPermanentWidget(self.update_label)
+        # The compute backend of this process (issue 6), with the fallback reason in its tooltip.
+        from liqdesk.ui.worker import backend_note, backend_status
+
+        text, tip = backend_status(self.worker.backend)
+        note = backend_note()
+        self.backend_label = QtWidgets.QLabel(text)
+        self.backend_label.setObjectName("backend")
+        self.backend_label.setToolTip(f"{note}\n{tip}" if note else tip)
+        if note:
+            self.backend_label.setStyleSheet("color: #ef5350;")
+        sb.addPermanentWidget(self.backend_label)
 
     def _build_trader_tools(self) -> None:
         persist = self.settings.persist

@@ -8,6 +8,13 @@ every frame and old copies lingered. Frame,
 cursor and re-quantise requests are coalesced: while one is waiting, a newer request replaces
 it, so dragging the levels or panning never queues up work. Results carry generation numbers
 and the window drops any that are stale by the time they arrive.
+
+Compute backend (issue 6): chosen once per process (`set_backend`, by the app and `liqdesk
+snapshot`; NumPy when nothing was chosen). With CuPy the worker keeps a
+core.device_build.DeviceModel beside the CPU engine, built from the same data and rebuilt with it;
+heatmap frames, re-quantisations and live one-bar patches come from the device, while the CPU
+engine serves the crosshair readout, sweep bubbles, model label, lines and export. With NumPy no
+DeviceModel exists and every path is the CPU one, unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import numpy as np
 from PySide6 import QtCore
 
 from liqdesk.core import display
+from liqdesk.core.backend import Backend, numpy_backend
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.grid import render_grid
 from liqdesk.core.liqmap import find_magnets, liquidation_map
@@ -60,6 +68,50 @@ def limit_heap_retention() -> None:
 
 
 _heap_limited = False
+
+# ---------------------------------------------------------------------------------------- backend
+
+_backend: Backend | None = None
+_backend_note = ""  # why the backend is not the one asked for (shown in the window), or ""
+
+
+def set_backend(backend: Backend | None, note: str = "") -> None:
+    """The process's compute backend (None: back to the NumPy default). Windows made afterwards
+    use it; `note` is a message for the user (a requested backend that could not run)."""
+    global _backend, _backend_note
+    _backend, _backend_note = backend, note
+
+
+def current_backend() -> Backend:
+    """The process's backend: what `set_backend` chose, else NumPy (no CuPy probe)."""
+    global _backend
+    if _backend is None:
+        _backend = numpy_backend("numpy")
+    return _backend
+
+
+def backend_note() -> str:
+    return _backend_note
+
+
+def backend_status(backend: Backend) -> tuple[str, str]:
+    """(status-bar text, tooltip) for the active backend."""
+    if backend.is_gpu:
+        text = f"compute: cupy · {backend.device.split(' (')[0]}"
+    elif backend.requested == "cupy":
+        text = "compute: numpy (cupy unavailable)"
+    else:
+        text = "compute: numpy"
+    where = {"argument": "--backend", "LIQDESK_BACKEND": "LIQDESK_BACKEND", "settings": "Settings → Model",
+             "default": "default"}.get(backend.source, backend.source)  # fmt: skip
+    tip = [f"Heatmap compute backend: {backend.name} — {backend.device}", f"requested: {backend.requested} ({where})"]
+    if backend.reason:
+        tip.append(f"GPU not used: {backend.reason}")
+    if not backend.is_gpu:
+        tip.append("The CPU engine (NumPy/numba) renders the heatmap.")
+    else:
+        tip.append("Heatmap grid, levels and uint8 image on the GPU; readout, map and lines on the CPU engine.")
+    return text, "\n".join(tip)
 
 
 class _SerialThread:
@@ -118,9 +170,11 @@ class ModelWorker(QtCore.QObject):
     bar_applied = QtCore.Signal(int, int)  # data generation, engine bar count
     failed = QtCore.Signal(str)
 
-    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+    def __init__(self, parent: QtCore.QObject | None = None, backend: Backend | None = None) -> None:
         super().__init__(parent)
         limit_heap_retention()
+        self.backend = backend or current_backend()
+        self.device: Any = None  # core.device_build.DeviceModel when the backend is CuPy
         self._pool = _SerialThread("liqdesk-model-worker")
         self._lock = threading.Lock()
         self._latest: dict[str, Any] = {}
@@ -136,6 +190,9 @@ class ModelWorker(QtCore.QObject):
     ) -> None:
         def job() -> None:
             engine = LiquidationEngine.build(candles, open_interest, params)
+            self.device = None  # the old one's device memory goes back to CuPy's pool
+            if self.backend.is_gpu:
+                self.device = self._build_device(candles, open_interest, params)
             self.engine, self._engine_generation, self._last_frame = engine, generation, None
             self.engine_ready.emit(generation, engine)
 
@@ -162,10 +219,15 @@ class ModelWorker(QtCore.QObject):
                 self.engine.revise_last_bar(bar, oi_close)
             else:
                 self.engine.append_bar(bar, oi_close)
+            if self.device is not None:
+                self._device_bar(bar, oi_close, revise)
             self.bar_applied.emit(generation, self.engine.n_bars)
             frame = self._last_frame
             if frame is not None:
-                patched = patch_newest_column(self.engine, frame)
+                if frame.device is not None and self.device is not None:
+                    patched = patch_newest_column_device(self.engine, self.device, frame)
+                else:
+                    patched = patch_newest_column(self.engine, frame)
                 if patched is not None:
                     _colour(patched, patched.image, patched.request.colormap)
                     self._last_frame = patched
@@ -193,6 +255,27 @@ class ModelWorker(QtCore.QObject):
         self._pool.wait_done(5_000)
 
     # ------------------------------------------------------------------ jobs (worker thread)
+
+    def _build_device(self, candles: Candles, open_interest: OpenInterest | None, params: ModelParams) -> Any:
+        from liqdesk.core.device_build import DeviceModel
+
+        try:
+            return DeviceModel.build(candles, open_interest, params, backend=self.backend)
+        except Exception as exc:  # out of device memory, a driver error: the CPU frames still work
+            log.error("device build failed: %s\n%s", exc, traceback.format_exc())
+            self.failed.emit(f"GPU build failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
+            return None
+
+    def _device_bar(self, bar: Candles, oi_close: float | None, revise: bool) -> None:
+        try:
+            if revise:
+                self.device.revise_last_bar(bar, oi_close)
+            else:
+                self.device.append_bar(bar, oi_close)
+        except Exception as exc:  # keep the CPU engine going; frames come from it until a rebuild
+            log.error("device bar update failed: %s\n%s", exc, traceback.format_exc())
+            self.failed.emit(f"GPU update failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
+            self.device = None
 
     def _submit(self, fn: Callable[[], None]) -> None:
         self._pool.start(self._guard(fn))
@@ -227,7 +310,10 @@ class ModelWorker(QtCore.QObject):
         generation, request = payload
         if self.engine is None or generation != self._engine_generation:
             return
-        frame = frames.compute_frame(self.engine, request)
+        if self.device is not None:
+            frame = frames.compute_frame_device(self.engine, self.device, request)
+        else:
+            frame = frames.compute_frame(self.engine, request)
         _colour(frame, frame.image, request.colormap)
         self._last_frame = frame
         self.frame_ready.emit(generation, frame)
@@ -241,7 +327,12 @@ class ModelWorker(QtCore.QObject):
             or frame.request.generation != frame_generation
         ):
             return
-        image = frames.requantise(frame, levels, cmap)
+        if frame.device is not None and self.device is not None:
+            # on the device from the kept transformed grids; only the uint8 image comes back
+            frame.device = self.device.requantise(frame.device, levels, cmap == frames.TWO_TONE)
+            image = frame.device.image
+        else:
+            image = frames.requantise(frame, levels, cmap)
         _colour(frame, image, cmap)
         frame.image, frame.levels = image, levels
         frame.request = dataclasses.replace(frame.request, levels=levels, colormap=cmap)
@@ -307,4 +398,42 @@ def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frame
         magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
         bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles),
         model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1]),
+    )
+
+
+def patch_newest_column_device(engine: LiquidationEngine, device: Any, frame: frames.Frame) -> frames.Frame | None:
+    """`patch_newest_column` for a device frame: DeviceModel.patch_frame recomputes the newest
+    column on the device (one column and the map vectors come back); bubbles, magnets and the
+    model label from the CPU engine as in the NumPy path. `device` must already hold the bar."""
+    req = frame.request
+    n = engine.n_bars
+    if req.end_bar < n - 1 or req.end_bar > n:
+        return None
+    # patch_frame may write the replaced column into the image in place: give it a copy, so the
+    # frame the UI thread holds never changes under it (the device grids are the worker's alone).
+    df = dataclasses.replace(frame.device, image=frame.device.image.copy())
+    patched = device.patch_frame(df)
+    if patched is None:
+        return None
+    follow_map = req.map_bar >= req.end_bar - 1
+    new_req = dataclasses.replace(
+        req,
+        end_bar=n,
+        columns=len(patched.last_bar),
+        map_bar=n - 1 if follow_map else req.map_bar,
+        visible_bars=(req.visible_bars[0], n if req.visible_bars[1] >= req.end_bar else req.visible_bars[1]),
+    )
+    return frames.Frame(
+        request=new_req,
+        columns=frames.Columns(patched.time_ms, patched.first_bar, patched.last_bar),
+        tlong=patched.tlong,
+        tshort=patched.tshort,
+        image=patched.image,
+        levels=frame.levels,
+        lmap=patched.lmap,
+        magnets=find_magnets(patched.lmap, per_side=3) if follow_map else frame.magnets,
+        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles),
+        model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1]),
+        device=patched,
+        backend=frame.backend,
     )

@@ -98,9 +98,12 @@ def run(args: argparse.Namespace) -> int:
     ):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from liqdesk.app.options import load_inputs
+    from liqdesk.app.options import choose_backend, load_inputs
     from liqdesk.core.series import TIMEFRAME_MS, timeframe_name
     from liqdesk.ui.data import DEFAULT_RANGE
+
+    # The compute backend first: a requested cupy that cannot run is a one-line error before any work.
+    backend, _ = choose_backend(getattr(args, "backend", None), os.environ)
 
     if not args.start and not args.range:
         args.range = DEFAULT_RANGE  # the window's own default, so the toolbar tells the truth
@@ -115,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     from liqdesk.ui.session import grab_png, wait_until_drawn
     from liqdesk.ui.theme import configure_pyqtgraph
     from liqdesk.ui.window import MainWindow, ViewSettings
+    from liqdesk.ui.worker import set_backend
+
+    set_backend(backend)
 
     market = MarketData(
         candles=inputs.candles,
