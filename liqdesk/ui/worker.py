@@ -104,13 +104,18 @@ def backend_status(backend: Backend) -> tuple[str, str]:
         text = "compute: numpy"
     where = {"argument": "--backend", "LIQDESK_BACKEND": "LIQDESK_BACKEND", "settings": "Settings → Model",
              "default": "default"}.get(backend.source, backend.source)  # fmt: skip
-    tip = [f"Heatmap compute backend: {backend.name} — {backend.device}", f"requested: {backend.requested} ({where})"]
+    tip = [
+        f"Heatmap compute backend: {backend.name} — {backend.device}",
+        f"requested: {backend.requested} ({where})",
+    ]
     if backend.reason:
         tip.append(f"GPU not used: {backend.reason}")
     if not backend.is_gpu:
         tip.append("The CPU engine (NumPy/numba) renders the heatmap.")
     else:
-        tip.append("Heatmap grid, levels and uint8 image on the GPU; readout, map and lines on the CPU engine.")
+        tip.append(
+            "Heatmap grid, levels and uint8 image and the map vectors on the GPU; crosshair readout, bubbles, lines and export on the CPU engine."
+        )
     return text, "\n".join(tip)
 
 
@@ -401,7 +406,9 @@ def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frame
     )
 
 
-def patch_newest_column_device(engine: LiquidationEngine, device: Any, frame: frames.Frame) -> frames.Frame | None:
+def patch_newest_column_device(
+    engine: LiquidationEngine, device: Any, frame: frames.Frame
+) -> frames.Frame | None:
     """`patch_newest_column` for a device frame: DeviceModel.patch_frame recomputes the newest
     column on the device (one column and the map vectors come back); bubbles, magnets and the
     model label from the CPU engine as in the NumPy path. `device` must already hold the bar."""

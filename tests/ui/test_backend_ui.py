@@ -27,7 +27,9 @@ from tests.core.test_device_build import assert_images_match
 from tests.ui.conftest import make_window
 
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
-no_cupy = pytest.mark.skipif(HAS_CUPY, reason="CuPy is installed here: the unavailable-backend path cannot be shown")
+no_cupy = pytest.mark.skipif(
+    HAS_CUPY, reason="CuPy is installed here: the unavailable-backend path cannot be shown"
+)
 
 
 def _no_cupy(name: str):  # type: ignore[no-untyped-def]
@@ -128,7 +130,9 @@ def test_status_bar_shows_numpy(qapp: QtWidgets.QApplication, numpy_process_back
         w.close()
 
 
-def test_status_bar_shows_auto_fallback_reason(qapp: QtWidgets.QApplication, numpy_process_backend: None) -> None:
+def test_status_bar_shows_auto_fallback_reason(
+    qapp: QtWidgets.QApplication, numpy_process_backend: None
+) -> None:
     be, note = choose_backend(None, {}, "auto", importer=_no_cupy)
     worker_mod.set_backend(be, note)
     w = make_window(qapp, range_name="12h", persist=False)
@@ -152,7 +156,9 @@ def emulated_gpu() -> Iterator[object]:
     worker_mod.set_backend(None)
 
 
-def test_window_on_emulated_cupy_draws_the_numpy_frame(qapp: QtWidgets.QApplication, qtbot, emulated_gpu) -> None:  # type: ignore[no-untyped-def]
+def test_window_on_emulated_cupy_draws_the_numpy_frame(
+    qapp: QtWidgets.QApplication, qtbot, emulated_gpu
+) -> None:  # type: ignore[no-untyped-def]
     w = make_window(qapp, range_name="12h", persist=False)
     try:
         assert w.backend_label.text() == "compute: cupy · Emulated CUDA device, 16 GiB"
