@@ -109,3 +109,15 @@ def test_unwritable_output_is_a_clear_error(tmp_path, capsys):
 def test_python_dash_m_and_version():
     r = subprocess.run([sys.executable, "-m", "liqdesk", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("liqdesk ")
+
+
+@pytest.mark.parametrize("command", [["export", "--out", "x.npz"], ["levels"], ["calibrate"]])
+def test_unavailable_cupy_backend_is_a_clear_error_on_headless_commands(tmp_path, capsys, monkeypatch, command):
+    import importlib.util
+
+    if importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *command, "--backend", "cupy")
+    assert code == 2 and "--backend cupy" in err and "CuPy is not installed" in err
+    assert err.count("\n") == 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-from liqdesk.app.options import Inputs
+from liqdesk.app.options import Inputs, choose_backend
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.grid import HeatmapGrid, PriceBins, render_grid
 from liqdesk.core.liqmap import auto_bins
@@ -29,7 +30,19 @@ class ModelRun:
         return render_grid(self.engine, self.view_bins(bins), self.start_bar, self.end_bar, columns)
 
 
+def check_backend(inputs: Inputs) -> None:
+    """--backend is checked by the headless commands too (a cupy that cannot run is a one-line
+    error), but they need float USD grids and per-level numbers, which the CPU engine computes;
+    the device pipeline returns display images (window and snapshot)."""
+    backend, _ = choose_backend(inputs.backend, os.environ)
+    if backend.name != "numpy":
+        inputs.notes.append(
+            f"--backend {backend.name}: this command computes on the CPU engine (float output)"
+        )
+
+
 def run_model(inputs: Inputs) -> ModelRun:
+    check_backend(inputs)
     engine = LiquidationEngine.build(inputs.candles, inputs.open_interest, inputs.params)
     start, end = inputs.view_bars()
     return ModelRun(inputs, engine, start, end)

@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+from liqdesk.app.modelrun import check_backend
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
 from liqdesk.core.calibration import (
     NULLS,
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     params = _params(args)
     inputs = load_inputs(args)
+    check_backend(inputs)
     # An explicit view picks the snapshots; otherwise all of the loaded history is scored.
     start = inputs.view_start_ms if (args.start or args.range) else None
     results = compare_presets(
