@@ -112,7 +112,9 @@ def test_python_dash_m_and_version():
 
 
 @pytest.mark.parametrize("command", [["export", "--out", "x.npz"], ["levels"], ["calibrate"]])
-def test_unavailable_cupy_backend_is_a_clear_error_on_headless_commands(tmp_path, capsys, monkeypatch, command):
+def test_unavailable_cupy_backend_is_a_clear_error_on_headless_commands(
+    tmp_path, capsys, monkeypatch, command
+):
     import importlib.util
 
     if importlib.util.find_spec("cupy") is not None:

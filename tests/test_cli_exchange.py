@@ -36,7 +36,9 @@ def test_export_and_levels_from_the_exchange_through_the_cache(env: Path, capsys
         assert z["long"].sum() > 0
         meta = json.loads(str(z["params"]))
         assert meta["exchange"] == "binanceusdm"
-        requests_after_first = st.server.request_count("/fapi/v1/klines") if hasattr(st.server, "request_count") else None
+        requests_after_first = (
+            st.server.request_count("/fapi/v1/klines") if hasattr(st.server, "request_count") else None
+        )
 
         rc = main(["levels", *common, "--at", "2025-05-31T23:00Z", "--json"])
         assert rc == 0

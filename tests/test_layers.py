@@ -40,11 +40,20 @@ def violations(root: Path = PKG) -> list[str]:
             for line, mod in _imports(path):
                 top = mod.split(".")[0]
                 if top in FORBIDDEN.get(layer, set()):
-                    found.append(f"{path.relative_to(root.parent)}:{line}: liqdesk.{layer} must not import {mod}")
+                    found.append(
+                        f"{path.relative_to(root.parent)}:{line}: liqdesk.{layer} must not import {mod}"
+                    )
                 target = _layer_of(mod)
                 if target and ORDER.index(target) > ORDER.index(layer):
-                    found.append(f"{path.relative_to(root.parent)}:{line}: liqdesk.{layer} imports upward ({mod})")
-                if mod.startswith("liqdesk") and not target and mod not in SHARED and mod.split(".")[1] not in ORDER:
+                    found.append(
+                        f"{path.relative_to(root.parent)}:{line}: liqdesk.{layer} imports upward ({mod})"
+                    )
+                if (
+                    mod.startswith("liqdesk")
+                    and not target
+                    and mod not in SHARED
+                    and mod.split(".")[1] not in ORDER
+                ):
                     found.append(f"{path.relative_to(root.parent)}:{line}: unknown liqdesk module {mod}")
     return found
 

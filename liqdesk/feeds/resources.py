@@ -21,7 +21,9 @@ def resources_dir() -> Path:
     for c in candidates:
         if (c / "model").is_dir():
             return c
-    raise DataError("cannot find liqdesk's resources folder (looked in: " + ", ".join(map(str, candidates)) + ")")
+    raise DataError(
+        "cannot find liqdesk's resources folder (looked in: " + ", ".join(map(str, candidates)) + ")"
+    )
 
 
 def resource_path(*parts: str) -> Path:

@@ -11,4 +11,3 @@ import os
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import PySide6  # noqa: E402, F401  (must precede the first pyqtgraph import)
-

@@ -66,7 +66,12 @@ class HeatmapItem(pg.ImageItem):
             super().render()
             return
         c = self._coloured
-        if c is not None and _same_buffer(c[0], image) and c[1].shape == lut.shape and np.array_equal(c[1], lut):
+        if (
+            c is not None
+            and _same_buffer(c[0], image)
+            and c[1].shape == lut.shape
+            and np.array_equal(c[1], lut)
+        ):
             argb = c[2]
         else:
             argb = colour(image, lut)  # a new colour map, or an image not from the worker
@@ -650,7 +655,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         for label, mg in zip(self.magnet_labels, magnets[:MAX_MAGNETS], strict=False):
             color = theme.LONG_COLOR if mg.side == LONG else theme.SHORT_COLOR
             arrow = "▼" if mg.side == LONG else "▲"
-            _set_text(label, f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}", color)
+            _set_text(
+                label, f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}", color
+            )
             label.setPos(getattr(self, "_map_x_max", 1.0) * 0.98, pos[id(mg)])
             label.show()
         for label in self.magnet_labels[len(magnets) :]:
