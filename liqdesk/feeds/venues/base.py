@@ -190,11 +190,11 @@ class Venue:
 
     # -- history, one page ----------------------------------------------------------------------------
     async def candles_page(self, symbol: str, timeframe: str, since: int, until: int, limit: int) -> Candles:
-        """Bars with since <= open_time < until, at most ``limit`` (unified OHLCV; venues override)."""
-        interval = timeframe_ms(timeframe)
+        """Bars with since <= open_time < until, at most ``limit``, from ccxt's unified OHLCV (no quote or
+        taker volume); a venue with a richer raw endpoint overrides this."""
         rows = await self.exchange.fetch_ohlcv(symbol, timeframe, since, limit, {"until": until - 1})
-        rows = [r[:6] for r in rows if r and r[0] is not None and since <= r[0] < until]
-        return candles_from_rows(rows, interval, full=False)
+        out = [[float(x) for x in r[:6]] for r in rows if r and r[0] is not None and since <= r[0] < until]
+        return candles_from_rows(out, timeframe_ms(timeframe), full=False)
 
     async def mark_page(
         self, symbol: str, timeframe: str, since: int, until: int, limit: int

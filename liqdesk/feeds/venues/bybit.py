@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from liqdesk.core.series import LONG, SHORT, Candles, timeframe_ms
-from liqdesk.feeds.venues.base import LiquidationRecord, Venue, as_time_ms, candles_from_rows, finite_positive
+from liqdesk.core.series import LONG, SHORT
+from liqdesk.feeds.venues.base import LiquidationRecord, Venue, as_time_ms, finite_positive
 
 
 class Bybit(Venue):
@@ -23,11 +23,6 @@ class Bybit(Venue):
     has_mark_candles: ClassVar[bool] = True
     full_candles: ClassVar[bool] = False
     ccxt_defaults: ClassVar[dict[str, Any]] = {"options": {"defaultType": "swap"}}
-
-    async def candles_page(self, symbol: str, timeframe: str, since: int, until: int, limit: int) -> Candles:
-        rows = await self.exchange.fetch_ohlcv(symbol, timeframe, since, limit, {"until": until - 1})
-        out = [[float(x) for x in r[:6]] for r in rows if r and r[0] is not None and since <= r[0] < until]
-        return candles_from_rows(out, timeframe_ms(timeframe), full=False)
 
     def normalise_raw(
         self, raw: dict[str, Any], symbol: str, market: dict[str, Any]
