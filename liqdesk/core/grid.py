@@ -107,7 +107,8 @@ def render_grid(
     lv = engine.levels()
     lc = engine.log_factor
     if xp is np:
-        val, cnt = _workspace(len(last) + 1, bins.n)
+        block = max(1, min(len(last), SCRATCH_CELLS // bins.n))
+        val, cnt = _workspace(block + 1, bins.n)
         long_, short_ = (
             _paint_levels(
                 lv["created"], lv["sweep"], lv["price"], lv["deposit"], lv["side"], lc,
@@ -126,6 +127,9 @@ def render_grid(
 
 
 _local = threading.local()
+# Scratch per render: 12 bytes a cell (float64 sum + int32 count) for at most this many cells
+# (~24 MB); larger grids are painted in column blocks.
+SCRATCH_CELLS = 2_000_000
 
 
 def _workspace(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,50 +148,57 @@ def _paint_levels(
 ):  # pragma: no cover
     """CPU twin of paint_levels_xp for one side: scatter starts/ends, then sum down the time axis.
 
-    val/cnt are (t + 1, nbins) scratch arrays; they are zeroed here (and left zeroed) so a caller
-    can reuse them without clearing.
+    The columns are done in blocks of val.shape[0] − 1, so the scratch stays small for big grids:
+    each block scatters only the events that fall inside it and the running sums carry over, which
+    adds the same numbers in the same order as one pass over all columns.
     """
     t = last.shape[0]
-    val[:] = 0.0
-    cnt[:] = 0
+    block = val.shape[0] - 1
     ref = log_c[last[0]]
-    first_end, last_end = last[0], last[t - 1]
-    start_col = 0
-    for i in range(created.shape[0]):
-        c = created[i]
-        if c > last_end:
-            break  # levels are in creation order
-        if side[i] != want or sweep[i] <= first_end:
-            continue
-        b = int(np.floor((price[i] - lo) / width))
-        if b < 0 or b >= nbins:
-            continue
-        while last[start_col] < c:  # c is non-decreasing, so the start column only moves forward
-            start_col += 1
-        a, z = start_col, t  # end column: first column whose end bar >= sweep
-        while a < z:
-            mid = (a + z) >> 1
-            if last[mid] < sweep[i]:
-                a = mid + 1
-            else:
-                z = mid
-        if start_col >= a:
-            continue
-        w = deposit[i] * np.exp(min(ref - log_c[c], 700.0))
-        val[start_col, b] += w
-        val[a, b] -= w
-        cnt[start_col, b] += 1
-        cnt[a, b] -= 1
+    first_end = last[0]
     out = np.zeros((t, nbins), np.float32)
     run = np.zeros(nbins, np.float64)
     run_n = np.zeros(nbins, np.int64)
-    for k in range(t):
-        scale = np.exp(log_c[last[k]] - ref)
-        for b in range(nbins):
-            run[b] += val[k, b]
-            run_n[b] += cnt[k, b]
-            if run_n[b] > 0 and run[b] > 0.0:
-                out[k, b] = run[b] * scale
+    for c0 in range(0, t, block):
+        c1 = min(c0 + block, t)
+        val[:] = 0.0
+        cnt[:] = 0
+        block_end = last[c1 - 1]
+        start_col = 0
+        for i in range(created.shape[0]):
+            c = created[i]
+            if c > block_end:
+                break  # levels are in creation order: later ones start after this block
+            if side[i] != want or sweep[i] <= first_end:
+                continue
+            b = int(np.floor((price[i] - lo) / width))
+            if b < 0 or b >= nbins:
+                continue
+            while last[start_col] < c:  # c is non-decreasing, so the start column only moves forward
+                start_col += 1
+            a, z = start_col, t  # end column: first column whose end bar >= sweep
+            while a < z:
+                mid = (a + z) >> 1
+                if last[mid] < sweep[i]:
+                    a = mid + 1
+                else:
+                    z = mid
+            if start_col >= a or a < c0:
+                continue  # never visible, or its whole life is in earlier blocks
+            w = deposit[i] * np.exp(min(ref - log_c[c], 700.0))
+            if start_col >= c0:
+                val[start_col - c0, b] += w
+                cnt[start_col - c0, b] += 1
+            if a < c1:
+                val[a - c0, b] -= w
+                cnt[a - c0, b] -= 1
+        for k in range(c0, c1):
+            scale = np.exp(log_c[last[k]] - ref)
+            for b in range(nbins):
+                run[b] += val[k - c0, b]
+                run_n[b] += cnt[k - c0, b]
+                if run_n[b] > 0 and run[b] > 0.0:
+                    out[k, b] = run[b] * scale
     return out
 
 

@@ -209,3 +209,18 @@ def test_compiled_and_array_grid_painters_agree():
         np.testing.assert_allclose(g.long, lo, rtol=2e-6, atol=1e-3)
         np.testing.assert_allclose(g.short, sh, rtol=2e-6, atol=1e-3)
         assert ((g.long > 0) == (lo > 0)).all()
+
+
+def test_grid_painted_in_column_blocks_equals_one_pass(monkeypatch):
+    from liqdesk.core import grid as grid_mod
+    from liqdesk.core.grid import PriceBins, render_grid
+
+    c, oi = random_market(1200, 11)
+    eng = LiquidationEngine.build(c, oi, ModelParams(half_life_h=6.0))
+    bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 200)
+    whole = render_grid(eng, bins, 100, 1200, 700)
+    for cells in (200 * 7, 200 * 64, 200 * 699):  # blocks of 7, 64 and 699 columns
+        monkeypatch.setattr(grid_mod, "SCRATCH_CELLS", cells)
+        blocked = render_grid(eng, bins, 100, 1200, 700)
+        np.testing.assert_array_equal(blocked.long, whole.long)
+        np.testing.assert_array_equal(blocked.short, whole.short)
