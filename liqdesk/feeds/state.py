@@ -12,13 +12,13 @@ import copy
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from liqdesk.feeds.atomic import write_json_atomic
 from liqdesk.feeds.presets import config_dir
 
 log = logging.getLogger(__name__)
@@ -237,17 +237,7 @@ def save_state(state: AppState, path: Path | None = None) -> None:
         if not backup.exists():
             os.replace(path, backup)
         state.source_version = STATE_VERSION
-    payload = {"version": STATE_VERSION, **state.data}
-    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, {"version": STATE_VERSION, **state.data})
 
 
 def _keep_aside(path: Path, why: str) -> Path:
