@@ -44,6 +44,7 @@ from liqdesk.feeds.live import (
     OpenInterestUpdate,
     StatusEvent,
 )
+from liqdesk.feeds.markets import tick_from_market
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import LiquidationRecord
 from liqdesk.ui import data as data_mod
@@ -372,7 +373,8 @@ class LiveController:
         try:
             if self.venue is None:
                 self.venue = create_venue(cfg.exchange, cfg.ccxt_options)
-            await asyncio.wait_for(self.venue.market(target.symbol), cfg.probe_timeout_s)
+            market = await asyncio.wait_for(self.venue.market(target.symbol), cfg.probe_timeout_s)
+            tick = tick_from_market(market, getattr(self.venue.exchange, "precisionMode", None))
             range_name = w.settings.range_name if w is not None else data_mod.DEFAULT_RANGE
             span = history_span_ms(range_name, target.timeframe, cfg.min_bars, cfg.max_bars)
 
@@ -405,7 +407,7 @@ class LiveController:
         if hist.open_interest is None:
             notes.append("no open-interest history: volume model")
         data = MarketData(hist.candles, hist.open_interest, hist.liquidations, target.symbol, cfg.exchange, label,
-                          offline=False, source_kind="live", notes=notes)  # fmt: skip
+                          offline=False, source_kind="live", notes=notes, tick_size=tick)  # fmt: skip
         self._taker_share = _last_taker_share(hist.candles)
         if hist.open_interest is not None and len(hist.open_interest):
             self._oi = (int(hist.open_interest.time[-1]), float(hist.open_interest.usd[-1]))

@@ -41,6 +41,7 @@ class MarketData:
     offline: bool = True  # True: not live (bundled sample or files)
     source_kind: str = "sample"  # sample / file / live
     notes: list[str] = field(default_factory=list)
+    tick_size: float | None = None  # the exchange's price tick when known (lines snap to it)
 
     @property
     def native_timeframe(self) -> str:

@@ -13,7 +13,6 @@ import gc
 import json
 import os
 import socket
-import threading
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,36 +33,13 @@ from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.sample import load_sample
 from liqdesk.ui import frames
 from liqdesk.ui.window import MainWindow, ViewSettings
-from tests._live_helpers import FAST, SYMBOL, FakeBinance, force_order_event, force_orders
+from tests._live_helpers import FAST, SYMBOL, ServerThread, force_order_event, force_orders
 
 H = 3_600_000
 KLINES = "btcusdt@kline_1h"
 # The fake serves 1h bars and pushes klines only when told: a long watchdog keeps the feed from resubscribing
 # while a test is busy elsewhere (dropped connections raise at once and need no watchdog).
 SETTINGS = replace(FAST, candle_stale_s=5.0, liquidation_stale_s=5.0, candle_silent_s=60.0)
-
-
-class ServerThread:
-    """The fake Binance on its own loop in a thread, like a remote server (the window's loop is Qt's)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = FakeBinance(ping_interval=0.2)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        return self
-
-    async def call(self, coro: Awaitable[Any]) -> Any:
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))  # type: ignore[arg-type]
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture
@@ -138,22 +114,24 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             await drawn(w)
             assert w.market is not None and w.market.source_kind == "live"
             assert w.source_label.text().startswith("LIVE · Binance") and not w.notice.isVisible()
+            # the tick comes from the exchange's market (PRICE_FILTER tickSize), and lines snap to it
+            assert w.market.tick_size == pytest.approx(0.1) and w.lines.tick == pytest.approx(0.1)
             served = s.served_klines(int(w.candles.open_time[0]), s.now_ms)
             assert w.candles.open_time.tolist() == [r[0] for r in served]  # the backfill, exactly
             np.testing.assert_array_equal(w.candles.close, [float(r[4]) for r in served])
             np.testing.assert_array_equal(w.candles.quote_volume, [float(r[7]) for r in served])
 
             # a live kline: the live bar appears, then moves; the newest column follows
-            await st.call(s.wait_subscribed(KLINES))
+            await st.call_async(s.wait_subscribed(KLINES))
             live_i = s.closed_count()
-            await st.call(s.push_kline(live_i, final=False, fraction=0.3))
+            await st.call_async(s.push_kline(live_i, final=False, fraction=0.3))
             await until(
                 lambda: int(w.candles.open_time[-1]) == int(s.klines.open_time[live_i]), what="live bar"
             )
             await drawn(w)
             before = w.frame.tlong[:, -1].copy()  # type: ignore[union-attr]
             candles_before = len(w.candles)
-            await st.call(s.push_kline(live_i, final=True))
+            await st.call_async(s.push_kline(live_i, final=True))
             final = s._kline_row(live_i, final=True)
             await until(lambda: w.candles.volume[-1] == float(final[5]), what="revised live bar")
             await drawn(w)
@@ -176,8 +154,8 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             row = next(r for r in force_orders() if r["symbol"] == "BTC")
             event = force_order_event(row, trade_time=s.now_ms - 1_000)
             price = float(event["o"]["ap"])
-            await st.call(s.wait_subscribed("btcusdt@forceOrder"))
-            await st.call(s.push_liquidation(event))
+            await st.call_async(s.wait_subscribed("btcusdt@forceOrder"))
+            await st.call_async(s.push_liquidation(event))
             await until(lambda: len(w.market.liquidations) > 0, what="liquidation")  # type: ignore[union-attr]
             x, y = w.chart.real_liqs.getData()
             assert len(x) == 1 and y[0] == pytest.approx(price) and x[0] > len(w.candles) - 1.5
@@ -187,9 +165,9 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             small = min(
                 rows, key=lambda r: float(r["average_price"]) * float(r["filled_accumulated_quantity"])
             )
-            await st.call(s.push_liquidation(force_order_event(small, trade_time=s.now_ms - 500)))
+            await st.call_async(s.push_liquidation(force_order_event(small, trade_time=s.now_ms - 500)))
             early = force_order_event(rows[1], trade_time=int(s.klines.open_time[live_i + 1]) + 60_000)
-            await st.call(s.push_liquidation(early))
+            await st.call_async(s.push_liquidation(early))
             await until(lambda: len(w.market.liquidations) == 2, what="one more")  # type: ignore[union-attr]
             await until(lambda: len(w.chart.real_liqs.getData()[0]) == 2, what="incremental marker")
             await until(lambda: len(c._liq_waiting) == 1, what="the early one waits for its bar")
@@ -197,12 +175,12 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
 
             # the websocket drops while three bars close; after reconnecting the series has no gap
             s.fail_next("/fapi/v1/klines", 429)  # and the gap backfill is rate limited once
-            assert await st.call(s.drop_websockets()) >= 1
+            assert await st.call_async(s.drop_websockets()) >= 1
             await until(lambda: w.notice.isVisible(), what="a notice")
             assert w.notice.text().startswith(("RECONNECTING", "RATE LIMITED"))
-            await st.call(s.advance(3))
-            await st.call(s.wait_subscribed(KLINES))
-            await st.call(s.advance(1, revisions=2))
+            await st.call_async(s.advance(3))
+            await st.call_async(s.wait_subscribed(KLINES))
+            await st.call_async(s.advance(1, revisions=2))
             await until(lambda: int(w.candles.open_time[-1]) == int(s.klines.open_time[s.closed_count()]),
                         what="bars after the drop")  # fmt: skip
             await drawn(w)
@@ -230,8 +208,8 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             assert w.notice.text().startswith("OFFLINE")
             box.activated.emit(box.findData("1h"))
             await until(lambda: c.mode == "live" and c.feed is not None, what="1h live again")
-            await st.call(s.wait_subscribed(KLINES))
-            await st.call(s.advance(1))
+            await st.call_async(s.wait_subscribed(KLINES))
+            await st.call_async(s.advance(1))
             await until(lambda: int(w.candles.open_time[-1]) == int(s.klines.open_time[s.closed_count()]),
                         what="live after restart")  # fmt: skip
             assert np.all(np.diff(w.candles.open_time) == H)
