@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from liqdesk.feeds.history import RetryPolicy
 from liqdesk.feeds.live import LiveSettings
@@ -24,6 +26,34 @@ FAST = LiveSettings(
 SYMBOL = "BTC/USDT:USDT"
 
 
+class ServerThread:
+    """The fake Binance on its own loop in a thread, like a remote server (the caller's loop stays free)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = FakeBinance(ping_interval=0.2)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        self.call(self.server.start())
+        return self
+
+    def call(self, coro: Awaitable[Any]) -> Any:
+        """Run a coroutine on the server's loop and wait for it (from a plain thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)  # type: ignore[arg-type]
+
+    async def call_async(self, coro: Awaitable[Any]) -> Any:
+        """Run a coroutine on the server's loop and await it (from another event loop)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))  # type: ignore[arg-type]
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self.server.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
 async def until(cond: Callable[[], bool], timeout: float = 8.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -32,4 +62,13 @@ async def until(cond: Callable[[], bool], timeout: float = 8.0, what: str = "con
         await asyncio.sleep(0.01)
 
 
-__all__ = ["FAST", "FAST_REST", "SYMBOL", "FakeBinance", "force_order_event", "force_orders", "until"]
+__all__ = [
+    "FAST",
+    "FAST_REST",
+    "SYMBOL",
+    "FakeBinance",
+    "ServerThread",
+    "force_order_event",
+    "force_orders",
+    "until",
+]

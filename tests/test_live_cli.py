@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -14,28 +13,7 @@ from pathlib import Path
 import pytest
 
 from liqdesk.app.cli import main
-from tests._live_helpers import FakeBinance, force_order_event, force_orders
-
-
-class ServerThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = FakeBinance(ping_interval=0.2)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        self.call(self.server.start())
-        return self
-
-    def call(self, coro):  # type: ignore[no-untyped-def]
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
-
-    def __exit__(self, *exc: object) -> None:
-        self.call(self.server.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+from tests._live_helpers import ServerThread, force_order_event, force_orders
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.sample import load_sample
 from liqdesk.ui import frames
 from liqdesk.ui.window import MainWindow, ViewSettings
-from tests._live_helpers import FAST, SYMBOL, ServerThread, force_order_event, force_orders
+from tests._live_helpers import FAST, SYMBOL, FakeBinance, ServerThread, force_order_event, force_orders
 
 H = 3_600_000
 KLINES = "btcusdt@kline_1h"
@@ -252,6 +252,24 @@ def test_unreachable_exchange_opens_on_the_sample_and_says_offline(
     assert w.notice.isVisible() and w.notice.text().startswith("OFFLINE")
     assert "unreachable" in w.notice.text() and "bundled sample" in w.notice.text()
     assert "not live" in w.source_label.text()
+    w.close()
+
+
+def test_offline_tab_for_another_symbol_names_the_data_it_shows(
+    qapp: QtWidgets.QApplication, env: Path
+) -> None:
+    config = LiveConfig(symbol="ETH/USDT:USDT", timeframe="5m", ccxt_options=closed_port_options(), feed=SETTINGS,
+                        retry_base_s=30)  # fmt: skip
+    c, w = make(config, lambda: 1_754_000_000_000)
+
+    async def scenario() -> None:
+        c.start()
+        await until(lambda: c.mode == "offline", timeout=8, what="offline")
+        await c.close()
+
+    assert run_qasync(scenario()) == []
+    assert w.market is not None and w.market.symbol == "BTC/USDT:USDT"
+    assert "of BTC/USDT:USDT (ETH/USDT:USDT is not available offline)" in w.notice.text()
     w.close()
 
 
