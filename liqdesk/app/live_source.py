@@ -477,6 +477,9 @@ class LiveController:
         what = {"sample": "the bundled sample", "cache": "cached data", "live": "the last live data"}.get(
             kind, "data from files"
         )
+        if market is not None and market.symbol != self.target.symbol:
+            # never let a tab titled ETH pass off the BTC sample as ETH
+            what += f" of {market.symbol} ({self.target.symbol} is not available offline)"
         if self.mode == "sample":
             w.show_notice("OFFLINE · bundled sample data (--offline)")
         elif self.mode == "connecting":
