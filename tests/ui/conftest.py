@@ -7,6 +7,7 @@ import os
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
+import contextlib  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
@@ -39,3 +40,22 @@ def window(qapp: QtWidgets.QApplication) -> Iterator[object]:
     w = make_window(qapp)
     yield w
     w.close()
+
+
+@contextlib.contextmanager
+def isolated_window(
+    qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory, **settings: object
+) -> Iterator[object]:
+    """A drawn sample window with its own empty config folder (state file, lines), closed on exit."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LIQDESK_CONFIG_DIR", str(tmp_path_factory.mktemp("cfg")))
+        w = make_window(qapp, **settings)
+        yield w
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A 24h sample window with its own config folder, one per module."""
+    with isolated_window(qapp, tmp_path_factory, range_name="24h") as w:
+        yield w

@@ -6,20 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PySide6 import QtWidgets
 
 from liqdesk.core.liqmap import Magnet
 from liqdesk.core.series import LONG, SHORT, Liquidations
-from tests.ui.conftest import make_window
-
-
-@pytest.fixture(scope="module")
-def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIQDESK_CONFIG_DIR", str(tmp_path_factory.mktemp("cfg")))
-        w = make_window(qapp, range_name="24h")
-        yield w
-        w.close()
 
 
 @pytest.fixture(autouse=True)

@@ -14,17 +14,14 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.core.grid import render_grid
 from liqdesk.ui.capture import default_name, image_array, image_is_blank
-from tests.ui.conftest import make_window
+from tests.ui.conftest import isolated_window
 
 
 @pytest.fixture(scope="module")
 def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIQDESK_CONFIG_DIR", str(tmp_path_factory.mktemp("cfg")))
-        w = make_window(qapp, range_name="24h")
+    with isolated_window(qapp, tmp_path_factory, range_name="24h") as w:
         w.lines.add_line("stop", round(float(w.candles.close[-1]) * 0.995, 1))
         yield w
-        w.close()
 
 
 def _device_size(win) -> tuple[int, int]:  # type: ignore[no-untyped-def]

@@ -19,18 +19,8 @@ from liqdesk.core.stops import INSIDE, advice_bins, assess_stop, band_notional, 
 from liqdesk.ui import format as fmt
 from liqdesk.ui.lines import KINDS, Position
 from liqdesk.ui.session import wait_until_drawn
-from tests.ui.conftest import make_window
 
 TICK = 0.1  # BTCUSDT
-
-
-@pytest.fixture(scope="module")
-def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIQDESK_CONFIG_DIR", str(tmp_path_factory.mktemp("cfg")))
-        w = make_window(qapp, range_name="24h")
-        yield w
-        w.close()
 
 
 @pytest.fixture(autouse=True)
