@@ -46,9 +46,3 @@ def quantise(tvalues: Any, levels: tuple[float, float], xp: Any = np) -> Any:
     scaled = (tvalues - lo) / (hi - lo)
     q = xp.clip(xp.rint(1.0 + scaled * 254.0), 1, 255).astype(xp.uint8)
     return xp.where(tvalues > 0, q, xp.uint8(0))
-
-
-def dequantise_level(q: int, levels: tuple[float, float]) -> float:
-    """The transformed value at the middle of code q (for colour-bar ticks)."""
-    lo, hi = levels
-    return lo + (q - 1) / 254.0 * (hi - lo)

@@ -146,9 +146,6 @@ class BarSeriesItem(pg.GraphicsObject):
                 )
             pic.play(painter)
 
-    def cached_pictures(self) -> int:
-        return len(self._pictures)
-
     def _record(self, lv: _Level, i0: int, i1: int) -> QtGui.QPicture:
         pic = QtGui.QPicture()
         p = QtGui.QPainter(pic)
