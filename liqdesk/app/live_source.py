@@ -158,15 +158,13 @@ def _default_sample() -> str:
     return DEFAULT_SAMPLE
 
 
-def cached_market(
-    cache: Cache, exchange: str, target: Target, span_ms: int, now_ms: int
-) -> MarketData | None:
-    """What the cache holds for the target over the last ``span_ms`` (None if too little to draw)."""
+def cached_market(cache: Cache, exchange: str, target: Target, span_ms: int) -> MarketData | None:
+    """What the cache holds for the target: ``span_ms`` up to its newest bar (None if too little to draw)."""
     tf_ms = timeframe_ms(target.timeframe)
     last = cache.last_candle_time(exchange, target.symbol, target.timeframe)
     if last is None:
         return None
-    end = max(last + tf_ms, min(now_ms, last + tf_ms))
+    end = last + tf_ms  # offline, "now" is the newest cached bar
     start = end - span_ms
     candles = cache.get_candles(exchange, target.symbol, target.timeframe, start, end)
     if len(candles) < MIN_CACHED_BARS:
@@ -438,7 +436,7 @@ class LiveController:
         span = history_span_ms(data_mod.DEFAULT_RANGE, target.timeframe, self.config.min_bars,
                                self.config.max_bars)  # fmt: skip
         try:
-            data = cached_market(self.cache, self.config.exchange, target, span, self.clock())
+            data = cached_market(self.cache, self.config.exchange, target, span)
         except Exception as exc:  # a damaged cache must not keep the window from opening
             log.warning("cache: %s", exc)
             data = None

@@ -396,7 +396,6 @@ class SettingsDialog(QtWidgets.QDialog):
             QtWidgets.QMessageBox.StandardButton.Yes | QtWidgets.QMessageBox.StandardButton.Cancel, self,
         )  # fmt: skip
         box.setDefaultButton(QtWidgets.QMessageBox.StandardButton.Cancel)
-        box.accepted.connect(lambda: None)
         box.finished.connect(
             lambda r: self.clear_cache() if r == QtWidgets.QMessageBox.StandardButton.Yes else None
         )
