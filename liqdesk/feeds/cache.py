@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
+from liqdesk.errors import DataError
 from liqdesk.feeds.paths import data_dir
 from liqdesk.feeds.venues.base import LiquidationRecord
 
@@ -391,3 +392,23 @@ class _Tx:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")
+
+
+def clear_cache_file(path: Path) -> None:
+    """Empty every table of a cache file, then compact it. Safe while other connections hold it open
+    (they see empty tables); slow on a big file, so callers run it off the UI thread."""
+    if not path.exists():
+        return
+    try:
+        conn = sqlite3.connect(path, timeout=10)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            with conn:
+                for t in tables:
+                    if not t.startswith("sqlite_"):
+                        conn.execute(f'DELETE FROM "{t}"')  # noqa: S608 (names from sqlite_master)
+            conn.execute("VACUUM")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise DataError(f"cannot clear the cache {path}: {exc}") from None

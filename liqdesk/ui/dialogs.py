@@ -9,14 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore, QtWidgets
 
-from liqdesk.errors import ConfigError
+from liqdesk.errors import ConfigError, LiqdeskError
 from liqdesk.feeds.atomic import write_json_atomic
+from liqdesk.feeds.cache import clear_cache_file
 
 if TYPE_CHECKING:
     from liqdesk.ui.workspace import Workspace
@@ -63,22 +64,6 @@ def cache_size(path: Path) -> int:
     return sum(p.stat().st_size for p in cache_files(path))
 
 
-def clear_cache(path: Path) -> None:
-    """Empty every table of the cache (safe while the live controllers hold it open), then compact it."""
-    if not path.exists():
-        return
-    conn = sqlite3.connect(path, timeout=10)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        with conn:
-            for t in tables:
-                if not t.startswith("sqlite_"):
-                    conn.execute(f'DELETE FROM "{t}"')  # noqa: S608 (names from sqlite_master)
-        conn.execute("VACUUM")
-    finally:
-        conn.close()
-
-
 def human_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -90,8 +75,11 @@ def human_bytes(n: float) -> str:
 class SettingsDialog(QtWidgets.QDialog):
     """Model · Data · Appearance. Non-modal; every change applies at once."""
 
+    _cache_cleared = QtCore.Signal(str)  # "" or the error, from the clearing thread
+
     def __init__(self, ws: Workspace) -> None:
         super().__init__(ws)
+        self._cache_cleared.connect(self._on_cache_cleared)
         self.ws = ws
         self.setWindowTitle("Settings — liqdesk")
         self.setModal(False)
@@ -404,11 +392,22 @@ class SettingsDialog(QtWidgets.QDialog):
         return box
 
     def clear_cache(self) -> None:
+        """Empty the cache off the UI thread (DELETE + VACUUM can take seconds on a big tape)."""
         path = self._cache_file()
-        try:
-            clear_cache(path)
-        except (OSError, sqlite3.Error) as exc:
-            self.say(f"cache not cleared: {exc}", error=True)
+        self.say("clearing the cache…")
+
+        def work() -> None:
+            try:
+                clear_cache_file(path)
+                self._cache_cleared.emit("")
+            except (OSError, LiqdeskError) as exc:
+                self._cache_cleared.emit(str(exc) or type(exc).__name__)
+
+        threading.Thread(target=work, name="liqdesk-clear-cache", daemon=True).start()
+
+    def _on_cache_cleared(self, error: str) -> None:
+        if error:
+            self.say(f"cache not cleared: {error}", error=True)
             return
         self._show_cache()
         self.say("cache cleared")

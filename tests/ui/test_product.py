@@ -5,6 +5,7 @@ and the window hooks the live controller uses (signals, incremental liquidation 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,10 @@ def test_clear_cache_with_confirmation(qapp: QtWidgets.QApplication, config: Pat
         assert cache.count("liquidations") == 1
     box = d.ask_clear_cache()
     box.done(QtWidgets.QMessageBox.StandardButton.Yes)
+    deadline = time.monotonic() + 10  # cleared in a background thread; the UI keeps running
+    while d.message.text() != "cache cleared" and time.monotonic() < deadline:
+        qapp.processEvents()
+        time.sleep(0.01)
     with Cache() as cache:
         assert cache.count("liquidations") == 0
     assert d.message.text() == "cache cleared" and cache_size(default_path()) > 0
