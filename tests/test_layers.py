@@ -14,6 +14,7 @@ FORBIDDEN = {
     "core": {"PySide6", "pyqtgraph", "ccxt", "qasync", "aiohttp", "sqlite3", "asyncio", "socket", "json", "csv",
              "gzip", "pathlib", "os", "io", "urllib", "requests", "cupy"},
     "feeds": {"PySide6", "pyqtgraph", "qasync"},
+    "ui": {"ccxt", "aiohttp", "sqlite3"},  # the window reaches exchanges and the cache through feeds
 }  # fmt: skip
 
 
