@@ -120,6 +120,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     cursor_left = QtCore.Signal()
     levels_changed = QtCore.Signal(float, float)  # user dragged the colour levels
     reset_requested = QtCore.Signal()
+    readout_toggled = QtCore.Signal()  # the crosshair box appeared or went (labels move out of its way)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -722,14 +723,18 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     def hide_crosshair(self) -> None:
         for line in (self.cross_v, self.cross_v_volume, self.cross_h, self.map_cross_h):
             line.hide()
-        self.readout.hide()
+        if self.readout.isVisible():
+            self.readout.hide()
+            self.readout_toggled.emit()
         self.cursor_left.emit()
 
     def set_readout(self, html: str) -> None:
         self.readout.setText(html)
         self.readout.adjustSize()
         self._place_overlays()
-        self.readout.show()
+        if not self.readout.isVisible():
+            self.readout.show()
+            self.readout_toggled.emit()
         self.readout.raise_()
 
     def show_notice(self, text: str | None) -> None:

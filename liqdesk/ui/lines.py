@@ -315,6 +315,9 @@ class LinesController(QtCore.QObject):
         self.vb.sigYRangeChanged.connect(self._schedule_layout)
         self.vb.sigXRangeChanged.connect(self._schedule_layout)
         self.vb.sigResized.connect(self._schedule_layout)
+        readout_toggled = getattr(window.chart, "readout_toggled", None)
+        if readout_toggled is not None:
+            readout_toggled.connect(self._schedule_layout)
 
     # ------------------------------------------------------------------ market
 
@@ -663,8 +666,8 @@ class LinesController(QtCore.QObject):
             self._layout_timer.start()
 
     def layout_labels(self) -> None:
-        """Place labels so they overlap neither each other nor the legend: above the line at the
-        left, else below it, else further right."""
+        """Place labels so they overlap neither each other, the legend nor the crosshair readout:
+        above the line at the left, else below it, else further right."""
         if not self.items:
             return
         vb_rect = self.vb.sceneBoundingRect()
@@ -674,6 +677,9 @@ class LinesController(QtCore.QObject):
         legend = getattr(self.window.chart, "legend", None)
         if legend is not None and legend.isVisible():
             obstacles.append(legend.sceneBoundingRect())
+        readout = getattr(self.window.chart, "readout", None)  # the crosshair box (a widget overlay)
+        if readout is not None and readout.isVisible():
+            obstacles.append(self.window.chart.mapToScene(readout.geometry()).boundingRect())
         candidates = [
             (0.01, (0, 1)),
             (0.01, (0, 0)),
