@@ -312,3 +312,18 @@ def test_snapshot_draws_lines(tmp_path: Path, monkeypatch) -> None:  # type: ign
         )
         assert hits > 120, (kind, y, hits)  # the line runs across the plot at its price
     assert main(["snapshot", "--out", str(out), "--line", "laser:1"]) == 2
+
+
+def test_labels_move_out_of_the_crosshair_readout(win, qtbot) -> None:  # type: ignore[no-untyped-def]
+    y0, y1 = win.chart.visible_prices()
+    item = win.lines.add_line("target", round(y1 - (y1 - y0) * 0.06, 1))  # near the top, where the box is
+    qtbot.wait(20)
+    t = int(win.candles.open_time[len(win.candles) // 2])
+    win.point_crosshair_at(t, (y0 + y1) / 2)
+    qtbot.waitUntil(lambda: win.chart.readout.isVisible(), timeout=2000)
+    qtbot.wait(30)
+    box = win.chart.mapToScene(win.chart.readout.geometry()).boundingRect()
+    assert not item.text.sceneBoundingRect().intersects(box)
+    win.chart.hide_crosshair()
+    qtbot.wait(30)
+    assert item.text.sceneBoundingRect().left() < box.right()  # back at the left once the box is gone
