@@ -123,3 +123,15 @@ def test_unavailable_cupy_backend_is_a_clear_error_on_headless_commands(
     code, _, err = run(capsys, *command, "--backend", "cupy")
     assert code == 2 and "--backend cupy" in err and "CuPy is not installed" in err
     assert err.count("\n") == 1
+
+
+def test_window_without_a_display_is_a_clear_error_not_a_qt_abort():
+    import os
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("display detection is for Linux")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = subprocess.run([sys.executable, "-m", "liqdesk", "--offline"], capture_output=True, text=True, env=env,
+                       timeout=60)  # fmt: skip
+    assert r.returncode == 2
+    assert "no display" in r.stderr and "liqdesk snapshot" in r.stderr

@@ -79,6 +79,19 @@ def _arg(args: argparse.Namespace, name: str) -> Any:
     return value if value is not None else getattr(args, name, None)
 
 
+def _check_display() -> None:
+    """Qt aborts the process when it finds no screen: say what to do instead."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ConfigError(
+            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); for a picture "
+            "without a screen use: liqdesk snapshot --out chart.png"
+        )
+
+
 def run(
     args: argparse.Namespace,
     *,
@@ -88,6 +101,7 @@ def run(
 ) -> int:
     """Open the window and run until it is closed. ``clock``/``config``/``after_start`` are for tests (the fake
     exchange's clock; a prepared config; a coroutine run beside the window, e.g. one that closes it)."""
+    _check_display()
     import qasync
     from PySide6 import QtWidgets
 
