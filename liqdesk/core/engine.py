@@ -122,9 +122,6 @@ class LiquidationEngine:
         self._last_swept: np.ndarray | None = None  # levels swept by the last bar, for rollback
         self._last_added = [0, 0]  # alive levels the last bar appended per side (the lists' tail)
         self._alive_total = 0.0
-        self.has_taker = False
-        self.has_quote = False
-        self.has_mark = False
 
     # ------------------------------------------------------------------ building
 
@@ -198,9 +195,6 @@ class LiquidationEngine:
             return
         if full and j0:
             raise ValueError("a full build starts from an empty engine")
-        self.has_taker |= candles.taker_buy_volume is not None
-        self.has_quote |= candles.quote_volume is not None
-        self.has_mark |= candles.mark_low is not None
         prev_oi = self._oi_close.a[-1] if j0 else np.nan
         oi_delta = np.diff(np.concatenate([[prev_oi], oi_close]))
         ops = compute_openings(candles, oi_delta, self.params, starts_series=j0 == 0)
