@@ -36,6 +36,17 @@ OI_PERIODS = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, 
 THIRTY_DAYS_MS = 30 * 86_400_000
 
 
+def _paging(q: Any, default_limit: int) -> tuple[int, int | None, int | None] | None:
+    """limit, startTime, endTime of a Binance paging query; None when one is not an integer."""
+    try:
+        limit = int(q.get("limit", str(default_limit)))
+        start = int(q["startTime"]) if "startTime" in q else None
+        end = int(q["endTime"]) if "endTime" in q else None
+    except ValueError:
+        return None
+    return limit, start, end
+
+
 def _filters(tick: str, step: str) -> list[dict[str, Any]]:
     return [
         {"filterType": "PRICE_FILTER", "minPrice": "261.10", "maxPrice": "809484", "tickSize": tick},
@@ -312,12 +323,10 @@ class FakeBinance:
             return self._error(-1121, "Invalid symbol.")
         if q.get("interval") != self.interval:
             return self._error(-1120, "Invalid interval.")
-        try:
-            limit = int(q.get("limit", "500"))
-            start = int(q["startTime"]) if "startTime" in q else None
-            end = int(q["endTime"]) if "endTime" in q else None
-        except ValueError:
+        parsed = _paging(q, 500)
+        if parsed is None:
             return self._error(-1100, "Illegal characters found in a parameter.")
+        limit, start, end = parsed
         if not 1 <= limit <= 1500:
             return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and end is not None and start > end:
@@ -366,12 +375,10 @@ class FakeBinance:
             return self._error(
                 -1102, "Mandatory parameter 'period' was not sent, was empty/null, or malformed."
             )
-        try:
-            limit = int(q.get("limit", "30"))
-            start = int(q["startTime"]) if "startTime" in q else None
-            end = int(q["endTime"]) if "endTime" in q else None
-        except ValueError:
+        parsed = _paging(q, 30)
+        if parsed is None:
             return self._error(-1100, "Illegal characters found in a parameter.")
+        limit, start, end = parsed
         if not 1 <= limit <= 500:
             return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and start < self.now_ms - THIRTY_DAYS_MS:
