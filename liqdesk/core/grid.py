@@ -104,32 +104,44 @@ def render_grid(
     rarely, or watches its memory, trades ~10 ms of page faults for ~12 bytes per cell)."""
     end_bar = engine.n_bars if end_bar is None else end_bar
     first, last = column_bars(start_bar, end_bar, columns)
-    lv = engine.levels()
-    lc = engine.log_factor
     if xp is np:
-        block = max(1, min(len(last), SCRATCH_CELLS // bins.n))
-        val, cnt = _workspace(block + 1, bins.n)
-        long_, short_ = (
-            _paint_levels(
-                lv["created"], lv["sweep"], lv["price"], lv["deposit"], lv["side"], lc,
-                last.astype(np.int64), bins.lo, bins.width, bins.n, val, cnt, side,
-            )
-            for side in (LONG, SHORT)
-        )  # fmt: skip
-        del val, cnt
+        long_, short_ = (paint_side(engine, bins, last, side) for side in (LONG, SHORT))
         if not keep_scratch:
-            _local.ws = None
+            release_scratch()
     else:
-        long_, short_ = paint_levels_xp(lv, lc, last, bins, xp)
+        long_, short_ = paint_levels_xp(engine.levels(), engine.log_factor, last, bins, xp)
     return HeatmapGrid(
         time_ms=engine.open_time[first], first_bar=first, last_bar=last, bins=bins, long=long_, short=short_
     )
 
 
+def paint_side(
+    engine: LiquidationEngine, bins: PriceBins, last: np.ndarray, side: int, *, transposed: bool = False
+) -> np.ndarray:
+    """(T, P) float32 USD of one side's alive levels at the end of each column's `last` bar, or
+    with `transposed` the same as a row-major (P, T) array (an image's layout, painted straight
+    into it: no second grid for the transpose). The compiled painter's scratch is kept per thread
+    until release_scratch."""
+    lv = engine.levels()
+    block = max(1, min(len(last), SCRATCH_CELLS // bins.n))
+    val, cnt = _workspace(block + 1, bins.n)
+    grid = np.zeros((bins.n, len(last)) if transposed else (len(last), bins.n), np.float32)
+    _paint_levels(
+        lv["created"], lv["sweep"], lv["price"], lv["deposit"], lv["side"], engine.log_factor,
+        np.asarray(last, np.int64), bins.lo, bins.width, bins.n, val, cnt, side, grid.T if transposed else grid,
+    )  # fmt: skip
+    return grid
+
+
+def release_scratch() -> None:
+    """Free this thread's painter scratch (~12 bytes a cell of one column block)."""
+    _local.ws = None
+
+
 _local = threading.local()
 # Scratch per render: 12 bytes a cell (float64 sum + int32 count) for at most this many cells
-# (~24 MB); larger grids are painted in column blocks.
-SCRATCH_CELLS = 2_000_000
+# (~12 MB); larger grids are painted in column blocks (1 M cells paints as fast as 2 M: cache).
+SCRATCH_CELLS = 1_000_000
 
 
 def _workspace(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -144,9 +156,10 @@ def _workspace(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(cache=True, nogil=True)
 def _paint_levels(
-    created, sweep, price, deposit, side, log_c, last, lo, width, nbins, val, cnt, want
+    created, sweep, price, deposit, side, log_c, last, lo, width, nbins, val, cnt, want, out
 ):  # pragma: no cover
-    """CPU twin of paint_levels_xp for one side: scatter starts/ends, then sum down the time axis.
+    """CPU twin of paint_levels_xp for one side: scatter starts/ends, then sum down the time axis,
+    into `out` ((T, P), zeros; any strides).
 
     The columns are done in blocks of val.shape[0] − 1, so the scratch stays small for big grids:
     each block scatters only the events that fall inside it and the running sums carry over, which
@@ -156,7 +169,6 @@ def _paint_levels(
     block = val.shape[0] - 1
     ref = log_c[last[0]]
     first_end = last[0]
-    out = np.zeros((t, nbins), np.float32)
     run = np.zeros(nbins, np.float64)
     run_n = np.zeros(nbins, np.int64)
     for c0 in range(0, t, block):
@@ -199,7 +211,6 @@ def _paint_levels(
                 run_n[b] += cnt[k - c0, b]
                 if run_n[b] > 0 and run[b] > 0.0:
                     out[k, b] = run[b] * scale
-    return out
 
 
 def paint_levels_xp(lv: dict, lc: Any, last: Any, bins: PriceBins, xp: Any) -> tuple[Any, Any]:
