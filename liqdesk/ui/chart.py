@@ -517,6 +517,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------------ frames from the worker
 
     def set_colormap(self, name: str) -> None:
+        self.colormap = name
         self.heatmap.setLookupTable(theme.lut(name))
         self.colorbar.setColorMap(theme.colormap(name))
 

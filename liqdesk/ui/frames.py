@@ -15,7 +15,7 @@ import numpy as np
 
 from liqdesk.core import display
 from liqdesk.core.engine import LiquidationEngine
-from liqdesk.core.grid import HeatmapGrid, PriceBins, column_bars, render_grid
+from liqdesk.core.grid import HeatmapGrid, PriceBins, column_bars, paint_side, release_scratch
 from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets, liquidation_map
 from liqdesk.core.series import LONG, SHORT
 
@@ -80,8 +80,10 @@ class Columns:
 class Frame:
     request: FrameRequest
     columns: Columns
-    tlong: np.ndarray  # (P, T) transformed long notional, row-major for the image
-    tshort: np.ndarray
+    # (P, T) float32, row-major like the image: what the image quantises (see `frame_values`),
+    # kept so that new levels re-colour the frame without engine work. None for a device frame,
+    # and dropped by the worker once it computes a newer frame (only the newest is re-coloured).
+    values: np.ndarray | None
     image: np.ndarray  # (P, T) uint8
     levels: tuple[float, float]
     lmap: LiquidationMap
@@ -93,9 +95,9 @@ class Frame:
     # (image, lut, pixels): `image` coloured with `lut` as ARGB32 words by the worker, so
     # the UI thread only wraps it in a QImage. Set as one tuple: a requantise replaces it whole.
     coloured: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    # The device pipeline's frame (core.device_build.DeviceFrame) when the backend is CuPy; then
-    # `tlong`/`tshort` are that frame's DEVICE arrays (CuPy), used only by the worker thread
-    # (re-quantise, live patch), never by the UI. None: a NumPy frame from compute_frame.
+    # The device pipeline's frame (core.device_build.DeviceFrame) when the backend is CuPy: its
+    # transformed grids are DEVICE arrays, used only by the worker thread (re-quantise, live patch),
+    # never by the UI. None: a NumPy frame from compute_frame.
     device: Any = None
     backend: str = "numpy"  # which pipeline rendered the heatmap: "numpy" or "cupy"
 
@@ -109,26 +111,28 @@ class Frame:
 
 def compute_frame(engine: LiquidationEngine, req: FrameRequest) -> Frame:
     t0 = time.perf_counter()
-    # The scratch (~12 bytes a cell) is freed after each frame: frames are ~0.2 s apart at most and
-    # the page faults cost ~10 ms, while keeping it costs ~40 MB for the window's whole life.
-    grid = render_grid(engine, req.bins, req.start_bar, req.end_bar, req.columns, keep_scratch=False)
-    columns = Columns.of(grid)
-    usd_long, usd_short = grid.long, grid.short
-    del grid
-    # Row-major (price bins, time columns) for the image; each float64 USD grid is dropped as soon
-    # as it is transformed (memory: at 2,400 × 1,300 each is 25 MB).
-    tlong = transformed(usd_long, req.transform)
-    del usd_long
-    tshort = transformed(usd_short, req.transform)
-    del usd_short
+    first, last = column_bars(req.start_bar, req.end_bar, req.columns)
+    # Each side painted straight into the image's (P, T) layout and transformed in place: two
+    # float32 grids (15 MB each at 3,200 × 1,300), the only grid-sized arrays made. The painter's
+    # scratch (~12 bytes a cell of a column block) is freed after each frame: frames are ~0.2 s
+    # apart at most and the page faults cost ~10 ms, while keeping it costs ~12 MB for the
+    # window's whole life.
+    tlong = display.transform(
+        paint_side(engine, req.bins, last, LONG, transposed=True), req.transform, inplace=True
+    )
+    tshort = paint_side(engine, req.bins, last, SHORT, transposed=True)
+    release_scratch()
+    display.transform(tshort, req.transform, inplace=True)
+    columns = Columns(engine.open_time[first], first, last)
     levels = req.levels or auto_levels(columns, tlong, tshort, req)
+    values = frame_values(tlong, tshort, req.two_tone, out=tlong)
+    del tshort
     lmap = liquidation_map(engine, req.bins, req.map_bar)
     frame = Frame(
         request=req,
         columns=columns,
-        tlong=tlong,
-        tshort=tshort,
-        image=quantise(tlong, tshort, levels, req.two_tone),
+        values=values,
+        image=quantise_values(values, levels, req.two_tone),
         levels=levels,
         lmap=lmap,
         magnets=find_magnets(lmap, per_side=3),
@@ -145,8 +149,8 @@ def compute_frame_device(engine: LiquidationEngine, device: Any, req: FrameReque
     On the device: grid, value transform, levels (same rule as `auto_levels`: percentiles of the
     cells on screen), uint8 quantisation and the liquidation map at `req.map_bar`.
     What crosses to the host: the (P, T) uint8 image, the two levels, the (K, P) liquidation-map
-    vectors and their totals. The transformed float32 grids stay on the device (frame.tlong /
-    frame.tshort are CuPy arrays) for re-quantisation and live patches; the UI never reads them.
+    vectors and their totals. The transformed float32 grids stay on the device (frame.device.tlong
+    / .tshort are CuPy arrays) for re-quantisation and live patches; the UI never reads them.
     The CPU engine (built beside the DeviceModel from the same data) gives the sweep bubbles and
     the model label, and keeps serving the crosshair readout, lines and export.
     """
@@ -160,8 +164,7 @@ def compute_frame_device(engine: LiquidationEngine, device: Any, req: FrameReque
     frame = Frame(
         request=req,
         columns=Columns(f.time_ms, f.first_bar, f.last_bar),
-        tlong=f.tlong,
-        tshort=f.tshort,
+        values=None,
         image=f.image,
         levels=f.levels,
         lmap=f.lmap,
@@ -197,17 +200,6 @@ def visible_levels(last_bar: np.ndarray, req: FrameRequest, xp: Any) -> Any:
 BLOCK_CELLS = 1 << 21
 
 
-def transformed(usd: np.ndarray, kind: str) -> np.ndarray:
-    """display.transform of a (T, P) float64 grid as a row-major (P, T) float32 array, a block of
-    columns at a time (the whole-grid version made two float64 temporaries of the grid's size)."""
-    t, p = usd.shape
-    out = np.empty((p, t), np.float32)
-    step = max(1, BLOCK_CELLS // max(p, 1))
-    for c0 in range(0, t, step):
-        out[:, c0 : c0 + step] = display.transform(usd[c0 : c0 + step], kind).T
-    return out
-
-
 def auto_levels(
     columns: Columns, tlong: np.ndarray, tshort: np.ndarray, req: FrameRequest
 ) -> tuple[float, float]:
@@ -230,51 +222,79 @@ def auto_levels(
 
 
 def _positive_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The positive cells of max(a, b), gathered a block of rows at a time."""
-    step = max(1, BLOCK_CELLS // max(a.shape[1], 1))
-    parts = []
-    for r0 in range(0, a.shape[0], step):
-        m = np.maximum(a[r0 : r0 + step], b[r0 : r0 + step])
-        parts.append(m[m > 0])
-    return np.concatenate(parts) if parts else np.zeros(0, a.dtype)
+    """The positive cells of max(a, b) (both ≥ 0), a block of rows at a time, counted first so
+    that they are gathered straight into one array (no list of parts joined into a second copy).
+    Smaller blocks than elsewhere: this runs while both sides' grids are alive, at a frame's peak."""
+    step = max(1, _row_step(a) // 8)
+    blocks = [slice(r0, r0 + step) for r0 in range(0, a.shape[0], step)]
+    counts = [int(np.count_nonzero((a[r] > 0) | (b[r] > 0))) for r in blocks]
+    out = np.empty(sum(counts), np.result_type(a, b))
+    i = 0
+    for r, n in zip(blocks, counts, strict=True):
+        m = np.maximum(a[r], b[r])
+        out[i : i + n] = m[m > 0]
+        i += n
+    return out
 
 
 def _bin_span(bins: PriceBins, lo: float, hi: float) -> tuple[int, int]:
     return int(np.floor((lo - bins.lo) / bins.width)), int(np.ceil((hi - bins.lo) / bins.width))
 
 
-def quantise(
-    tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
+def frame_values(
+    tlong: np.ndarray, tshort: np.ndarray, two_tone: bool, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """uint8 codes for the 256-entry LUT: 0 empty; one ramp 1..255, or long 1..127 / short 128..255.
-
-    Computed a block of rows at a time (elementwise, so the same codes as in one go, without
-    several float temporaries the size of the grid)."""
-    if tlong.ndim != 2:
-        return _quantise(tlong, tshort, levels, two_tone)
-    out = np.empty(tlong.shape, np.uint8)
-    step = max(1, BLOCK_CELLS // max(tlong.shape[1], 1))
+    """The one grid a frame keeps, from the two sides' transformed values (both ≥ 0): their sum,
+    or for the two-tone map the larger side, signed: +tlong where longs win (tlong ≥ tshort),
+    −tshort where shorts do, 0 where both are empty. Half the memory of keeping both sides, and
+    the same image for any levels; switching to or from two-tone needs a new frame. Written into
+    `out` (which may be `tlong`) a block of rows at a time."""
+    out = np.empty(tlong.shape, np.float32) if out is None else out
+    step = _row_step(tlong)
     for r0 in range(0, tlong.shape[0], step):
-        out[r0 : r0 + step] = _quantise(tlong[r0 : r0 + step], tshort[r0 : r0 + step], levels, two_tone)
+        rows = slice(r0, r0 + step)
+        tl, ts = tlong[rows], tshort[rows]
+        out[rows] = np.where(tl >= ts, tl, -ts) if two_tone else tl + ts
     return out
 
 
-def _quantise(
+def quantise_values(values: np.ndarray, levels: tuple[float, float], two_tone: bool) -> np.ndarray:
+    """uint8 codes for the 256-entry LUT from `frame_values`: 0 empty; one ramp 1..255, or long
+    1..127 / short 128..255. Computed a block of rows at a time (elementwise, so the same codes as
+    in one go, without several float temporaries the size of the grid)."""
+    if values.ndim != 2:
+        return _quantise(values, levels, two_tone)
+    out = np.empty(values.shape, np.uint8)
+    step = _row_step(values)
+    for r0 in range(0, values.shape[0], step):
+        out[r0 : r0 + step] = _quantise(values[r0 : r0 + step], levels, two_tone)
+    return out
+
+
+def quantise(
     tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
 ) -> np.ndarray:
+    """`quantise_values` straight from the two sides' transformed values."""
+    return quantise_values(frame_values(tlong, tshort, two_tone), levels, two_tone)
+
+
+def _row_step(a: np.ndarray) -> int:
+    return max(1, BLOCK_CELLS // max(a.shape[-1], 1))
+
+
+def _quantise(values: np.ndarray, levels: tuple[float, float], two_tone: bool) -> np.ndarray:
     if not two_tone:
-        return np.ascontiguousarray(display.quantise(tlong + tshort, levels))
+        return np.ascontiguousarray(display.quantise(values, levels))
     lo, hi = levels
     span = hi - lo
 
     def ramp(v: np.ndarray, n: int) -> np.ndarray:
         return np.clip(np.rint((v - lo) / span * (n - 1)), 0, n - 1).astype(np.uint8)
 
-    long_code = 1 + ramp(tlong, 127)
-    short_code = 128 + ramp(tshort, 128)
-    out = np.where(tlong >= tshort, long_code, short_code).astype(np.uint8)
-    out[(tlong <= 0) & (tshort <= 0)] = 0
-    return np.ascontiguousarray(out)
+    long_code = 1 + ramp(values, 127)
+    short_code = 128 + ramp(-values, 128)
+    out = np.where(values > 0, long_code, np.where(values < 0, short_code, np.uint8(0)))
+    return np.ascontiguousarray(out.astype(np.uint8))
 
 
 def colour(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -294,8 +314,13 @@ def argb_table(lut: np.ndarray) -> np.ndarray:
 
 
 def requantise(frame: Frame, levels: tuple[float, float], colormap: str) -> np.ndarray:
-    """New image for new levels or colour mode, from the kept transformed grids (no engine work)."""
-    return quantise(frame.tlong, frame.tshort, levels, colormap == TWO_TONE)
+    """New image for new levels, or a colour map of the same mode, from the frame's kept values
+    (no engine work)."""
+    if frame.values is None:
+        raise ValueError("a device frame is re-quantised on the device")
+    if (colormap == TWO_TONE) != frame.request.two_tone:
+        raise ValueError("switching to or from the two-tone map needs a new frame")
+    return quantise_values(frame.values, levels, frame.request.two_tone)
 
 
 def sweep_bubbles(engine: LiquidationEngine, start_bar: int, end_bar: int, limit: int) -> Bubbles:

@@ -38,7 +38,7 @@ from liqdesk.ui import theme
 from liqdesk.ui.alerts import AlertCenter, AlertDock
 from liqdesk.ui.capture import Capture
 from liqdesk.ui.chart import ChartWidget
-from liqdesk.ui.frames import CursorInfo, Frame, FrameRequest, cursor_values
+from liqdesk.ui.frames import TWO_TONE, CursorInfo, Frame, FrameRequest, cursor_values
 from liqdesk.ui.lines import KINDS, LinesController
 from liqdesk.ui.position import PositionDock
 from liqdesk.ui.worker import ModelWorker
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 # more costs memory and paint time (the whole image is drawn every frame).
 RENDER_MARGIN = 0.3
 RENDER_MARGIN_Y = 0.15  # y re-fits to the candles while panning, so its margin matters less
-MAX_COLUMNS = 2400
+MAX_COLUMNS = 3200
 MAX_BINS = 1000
 
 
@@ -420,11 +420,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rebuild_engine()
 
     def set_colormap(self, name: str) -> None:
-        was_two_tone = self.settings.colormap == "longshort"
         self.settings.colormap = name
-        self.chart.set_colormap(name)
-        if was_two_tone != (name == "longshort") and self.frame is not None:
-            self._requantise(self.frame.levels)
+        if self.frame is not None and self.frame.request.two_tone != (name == TWO_TONE):
+            # A frame keeps only the values of its own colour mode: a new frame brings the new map
+            # (_on_frame), so the image is never shown under a map of the other mode meanwhile.
+            self.request_frame(force=True)
+        else:
+            self.chart.set_colormap(name)
 
     def set_transform(self, kind: str) -> None:
         self.settings.transform = kind
@@ -846,7 +848,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame = frame
         if self.settings.lock_levels and self.settings.levels is None:
             self.settings.levels = frame.levels
+        same_mode = frame.request.two_tone == (self.settings.colormap == TWO_TONE)
+        cmap = self.settings.colormap if same_mode else frame.request.colormap
+        if cmap != self.chart.colormap:
+            self.chart.set_colormap(cmap)
         self.chart.apply_frame(frame)
+        if self.settings.lock_levels and self.settings.levels not in (None, frame.levels):
+            # requested before the user set the levels (a colour bar drag while it was computed)
+            self._requantise(self.settings.levels)
         self.model_label.setText(frame.model_label)
         self.chart.show_notice(None if frame.image.size else "no data in this range")
         self._refresh_readout()
@@ -857,6 +866,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _requantise(self, levels: tuple[float, float]) -> None:
         if self.frame is None:
+            return
+        if self.frame.request.two_tone != (self.settings.colormap == TWO_TONE):
+            self.request_frame(force=True)  # the colour mode is changing: the new frame has the levels
             return
         self.worker.request_requantise(
             self.data_generation, self.frame.request.generation, levels, self.settings.colormap

@@ -26,6 +26,7 @@ import logging
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -186,7 +187,19 @@ class ModelWorker(QtCore.QObject):
         self._queued: set[str] = set()
         self.engine: LiquidationEngine | None = None
         self._engine_generation = -1
-        self._last_frame: frames.Frame | None = None
+        self._last_frame_ref: weakref.ref[frames.Frame] | None = None
+
+    @property
+    def _last_frame(self) -> frames.Frame | None:
+        """The newest frame made here, for re-quantising and live patches, while anyone still
+        holds it: the window holds the frame it shows, and a frame in flight is held by its signal.
+        Not kept here itself: while panning, a frame the window has already replaced would stay
+        alive beside the shown one and the one being computed (~25 MB each at full screen)."""
+        return None if self._last_frame_ref is None else self._last_frame_ref()
+
+    @_last_frame.setter
+    def _last_frame(self, frame: frames.Frame | None) -> None:
+        self._last_frame_ref = None if frame is None else weakref.ref(frame)
 
     # ------------------------------------------------------------------ requests (UI thread)
 
@@ -235,6 +248,7 @@ class ModelWorker(QtCore.QObject):
                     patched = patch_newest_column(self.engine, frame)
                 if patched is not None:
                     _colour(patched, patched.image, patched.request.colormap)
+                    frame.values = None  # superseded by the patched frame
                     self._last_frame = patched
                     self.frame_ready.emit(generation, patched)
 
@@ -315,6 +329,11 @@ class ModelWorker(QtCore.QObject):
         generation, request = payload
         if self.engine is None or generation != self._engine_generation:
             return
+        superseded = self._last_frame
+        if superseded is not None:
+            # Only the newest frame is ever re-quantised (a request for an older one is dropped)
+            # or patched: the shown frame's values go now, not after this one (~15 MB at the peak).
+            superseded.values = None
         if self.device is not None:
             frame = frames.compute_frame_device(self.engine, self.device, request)
         else:
@@ -336,6 +355,8 @@ class ModelWorker(QtCore.QObject):
             # on the device from the kept transformed grids; only the uint8 image comes back
             frame.device = self.device.requantise(frame.device, levels, cmap == frames.TWO_TONE)
             image = frame.device.image
+        elif frame.values is None or frame.request.two_tone != (cmap == frames.TWO_TONE):
+            return  # superseded, or a switch to or from two-tone: a new frame is on its way
         else:
             image = frames.requantise(frame, levels, cmap)
         _colour(frame, image, cmap)
@@ -366,8 +387,8 @@ def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frame
     """
     req, cols = frame.request, frame.columns
     n = engine.n_bars
-    if req.end_bar < n - 1 or req.end_bar > n:
-        return None
+    if req.end_bar < n - 1 or req.end_bar > n or frame.values is None:
+        return None  # the view is in the past, or the frame was superseded (values dropped)
     one_bar_per_column = bool(np.all(cols.first_bar == cols.last_bar))
     if n > req.end_bar and one_bar_per_column:
         keep, first = len(cols), n - 1  # append a column for the new bar
@@ -376,8 +397,9 @@ def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frame
     col = render_grid(engine, req.bins, first, n, 1)
     tl = display.transform(col.long.T, req.transform).astype(np.float32)
     ts = display.transform(col.short.T, req.transform).astype(np.float32)
-    tlong = np.ascontiguousarray(np.hstack([frame.tlong[:, :keep], tl]))
-    tshort = np.ascontiguousarray(np.hstack([frame.tshort[:, :keep], ts]))
+    values = np.ascontiguousarray(
+        np.hstack([frame.values[:, :keep], frames.frame_values(tl, ts, req.two_tone)])
+    )
     new_cols = frames.Columns(
         time_ms=np.r_[cols.time_ms[:keep], col.time_ms],
         first_bar=np.r_[cols.first_bar[:keep], col.first_bar],
@@ -395,9 +417,8 @@ def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frame
     return frames.Frame(
         request=new_req,
         columns=new_cols,
-        tlong=tlong,
-        tshort=tshort,
-        image=frames.quantise(tlong, tshort, frame.levels, req.two_tone),
+        values=values,
+        image=frames.quantise_values(values, frame.levels, req.two_tone),
         levels=frame.levels,
         lmap=lmap,
         magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
@@ -433,8 +454,7 @@ def patch_newest_column_device(
     return frames.Frame(
         request=new_req,
         columns=frames.Columns(patched.time_ms, patched.first_bar, patched.last_bar),
-        tlong=patched.tlong,
-        tshort=patched.tshort,
+        values=None,
         image=patched.image,
         levels=frame.levels,
         lmap=patched.lmap,

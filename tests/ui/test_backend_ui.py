@@ -200,7 +200,7 @@ def test_window_on_emulated_cupy_draws_the_numpy_frame(
         f = w.frame
         assert f.device is not None and w.worker.device.n_bars == w.worker.engine.n_bars == n + 1
         ref = frames.compute_frame(w.worker.engine, f.request)
-        cpu = frames.quantise(ref.tlong, ref.tshort, f.levels, f.request.two_tone)
+        cpu = frames.requantise(ref, f.levels, f.request.colormap)
         assert_images_match(f.image[:, -1:], cpu[:, -1:])
         assert f.lmap.price_now == pytest.approx(last * 0.99)
     finally:

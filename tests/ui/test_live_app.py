@@ -129,7 +129,7 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
                 lambda: int(w.candles.open_time[-1]) == int(s.klines.open_time[live_i]), what="live bar"
             )
             await drawn(w)
-            before = w.frame.tlong[:, -1].copy()  # type: ignore[union-attr]
+            before = w.frame.values[:, -1].copy()  # type: ignore[union-attr,index]
             candles_before = len(w.candles)
             await st.call_async(s.push_kline(live_i, final=True))
             final = s._kline_row(live_i, final=True)
@@ -139,15 +139,17 @@ def test_live_window_backfills_streams_and_recovers(qapp: QtWidgets.QApplication
             assert w.candles.close[-1] == float(final[4]) and w.candles.high[-1] == float(final[2])
             f = w.frame
             assert f is not None and f.request.end_bar == len(w.candles)
-            assert not np.array_equal(f.tlong[:, -1], before)  # the newest column changed
+            assert f.values is not None and not np.array_equal(
+                f.values[:, -1], before
+            )  # the newest column changed
             # … exactly as a full rebuild over the same bars and open interest draws it
             eng = w.worker.engine
             assert eng is not None and eng.n_bars == len(w.candles)
             ref_engine = LiquidationEngine.build(w.candles, None, w.params(), oi_close=eng._oi_close.a.copy())
             ref = frames.compute_frame(ref_engine, f.request)
             assert int(ref.columns.first_bar[-1]) == int(f.columns.first_bar[-1])
-            np.testing.assert_allclose(f.tlong[:, -1], ref.tlong[:, -1], rtol=1e-9, atol=1e-6)
-            np.testing.assert_allclose(f.tshort[:, -1], ref.tshort[:, -1], rtol=1e-9, atol=1e-6)
+            assert ref.values is not None
+            np.testing.assert_allclose(f.values[:, -1], ref.values[:, -1], rtol=1e-9, atol=1e-6)
             assert np.array_equal(w.chart.heatmap.image, f.image)  # what the ImageItem shows
 
             # a real liquidation: stored, and a marker where it happened

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from liqdesk.core.series import Candles
 from liqdesk.feeds.sample import load_sample
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
-from liqdesk.ui.frames import quantise
+from liqdesk.ui.frames import quantise, quantise_values
 from liqdesk.ui.session import wait_until_drawn
 from tests.ui.conftest import make_window
 
@@ -119,13 +121,43 @@ def test_controls_change_what_is_drawn(window, qtbot) -> None:  # type: ignore[n
     _drawn(window, qtbot)
 
 
+def test_two_tone_switch_brings_a_frame_of_its_mode(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A frame keeps only its own mode's values: the switch computes a new frame, and the image is
+    never shown under a map of the other mode meanwhile."""
+    before = window.frame
+    assert not before.request.two_tone and before.values.min() >= 0
+    window.set_colormap("longshort")
+    # until the two-tone frame arrives, the single-tone image keeps its single-tone map
+    assert window.chart.colormap == "liqdesk" and np.array_equal(window.chart.heatmap.image, before.image)
+    qtbot.waitUntil(lambda: window.frame.request.two_tone, timeout=10_000)
+    f = window.frame
+    assert window.chart.colormap == "longshort"
+    assert np.array_equal(window.chart.heatmap.lut, theme.lut("longshort"))
+    req = f.request
+    grid = render_grid(window.worker.engine, req.bins, req.start_bar, req.end_bar, req.columns)
+    tl, ts = np.sqrt(grid.long.T).astype(np.float32), np.sqrt(grid.short.T).astype(np.float32)
+    assert np.array_equal(f.image, quantise(tl, ts, f.levels, two_tone=True))
+    assert (f.values < 0).any() and (f.values > 0).any()  # shorts kept signed, longs positive
+    # new levels re-colour the two-tone frame from its kept values
+    lo, hi = f.levels
+    window.chart.levels_changed.emit(lo, (lo + hi) / 2)
+    qtbot.waitUntil(lambda: window.frame.levels == (lo, (lo + hi) / 2), timeout=10_000)
+    want = quantise(tl, ts, (lo, (lo + hi) / 2), two_tone=True)
+    qtbot.waitUntil(lambda: np.array_equal(window.chart.heatmap.image, want), timeout=10_000)
+    window.set_colormap("liqdesk")
+    qtbot.waitUntil(lambda: not window.frame.request.two_tone, timeout=10_000)
+    assert window.chart.colormap == "liqdesk" and int(window.chart.heatmap.image.max()) <= 255
+    window.lock_box.setChecked(False)
+    _drawn(window, qtbot)
+
+
 def test_levels_drag_requantises_and_locks(window, qtbot) -> None:  # type: ignore[no-untyped-def]
     f = window.frame
     lo, hi = f.levels
     window.chart.levels_changed.emit(lo, lo + (hi - lo) / 4)  # as a drag of the colour bar does
     qtbot.waitUntil(lambda: window.frame.levels == (lo, lo + (hi - lo) / 4), timeout=10_000)
     assert window.settings.lock_levels and window.lock_box.isChecked()
-    expected = quantise(f.tlong, f.tshort, (lo, lo + (hi - lo) / 4), two_tone=False)
+    expected = quantise_values(f.values, (lo, lo + (hi - lo) / 4), two_tone=False)
     qtbot.waitUntil(lambda: np.array_equal(window.chart.heatmap.image, expected), timeout=10_000)
     # locked levels survive a pan
     window.chart.pan(-0.8)
@@ -135,6 +167,38 @@ def test_levels_drag_requantises_and_locks(window, qtbot) -> None:  # type: igno
     window.chart.jump_to_end()
     _drawn(window, qtbot)
     assert window.frame.levels != (lo, lo + (hi - lo) / 4)
+
+
+def test_levels_dragged_while_a_frame_is_computed_still_apply(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    f = window.frame
+    lo, hi = f.levels
+    want = (lo, lo + (hi - lo) / 3)
+    window.request_frame(force=True)  # a frame with the old levels is on its way…
+    window.chart.levels_changed.emit(*want)  # …when the colour bar is dragged
+    qtbot.waitUntil(lambda: window.frame is not f and window.frame.levels == want, timeout=10_000)
+    assert window.worker.wait_idle(10_000)
+    qtbot.wait(50)
+    g = window.frame
+    assert g.levels == want and window.frame is g
+    assert np.array_equal(window.chart.heatmap.image, quantise_values(g.values, want, two_tone=False))
+    window.lock_box.setChecked(False)
+    _drawn(window, qtbot)
+
+
+def test_only_the_newest_frame_keeps_its_values(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A superseded frame is never re-coloured or patched: the worker drops its values when it
+    computes the next one, and keeps no frame alive by itself."""
+    old = window.frame
+    assert old.values is not None
+    generation = old.request.generation
+    window.request_frame(force=True)
+    qtbot.waitUntil(lambda: window.frame.request.generation > generation, timeout=10_000)
+    assert old.values is None and window.frame.values is not None
+    assert window.worker._last_frame is window.frame
+    ref = weakref.ref(old)
+    del old
+    gc.collect()
+    assert ref() is None  # nothing else holds the superseded frame
 
 
 def test_worker_keeps_the_event_loop_spinning(window, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -209,8 +273,8 @@ def test_live_bar_updates_candle_engine_and_newest_column(qapp: QtWidgets.QAppli
         req = f.request
         grid = render_grid(w.worker.engine, req.bins, req.start_bar, req.end_bar, req.columns)
         # the newest column equals a full recompute
-        assert np.allclose(f.tlong[:, -1], np.sqrt(grid.long[-1]), rtol=1e-5, atol=1e-2)
-        assert np.allclose(f.tshort[:, -1], np.sqrt(grid.short[-1]), rtol=1e-5, atol=1e-2)
+        want = np.sqrt(grid.long[-1]) + np.sqrt(grid.short[-1])  # the sqrt map keeps long + short
+        assert np.allclose(f.values[:, -1], want, rtol=1e-5, atol=1e-2)
         assert f.lmap.price_now == pytest.approx(last * 0.99)
         assert w.chart.price_line.value() == pytest.approx(last * 0.99)
     finally:
