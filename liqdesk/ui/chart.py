@@ -261,6 +261,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.magnet_labels = []
         for _ in range(MAX_MAGNETS):
             label = pg.TextItem("", anchor=(1, 0.5), fill=pg.mkBrush(13, 16, 23, 200))
+            label.textItem.document().setDocumentMargin(1.0)  # a box as tall as the text: ~16 px, not 22
             label.setZValue(40)
             label.hide()
             m.addItem(label, ignoreBounds=True)
@@ -641,12 +642,14 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             for label in self.magnet_labels:
                 label.hide()
             return
-        # Keep labels at least ~15 px apart: nudge outward from the price, per side.
+        # Keep labels a label's height apart (their filled boxes must not cover each other's text):
+        # nudge outward from the price, per side.
         _, (y0, y1) = self.map_vb.viewRange()
         h = self.map_vb.height() or 400.0
-        min_gap = (y1 - y0) / h * 15.0
+        label_px = max(15.0, self.magnet_labels[0].textItem.boundingRect().height())
+        min_gap = (y1 - y0) / h * label_px
         order = sorted(magnets[:MAX_MAGNETS], key=lambda mg: mg.price)
-        lo_edge, hi_edge = y0 + min_gap * 0.6, y1 - min_gap * 0.6
+        lo_edge, hi_edge = y0 + min_gap * 0.9, y1 - min_gap * 0.9  # clear of the axis ticks
         ys = np.clip([mg.price for mg in order], lo_edge, hi_edge)
         for i in range(1, len(ys)):  # push up from the bottom …
             ys[i] = max(ys[i], ys[i - 1] + min_gap)

@@ -304,3 +304,28 @@ def test_time_axis_local_and_utc(window) -> None:  # type: ignore[no-untyped-def
     assert all(":" in s or " " in s for s in utc_labels)
     assert "UTC" in window.update_label.text()
     window.set_utc(False)
+
+
+def test_magnet_labels_never_cover_each_other(window, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Labels keep their boxes apart and inside the map, also when the view crowds them at an edge."""
+    chart = window.chart
+
+    def check() -> None:
+        shown = [lab.sceneBoundingRect() for lab in chart.magnet_labels if lab.isVisible()]
+        assert len(shown) >= 2
+        area = chart.map_vb.sceneBoundingRect()
+        for i, a in enumerate(shown):
+            assert area.top() - 0.5 <= a.top() and a.bottom() <= area.bottom() + 0.5
+            for b in shown[i + 1 :]:
+                overlap = a.intersected(b)
+                assert overlap.isEmpty() or overlap.height() <= 0.5, (a, b)
+
+    check()
+    price = window.frame.lmap.price_now
+    chart.set_auto_y(False)
+    chart.price_vb.setYRange(price * 0.995, price * 1.005, padding=0)  # every magnet beyond the edges
+    qtbot.wait(20)
+    check()
+    chart.set_auto_y(window.settings.auto_y)
+    window.chart.jump_to_end()
+    _drawn(window, qtbot)
