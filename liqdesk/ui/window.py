@@ -853,9 +853,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if cmap != self.chart.colormap:
             self.chart.set_colormap(cmap)
         self.chart.apply_frame(frame)
-        if self.settings.lock_levels and self.settings.levels not in (None, frame.levels):
+        locked = self.settings.levels if self.settings.lock_levels else None
+        if locked is not None and locked != frame.levels:
             # requested before the user set the levels (a colour bar drag while it was computed)
-            self._requantise(self.settings.levels)
+            self._requantise(locked)
         self.model_label.setText(frame.model_label)
         self.chart.show_notice(None if frame.image.size else "no data in this range")
         self._refresh_readout()
