@@ -56,16 +56,23 @@ INTERVALS = f"95 % block-bootstrap intervals; {NO_CI}: events in < 2 independent
 # Debounce for runs triggered by changing a setting (ticking three presets runs once).
 AUTO_RUN_MS = 300
 
-PANEL_STYLE = f"""
-QLabel#dim {{ color: {theme.TEXT_DIM}; }}
-QLabel#warning {{ color: #ffcc66; background: #2a2412; border: 1px solid #4a3d18; border-radius: 3px;
-                  padding: 4px 6px; }}
-QLabel#stale {{ color: #ffcc66; }}
-QProgressBar {{ background: #181d29; border: 1px solid #262d3d; border-radius: 3px; color: {theme.TEXT};
-                text-align: center; max-height: 16px; }}
-QProgressBar::chunk {{ background: #2b3550; }}
-QPushButton:disabled {{ color: {theme.TEXT_DIM}; }}
-QCheckBox:disabled {{ color: {theme.TEXT_DIM}; }}
+AXIS_LABELS = {"bottom": "densest cells, % of all cells", "left": "liquidated USD caught, %"}
+# The reliability plot's data area stays dark in both themes, like the chart's (curves keep their contrast).
+PLOT_AREA = theme.PANEL_BACKGROUND
+
+
+def panel_style(p: dict[str, str]) -> str:
+    """The panel's own styles, in the colours of palette `p` (theme.palette())."""
+    return f"""
+QLabel#dim {{ color: {p["text_dim"]}; }}
+QLabel#warning {{ color: {p["warning_text"]}; background: {p["warning_bg"]}; border: 1px solid {p["warning_border"]};
+                  border-radius: 3px; padding: 4px 6px; }}
+QLabel#stale {{ color: {p["warning_text"]}; }}
+QProgressBar {{ background: {p["control"]}; border: 1px solid {p["control_border"]}; border-radius: 3px;
+                color: {p["text"]}; text-align: center; max-height: 16px; }}
+QProgressBar::chunk {{ background: {p["selection"]}; }}
+QPushButton:disabled {{ color: {p["text_dim"]}; }}
+QCheckBox:disabled {{ color: {p["text_dim"]}; }}
 """
 
 
@@ -306,7 +313,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         super().__init__("Model check", window)
         self.setObjectName("model_check_dock")
         self.window_ = window
-        self.setStyleSheet(PANEL_STYLE)
+        self.setStyleSheet(panel_style(theme.palette()))
         self.outcome: CheckOutcome | None = None
         self.generation = 0
         self.running = False
@@ -447,8 +454,9 @@ class ModelCheckDock(QtWidgets.QDockWidget):
             "Reliability: the share of liquidated USD caught by the densest x % of cells, pooled over "
             "snapshots; chance is the diagonal, a perfect map jumps to 100 % at once"
         )
-        pi.setLabel("bottom", "densest cells, % of all cells")
-        pi.setLabel("left", "liquidated USD caught, %")
+        for side, text in AXIS_LABELS.items():
+            pi.setLabel(side, text)
+        pi.getViewBox().setBackgroundColor(PLOT_AREA)
         pi.showGrid(x=True, y=True, alpha=0.12)
         pi.setRange(xRange=(0, 100), yRange=(0, 100), padding=0.02)
         pi.getViewBox().disableAutoRange()  # both axes are shares: always 0–100 %, curves or not
@@ -644,7 +652,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
                     heading += f" · {row_name} map"
                 item = QtWidgets.QTableWidgetItem(heading)
                 item.setFont(head_font)
-                item.setForeground(QtGui.QColor(theme.ACCENT))
+                item.setForeground(QtGui.QColor(theme.palette()["heading"]))
                 t.setItem(i, 0, item)
                 t.setSpan(i, 0, 1, t.columnCount())
                 continue
@@ -669,6 +677,20 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         rows_h = sum(t.rowHeight(i) for i in range(t.rowCount()))
         t.setFixedHeight(rows_h + header.sizeHint().height() + 2 * t.frameWidth() + 2)
         self._refresh_in_use()
+
+    def apply_theme(self) -> None:
+        """Follow the current theme (after theme.set_theme): panel styles, the plot's frame and
+        axes, table headings. The plot's data area stays dark, as the chart's does."""
+        p = theme.palette()
+        self.setStyleSheet(panel_style(p))
+        self.plot.setBackground(p["window"])
+        pi = self.plot.getPlotItem()
+        for side, text in AXIS_LABELS.items():
+            ax = pi.getAxis(side)
+            ax.setPen(p["axis"])
+            ax.setTextPen(p["axis"])
+            pi.setLabel(side, text, color=p["axis"])
+        self._show_outcome()
 
     def _show_outcome(self) -> None:
         o = self.outcome

@@ -627,6 +627,9 @@ class MainWindow(QtWidgets.QMainWindow):
             label.opts["color"] = p["text_dim"]
             label.setText(label.text)
         ch.legend.setLabelTextColor(p["text"])
+        model_check = getattr(self, "model_check", None)  # installed after the first apply_theme
+        if model_check is not None:
+            model_check.apply_theme()
         if self.frame is not None:
             ch.apply_frame(self.frame)  # labels drawn with the theme's colours
 

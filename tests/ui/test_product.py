@@ -154,8 +154,19 @@ def test_settings_dialog_applies_live(qapp: QtWidgets.QApplication, config: Path
     assert theme.PALETTES["light"]["window"] in w.styleSheet()
     axis = w.chart.price_plot.getAxis("right")
     assert axis.pen().isCosmetic() and axis.textPen().color().name() == theme.PALETTES["light"]["axis"]
+    # the Model check panel follows too: its styles, the plot's frame and axes, the table's headings
+    mc = w.model_check
+    light = theme.PALETTES["light"]
+    assert (
+        light["warning_bg"] in mc.styleSheet() and theme.PALETTES["dark"]["warning_bg"] not in mc.styleSheet()
+    )
+    assert mc.plot.backgroundBrush().color().name() == light["window"]
+    assert mc.plot.getPlotItem().getAxis("bottom").textPen().color().name() == light["axis"]
+    headings = [mc.table.item(i, 0) for i in range(mc.table.rowCount()) if mc.table.columnSpan(i, 0) > 1]
+    assert headings and all(h.foreground().color().name() == light["heading"] for h in headings)
     d.theme_dark.setChecked(True)
     assert theme.current_theme() == "dark"
+    assert theme.PALETTES["dark"]["warning_bg"] in mc.styleSheet()
     d.close()
     ws.close()
 
