@@ -249,7 +249,7 @@ def frame_values(
     −tshort where shorts do, 0 where both are empty. Half the memory of keeping both sides, and
     the same image for any levels; switching to or from two-tone needs a new frame. Written into
     `out` (which may be `tlong`) a block of rows at a time."""
-    out = np.empty(tlong.shape, np.float32) if out is None else out
+    out = np.empty(tlong.shape, np.result_type(tlong, tshort)) if out is None else out
     step = _row_step(tlong)
     for r0 in range(0, tlong.shape[0], step):
         rows = slice(r0, r0 + step)
