@@ -45,6 +45,14 @@ class Inputs:
         )
 
 
+def add_market_arguments(p: argparse.ArgumentParser) -> None:
+    """The required --exchange and --symbol of the commands that work on one live market."""
+    p.add_argument(
+        "--exchange", required=True, metavar="ID", help="ccxt exchange id: binanceusdm, bybit, okx"
+    )
+    p.add_argument("--symbol", required=True, metavar="SYM", help="symbol in ccxt form, e.g. BTC/USDT:USDT")
+
+
 def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> None:
     g = parser.add_argument_group("data (default: the bundled real BTCUSDT sample)")
     g.add_argument(

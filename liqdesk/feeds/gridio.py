@@ -14,7 +14,9 @@ cum_long, cum_short (P) and params (JSON text); .csv has one row per price bin w
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +34,22 @@ def check_suffix(out: Path) -> None:
         raise ConfigError(f"{out}: use a .npz or .csv file name")
 
 
-def write_grid(grid: HeatmapGrid, out: Path, meta: dict) -> None:
-    """Write a grid as .npz or .csv (the File menu's export uses the same function)."""
+@contextlib.contextmanager
+def _writing(out: Path) -> Iterator[str]:
+    """Check the suffix and make the folder; yields the suffix, and an OS error while writing
+    becomes a DataError naming the file."""
     check_suffix(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".npz":
+        yield out.suffix.lower()
+    except OSError as exc:
+        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def write_grid(grid: HeatmapGrid, out: Path, meta: dict) -> None:
+    """Write a grid as .npz or .csv (the File menu's export uses the same function)."""
+    with _writing(out) as suffix:
+        if suffix == ".npz":
             with out.open("wb") as fh:
                 np.savez_compressed(
                     fh,
@@ -56,16 +68,12 @@ def write_grid(grid: HeatmapGrid, out: Path, meta: dict) -> None:
             with out.open("w", newline="") as fh:
                 fh.write("time_ms,price,long_usd,short_usd\n")
                 np.savetxt(fh, rows, fmt=["%d", "%.2f", "%.2f", "%.2f"], delimiter=",")
-    except OSError as exc:
-        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
 
 
 def write_map(lmap: LiquidationMap, out: Path, meta: dict[str, Any]) -> None:
     """Write one liquidation map as .npz or .csv (format in the module docstring)."""
-    check_suffix(out)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix.lower() == ".npz":
+    with _writing(out) as suffix:
+        if suffix == ".npz":
             with out.open("wb") as fh:
                 np.savez_compressed(
                     fh,
@@ -96,5 +104,3 @@ def write_map(lmap: LiquidationMap, out: Path, meta: dict[str, Any]) -> None:
                         fh.write(f"# {key}: {str(meta[key]).replace(chr(10), ' ')}\n")
                 fh.write(",".join(header) + "\n")
                 np.savetxt(fh, rows, fmt="%.2f", delimiter=",")
-    except OSError as exc:
-        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None

@@ -15,7 +15,7 @@ import numpy as np
 
 from liqdesk.core import display
 from liqdesk.core.engine import LiquidationEngine
-from liqdesk.core.grid import HeatmapGrid, PriceBins, column_bars, paint_side, release_scratch
+from liqdesk.core.grid import PriceBins, column_bars, paint_side, release_scratch
 from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets, liquidation_map
 from liqdesk.core.series import LONG, SHORT
 
@@ -67,10 +67,6 @@ class Columns:
     time_ms: np.ndarray
     first_bar: np.ndarray
     last_bar: np.ndarray  # the column shows the state at the end of this bar
-
-    @staticmethod
-    def of(grid: HeatmapGrid) -> Columns:
-        return Columns(grid.time_ms, grid.first_bar, grid.last_bar)
 
     def __len__(self) -> int:
         return len(self.last_bar)

@@ -38,6 +38,7 @@ from liqdesk.core.series import Candles, Liquidations, OpenInterest
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
+from liqdesk.ui.actions import add_action
 
 if TYPE_CHECKING:
     from liqdesk.ui.window import MainWindow
@@ -860,13 +861,8 @@ def install_model_check(window: MainWindow) -> ModelCheckDock:
     )
     if menu is None:
         menu = bar.addMenu("Model")
-    action = QtGui.QAction("Model check…", window)
-    action.setShortcut(QtGui.QKeySequence("Ctrl+M"))
     tip = "Does the heatmap predict where real liquidations happen? Scores, reliability plot, presets side by side"
-    action.setStatusTip(tip)
-    action.setToolTip(tip)
-    action.triggered.connect(lambda _checked=False: open_model_check(window, dock))
-    menu.addAction(action)
-    window.addAction(action)  # the shortcut works while the menu bar is hidden too
-    dock.open_action = action
+    dock.open_action = add_action(
+        window, menu, "Model check…", lambda: open_model_check(window, dock), "Ctrl+M", tip
+    )
     return dock

@@ -35,6 +35,7 @@ from liqdesk.feeds.markets import tick_size
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
+from liqdesk.ui.actions import add_action
 from liqdesk.ui.alerts import AlertCenter, AlertDock
 from liqdesk.ui.capture import Capture
 from liqdesk.ui.chart import ChartWidget
@@ -254,42 +255,30 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.scene().sigMouseClicked.connect(self._on_chart_click)
         self._build_menus()
 
-    def _action(self, menu: QtWidgets.QMenu, text: str, slot: object, shortcut: str | None = None,
-                tip: str = "") -> QtGui.QAction:  # fmt: skip
-        action = QtGui.QAction(text, self)
-        if shortcut:
-            action.setShortcut(QtGui.QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.triggered.connect(lambda _checked=False, s=slot: s())  # type: ignore[operator]
-        menu.addAction(action)
-        self.addAction(action)  # shortcuts work while the menu bar is hidden too
-        return action
-
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file = bar.addMenu("File")
-        self._action(file, "Save screenshot", self.capture.save_screenshot, "Ctrl+S",
+        add_action(self, file, "Save screenshot", self.capture.save_screenshot, "Ctrl+S",
                      "Save the chart as PNG in the last folder used")  # fmt: skip
-        self._action(file, "Save screenshot as…", self.capture.save_screenshot_as, "Ctrl+Shift+S")
-        self._action(file, "Copy screenshot", self.capture.copy_screenshot, "Ctrl+Shift+C")
+        add_action(self, file, "Save screenshot as…", self.capture.save_screenshot_as, "Ctrl+Shift+S")
+        add_action(self, file, "Copy screenshot", self.capture.copy_screenshot, "Ctrl+Shift+C")
         self.hires_action = QtGui.QAction("High-resolution screenshots (2×)", self)
         self.hires_action.setCheckable(True)
         self.hires_action.setChecked(self.capture.scale >= 2)
         self.hires_action.toggled.connect(lambda on: self.capture.set_scale(2.0 if on else 1.0))
         file.addAction(self.hires_action)
         file.addSeparator()
-        self._action(file, "Export visible heatmap…", self.capture.export_heatmap_dialog, "Ctrl+E",
+        add_action(self, file, "Export visible heatmap…", self.capture.export_heatmap_dialog, "Ctrl+E",
                      "The visible bars and prices as .npz or .csv (same format as liqdesk export)")  # fmt: skip
-        self._action(file, "Export liquidation map…", self.capture.export_map_dialog, "Ctrl+Shift+E")
+        add_action(self, file, "Export liquidation map…", self.capture.export_map_dialog, "Ctrl+Shift+E")
         file.addSeparator()
-        self._action(file, "Quit", lambda: self.window().close(), "Ctrl+Q")  # the workspace, when in one
+        add_action(self, file, "Quit", lambda: self.window().close(), "Ctrl+Q")  # the workspace, when in one
 
         lines = self.lines_menu = bar.addMenu("Lines")
         self.line_actions: dict[str, QtGui.QAction] = {}
         for kind, key in (("stop", "Alt+S"), ("target", "Alt+T"), ("entry", "Alt+E"), ("alert", "Alt+A")):
-            self.line_actions[kind] = self._action(
+            self.line_actions[kind] = add_action(
+                self,
                 lines,
                 f"Add {KINDS[kind].name.lower()} line",
                 lambda k=kind: self.lines.add_line(k),
@@ -297,12 +286,12 @@ class MainWindow(QtWidgets.QMainWindow):
                 "At the price under the mouse, else near the last price",
             )
         lines.addSeparator()
-        self._action(lines, "Position…", self.open_position_form, "Alt+P",
+        add_action(self, lines, "Position…", self.open_position_form, "Alt+P",
                      "Side, entry, leverage, size: your liquidation price and the stop's risk")  # fmt: skip
-        self._action(lines, "Move stop beyond cluster", lambda: self.lines.move_beyond(), "Alt+B")
-        self._action(lines, "Edit selected line price…", self._edit_selected, "F2")
-        self._action(lines, "Delete selected line", lambda: self.lines.remove(), "Del")
-        self._action(lines, "Remove all lines", self.lines.clear)
+        add_action(self, lines, "Move stop beyond cluster", lambda: self.lines.move_beyond(), "Alt+B")
+        add_action(self, lines, "Edit selected line price…", self._edit_selected, "F2")
+        add_action(self, lines, "Delete selected line", lambda: self.lines.remove(), "Del")
+        add_action(self, lines, "Remove all lines", self.lines.clear)
 
         alerts = bar.addMenu("Alerts")
         toggle = self.alert_dock.toggleViewAction()
@@ -310,7 +299,7 @@ class MainWindow(QtWidgets.QMainWindow):
         toggle.setShortcut(QtGui.QKeySequence("Ctrl+L"))
         alerts.addAction(toggle)
         self.addAction(toggle)
-        self._action(alerts, "Add alert line", lambda: self.lines.add_line("alert"))
+        add_action(self, alerts, "Add alert line", lambda: self.lines.add_line("alert"))
 
         # Toolbar: one button with the same actions (room is short there).
         self.toolbar.addSeparator()

@@ -25,6 +25,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liqdesk.feeds.state import AppState, load_state, save_state
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
+from liqdesk.ui.actions import add_action
 from liqdesk.ui.window import MainWindow, ViewSettings
 
 log = logging.getLogger(__name__)
@@ -254,27 +255,16 @@ class Workspace(QtWidgets.QMainWindow):
             self.schedule_save()
 
     # ------------------------------------------------------------------ menus
-    def _act(self, menu: QtWidgets.QMenu, text: str, slot: Callable[[], object], shortcut: str | None = None,
-             tip: str = "") -> QtGui.QAction:  # fmt: skip
-        a = QtGui.QAction(text, self)
-        if shortcut:
-            a.setShortcut(QtGui.QKeySequence(shortcut))
-        if tip:
-            a.setStatusTip(tip)
-            a.setToolTip(tip)
-        a.triggered.connect(lambda _c=False: slot())
-        menu.addAction(a)
-        self.addAction(a)
-        return a
-
     def _build_actions(self) -> None:
         self.tabs_menu = QtWidgets.QMenu("Tabs", self)
-        self._act(self.tabs_menu, "New tab", self.new_tab, "Ctrl+T", "A chart of another symbol in a new tab")
-        self._act(self.tabs_menu, "Close tab", self.close_tab, "Ctrl+W")
-        self._act(self.tabs_menu, "Next tab", lambda: self._step_tab(1), "Ctrl+PgDown")
-        self._act(self.tabs_menu, "Previous tab", lambda: self._step_tab(-1), "Ctrl+PgUp")
+        add_action(
+            self, self.tabs_menu, "New tab", self.new_tab, "Ctrl+T", "A chart of another symbol in a new tab"
+        )
+        add_action(self, self.tabs_menu, "Close tab", self.close_tab, "Ctrl+W")
+        add_action(self, self.tabs_menu, "Next tab", lambda: self._step_tab(1), "Ctrl+PgDown")
+        add_action(self, self.tabs_menu, "Previous tab", lambda: self._step_tab(-1), "Ctrl+PgUp")
         self.view_menu = QtWidgets.QMenu("View", self)
-        self._act(self.view_menu, "Settings…", self.open_settings, "Ctrl+,",
+        add_action(self, self.view_menu, "Settings…", self.open_settings, "Ctrl+,",
                   "Model parameters and presets, exchange options and cache, appearance")  # fmt: skip
         self.view_menu.addSeparator()
         group = QtGui.QActionGroup(self)
@@ -286,10 +276,10 @@ class Workspace(QtWidgets.QMainWindow):
             group.addAction(a)
             self.view_menu.addAction(a)
             self.theme_actions[name] = a
-        self._act(self.view_menu, "Toggle dark / light", self.toggle_theme, "Ctrl+Shift+L")
+        add_action(self, self.view_menu, "Toggle dark / light", self.toggle_theme, "Ctrl+Shift+L")
         self.help_menu = QtWidgets.QMenu("Help", self)
-        self._act(self.help_menu, "Keyboard shortcuts", self.open_shortcuts, "F1")
-        self._act(self.help_menu, "About liqdesk", self.open_about)
+        add_action(self, self.help_menu, "Keyboard shortcuts", self.open_shortcuts, "F1")
+        add_action(self, self.help_menu, "About liqdesk", self.open_about)
 
     def _rebuild_menu_bar(self) -> None:
         bar = self.menuBar()

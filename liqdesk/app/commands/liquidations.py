@@ -6,6 +6,7 @@ import argparse
 import csv
 import sys
 
+from liqdesk.app.options import add_market_arguments
 from liqdesk.feeds.timeparse import format_time, parse_time
 
 
@@ -20,10 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "liquidation per symbol per second, so its tape is a sample."
         ),
     )
-    p.add_argument(
-        "--exchange", required=True, metavar="ID", help="ccxt exchange id: binanceusdm, bybit, okx"
-    )
-    p.add_argument("--symbol", required=True, metavar="SYM", help="symbol in ccxt form, e.g. BTC/USDT:USDT")
+    add_market_arguments(p)
     p.add_argument(
         "--since", metavar="ISO", help="only from this time (ISO 8601; UTC unless an offset is given)"
     )

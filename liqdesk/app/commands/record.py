@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 
+from liqdesk.app.options import add_market_arguments
 from liqdesk.core.series import timeframe_ms
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.exchange_config import ccxt_options_for
@@ -25,10 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Reconnects forever; Ctrl-C or the end of --duration stops cleanly."
         ),
     )
-    p.add_argument(
-        "--exchange", required=True, metavar="ID", help="ccxt exchange id: binanceusdm, bybit, okx"
-    )
-    p.add_argument("--symbol", required=True, metavar="SYM", help="symbol in ccxt form, e.g. BTC/USDT:USDT")
+    add_market_arguments(p)
     p.add_argument("--timeframe", default="1m", metavar="TF", help="candle interval (default 1m)")
     p.add_argument(
         "--duration", metavar="SPAN", help="stop after this long (e.g. 90m, 12h, 7d); default: forever"
