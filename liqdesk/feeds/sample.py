@@ -15,7 +15,6 @@ import numpy as np
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
 from liqdesk.errors import DataError
-from liqdesk.feeds.fills import read_fills_report
 from liqdesk.feeds.files import (
     merge_taker_volume,
     read_candles_report,
@@ -23,6 +22,7 @@ from liqdesk.feeds.files import (
     read_open_interest_report,
     read_taker_volume_report,
 )
+from liqdesk.feeds.fills import read_fills_report
 from liqdesk.feeds.resources import resource_path
 from liqdesk.feeds.validate import ReadReport
 
