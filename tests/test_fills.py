@@ -81,7 +81,9 @@ def test_reader_rejects_bad_rows_by_line_and_refuses_other_files(tmp_path):
     assert any(":23: 3 fields, expected 4" in m for m in msgs), msgs
     other = tmp_path / "candles.csv"
     other.write_text("open_time,open,high,low,close,volume\n1,2,3,4,5,6\n")
-    with pytest.raises(DataError, match="not a liquidation fills file: no time_ms, coin, price, size_usd column"):
+    with pytest.raises(
+        DataError, match="not a liquidation fills file: no time_ms, coin, price, size_usd column"
+    ):
         read_fills_report(other, candles)
     with pytest.raises(DataError, match="file not found"):
         read_fills_report(tmp_path / "missing.csv", candles)
