@@ -139,6 +139,8 @@ def test_the_fit_window_is_the_previous_horizons_only():
     assert cfg.fit_horizons * cfg.horizon_ms == 3 * H
     # Events at 1 h are in the windows [t − 3 h, t) of the 2, 3 and 4 h snapshots only.
     assert fit.n_events.tolist() == [0, 0, 20, 20, 20, 0, 0, 0, 0, 0, 20, 20]
+    # Buckets span the fit windows only (from 3 h before the first snapshot to the last one), not the epoch.
+    assert fit.n_buckets == 3 + 11
 
 
 def test_the_in_sample_best_null_is_at_least_as_strong_as_the_fixed_and_fitted_ones():

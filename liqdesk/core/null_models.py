@@ -169,12 +169,19 @@ class OutOfSampleFit:
             np.searchsorted(ev, last * g, "left") - np.searchsorted(ev, first * g, "left"), np.int64
         )
         pt = np.asarray(pair_event_time, np.int64) // g
-        b0 = int(min(first.min(initial=0), pt.min(initial=0))) if len(t) else 0
+        # Buckets count from the earliest one needed (epoch-based indices would make the arrays huge).
+        both = np.r_[first, pt]
+        b0 = int(both.min()) if len(both) else 0
         self._bucket = np.asarray(pt - b0, np.int64)
         self._nb = int(max((last - b0).max(initial=0), self._bucket.max(initial=-1) + 1))
         self._lo = np.clip(first - b0, 0, self._nb)
         self._hi = np.clip(last - b0, 0, self._nb)
         self._totals: dict[str, F64] = {}
+
+    @property
+    def n_buckets(self) -> int:
+        """Buckets kept per grid multiplier: from the earliest fit window's start to the last snapshot or event."""
+        return self._nb
 
     def add(self, j: int, ll: F64, weights: dict[str, F64]) -> None:
         """Pair log-likelihoods at grid multiplier j, summed per bucket under each weighting."""
