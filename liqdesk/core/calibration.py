@@ -361,12 +361,12 @@ class RowScore:
 
     @property
     def top(self) -> tuple[TopShare, ...]:
-        """Top-q shares of liquidated USD (the count view: by_count.top)."""
+        """Top-q shares of liquidated USD (by_count.top has the shares of events)."""
         return self.by_usd.top
 
     @property
     def loglik(self) -> dict[str, Estimate]:
-        """Nats per event (the USD-weighted view: by_usd.loglik)."""
+        """Nats per event, each event counted once (by_usd.loglik has the USD-weighted view)."""
         return self.by_count.loglik
 
     @property
