@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -491,3 +492,8 @@ def test_cli_report_that_cannot_be_written_is_one_line_and_leaves_nothing_half_w
     assert code == 0, err
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    fresh = tmp_path / "fresh.html"
+    code, _, err = run(capsys, "--boot", "10", "--report", str(fresh))
+    assert code == 0, err
+    if os.name == "posix":  # a page for sharing, not a private temp file
+        assert fresh.stat().st_mode & 0o777 == 0o644
