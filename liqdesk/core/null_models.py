@@ -14,9 +14,11 @@ make at the snapshot instant, on the same price grid, smoothed by the same ±tol
     without looking at liquidations is easy to beat and proves little, so it is kept only to show
     what fitting changes;
   - *fitted* (out of sample): k maximises the likelihood of the events of the previous
-    `fit_horizons` horizons before each snapshot, on a log grid of multipliers; only events that
-    happened before the snapshot count. With fewer than `fit_min_events` such events the fixed k
-    stands in (and the number of snapshots where it did is reported);
+    `fit_horizons` (7) horizons before each snapshot, on a log grid of multipliers; only events that
+    happened before the snapshot count. Seven horizons are a week at the default 24 h horizon: many
+    events on an active market, yet recent enough to follow a change of regime; a trader refitting
+    weekly would do the same. With fewer than `fit_min_events` (10) such events a fit is noise and
+    the fixed k stands in (the number of snapshots where it did is reported);
   - *best in sample*: the k that maximises the likelihood of the scored events themselves, the
     strongest null of the family (no forecaster could have chosen it). It is refitted inside every
     bootstrap resample, so its interval includes the selection.
