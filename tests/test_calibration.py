@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -40,14 +41,16 @@ SPOT = 100_000.0
 
 
 def snaps_of(long: np.ndarray, short: np.ndarray, *, half_range: float = 0.05, mean_price: float = SPOT,
-             b: float = 1_000.0) -> Snapshots:  # fmt: skip
-    """Hourly snapshots at spot 100k over 1m bars, range spot ± half_range, Laplace scale b (horizon 1h)."""
+             b: float = 1_000.0, day: tuple[float, float] = (SPOT * 0.99, SPOT * 1.01)) -> Snapshots:  # fmt: skip
+    """Hourly snapshots at spot 100k over 1m bars, range spot ± half_range, Laplace scale b (horizon 1h),
+    last day's range `day`."""
     s_n = len(long)
     atr = b * 3.0 / math.sqrt(60)  # laplace_scale: b = ATR · √(1h / 1m) / 3
     return Snapshots(
         time_ms=np.arange(s_n, dtype=np.int64) * H, bar=np.arange(s_n, dtype=np.int64) * 60,
         spot=np.full(s_n, SPOT), lo=np.full(s_n, SPOT * (1 - half_range)), hi=np.full(s_n, SPOT * (1 + half_range)),
-        long=long, short=short, atr=np.full(s_n, atr), mean_price=np.full(s_n, mean_price), interval_ms=M,
+        long=long, short=short, atr=np.full(s_n, atr), mean_price=np.full(s_n, mean_price),
+        day_lo=np.full(s_n, day[0]), day_hi=np.full(s_n, day[1]), interval_ms=M,
     )  # fmt: skip
 
 
@@ -111,7 +114,10 @@ def test_events_at_the_clusters_score_near_the_maximum():
         assert row.top_share(0.10).lift.low > 9.0
         for null in NULLS:
             assert row.lift[null].value > 2.0 and row.lift[null].low > 0, (name, null)
-        assert "beats uniform, Laplace at spot, Laplace at lookback mean" in row.verdict
+        assert (
+            "beats uniform, recent range, Laplace at spot (fitted), Laplace at lookback mean (fitted), "
+            "Laplace at spot (best in sample), Laplace at lookback mean (best in sample)" in row.verdict
+        )
         assert "more liquidated USD than chance" in row.verdict
     assert r.rows["total"].n_events == 4 * s_n and r.rows["long"].n_events == 2 * s_n
     curve = r.reliability["total"]
@@ -352,16 +358,19 @@ def test_cli_on_the_real_capture_gives_finite_numbers_and_says_too_few(capsys):
     total = r["rows"]["total"]
     assert total["n_events"] == 31 and total["n_pairs"] >= 31 and total["n_outside"] == 0
     assert total["enough"] is False and total["verdict"].startswith("too few events to conclude")
-    for t in total["top"]:
-        assert 0.0 <= t["share"]["value"] <= 1.0
-    for v in total["loglik"].values():
-        assert math.isfinite(v["value"]) and abs(v["value"]) < 10
+    for view in ("by_usd", "by_count"):
+        for t in total[view]["top"]:
+            assert 0.0 <= t["share"]["value"] <= 1.0
+        for v in total[view]["loglik"].values():
+            assert math.isfinite(v["value"]) and abs(v["value"]) < 10
+        assert set(total[view]["lift"]) == set(NULLS)
     m = r["magnet"]
     assert m["n_snapshots"] > 500 and 0 < m["hit"]["value"] < 1 and m["hit"]["low"] <= m["hit"]["value"]
     assert r["n_snapshots"] > 700 and len(r["reliability"]["total"]["usd_share"]) == 101
     code, out, err = run(capsys)
     assert code == 0, err
-    assert "too few events to conclude" in out and "magnet test" in out and "Laplace@spot" in out
+    assert "too few events to conclude" in out and "Magnet test" in out and "Laplace at spot (fitted)" in out
+    assert "Path-conditional" in out and "Precision at N zones" in out
 
 
 def test_cli_compare_and_a_view(capsys):
@@ -376,7 +385,7 @@ def test_cli_compare_and_a_view(capsys):
     code, out, _ = run(
         capsys, "--compare", "coinglass,high", "--range", "2d", "--end", "2025-01-29", "--boot", "50"
     )
-    assert code == 0 and "comparison (total density" in out and "too few events to rank" in out
+    assert code == 0 and "Presets side by side" in out and "too few events to rank" in out
 
 
 def test_cli_errors_are_one_line(capsys):
@@ -433,3 +442,58 @@ def test_one_event_per_cell_scores_exactly_the_cell_share_whatever_the_map(seed,
         assert r.rows["total"].top_share(q).share.value == pytest.approx(q, abs=1e-9)
         assert r.rows["long"].top_share(q).share.value == pytest.approx(q, abs=1e-9)
     np.testing.assert_allclose(r.reliability["total"].usd_share, r.reliability["total"].cell_share, atol=1e-9)
+
+
+def test_cli_on_the_hyperliquid_sample_scores_its_venue_and_writes_a_report(capsys, tmp_path):
+    out_file = tmp_path / "sub" / "calibration.html"
+    code, out, err = run(capsys, "--sample", "btcusdt-1m-2025-05", "--horizon", "4h", "--boot", "200",
+                         "--report", str(out_file), "--json")  # fmt: skip
+    assert code == 0, err
+    rep = json.loads(out)
+    r = rep["results"]["coinglass"]
+    assert rep["tape_events"] == 464 and list(r["venues"]) == ["all"]
+    assert r["venues"]["all"]["venue"] == "hyperliquid"
+    total = r["rows"]["total"]
+    assert total["n_events"] == 464 and total["n_blocks"] == 5
+    for key in ("spot_laplace_fit", "spot_laplace_best", "range"):
+        e = total["by_count"]["lift"][key]
+        assert e["low"] <= e["value"] <= e["high"] or e["low"] is None
+    path = r["path"]["total"]
+    assert path["n_snapshots"] > 10 and -1 <= path["rho_usd"]["value"] <= 1
+    prec = r["precision"]["total"]
+    assert [p["n"] for p in prec] == [5, 10] and all(
+        0 <= p["precision"]["low"] <= p["precision"]["high"] for p in prec
+    )
+    page = out_file.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 2 and "Path-conditional" in page
+    assert (
+        "Precision at N zones" in page
+        and "Laplace at spot (best in sample)" in page
+        and "hyperliquid" in page
+    )
+    # Self-contained: no script, stylesheet or image fetched from anywhere.
+    assert "<script" not in page and "src=" not in page and "href=" not in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_cli_report_needs_an_html_name(capsys, tmp_path):
+    code, _, err = run(capsys, "--report", str(tmp_path / "out.png"))
+    assert code == 2 and "--report" in err and ".html" in err and err.count("\n") == 1
+
+
+def test_cli_report_that_cannot_be_written_is_one_line_and_leaves_nothing_half_written(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run(capsys, "--boot", "10", "--report", str(blocker / "out.html"))
+    assert code == 2 and "cannot write" in err and err.count("\n") == 1
+    target = tmp_path / "report.html"
+    target.write_text("old report")
+    code, _, err = run(capsys, "--boot", "10", "--report", str(target))
+    assert code == 0, err
+    assert target.read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+    fresh = tmp_path / "fresh.html"
+    code, _, err = run(capsys, "--boot", "10", "--report", str(fresh))
+    assert code == 0, err
+    if os.name == "posix":  # a page for sharing, not a private temp file
+        assert fresh.stat().st_mode & 0o777 == 0o644

@@ -21,7 +21,7 @@ def ms(iso: str) -> int:
 
 
 def test_list_samples() -> None:
-    assert list_samples() == ["btcusdt-5m", "btcusdt-1m-2025-01", "btcusdt-1h-2025"]
+    assert list_samples() == ["btcusdt-5m", "btcusdt-1m-2025-01", "btcusdt-1h-2025", "btcusdt-1m-2025-05"]
     assert list_samples()[0] == DEFAULT_SAMPLE
     assert all(sample_description(n) for n in list_samples())
     with pytest.raises(DataError, match="unknown sample 'nope'; available: btcusdt-5m"):
@@ -120,6 +120,8 @@ def test_provenance_covers_every_bundled_file() -> None:
             sample_mod.CANDLES_1M,
             sample_mod.FORCE_ORDERS,
             sample_mod.KLINES_1H,
+            sample_mod.CANDLES_1M_2025_05,
+            sample_mod.HYPERLIQUID_FILLS,
         ]
     )
     for name in files:

@@ -1,29 +1,35 @@
 """Does the heatmap tell the truth? The model's density scored against real liquidations.
 
-Method (docs/model.md, "Is it any good?"):
+Method (docs/model.md, "Is it any good?"); the parts live in their own modules:
 
-* **Snapshots.** Every `every` (aligned to the clock) the engine's alive long and short notional is
-  binned into `n_bins` equal cells over the *shown range*: the lookback's low/high, widened to at
-  least spot ± `range_pct` %. A snapshot at time t shows the state at the end of the last bar that
-  closed by t; it is scored against the real liquidations in [t, t + horizon). Nothing after t is used.
+* **Snapshots** (density_snapshots). Every `every` (aligned to the clock) the engine's alive long and
+  short notional is binned into `n_bins` cells over the shown range; a snapshot at t is scored
+  against the real liquidations in [t, t + horizon). Nothing after t is used.
 * **Tolerance.** A reported liquidation price is not the trigger price: Binance's forceOrder carries
-  the order's limit price, ~0.35 % beyond the market (the bundled capture stores the average fill,
-  closer to the market). Every density (model and nulls alike) is therefore averaged over
-  ±`tolerance_pct` % around each price: the likelihood of an event is the density of its
-  ±tolerance window, and cells are ranked by that smoothed density. Smoothing before ranking keeps
-  the chance baseline exact (any ranking of cells catches q of uniformly placed events).
-* **Top-q share.** Share of liquidated USD whose cell is among the q densest cells (q = 10 %, 25 %).
-  Ties (e.g. many empty cells) get fractional credit, the expected value under random tie-breaking,
-  so an empty or flat map scores exactly q. Lift = share / q.
+  the order's limit price, ~0.35 % beyond the market (the bundled captures store fills, closer to the
+  market). Every density (model and nulls alike) is averaged over ±`tolerance_pct` % around each
+  price: an event's likelihood is the density of its ±tolerance window, and cells are ranked by that
+  smoothed density. Smoothing before ranking keeps the chance baseline exact.
+* **Events are scored per venue or pooled.** `score_liquidations(snaps, events, …)` scores one set of
+  events (one venue's, or several venues' together) against one density source; `score_snapshots`
+  does it for the aggregate and, when the tape holds several venues, for each venue, side by side.
+* **Top-q share.** Share of liquidated USD (and, as a guard against wrong sizes, of events) whose
+  cell is among the q densest cells (q = 10 %, 25 %). Ties get fractional credit (ranks), so an
+  empty or flat map scores exactly q. Lift = share / q.
 * **Log-likelihood.** Mean over (snapshot, event) pairs of log(P · p_cell), i.e. nats per event
-  relative to a uniform density over the range (the uniform null is 0 by construction). Every
-  distribution is mixed with `floor` (1 %) of uniform so an event in an empty cell costs a finite
-  log(floor) ≈ −4.6 nats instead of −inf; a map with no notional in range is the uniform.
-  Nulls: uniform over the range; a Laplace centred on spot; a Laplace centred on the lookback mean
-  close. Both Laplaces use scale b = ATR · √(horizon / bar) / 3: for a random walk the mean bar range
-  is 1.6 σ√bar and the mean |displacement| at a random moment of the horizon is 0.53 σ√horizon,
-  whose ratio is 1/3 (b is the Laplace's mean absolute deviation). Laplaces are truncated to the range.
-  Events are counted, not USD-weighted, here: one whale should not decide a likelihood.
+  relative to a uniform density over the range (the uniform null is 0 by construction); also
+  USD-weighted (nats per USD). Every distribution is mixed with `floor` (1 %) of uniform so an
+  event in an empty cell costs a finite log(floor) ≈ −4.6 nats; a map with no notional in range is
+  the uniform. Nulls (null_models): uniform; the recent range (last day's high–low, widened by a
+  quarter of its width on each side); Laplaces at spot and at the lookback mean, each with a fixed
+  scale (ATR rule), a scale fitted out of sample on the events before each snapshot, and the best
+  scale in sample (the strongest null of the family, refitted in every bootstrap resample).
+* **Path-conditional test** (path_conditional): among the cells price actually traversed during
+  the horizon, does liquidated USD follow the map's density (Spearman ρ; share in the densest
+  quarter of traversed cells, chance 25 %)? This separates the map from the price path.
+* **Precision at N** (zone_precision): share of the N strongest separate zones hit by a liquidation
+  within the horizon, with Wilson bounds, against random zones of the same width in the traversed
+  range.
 * **Sides.** "long"/"short" score long (short) liquidations against the long (short) density;
   "matched" pools both; "total" scores all events against long + short, what the heatmap shows.
   The nulls are side-blind, so the side rows favour the model (a long density already knows that
@@ -33,244 +39,133 @@ Method (docs/model.md, "Is it any good?"):
   window of long notional below / short notional above spot within `magnet_within_pct` %. Did price
   reach it within the horizon, against the same distance on a random side (the exact expectation:
   the mean of the up and down touches)? Snapshots without a full horizon of candles are left out.
-* **Uncertainty.** Horizons overlap, so one event is scored by several snapshots and neighbouring
-  snapshots are not independent: CIs come from a block bootstrap that resamples whole blocks of
-  snapshots (block = the horizon), only among blocks holding events for the liquidation scores.
-  With fewer than two such blocks no interval is given (NaN).
+* **Uncertainty** (intervals). Horizons overlap, so one event is scored by several snapshots and
+  neighbouring snapshots are not independent: intervals come from a block bootstrap that resamples
+  whole blocks of snapshots (block = the horizon), only among blocks holding events for the
+  liquidation scores. With fewer than two such blocks no interval is given (NaN).
 * **Too few events.** Below `min_events` distinct events or `min_blocks` independent blocks, the
-  verdict says so and nothing is concluded: at 100 events the top-10 % share (binomial, p = 0.1) has
-  a standard error of 0.03, just enough to tell a lift of 1.6 from 1; USD weighting and the
-  clustering of liquidations in cascades make the effective sample smaller still.
+  verdict says so and nothing is concluded; point estimates and whatever intervals exist are still
+  shown. At 100 events the top-10 % share (binomial, p = 0.1) has a standard error of 0.03, just
+  enough to tell a lift of 1.6 from 1; USD weighting and the clustering of liquidations in cascades
+  make the effective sample smaller still.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from liqdesk.core.calibration_config import HOUR_MS, CalibrationConfig
+from liqdesk.core.density_snapshots import Snapshots, density_snapshots, normalise, smooth, snapshot_times
 from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.intervals import NAN, Estimate, block_bootstrap, block_ids, block_sums
+from liqdesk.core.null_models import (
+    LAPLACE_CENTRES,
+    OutOfSampleFit,
+    fixed_nulls,
+    floored_loglik,
+    grid_loglik,
+    laplace_cells,
+    laplace_pair_loglik,
+    laplace_scale,
+    scale_grid,
+)
 from liqdesk.core.params import ModelParams
+from liqdesk.core.path_conditional import PathRanges, PathScore, path_ranges, score_path
+from liqdesk.core.ranks import rank_interval, top_weight
 from liqdesk.core.series import LONG, SHORT, Candles, Liquidations, OpenInterest
+from liqdesk.core.zone_precision import PrecisionScore, precision_at_n
 
-HOUR_MS = 3_600_000
-NULLS = ("uniform", "spot_laplace", "mean_laplace")
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+__all__ = [
+    "ALL_VENUES",
+    "HOUR_MS",
+    "NULLS",
+    "PATH_ROWS",
+    "ROWS",
+    "VERDICT_NULLS",
+    "WEIGHTS",
+    "CalibrationConfig",
+    "CalibrationResult",
+    "Estimate",
+    "LiquidationScore",
+    "MagnetScore",
+    "PairScores",
+    "PathScore",
+    "PrecisionScore",
+    "ReliabilityCurve",
+    "RowScore",
+    "Snapshots",
+    "TopShare",
+    "WeightedScores",
+    "calibrate",
+    "compare_presets",
+    "density_snapshots",
+    "distributions",
+    "laplace_cells",
+    "laplace_scale",
+    "magnet_test",
+    "null_label",
+    "pair_events",
+    "reliability_curve",
+    "score_liquidations",
+    "score_pairs",
+    "score_snapshots",
+    "snapshot_times",
+    "top_weight",
+    "venue_names",
+]
+
+# Every null's log-likelihood is reported; the fitted Laplaces are "_fit" (out of sample) and
+# "_best" (in sample), the bare names keep the fixed-scale rule for comparison.
+NULLS = (
+    "uniform", "range",
+    "spot_laplace_fit", "spot_laplace_best", "spot_laplace",
+    "mean_laplace_fit", "mean_laplace_best", "mean_laplace",
+)  # fmt: skip
+# The nulls a verdict is drawn against (the fixed-scale ones prove little).
+VERDICT_NULLS = (
+    "uniform",
+    "range",
+    "spot_laplace_fit",
+    "mean_laplace_fit",
+    "spot_laplace_best",
+    "mean_laplace_best",
+)
 ROWS = ("total", "long", "short", "matched")
+PATH_ROWS = ("total", "long", "short")
+WEIGHTS = ("usd", "count")
+ALL_VENUES = "all"
 _ROW_DENSITY = {"total": "total", "long": "matched", "short": "matched", "matched": "matched"}
+_NULL_LABEL = {
+    "uniform": "uniform",
+    "range": "recent range",
+    "spot_laplace": "Laplace at spot (fixed scale)",
+    "spot_laplace_fit": "Laplace at spot (fitted)",
+    "spot_laplace_best": "Laplace at spot (best in sample)",
+    "mean_laplace": "Laplace at lookback mean (fixed scale)",
+    "mean_laplace_fit": "Laplace at lookback mean (fitted)",
+    "mean_laplace_best": "Laplace at lookback mean (best in sample)",
+}
 
 
-@dataclass(frozen=True)
-class CalibrationConfig:
-    horizon_ms: int = 24 * HOUR_MS  # events in [snapshot, snapshot + horizon) are scored
-    every_ms: int = HOUR_MS  # snapshot spacing (aligned to multiples of it in epoch time)
-    lookback_ms: int = 24 * HOUR_MS  # for the shown range, ATR and the lookback-mean null
-    # Levels accumulate from the first bar; a young map is scored as it is (thin maps score worse).
-    warmup_ms: int = HOUR_MS
-    n_bins: int = 200
-    range_pct: float = 5.0  # the range spans at least spot ± this
-    tolerance_pct: float = 0.35  # reported vs trigger price (Binance's order price ~0.35 % away)
-    floor: float = 0.01  # uniform mixture weight: no −inf log-likelihoods
-    top_shares: tuple[float, ...] = (0.10, 0.25)
-    magnet_within_pct: float = 2.0
-    laplace_atr_mult: float = 1.0 / 3.0  # random-walk argument, see the module docstring
-    n_boot: int = 2000
-    ci: float = 0.95
-    seed: int = 0
-    min_events: int = 100  # distinct events, below which nothing is concluded
-    min_blocks: int = 5  # independent blocks (of one horizon) holding events
-    min_magnet_snapshots: int = 30
-    block_ms: int | None = None  # bootstrap block length; None = the horizon
-
-    def __post_init__(self) -> None:
-        if self.horizon_ms <= 0 or self.every_ms <= 0 or self.lookback_ms <= 0 or self.warmup_ms < 0:
-            raise ValueError("horizon, every and lookback must be positive, warm-up non-negative")
-        if self.n_bins < 10:
-            raise ValueError("need at least 10 price cells")
-        if not 0 < self.floor < 1:
-            raise ValueError("floor must lie in (0, 1)")
-        if self.tolerance_pct < 0 or self.range_pct <= 0 or self.magnet_within_pct <= 0:
-            raise ValueError("tolerance must be ≥ 0, range and magnet distance > 0")
-        if not all(0 < q < 1 for q in self.top_shares):
-            raise ValueError("top shares must lie in (0, 1)")
-        if not 0 < self.ci < 1 or self.n_boot < 1:
-            raise ValueError("ci must lie in (0, 1) and n_boot be positive")
-
-    @property
-    def block_length_ms(self) -> int:
-        return self.block_ms or self.horizon_ms
+def null_label(name: str) -> str:
+    return _NULL_LABEL[name]
 
 
-# ---------------------------------------------------------------------------------------- snapshots
-
-
-@dataclass(frozen=True, eq=False)
-class Snapshots:
-    """The model's density at snapshot instants, on a per-snapshot price grid."""
-
-    time_ms: np.ndarray  # (S,) int64 snapshot instant
-    bar: np.ndarray  # (S,) int64 bar whose end state is shown (closed by time_ms)
-    spot: np.ndarray  # (S,) close of that bar
-    lo: np.ndarray  # (S,) shown range
-    hi: np.ndarray
-    long: np.ndarray  # (S, P) USD of alive long levels per cell
-    short: np.ndarray  # (S, P)
-    atr: np.ndarray  # (S,) mean true range over the lookback (price units)
-    mean_price: np.ndarray  # (S,) mean close over the lookback
-    interval_ms: int  # bar interval
-
-    def __len__(self) -> int:
-        return len(self.time_ms)
-
-    @property
-    def n_bins(self) -> int:
-        return int(self.long.shape[1])
-
-    @property
-    def width(self) -> np.ndarray:
-        return (self.hi - self.lo) / self.n_bins
-
-    @property
-    def edges(self) -> np.ndarray:
-        """(S, P + 1) cell edges."""
-        return self.lo[:, None] + np.arange(self.n_bins + 1)[None, :] * self.width[:, None]
-
-    @property
-    def centers(self) -> np.ndarray:
-        """(S, P) cell centres."""
-        return self.lo[:, None] + (np.arange(self.n_bins)[None, :] + 0.5) * self.width[:, None]
-
-    def cell(self, snap: np.ndarray, price: np.ndarray) -> np.ndarray:
-        """Cell of each price in its snapshot's grid; −1 outside the range."""
-        i = np.floor((price - self.lo[snap]) / self.width[snap]).astype(np.int64)
-        return np.where((i >= 0) & (i < self.n_bins), i, -1)
-
-
-def snapshot_times(
-    open_time: np.ndarray,
-    interval_ms: int,
-    config: CalibrationConfig,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-) -> np.ndarray:
-    """Clock-aligned instants (multiples of every_ms) in [start, end) after the warm-up and before the last
-    bar's close (nothing follows that in the data), each showing the last bar closed by then."""
-    if len(open_time) == 0:
-        return np.zeros(0, np.int64)
-    first = int(open_time[0]) + config.warmup_ms
-    last = int(open_time[-1]) + interval_ms
-    lo = first if start_ms is None else max(first, int(start_ms))
-    hi = last if end_ms is None else min(last, int(end_ms))
-    every = config.every_ms
-    t0 = -(-lo // every) * every  # first multiple ≥ lo
-    if t0 >= hi:
-        return np.zeros(0, np.int64)
-    times = np.arange(t0, hi, every, dtype=np.int64)
-    # Several instants inside one gap in the candles would show the same bar: keep the first.
-    bars = np.searchsorted(np.asarray(open_time) + interval_ms, times, "right") - 1
-    keep = np.r_[True, np.diff(bars) > 0] & (bars >= 0)
-    return times[keep]
-
-
-def density_snapshots(
-    engine: LiquidationEngine, times_ms: np.ndarray, config: CalibrationConfig
-) -> Snapshots:
-    """Alive long/short notional per cell at each instant, with spot, ATR and lookback mean."""
-    times_ms = np.asarray(times_ms, np.int64)
-    close_time = engine.open_time + engine.interval_ms
-    bars = np.searchsorted(close_time, times_ms, "right") - 1
-    if np.any(bars < 0):
-        raise ValueError("a snapshot instant lies before the first bar closes")
-    high, low, close = engine.bar_column("high"), engine.bar_column("low"), engine.close
-    prev = np.r_[close[0], close[:-1]]
-    tr = np.maximum(high, prev) - np.minimum(low, prev)
-    n_lb = max(1, config.lookback_ms // engine.interval_ms)
-    ctr, cclose = np.r_[0.0, np.cumsum(tr)], np.r_[0.0, np.cumsum(close)]
-    lv = engine.levels()
-    s_n, p_n = len(bars), config.n_bins
-    out = {k: np.zeros(s_n) for k in ("spot", "lo", "hi", "atr", "mean")}
-    dens = np.zeros((2, s_n, p_n))
-    r = config.range_pct / 100.0
-    for s, b in enumerate(bars):
-        a = max(0, int(b) - n_lb + 1)
-        spot = float(close[b])
-        lo = min(float(low[a : b + 1].min()), spot * (1 - r))
-        hi = max(float(high[a : b + 1].max()), spot * (1 + r))
-        out["spot"][s], out["lo"][s], out["hi"][s] = spot, lo, hi
-        out["atr"][s] = (ctr[b + 1] - ctr[a]) / (b + 1 - a)
-        out["mean"][s] = (cclose[b + 1] - cclose[a]) / (b + 1 - a)
-        idx, usd = engine.alive_at(int(b))
-        cell = np.floor((lv["price"][idx] - lo) / ((hi - lo) / p_n)).astype(np.int64)
-        inside = (cell >= 0) & (cell < p_n)
-        side = lv["side"][idx]
-        for k, want in enumerate((LONG, SHORT)):
-            m = inside & (side == want)
-            dens[k, s] = np.bincount(cell[m], weights=usd[m], minlength=p_n)
-    return Snapshots(
-        time_ms=times_ms, bar=bars.astype(np.int64), spot=out["spot"], lo=out["lo"], hi=out["hi"],
-        long=dens[0], short=dens[1], atr=out["atr"], mean_price=out["mean"], interval_ms=engine.interval_ms,
-    )  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------ distributions
-
-
-def _kernel_cells(snaps: Snapshots, tolerance_pct: float) -> np.ndarray:
-    """Half-width of the ±tolerance window in cells, per snapshot."""
-    return np.rint(tolerance_pct / 100.0 * snaps.spot / snaps.width).astype(np.int64)
-
-
-def smooth(dens: np.ndarray, half: np.ndarray) -> np.ndarray:
-    """Mean of each row over cells [i − half, i + half] (in range only); half per row."""
-    s_n, p_n = dens.shape
-    c = np.zeros((s_n, p_n + 1))
-    np.cumsum(dens, axis=1, out=c[:, 1:])  # non-decreasing for dens ≥ 0, so window sums stay ≥ 0
-    i = np.arange(p_n)[None, :]
-    left = np.clip(i - half[:, None], 0, p_n)
-    right = np.clip(i + half[:, None] + 1, 0, p_n)
-    sums = np.take_along_axis(c, right, 1) - np.take_along_axis(c, left, 1)
-    return np.maximum(sums, 0.0) / (right - left)
-
-
-def _normalise(dens: np.ndarray) -> np.ndarray:
-    total = dens.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = dens / total
-    return np.where(total > 0, p, 1.0 / dens.shape[1])  # an empty map is the uniform
-
-
-def laplace_cells(edges: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(S, P) probability of each cell under a Laplace truncated to the range."""
-    z = (edges - centre[:, None]) / scale[:, None]
-    cdf = np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(z, 0.0)))
-    mass = np.diff(cdf, axis=1)
-    return _normalise(np.maximum(mass, 0.0))
-
-
-def laplace_scale(snaps: Snapshots, config: CalibrationConfig) -> np.ndarray:
-    """b = mult · ATR · √(horizon in bars); at least one cell (a flat market has ATR 0)."""
-    b = config.laplace_atr_mult * snaps.atr * math.sqrt(config.horizon_ms / snaps.interval_ms)
-    return np.maximum(np.where(np.isfinite(b), b, 0.0), snaps.width)
-
-
-def distributions(snaps: Snapshots, config: CalibrationConfig) -> dict[str, np.ndarray]:
+def distributions(snaps: Snapshots, config: CalibrationConfig) -> dict[str, F64]:
     """Smoothed, normalised (S, P) cell probabilities before the floor mixture: the model's long, short
-    and total density and the three nulls."""
-    half = _kernel_cells(snaps, config.tolerance_pct)
-    b = laplace_scale(snaps, config)
-    edges = snaps.edges
-    raw = {
-        "long": snaps.long,
-        "short": snaps.short,
-        "total": snaps.long + snaps.short,
-        "uniform": np.ones_like(snaps.long),
-        "spot_laplace": laplace_cells(edges, snaps.spot, b),
-        "mean_laplace": laplace_cells(edges, snaps.mean_price, b),
-    }
-    return {k: _normalise(smooth(v, half)) for k, v in raw.items()}
+    and total density and the nulls that need no fitting."""
+    half = snaps.kernel_cells(config.tolerance_pct)
+    model = {"long": snaps.long, "short": snaps.short, "total": snaps.long + snaps.short}
+    return {**{k: normalise(smooth(v, half)) for k, v in model.items()}, **fixed_nulls(snaps, config)}
 
 
 # ------------------------------------------------------------------------------------ event pairs
@@ -280,16 +175,18 @@ def distributions(snaps: Snapshots, config: CalibrationConfig) -> dict[str, np.n
 class PairScores:
     """One row per (snapshot, real liquidation in its horizon and inside its range)."""
 
-    snap: np.ndarray  # snapshot index
-    event: np.ndarray  # index into the Liquidations given
-    side: np.ndarray  # LONG / SHORT
-    usd: np.ndarray
+    snap: I64  # snapshot index
+    event: I64  # index into the Liquidations given
+    side: NDArray[np.int8]  # LONG / SHORT
+    usd: F64
+    time: I64  # the event's time
+    price: F64
+    cell: I64
     # Rank interval of the event's cell among its snapshot's cells, as shares of cells: a = cells
-    # strictly denser, b = cells at least as dense. The cell is in the top q with weight
-    # clip((q − a) / (b − a), 0, 1) (ties broken at random, in expectation).
-    rank_lo: dict[str, np.ndarray]  # "matched" (own side's density), "total"
-    rank_hi: dict[str, np.ndarray]
-    loglik: dict[str, np.ndarray]  # log(P · p): "matched", "total" and the nulls
+    # strictly denser, b = cells at least as dense (see liqdesk.core.ranks).
+    rank_lo: dict[str, F64]  # "matched" (own side's density), "total"
+    rank_hi: dict[str, F64]
+    loglik: dict[str, F64]  # log(P · p): "matched", "total" and the fixed-scale nulls
     n_outside: dict[int, int]  # pairs dropped because the price was outside the range, per side
     n_bins: int
 
@@ -297,9 +194,7 @@ class PairScores:
         return len(self.snap)
 
 
-def pair_events(
-    time_ms: np.ndarray, events_time: np.ndarray, horizon_ms: int
-) -> tuple[np.ndarray, np.ndarray]:
+def pair_events(time_ms: I64, events_time: I64, horizon_ms: int) -> tuple[I64, I64]:
     """(snapshot index, event index) for every event in [time, time + horizon)."""
     order = np.argsort(events_time, kind="stable")
     t = np.asarray(events_time)[order]
@@ -312,9 +207,8 @@ def pair_events(
     return snap.astype(np.int64), order[pos].astype(np.int64)
 
 
-def _rank(rows: np.ndarray, snap: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Shares of cells strictly denser than v, and at least as dense, in each pair's snapshot."""
-    p_n = rows.shape[1]
+def _rank(rows: F64, snap: I64, v: F64) -> tuple[F64, F64]:
+    """Rank interval of v among its pair's snapshot's cells."""
     lo, hi = np.zeros(len(v)), np.zeros(len(v))
     if len(v) == 0:
         return lo, hi
@@ -322,75 +216,131 @@ def _rank(rows: np.ndarray, snap: np.ndarray, v: np.ndarray) -> tuple[np.ndarray
     bounds = np.flatnonzero(np.r_[True, np.diff(snap[order]) != 0, True])
     for a, z in zip(bounds[:-1], bounds[1:], strict=True):  # one snapshot at a time
         j = order[a:z]
-        row = np.sort(rows[snap[j[0]]])
-        lo[j] = p_n - np.searchsorted(row, v[j], "right")
-        hi[j] = p_n - np.searchsorted(row, v[j], "left")
-    return lo / p_n, hi / p_n
+        lo[j], hi[j] = rank_interval(rows[snap[j[0]]], v[j])
+    return lo, hi
 
 
-def score_pairs(snaps: Snapshots, events: Liquidations, config: CalibrationConfig) -> PairScores:
+def score_pairs(
+    snaps: Snapshots, events: Liquidations, config: CalibrationConfig, dist: dict[str, F64] | None = None
+) -> PairScores:
     """Every real liquidation scored against every snapshot whose horizon holds it."""
-    dist = distributions(snaps, config)
+    dist = dist if dist is not None else distributions(snaps, config)
     snap, ev = pair_events(snaps.time_ms, events.time, config.horizon_ms)
     side = events.side[ev]
-    cell = snaps.cell(snap, events.price[ev])
+    price = np.asarray(events.price[ev], np.float64)
+    cell = snaps.cell(snap, price)
     n_outside = {s: int(np.count_nonzero((cell < 0) & (side == s))) for s in (LONG, SHORT)}
     ok = cell >= 0
-    snap, ev, side, cell = snap[ok], ev[ok], side[ok], cell[ok]
+    snap, ev, side, cell, price = snap[ok], ev[ok], side[ok], cell[ok], price[ok]
     is_long = side == LONG
     dens = {
         "matched": np.where(is_long, dist["long"][snap, cell], dist["short"][snap, cell]),
         "total": dist["total"][snap, cell],
     }
-    rank_lo: dict[str, np.ndarray] = {"matched": np.zeros(len(snap))}
-    rank_hi: dict[str, np.ndarray] = {"matched": np.zeros(len(snap))}
+    rank_lo: dict[str, F64] = {"matched": np.zeros(len(snap))}
+    rank_hi: dict[str, F64] = {"matched": np.zeros(len(snap))}
     for key, m in (("long", is_long), ("short", ~is_long)):
         rank_lo["matched"][m], rank_hi["matched"][m] = _rank(dist[key], snap[m], dens["matched"][m])
     rank_lo["total"], rank_hi["total"] = _rank(dist["total"], snap, dens["total"])
     p_n = snaps.n_bins
+    ll = {name: floored_loglik(d, p_n, config.floor) for name, d in dens.items()}
+    for name in ("uniform", "range", *LAPLACE_CENTRES):
+        ll[name] = floored_loglik(dist[name][snap, cell], p_n, config.floor)
+    return PairScores(
+        snap, ev, side.astype(np.int8), np.asarray(events.usd[ev], np.float64), np.asarray(events.time[ev]),
+        price, cell, rank_lo, rank_hi, ll, n_outside, p_n,
+    )  # fmt: skip
 
-    def loglik(p: np.ndarray) -> np.ndarray:  # log(P · p) after the floor mixture
-        return np.log(p_n * ((1.0 - config.floor) * p + config.floor / p_n))
 
-    ll = {name: loglik(d) for name, d in dens.items()}
-    for name in NULLS:
-        ll[name] = loglik(dist[name][snap, cell])
-    return PairScores(snap, ev, side.astype(np.int8), events.usd[ev], rank_lo, rank_hi, ll, n_outside, p_n)
+def _row_mask(pairs: PairScores, row: str) -> NDArray[np.bool_]:
+    if row == "long":
+        return np.asarray(pairs.side == LONG, np.bool_)
+    if row == "short":
+        return np.asarray(pairs.side == SHORT, np.bool_)
+    return np.ones(len(pairs), np.bool_)
 
 
-def top_weight(rank_lo: np.ndarray, rank_hi: np.ndarray, q: float | np.ndarray) -> np.ndarray:
-    """How much of each event's cell lies in the top-q share of cells (fractional for ties)."""
-    span = np.maximum(rank_hi - rank_lo, 1e-12)
-    return np.clip((np.asarray(q) - rank_lo) / span, 0.0, 1.0)
+def _weights(pairs: PairScores) -> dict[str, F64]:
+    return {"usd": pairs.usd, "count": np.ones(len(pairs))}
+
+
+# ------------------------------------------------------------------------------- fitted nulls
+
+
+@dataclass(frozen=True)
+class NullFitSummary:
+    """How the fitted nulls' scales came out (multipliers of ATR · √(horizon / bar))."""
+
+    fixed_mult: float
+    n_snapshots_fixed: int  # scored snapshots whose fit window held too few events (fixed rule used)
+    n_snapshots: int  # scored snapshots (with events)
+    oos_mult: dict[str, dict[str, float]]  # weighting -> null -> median multiplier over scored snapshots
+    best_mult: dict[str, dict[str, dict[str, float]]]  # row -> weighting -> null -> in-sample optimum
+
+
+@dataclass(frozen=True, eq=False)
+class _NullFits:
+    oos_loglik: dict[str, dict[str, F64]]  # weighting -> "<centre>_fit" -> per-pair log-likelihood
+    grid_sums: dict[tuple[str, str, str], F64]  # (row, weighting, centre) -> (row blocks × grid) sums
+    summary: NullFitSummary
+
+
+def _fit_nulls(
+    snaps: Snapshots, pairs: PairScores, events: Liquidations, block_of_pair: I64, config: CalibrationConfig
+) -> _NullFits:
+    weights = _weights(pairs)
+    rows = {row: _row_mask(pairs, row) for row in ROWS}
+    row_inv = {row: np.unique(block_of_pair[m], return_inverse=True) for row, m in rows.items()}
+    grid = scale_grid(config)
+    oos: dict[str, dict[str, F64]] = {w: {} for w in WEIGHTS}
+    grid_sums: dict[tuple[str, str, str], F64] = {}
+    oos_mult: dict[str, dict[str, float]] = {w: {} for w in WEIGHTS}
+    scored = np.unique(pairs.snap)
+    n_fixed = 0
+    for centre in LAPLACE_CENTRES:
+        fit = OutOfSampleFit(snaps.time_ms, events.time, pairs.time, config)
+        for row, (ub, _) in row_inv.items():
+            for w in WEIGHTS:
+                grid_sums[(row, w, centre)] = np.zeros((len(ub), len(grid)))
+        for j, ll in grid_loglik(snaps, centre, pairs.snap, pairs.cell, config):
+            fit.add(j, ll, weights)
+            for row, m in rows.items():
+                _, inv = row_inv[row]
+                for w in WEIGHTS:
+                    col = np.bincount(inv, weights=ll[m] * weights[w][m], minlength=len(row_inv[row][0]))
+                    grid_sums[(row, w, centre)][:, j] = col
+        n_fixed = int(np.count_nonzero(fit.n_events[scored] < config.fit_min_events))
+        for w in WEIGHTS:
+            mult = fit.multipliers(w)
+            oos[w][f"{centre}_fit"] = laplace_pair_loglik(snaps, centre, mult, pairs.snap, pairs.cell, config)
+            oos_mult[w][centre] = float(np.median(mult[scored])) if len(scored) else math.nan
+    best: dict[str, dict[str, dict[str, float]]] = {}
+    for (row, w, centre), sums in grid_sums.items():
+        total = sums.sum(axis=0)
+        k = float(grid[int(np.argmax(total))]) if len(sums) else math.nan
+        best.setdefault(row, {}).setdefault(w, {})[centre] = k
+    summary = NullFitSummary(config.laplace_atr_mult, n_fixed, len(scored), oos_mult, best)
+    return _NullFits(oos, grid_sums, summary)
 
 
 # ---------------------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """A point estimate with a block-bootstrap confidence interval (NaN where none can be given)."""
-
-    value: float
-    low: float = math.nan
-    high: float = math.nan
-
-    @property
-    def has_ci(self) -> bool:
-        return math.isfinite(self.low) and math.isfinite(self.high)
-
-    def above(self, x: float) -> bool:
-        return self.has_ci and self.low > x
-
-    def below(self, x: float) -> bool:
-        return self.has_ci and self.high < x
+class TopShare:
+    q: float  # share of cells (the chance baseline)
+    share: Estimate  # share of liquidated USD (or events) in those cells
+    lift: Estimate  # share / q
 
 
 @dataclass(frozen=True)
-class TopShare:
-    q: float  # share of cells (the chance baseline)
-    share: Estimate  # share of liquidated USD in those cells
-    lift: Estimate  # share / q
+class WeightedScores:
+    """The top-q shares and log-likelihoods with each event weighted by its USD or counted once."""
+
+    weight: str  # "usd" or "count"
+    top: tuple[TopShare, ...]
+    loglik: dict[str, Estimate]  # mean nats per event (count) or per USD (usd) vs uniform: "model", nulls
+    lift: dict[str, Estimate]  # model − null, per null
 
 
 @dataclass(frozen=True)
@@ -404,14 +354,27 @@ class RowScore:
     n_snapshots: int  # snapshots with at least one event
     n_blocks: int  # independent bootstrap blocks with at least one event
     n_outside: int  # pairs whose price lay outside the shown range (not scored)
-    top: tuple[TopShare, ...]
-    loglik: dict[str, Estimate]  # mean nats/event vs uniform: "model" and each null
-    lift: dict[str, Estimate]  # model − null, per null
+    by_usd: WeightedScores
+    by_count: WeightedScores
     enough: bool
     verdict: str
 
-    def top_share(self, q: float) -> TopShare:
-        for t in self.top:
+    @property
+    def top(self) -> tuple[TopShare, ...]:
+        """Top-q shares of liquidated USD (by_count.top has the shares of events)."""
+        return self.by_usd.top
+
+    @property
+    def loglik(self) -> dict[str, Estimate]:
+        """Nats per event, each event counted once (by_usd.loglik has the USD-weighted view)."""
+        return self.by_count.loglik
+
+    @property
+    def lift(self) -> dict[str, Estimate]:
+        return self.by_count.lift
+
+    def top_share(self, q: float, weight: str = "usd") -> TopShare:
+        for t in (self.by_usd if weight == "usd" else self.by_count).top:
             if abs(t.q - q) < 1e-9:
                 return t
         raise KeyError(q)
@@ -438,10 +401,27 @@ class ReliabilityCurve:
     """Share of liquidated USD caught by the densest x share of cells (y = x by chance)."""
 
     name: str
-    cell_share: np.ndarray
-    usd_share: np.ndarray
+    cell_share: F64
+    usd_share: F64
     n_events: int
     usd: float
+
+
+@dataclass(frozen=True)
+class LiquidationScore:
+    """One set of events (one venue's, or several venues' pooled) against one density source."""
+
+    venue: str  # the venues of the events, "+"-joined ("" when there were none)
+    n_tape_events: int  # events inside the scored horizons (inside the range or not)
+    rows: dict[str, RowScore]
+    reliability: dict[str, ReliabilityCurve]  # per row
+    path: dict[str, PathScore]  # per row of PATH_ROWS
+    precision: dict[str, tuple[PrecisionScore, ...]]  # per row of PATH_ROWS, one per N
+    nulls: NullFitSummary
+
+    @property
+    def enough(self) -> bool:
+        return self.rows["total"].enough
 
 
 @dataclass(frozen=True)
@@ -450,26 +430,40 @@ class CalibrationResult:
     n_snapshots: int
     first_ms: int | None
     last_ms: int | None
-    n_tape_events: int  # tape events inside the scored horizons (inside the range or not)
-    rows: dict[str, RowScore]
     magnet: MagnetScore
-    reliability: dict[str, ReliabilityCurve]  # per row (total, long, short, matched)
+    venues: dict[str, LiquidationScore]  # ALL_VENUES (every event) first, then each venue when several
     notes: list[str] = field(default_factory=list)
 
     @property
+    def all(self) -> LiquidationScore:
+        return self.venues[ALL_VENUES]
+
+    @property
+    def rows(self) -> dict[str, RowScore]:
+        return self.all.rows
+
+    @property
+    def reliability(self) -> dict[str, ReliabilityCurve]:
+        return self.all.reliability
+
+    @property
+    def n_tape_events(self) -> int:
+        return self.all.n_tape_events
+
+    @property
     def enough(self) -> bool:
-        return self.rows["total"].enough
+        return self.all.enough
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain values (NaN → None) for JSON."""
+        """Plain values (NaN → None) for JSON; the pooled events' scores also at the top level."""
         d = asdict(self)
-        d["reliability"] = {
-            name: {"cell_share": c.cell_share.tolist(), "usd_share": c.usd_share.tolist(),
-                   "n_events": c.n_events, "usd": c.usd}
-            for name, c in self.reliability.items()
-        }  # fmt: skip
         d["config"]["top_shares"] = list(self.config.top_shares)
-        return _plain(d)
+        d["config"]["precision_n"] = list(self.config.precision_n)
+        for key in ("rows", "reliability", "n_tape_events", "path", "precision", "nulls"):
+            d[key] = d["venues"][ALL_VENUES][key]
+        out = _plain(d)
+        assert isinstance(out, dict)
+        return out
 
 
 def _plain(x: Any) -> Any:
@@ -486,107 +480,91 @@ def _plain(x: Any) -> Any:
     return x
 
 
-# -------------------------------------------------------------------------------------- bootstrap
-
-
-def _bootstrap(
-    block_sums: np.ndarray, stat: Callable[[np.ndarray], np.ndarray], config: CalibrationConfig, salt: int
-) -> list[Estimate]:
-    """Point estimates and percentile CIs of stat(sums) with blocks resampled with replacement."""
-    point = stat(block_sums.sum(axis=0))
-    nb = len(block_sums)
-    if nb < 2:
-        return [Estimate(float(v)) for v in point]
-    rng = np.random.default_rng([config.seed, salt])
-    counts = rng.multinomial(nb, np.full(nb, 1.0 / nb), size=config.n_boot)
-    boot = stat(counts @ block_sums)
-    tail = (1.0 - config.ci) / 2.0 * 100.0
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": undefined in every resample
-        lo = np.nanpercentile(boot, tail, axis=0)
-        hi = np.nanpercentile(boot, 100.0 - tail, axis=0)
-    return [Estimate(float(v), float(a), float(b)) for v, a, b in zip(point, lo, hi, strict=True)]
-
-
-def _blocks(time_ms: np.ndarray, config: CalibrationConfig) -> np.ndarray:
-    if len(time_ms) == 0:
-        return np.zeros(0, np.int64)
-    return (time_ms - time_ms[0]) // config.block_length_ms
-
-
 # ------------------------------------------------------------------------------------- liquidations
 
 
-def score_rows(snaps: Snapshots, pairs: PairScores, config: CalibrationConfig) -> dict[str, RowScore]:
-    block_of_snap = _blocks(snaps.time_ms, config)
+def score_rows(
+    snaps: Snapshots, pairs: PairScores, fits: _NullFits, block_of_pair: I64, config: CalibrationConfig
+) -> dict[str, RowScore]:
     out = {}
     for salt, name in enumerate(ROWS):
-        dens = _ROW_DENSITY[name]
-        m = np.ones(len(pairs), bool)
-        if name == "long":
-            m = pairs.side == LONG
-        elif name == "short":
-            m = pairs.side == SHORT
         outside = pairs.n_outside.get(LONG, 0) * (name != "short") + pairs.n_outside.get(SHORT, 0) * (
             name != "long"
         )
-        out[name] = _score_row(name, pairs, m, dens, block_of_snap, outside, config, salt)
+        out[name] = _score_row(name, pairs, fits, block_of_pair, outside, config, salt)
     return out
 
 
 def _score_row(
     name: str,
     pairs: PairScores,
-    m: np.ndarray,
-    dens: str,
-    block_of_snap: np.ndarray,
+    fits: _NullFits,
+    block_of_pair: I64,
     n_outside: int,
     config: CalibrationConfig,
     salt: int,
 ) -> RowScore:
     qs = config.top_shares
-    usd = pairs.usd[m]
-    lo, hi = pairs.rank_lo[dens][m], pairs.rank_hi[dens][m]
-    cols = [usd] + [usd * top_weight(lo, hi, q) for q in qs] + [np.ones(len(usd))]
-    cols += [pairs.loglik[dens][m]] + [pairs.loglik[n][m] for n in NULLS]
-    blocks = block_of_snap[pairs.snap[m]]
-    ub, inv = np.unique(blocks, return_inverse=True)
-    sums = np.stack([np.bincount(inv, weights=c, minlength=len(ub)) for c in cols], axis=1)
     nq = len(qs)
+    m = _row_mask(pairs, name)
+    dens = _ROW_DENSITY[name]
+    lo, hi = pairs.rank_lo[dens][m], pairs.rank_hi[dens][m]
+    fixed = ("uniform", "range", *LAPLACE_CENTRES)
+    fitted = [f"{c}_fit" for c in LAPLACE_CENTRES]
+    cols: list[F64] = []
+    for w, weight in _weights(pairs).items():
+        wm = weight[m]
+        cols += [wm, *(wm * top_weight(lo, hi, q) for q in qs), wm * pairs.loglik[dens][m]]
+        cols += [wm * pairs.loglik[n][m] for n in fixed] + [wm * fits.oos_loglik[w][n][m] for n in fitted]
+    sums, n_blocks = block_sums(block_of_pair[m], cols)
+    grid = [fits.grid_sums[(name, w, c)] for w in WEIGHTS for c in LAPLACE_CENTRES]
+    if len(sums):
+        sums = np.concatenate([sums, *grid], axis=1)
+    per_w = 2 + nq + len(fixed) + len(fitted)  # columns per weighting before the grids
+    k_n = len(scale_grid(config))
+    ll_names = ("model", *fixed, *fitted, *(f"{c}_best" for c in LAPLACE_CENTRES))
 
-    def stat(s: np.ndarray) -> np.ndarray:
+    def stat(s: F64) -> F64:
+        parts = []
         with np.errstate(all="ignore"):
-            shares = s[..., 1 : 1 + nq] / s[..., :1]
-            n = s[..., 1 + nq : 2 + nq]
-            ll = s[..., 2 + nq :] / n  # model, then each null
-            lifts = ll[..., :1] - ll[..., 1:]
-        return np.concatenate([shares, shares / np.asarray(qs), ll, lifts], axis=-1)
+            for i in range(len(WEIGHTS)):
+                b = s[..., i * per_w : (i + 1) * per_w]
+                tot = b[..., :1]
+                shares = b[..., 1 : 1 + nq] / tot
+                ll = b[..., 1 + nq :] / tot
+                g0 = len(WEIGHTS) * per_w + i * len(LAPLACE_CENTRES) * k_n
+                best = [
+                    np.max(s[..., g0 + c * k_n : g0 + (c + 1) * k_n], axis=-1, keepdims=True) / tot
+                    for c in range(len(LAPLACE_CENTRES))
+                ]
+                ll = np.concatenate([ll, *best], axis=-1)
+                parts += [shares, shares / np.asarray(qs), ll, ll[..., :1] - ll[..., 1:]]
+        return np.asarray(np.concatenate(parts, axis=-1), np.float64)
 
-    if len(usd):
-        est = _bootstrap(sums, stat, config, salt)
+    n_ll = len(ll_names)
+    width = 2 * nq + n_ll + (n_ll - 1)
+    if int(m.sum()):
+        est = block_bootstrap(sums, stat, n_boot=config.n_boot, ci=config.ci, seed=config.seed, salt=salt)
     else:
-        est = [Estimate(math.nan) for _ in range(2 * nq + 1 + 2 * len(NULLS))]
-    top = tuple(TopShare(q, est[i], est[nq + i]) for i, q in enumerate(qs))
-    ll_names = ("model", *NULLS)
-    loglik = {k: est[2 * nq + i] for i, k in enumerate(ll_names)}
-    lift = {k: est[2 * nq + len(ll_names) + i] for i, k in enumerate(NULLS)}
+        est = [NAN] * (len(WEIGHTS) * width)
+    views = []
+    for i, w in enumerate(WEIGHTS):
+        e = est[i * width : (i + 1) * width]
+        top = tuple(TopShare(q, e[k], e[nq + k]) for k, q in enumerate(qs))
+        loglik = {k: e[2 * nq + j] for j, k in enumerate(ll_names)}
+        lift = {k: e[2 * nq + n_ll + j] for j, k in enumerate(ll_names[1:])}
+        views.append(WeightedScores(w, top, loglik, {k: lift[k] for k in NULLS}))
+    by_usd, by_count = views
     ev, first = np.unique(pairs.event[m], return_index=True)
-    usd_distinct = float(usd[first].sum())
-    n_events, n_blocks = len(ev), len(ub)
+    usd_distinct = float(pairs.usd[m][first].sum())
+    n_events = len(ev)
     enough = n_events >= config.min_events and n_blocks >= config.min_blocks
-    verdict = _row_verdict(top, lift, n_events, n_blocks, enough, config)
+    verdict = _row_verdict(by_usd.top, by_count.lift, n_events, n_blocks, enough, config)
     return RowScore(
         name=name, n_events=n_events, n_pairs=int(m.sum()), usd=usd_distinct,
         n_snapshots=len(np.unique(pairs.snap[m])), n_blocks=n_blocks, n_outside=int(n_outside),
-        top=top, loglik=loglik, lift=lift, enough=enough, verdict=verdict,
+        by_usd=by_usd, by_count=by_count, enough=enough, verdict=verdict,
     )  # fmt: skip
-
-
-_NULL_LABEL = {
-    "uniform": "uniform",
-    "spot_laplace": "Laplace at spot",
-    "mean_laplace": "Laplace at lookback mean",
-}
 
 
 def _row_verdict(
@@ -610,9 +588,10 @@ def _row_verdict(
         parts = [f"{pct} catch less liquidated USD than chance"]
     else:
         parts = [f"{pct} not distinguishable from chance"]
-    beats = [_NULL_LABEL[k] for k, e in lift.items() if e.above(0.0)]
-    loses = [_NULL_LABEL[k] for k, e in lift.items() if e.below(0.0)]
-    ties = [_NULL_LABEL[k] for k, e in lift.items() if not (e.above(0.0) or e.below(0.0))]
+    judged = {k: lift[k] for k in VERDICT_NULLS}
+    beats = [_NULL_LABEL[k] for k, e in judged.items() if e.above(0.0)]
+    loses = [_NULL_LABEL[k] for k, e in judged.items() if e.below(0.0)]
+    ties = [_NULL_LABEL[k] for k, e in judged.items() if not (e.above(0.0) or e.below(0.0))]
     if beats:
         parts.append("likelihood beats " + ", ".join(beats))
     if loses:
@@ -623,8 +602,8 @@ def _row_verdict(
 
 
 def _span(ms: int) -> str:
-    if ms % 3_600_000 == 0 and ms < 48 * 3_600_000:  # "24h" reads better than "1d"
-        return f"{ms // 3_600_000}h"
+    if ms % HOUR_MS == 0 and ms < 48 * HOUR_MS:  # "24h" reads better than "1d"
+        return f"{ms // HOUR_MS}h"
     for unit, div in (("d", 86_400_000), ("h", HOUR_MS), ("m", 60_000)):
         if ms % div == 0:
             return f"{ms // div}{unit}"
@@ -637,11 +616,7 @@ def reliability_curve(pairs: PairScores, row: str = "total", points: int = 101) 
     Pools all (snapshot, event) pairs of the row; the chance line is y = x, a perfect map jumps to 1
     at the share of cells its events occupy."""
     dens = _ROW_DENSITY[row]
-    m = (
-        np.ones(len(pairs), bool)
-        if row in ("total", "matched")
-        else pairs.side == (LONG if row == "long" else SHORT)
-    )
+    m = _row_mask(pairs, row)
     usd, lo, hi = pairs.usd[m], pairs.rank_lo[dens][m], pairs.rank_hi[dens][m]
     x = np.linspace(0.0, 1.0, points)
     y = np.zeros(points)
@@ -656,14 +631,12 @@ def reliability_curve(pairs: PairScores, row: str = "total", points: int = 101) 
 # ------------------------------------------------------------------------------------------ magnets
 
 
-def magnet_test(
-    snaps: Snapshots, high: np.ndarray, low: np.ndarray, config: CalibrationConfig
-) -> MagnetScore:
+def magnet_test(snaps: Snapshots, high: F64, low: F64, config: CalibrationConfig) -> MagnetScore:
     """How often price reached the largest cluster within reach, against the same distance at random.
 
     high/low: the bar series the snapshots index into (sweep highs/lows: what liquidates levels)."""
     h_bars = max(1, -(-config.horizon_ms // snaps.interval_ms))
-    half = _kernel_cells(snaps, config.tolerance_pct)
+    half = snaps.kernel_cells(config.tolerance_pct)
     long_s, short_s = smooth(snaps.long, half), smooth(snaps.short, half)
     centers = snaps.centers
     rows: list[tuple[int, float, float, float, float]] = []  # snapshot, distance, hit, random, opposite
@@ -693,27 +666,24 @@ def magnet_test(
         fut_lo = float(low[b + 1 : b + 1 + h_bars].min())
         up, down = float(fut_hi >= spot * (1 + d)), float(fut_lo <= spot * (1 - d))
         above = target > spot
-        hit = float(fut_hi >= target) if above else float(fut_lo <= target)
-        rows.append((s, d, hit, (up + down) / 2.0, down if above else up))
+        hit_s = float(fut_hi >= target) if above else float(fut_lo <= target)
+        rows.append((s, d, hit_s, (up + down) / 2.0, down if above else up))
+    hit = rnd = opp = diff = NAN
+    dist, n_blocks = math.nan, 0
     if rows:
         arr = np.array(rows)
-        snap = arr[:, 0].astype(np.int64)
-        blocks = _blocks(snaps.time_ms, config)[snap]
-        ub, inv = np.unique(blocks, return_inverse=True)
-        cols = [np.ones(len(arr)), arr[:, 2], arr[:, 3], arr[:, 4]]
-        sums = np.stack([np.bincount(inv, weights=col, minlength=len(ub)) for col in cols], axis=1)
+        blocks = block_ids(snaps.time_ms, config.block_length_ms)[arr[:, 0].astype(np.int64)]
+        sums, n_blocks = block_sums(blocks, [np.ones(len(arr)), arr[:, 2], arr[:, 3], arr[:, 4]])
 
-        def stat(s: np.ndarray) -> np.ndarray:
+        def stat(s: F64) -> F64:
             with np.errstate(all="ignore"):
                 r = s[..., 1:] / s[..., :1]
-            return np.concatenate([r, r[..., :1] - r[..., 1:2]], axis=-1)
+            return np.asarray(np.concatenate([r, r[..., :1] - r[..., 1:2]], axis=-1), np.float64)
 
-        hit, rnd, opp, diff = _bootstrap(sums, stat, config, salt=99)
+        hit, rnd, opp, diff = block_bootstrap(
+            sums, stat, n_boot=config.n_boot, ci=config.ci, seed=config.seed, salt=99
+        )
         dist = float(arr[:, 1].mean() * 100.0)
-        n_blocks = len(ub)
-    else:
-        hit = rnd = opp = diff = Estimate(math.nan)
-        dist, n_blocks = math.nan, 0
     n_s = len(rows)
     enough = n_s >= config.min_magnet_snapshots and n_blocks >= config.min_blocks
     if not enough:
@@ -737,6 +707,63 @@ def magnet_test(
 # ------------------------------------------------------------------------------------------ drivers
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedSnapshots:
+    """What every set of events scored on the same snapshots shares: densities and price paths."""
+
+    snaps: Snapshots
+    dist: dict[str, F64]
+    ranges: PathRanges
+
+
+def prepare(snaps: Snapshots, high: F64, low: F64, config: CalibrationConfig) -> PreparedSnapshots:
+    return PreparedSnapshots(snaps, distributions(snaps, config), path_ranges(snaps, high, low, config))
+
+
+def venue_names(events: Liquidations) -> list[str]:
+    """The venues in a tape, in order of first appearance."""
+    return list(dict.fromkeys(str(v) for v in events.exchange.tolist()))
+
+
+def score_liquidations(
+    prepared: PreparedSnapshots, events: Liquidations, config: CalibrationConfig
+) -> LiquidationScore:
+    """All liquidation scores of one set of events (one venue's, or several pooled) against one density
+    source. Call it per venue and for the pooled events to lay them side by side."""
+    snaps = prepared.snaps
+    pairs = score_pairs(snaps, events, config, prepared.dist)
+    block_of_pair = block_ids(snaps.time_ms, config.block_length_ms)[pairs.snap]
+    fits = _fit_nulls(snaps, pairs, events, block_of_pair, config)
+    times = snaps.time_ms
+    in_window = 0
+    if len(times):
+        in_window = int(
+            np.count_nonzero((events.time >= times[0]) & (events.time < times[-1] + config.horizon_ms))
+        )
+    path: dict[str, PathScore] = {}
+    precision: dict[str, tuple[PrecisionScore, ...]] = {}
+    for salt, row in enumerate(PATH_ROWS):
+        m = _row_mask(pairs, row)
+        dens = prepared.dist[row]
+        snap, cell = pairs.snap[m], pairs.cell[m]
+        path[row] = score_path(row, snaps, dens, prepared.ranges, snap, cell, pairs.usd[m], config, salt)
+        precision[row] = tuple(
+            precision_at_n(
+                row, snaps, dens, prepared.ranges.low, prepared.ranges.high, snap, pairs.price[m], n, config
+            )
+            for n in config.precision_n
+        )
+    return LiquidationScore(
+        venue="+".join(venue_names(events)),
+        n_tape_events=in_window,
+        rows=score_rows(snaps, pairs, fits, block_of_pair, config),
+        reliability={row: reliability_curve(pairs, row) for row in ROWS},
+        path=path,
+        precision=precision,
+        nulls=fits.summary,
+    )
+
+
 def calibrate(
     engine: LiquidationEngine,
     liquidations: Liquidations | None,
@@ -754,32 +781,31 @@ def calibrate(
 def score_snapshots(
     snaps: Snapshots,
     liquidations: Liquidations | None,
-    high: np.ndarray,
-    low: np.ndarray,
+    high: F64,
+    low: F64,
     config: CalibrationConfig | None = None,
 ) -> CalibrationResult:
-    """All scores for given snapshots; high/low: the bar series snaps.bar indexes (magnet test)."""
+    """All scores for given snapshots: the pooled events, and each venue's when the tape holds several.
+    high/low: the bar series snaps.bar indexes (magnet test, price paths)."""
     config = config or CalibrationConfig()
     liqs = liquidations if liquidations is not None else Liquidations.empty()
-    pairs = score_pairs(snaps, liqs, config)
-    times = snaps.time_ms
+    prepared = prepare(snaps, np.asarray(high, np.float64), np.asarray(low, np.float64), config)
     notes = []
-    in_window = 0
-    if len(times) == 0:
+    if len(snaps) == 0:
         notes.append("no snapshot instants: the data is shorter than the warm-up or the window is empty")
-    else:
-        in_window = int(
-            np.count_nonzero((liqs.time >= times[0]) & (liqs.time < times[-1] + config.horizon_ms))
-        )
+    venues = {ALL_VENUES: score_liquidations(prepared, liqs, config)}
+    names = venue_names(liqs)
+    if len(names) > 1:
+        for v in names:
+            venues[v] = score_liquidations(prepared, liqs.take(liqs.exchange == v), config)
+    times = snaps.time_ms
     return CalibrationResult(
         config=config,
         n_snapshots=len(times),
         first_ms=int(times[0]) if len(times) else None,
         last_ms=int(times[-1]) if len(times) else None,
-        n_tape_events=in_window,
-        rows=score_rows(snaps, pairs, config),
         magnet=magnet_test(snaps, high, low, config),
-        reliability={row: reliability_curve(pairs, row) for row in ROWS},
+        venues=venues,
         notes=notes,
     )
 

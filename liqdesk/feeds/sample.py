@@ -22,6 +22,7 @@ from liqdesk.feeds.files import (
     read_open_interest_report,
     read_taker_volume_report,
 )
+from liqdesk.feeds.fills import read_fills_report
 from liqdesk.feeds.resources import resource_path
 from liqdesk.feeds.validate import ReadReport
 
@@ -33,6 +34,8 @@ METRICS_5M = "binance_um_BTCUSDT_5m_metrics_2024-05-09_2024-05-16.csv.gz"
 CANDLES_1M = "binance_um_BTCUSDT_1m_2025-01-27_2025-02-26.csv.gz"
 FORCE_ORDERS = "binance_forceOrder_capture_2025-01-26_2025-02-06.csv.gz"
 KLINES_1H = "binance_um_BTCUSDT_1h_klines_2025-05-11_2025-08-10.csv.gz"
+CANDLES_1M_2025_05 = "binance_um_BTCUSDT_1m_2025-05-25_2025-05-27.csv.gz"
+HYPERLIQUID_FILLS = "hyperliquid_BTC_liquidation_fills_2025-05-25_2025-05-26.csv.gz"
 
 DEFAULT_SAMPLE = "btcusdt-5m"
 
@@ -48,6 +51,11 @@ _DESCRIPTIONS: dict[str, str] = {
     "btcusdt-1h-2025": (
         "Binance USDⓈ-M BTCUSDT 1h klines 2025-05-11 → 2025-08-10 with quote and taker buy volume; "
         "no open interest"
+    ),
+    "btcusdt-1m-2025-05": (
+        "Binance USDⓈ-M BTCUSDT 1m candles 2025-05-25 10:33 → 05-27 07:00 and 464 real Hyperliquid BTC "
+        "liquidation fills 2025-05-25 15:21 → 05-26 06:56 (another venue; side inferred from the price "
+        "path, 4 ambiguous fills left out); no open interest"
     ),
 }
 
@@ -91,6 +99,8 @@ def _load(name: str) -> SampleData:
         data = _btcusdt_5m()
     elif name == "btcusdt-1m-2025-01":
         data = _btcusdt_1m_2025_01()
+    elif name == "btcusdt-1m-2025-05":
+        data = _btcusdt_1m_2025_05()
     else:
         data = _btcusdt_1h_2025()
     for part in (data.candles, data.open_interest, data.liquidations):
@@ -133,6 +143,14 @@ def _btcusdt_1m_2025_01() -> SampleData:
     candles, rc = read_candles_report(_path(CANDLES_1M))
     liq, rl = read_liquidations_report(_path(FORCE_ORDERS), exchange=EXCHANGE, symbol=SYMBOL)
     return SampleData("btcusdt-1m-2025-01", _label(candles), candles, None, liq, notes=_notes(rc, rl))
+
+
+def _btcusdt_1m_2025_05() -> SampleData:
+    candles, rc = read_candles_report(_path(CANDLES_1M_2025_05))
+    # The fills file's side column is wrong at the source: the side comes from these candles' path.
+    liq, rl, _ = read_fills_report(_path(HYPERLIQUID_FILLS), candles)
+    label = _label(candles).replace("(real data)", "+ Hyperliquid liquidation fills (real data)")
+    return SampleData("btcusdt-1m-2025-05", label, candles, None, liq, notes=_notes(rc, rl))
 
 
 def _btcusdt_1h_2025() -> SampleData:

@@ -30,6 +30,8 @@ from liqdesk.core.calibration import (
     CalibrationConfig,
     CalibrationResult,
     Estimate,
+    PathScore,
+    PrecisionScore,
     RowScore,
     compare_presets,
 )
@@ -53,7 +55,9 @@ DENSITIES: list[tuple[str, str]] = [
 ]
 CURVE_COLORS = ["#f0b90b", "#5b9dff", "#2ee6a6", "#ff5c6c", "#d94fd6", "#fb8c3c"]
 NO_CI = "[no CI]"
-INTERVALS = f"95 % block-bootstrap intervals; {NO_CI}: events in < 2 independent windows"
+INTERVALS = (
+    f"95 % block-bootstrap intervals (Wilson for precision at N); {NO_CI}: events in < 2 independent windows"
+)
 # Debounce for runs triggered by changing a setting (ticking three presets runs once).
 AUTO_RUN_MS = 300
 
@@ -157,6 +161,12 @@ def nats_text(e: Estimate) -> str:
     return f"{e.value:+.3f}" + _ci(e, lambda x: f"{x:+.3f}")
 
 
+def rho_text(e: Estimate) -> str:
+    if not math.isfinite(e.value):
+        return "n/a"
+    return f"{e.value:+.2f}" + _ci(e, lambda x: f"{x:+.2f}")
+
+
 def pp_text(e: Estimate) -> str:
     if not math.isfinite(e.value):
         return "n/a"
@@ -205,6 +215,20 @@ def _top(i: int, what: str) -> Callable[[CalibrationResult, str], str]:
     return text
 
 
+def _path(text: Callable[[PathScore], str]) -> Callable[[CalibrationResult, str], str]:
+    def cell(r: CalibrationResult, row: str) -> str:
+        return text(r.all.path[row]) if row in r.all.path else "total, long or short only"
+
+    return cell
+
+
+def _precision(i: int, text: Callable[[PrecisionScore], str]) -> Callable[[CalibrationResult, str], str]:
+    def cell(r: CalibrationResult, row: str) -> str:
+        return text(r.all.precision[row][i]) if row in r.all.precision else "total, long or short only"
+
+    return cell
+
+
 def _metrics(config: CalibrationConfig) -> list[Metric]:
     q = [f"{x * 100:g}" for x in config.top_shares]
     rows: list[Metric] = [
@@ -227,11 +251,41 @@ def _metrics(config: CalibrationConfig) -> list[Metric]:
         ("ll_uniform", "Log-lik lift, nats/event: vs uniform",
          "mean log-likelihood of the event prices, model − null; > 0: the map explains them better",
          lambda r, row: nats_text(r.rows[row].lift["uniform"])),
-        ("ll_spot", "  vs Laplace at spot", "null: a Laplace centred on spot, scale from recent true range",
-         lambda r, row: nats_text(r.rows[row].lift["spot_laplace"])),
-        ("ll_mean", "  vs Laplace at lookback mean", "null: a Laplace centred on the lookback mean price",
-         lambda r, row: nats_text(r.rows[row].lift["mean_laplace"])),
+        ("ll_range", "  vs recent range", "null: uniform over the last day's high–low, widened by a quarter each side",
+         lambda r, row: nats_text(r.rows[row].lift["range"])),
+        ("ll_spot", "  vs Laplace at spot, fitted",
+         "null: a Laplace centred on spot, its scale fitted on the events before each snapshot (out of sample)",
+         lambda r, row: nats_text(r.rows[row].lift["spot_laplace_fit"])),
+        ("ll_spot_best", "  vs Laplace at spot, best",
+         "the same null with the scale that fits the scored events best: the strongest null of its family",
+         lambda r, row: nats_text(r.rows[row].lift["spot_laplace_best"])),
+        ("ll_mean", "  vs Laplace at lookback mean, fitted",
+         "null: a Laplace centred on the lookback mean price, scale fitted out of sample",
+         lambda r, row: nats_text(r.rows[row].lift["mean_laplace_fit"])),
+        ("ll_mean_best", "  vs Laplace at lookback mean, best", "the same null with the best in-sample scale",
+         lambda r, row: nats_text(r.rows[row].lift["mean_laplace_best"])),
         ("verdict_liq", "Verdict", "", lambda r, row: short_liq_verdict(r.rows[row])),
+    ]  # fmt: skip
+    rows += [
+        (None, "Given the path: only the cells price traversed", "", None),
+        ("path_rho", "Rank correlation ρ, map vs USD",
+         "Spearman ρ between the map's density and liquidated USD per traversed cell, mean over snapshots; "
+         "chance: 0", _path(lambda p: rho_text(p.rho_usd))),
+        ("path_top", f"Top {config.path_top * 100:g} % of traversed cells: USD share",
+         f"share of liquidated USD in the densest {config.path_top * 100:g} % of the cells price traversed; "
+         f"chance: {config.path_top * 100:g} %", _path(lambda p: pct_text(p.share_usd))),
+    ]  # fmt: skip
+    rows.append((None, "Strongest zones hit by a liquidation within {h}", "", None))
+    for i, n in enumerate(config.precision_n):
+        rows += [
+            (f"precision{n}", f"Precision at {n} zones",
+             f"share of the map's {n} strongest separate zones (±tolerance wide) hit by a liquidation within the "
+             "horizon; Wilson 95 % interval", _precision(i, lambda p: pct_text(p.precision))),
+            (f"precision{n}_chance", "  random zones on the path",
+             "the same number of zones of the same width placed at random where price went",
+             _precision(i, lambda p: pct_text(Estimate(p.chance)).replace(f" {NO_CI}", ""))),
+        ]  # fmt: skip
+    rows += [
         (None, "Magnet test: largest cluster within {w} % (candles only)", "", None),
         ("magnet_n", "Snapshots · windows",
          "snapshots with a cluster in reach and a full horizon of candles after them",

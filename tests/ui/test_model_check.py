@@ -95,7 +95,16 @@ def test_numbers_match_calibrate(win, qtbot) -> None:  # type: ignore[no-untyped
     assert got.rows["total"].top_share(0.10).share.value == pytest.approx(top10.share.value)
     assert dock.cell_text("top10_share", preset) == pct_text(top10.share)
     assert dock.cell_text("top10_lift", preset) == f"{top10.lift.value:.2f}×"
-    assert dock.cell_text("ll_spot", preset).startswith(f"{total.lift['spot_laplace'].value:+.3f}")
+    assert dock.cell_text("ll_spot", preset).startswith(f"{total.lift['spot_laplace_fit'].value:+.3f}")
+    assert dock.cell_text("ll_spot_best", preset).startswith(f"{total.lift['spot_laplace_best'].value:+.3f}")
+    assert dock.cell_text("ll_range", preset).startswith(f"{total.lift['range'].value:+.3f}")
+    # the new figures: given the path, and precision at N zones with its Wilson interval
+    path = expected.all.path["total"]
+    assert dock.cell_text("path_rho", preset).startswith(f"{path.rho_usd.value:+.2f}")
+    assert dock.cell_text("path_top", preset) == pct_text(path.share_usd)
+    p5 = expected.all.precision["total"][0]
+    assert dock.cell_text("precision5", preset) == pct_text(p5.precision) and p5.precision.has_ci
+    assert dock.cell_text("precision5_chance", preset) == f"{p5.chance * 100:.1f} %"
     assert dock.cell_text("magnet_diff", preset) == pp_text(expected.magnet.difference)
     assert dock.cell_text("magnet_hit", preset) == pct_text(expected.magnet.hit)
     # 31 events in one cascade: no interval, and the CLI's verdict, said in plain words
@@ -115,7 +124,10 @@ def test_numbers_match_calibrate(win, qtbot) -> None:  # type: ignore[no-untyped
     # the side rows: same result, another density shown (no recomputation)
     dock.density_box.setCurrentIndex(dock.density_box.findData("long"))
     assert dock.cell_text("top10_share", preset) == pct_text(expected.rows["long"].top_share(0.10).share)
+    assert dock.cell_text("path_rho", preset).startswith(f"{expected.all.path['long'].rho_usd.value:+.2f}")
     assert np.allclose(dock.curves[preset].getData()[1], expected.reliability["long"].usd_share * 100)
+    dock.density_box.setCurrentIndex(dock.density_box.findData("matched"))
+    assert dock.cell_text("path_rho", preset) == "total, long or short only"
     dock.density_box.setCurrentIndex(dock.density_box.findData("total"))
 
     # 4h horizon: the config the panel scores with follows the selector

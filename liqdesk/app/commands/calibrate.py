@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+from pathlib import Path
 from typing import Any
 
+from liqdesk.app.calibration_report import html_report
+from liqdesk.app.calibration_tables import (
+    INTERVALS,
+    comparison_table,
+    day,
+    magnet_table,
+    render_text,
+    span,
+    venue_tables,
+    venue_title,
+    verdicts,
+)
 from liqdesk.app.modelrun import check_backend
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
-from liqdesk.core.calibration import (
-    NULLS,
-    ROWS,
-    CalibrationConfig,
-    CalibrationResult,
-    Estimate,
-    RowScore,
-    compare_presets,
-)
+from liqdesk.core.calibration import CalibrationConfig, CalibrationResult, compare_presets
 from liqdesk.core.params import ModelParams
 from liqdesk.errors import ConfigError
-from liqdesk.feeds.timeparse import format_time, parse_duration
+from liqdesk.feeds.atomic import write_text_atomic
+from liqdesk.feeds.timeparse import parse_duration
 
 # The bundled sample that carries real liquidations (the other samples have none to score against).
 DEFAULT_SAMPLE = "btcusdt-1m-2025-01"
-_NULL_HEAD = {"uniform": "− uniform", "spot_laplace": "− Laplace@spot", "mean_laplace": "− Laplace@mean"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,13 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="does the heatmap predict where real liquidations happen? (scores with confidence intervals)",
         description=(
             "Snapshot the estimated liquidation map every --every and score it against the real liquidations "
-            "of the next --horizon: share of liquidated USD in the densest 10 % / 25 % of cells (chance: "
-            "10 % / 25 %), log-likelihood of their prices against three nulls (uniform, a Laplace at spot, "
-            "a Laplace at the lookback mean), and whether price reached the largest cluster within --within "
-            "% more often than the same distance on a random side. 95 % block-bootstrap intervals; says "
-            "plainly when there are too few events. Default data: the bundled sample with real liquidations "
-            f"({DEFAULT_SAMPLE}); with --exchange, the liquidations recorded in the local cache. "
-            "Without --start/--range every snapshot of the loaded history is scored."
+            "of the next --horizon: share of liquidated USD and of events in the densest 10 % / 25 % of cells "
+            "(chance: 10 % / 25 %); log-likelihood of their prices against nulls a trader could guess (uniform, "
+            "the recent range, Laplaces at spot and at the lookback mean with fixed, out-of-sample fitted and "
+            "best in-sample scales); a path-conditional test (among the cells price traversed, does liquidated "
+            "USD follow the map?); precision at N zones with Wilson bounds; and whether price reached the largest "
+            "cluster within --within % more often than the same distance on a random side. Pooled and per "
+            "venue when the tape holds several. 95 % block-bootstrap intervals; says plainly when there are too "
+            "few events. Default data: the bundled sample with real liquidations "
+            f"({DEFAULT_SAMPLE}; btcusdt-1m-2025-05 has Hyperliquid's); with --exchange, the liquidations "
+            "recorded in the local cache. Without --start/--range every snapshot of the loaded history is scored."
         ),
     )
     add_data_options(p)
@@ -73,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument("--boot", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     c.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    c.add_argument(
+        "--report", metavar="FILE", help="also write the tables and plots as one self-contained HTML page"
+    )
     p.set_defaults(func=run)
 
 
@@ -81,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         args.sample = DEFAULT_SAMPLE
     config = _config(args)
     params = _params(args)
+    report = _report_path(args)
     inputs = load_inputs(args)
     check_backend(inputs)
     # An explicit view picks the snapshots; otherwise all of the loaded history is scored.
@@ -88,11 +99,29 @@ def run(args: argparse.Namespace) -> int:
     results = compare_presets(
         inputs.candles, inputs.open_interest, inputs.liquidations, params, config, start, inputs.view_end_ms
     )
+    if report is not None:
+        page = html_report(
+            results, source=inputs.label, notes=inputs.notes, tape_events=len(inputs.liquidations)
+        )
+        write_text_atomic(report, page)
     if args.json:
         print(json.dumps(_report(inputs, results), indent=2, allow_nan=False))
     else:
         print(_text(inputs, results))
+        if report is not None:
+            print(f"report written to {report}")
     return 0
+
+
+def _report_path(args: argparse.Namespace) -> Path | None:
+    if not args.report:
+        return None
+    path = Path(args.report)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"--report {args.report}: use a .html file name")
+    if path.is_dir():
+        raise ConfigError(f"--report {args.report}: is a folder")
+    return path
 
 
 def _config(args: argparse.Namespace) -> CalibrationConfig:
@@ -142,24 +171,6 @@ def _report(inputs: Inputs, results: dict[str, CalibrationResult]) -> dict[str, 
     }
 
 
-def _pct(e: Estimate, digits: int = 1) -> str:
-    if not math.isfinite(e.value):
-        return "n/a"
-    ci = f" [{e.low * 100:.{digits}f}, {e.high * 100:.{digits}f}]" if e.has_ci else " [no CI]"
-    return f"{e.value * 100:.{digits}f} %{ci}"
-
-
-def _num(e: Estimate, fmt: str = "+.3f") -> str:
-    if not math.isfinite(e.value):
-        return "n/a"
-    ci = f" [{e.low:{fmt}}, {e.high:{fmt}}]" if e.has_ci else " [no CI]"
-    return f"{e.value:{fmt}}{ci}"
-
-
-def _day(ms: int | None) -> str:
-    return "-" if ms is None else format_time(ms)[:16].replace("T", " ")
-
-
 def _text(inputs: Inputs, results: dict[str, CalibrationResult]) -> str:
     first = next(iter(results.values()))
     cfg = first.config
@@ -167,91 +178,22 @@ def _text(inputs: Inputs, results: dict[str, CalibrationResult]) -> str:
         "liqdesk calibrate: does the estimated heatmap predict where real liquidations happen?",
         f"source: {inputs.label}",
         *(f"note: {n}" for n in inputs.notes),
-        f"snapshots: {first.n_snapshots} every {_span(cfg.every_ms)} from {_day(first.first_ms)} to "
-        f"{_day(first.last_ms)} UTC; horizon {_span(cfg.horizon_ms)}, lookback {_span(cfg.lookback_ms)}",
+        f"snapshots: {first.n_snapshots} every {span(cfg.every_ms)} from {day(first.first_ms)} to "
+        f"{day(first.last_ms)} UTC; horizon {span(cfg.horizon_ms)}, lookback {span(cfg.lookback_ms)}",
         f"map: {cfg.n_bins} cells over the lookback range, at least spot ±{cfg.range_pct:g} %; price "
         f"tolerance ±{cfg.tolerance_pct:g} %; likelihood floor {cfg.floor * 100:g} % uniform",
         f"real liquidations: {len(inputs.liquidations)} in the tape, {first.n_tape_events} inside the scored "
         "horizons",
     ]
     for name, r in results.items():
-        lines += ["", f"preset {name}", *_block(r)]
+        for key, score in r.venues.items():
+            lines += ["", f"preset {name} · {venue_title(key, score)}"]
+            for t in venue_tables(score, r):
+                lines += render_text(t)
+            lines += ["  verdict", *(f"    {v}" for v in verdicts(score, r))]
+        lines += render_text(magnet_table(r))
+        lines += [f"  note: {n}" for n in r.notes]
     if len(results) > 1:
-        lines += ["", *_comparison(results)]
-    lines += [
-        "",
-        "total = all liquidations against the long + short map (fair against the side-blind nulls);",
-        "long/short/matched = each side against its own map (favoured: it knows longs liquidate below spot).",
-        "windows = independent blocks of one horizon; CIs are 95 % block bootstrap over snapshots.",
-    ]
+        lines += ["", *render_text(comparison_table(results), indent="")]
+    lines += ["", INTERVALS]
     return "\n".join(line.rstrip() for line in lines)
-
-
-def _block(r: CalibrationResult) -> list[str]:
-    qs = r.config.top_shares
-    head = "".join(f"  {'top ' + format(q * 100, 'g') + ' % cells':<24}{'lift':<20}" for q in qs)
-    out = [
-        "  share of liquidated USD in the densest cells (chance = share of cells)",
-        f"    {'density':<9}{'events':>7}{'pairs':>7}{'windows':>8}{head}",
-    ]
-    for name in ROWS:
-        row = r.rows[name]
-        cells = "".join(f"  {_pct(t.share):<24}{_num(t.lift, '.2f'):<20}" for t in row.top)
-        out.append(f"    {name:<9}{row.n_events:>7}{row.n_pairs:>7}{row.n_blocks:>8}{cells}")
-    out += [
-        "  log-likelihood of the liquidation prices, nats/event vs uniform; lift = model − null",
-        f"    {'density':<9}{'model':>9}" + "".join(f"  {_NULL_HEAD[n]:<24}" for n in NULLS),
-    ]
-    for name in ROWS:
-        row = r.rows[name]
-        model = row.loglik["model"].value
-        mtxt = f"{model:+.3f}" if math.isfinite(model) else "n/a"
-        out.append(f"    {name:<9}{mtxt:>9}" + "".join(f"  {_num(row.lift[n]):<24}" for n in NULLS))
-    m = r.magnet
-    out += [
-        f"  magnet test: largest cluster within {m.within_pct:g} % (mean {_f(m.mean_distance_pct)} % away) touched "
-        f"within {_span(r.config.horizon_ms)}; {m.n_snapshots} snapshots in {m.n_blocks} windows "
-        f"({m.n_no_cluster} without a cluster in reach, {m.n_censored} without a full horizon)",
-        f"    cluster {_pct(m.hit)}   same distance, random side {_pct(m.random_side)}   "
-        f"difference {_num(_scaled(m.difference, 100), '+.1f')} pp",
-        "  verdict",
-        f"    liquidations (total): {r.rows['total'].verdict}",
-        f"    magnet: {m.verdict}",
-        *(f"  note: {n}" for n in r.notes),
-    ]
-    return out
-
-
-def _comparison(results: dict[str, CalibrationResult]) -> list[str]:
-    q = results[next(iter(results))].config.top_shares[0]
-    out = [
-        "comparison (total density; intervals are per preset, not paired)",
-        f"    {'preset':<12}{'events':>7}  {'top ' + format(q * 100, 'g') + ' % lift':<22}"
-        f"{'LL − Laplace@spot':<24}{'magnet difference, pp':<24}",
-    ]
-    for name, r in results.items():
-        row: RowScore = r.rows["total"]
-        out.append(
-            f"    {name:<12}{row.n_events:>7}  {_num(row.top[0].lift, '.2f'):<22}"
-            f"{_num(row.lift['spot_laplace']):<24}{_num(_scaled(r.magnet.difference, 100), '+.1f'):<24}"
-        )
-    if not all(r.enough for r in results.values()):
-        out.append("    too few events to rank the presets on liquidations")
-    return out
-
-
-def _scaled(e: Estimate, k: float) -> Estimate:
-    return Estimate(e.value * k, e.low * k, e.high * k)
-
-
-def _f(x: float) -> str:
-    return f"{x:.2f}" if math.isfinite(x) else "n/a"
-
-
-def _span(ms: int) -> str:
-    if ms % 3_600_000 == 0 and ms < 48 * 3_600_000:  # "24h" reads better than "1d"
-        return f"{ms // 3_600_000}h"
-    for unit, div in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        if ms % div == 0:
-            return f"{ms // div}{unit}"
-    return f"{ms / 1000:g}s"
