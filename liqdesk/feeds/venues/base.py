@@ -8,6 +8,7 @@ was liquidated). The rest of liqdesk never looks at an exchange's raw formats.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,6 +34,16 @@ OI_PERIODS_MS: dict[str, int] = {
     "12h": 43_200_000,
     "1d": 86_400_000,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationFeed:
+    """A venue's public liquidation stream: its channel, whether it carries every liquidation (``complete``) or
+    only a sample, and the quirk a user should know."""
+
+    channel: str
+    complete: bool
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +95,25 @@ def empty_candles(interval_ms: int, *, full: bool = True) -> Candles:
     )  # fmt: skip
 
 
-def candles_from_rows(rows: list[list[float]], interval_ms: int, *, full: bool) -> Candles:
-    """Rows [t, o, h, l, c, v(, quote, taker_buy)] → Candles, sorted by time, duplicates dropped (last wins)."""
+def candles_from_rows(
+    rows: list[list[float]],
+    interval_ms: int,
+    *,
+    full: bool,
+    quote: bool | None = None,
+    taker: bool | None = None,
+) -> Candles:
+    """Rows [t, o, h, l, c, v(, quote, taker_buy)] → Candles, sorted by time, duplicates dropped (last wins).
+    ``quote``/``taker`` (default: ``full``) say which of the two optional columns the rows carry; a row without
+    taker volume may omit it."""
+    has_quote = full if quote is None else quote
+    has_taker = full if taker is None else taker
     if not rows:
-        return empty_candles(interval_ms, full=full)
+        z = np.zeros(0)
+        return Candles(
+            np.zeros(0, np.int64), z, z, z, z, z, interval_ms,
+            quote_volume=z if has_quote else None, taker_buy_volume=z if has_taker else None,
+        )  # fmt: skip
     a = np.asarray(rows, dtype=np.float64)
     t = a[:, 0].astype(np.int64)
     order = np.argsort(t, kind="stable")
@@ -97,26 +123,38 @@ def candles_from_rows(rows: list[list[float]], interval_ms: int, *, full: bool) 
     a, t = a[keep], t[keep]
     return Candles(
         t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], interval_ms,
-        quote_volume=a[:, 6] if full else None, taker_buy_volume=a[:, 7] if full else None,
+        quote_volume=a[:, 6] if has_quote else None, taker_buy_volume=a[:, 7] if has_taker else None,
     )  # fmt: skip
 
 
 class Venue:
-    """Base class; one subclass per exchange. Instances wrap one ccxt.pro exchange object."""
+    """Base class; one subclass per exchange. Instances wrap one ccxt.pro exchange object.
+
+    The class attributes say what the venue's public data gives (for status lines and the README): quote and
+    taker-buy volume on candles, open-interest history (periods, page size, how far back), mark-price candles,
+    and its liquidation stream (``liquidation_feed``; None = the venue publishes none)."""
 
     id: ClassVar[str]
     label: ClassVar[str]
     kline_limit: ClassVar[int] = 1000
     oi_limit: ClassVar[int] = 100
     oi_max_age_ms: ClassVar[int | None] = None
+    oi_periods: ClassVar[tuple[str, ...]] = tuple(OI_PERIODS_MS)
+    has_oi_history: ClassVar[bool] = True  # False: open interest is polled live and stored from first use
     has_mark_candles: ClassVar[bool] = False
     full_candles: ClassVar[bool] = False  # quote and taker-buy volume available
+    quote_volume: ClassVar[bool] = False  # candles carry quote (USD) volume
+    taker_volume: ClassVar[bool] = False  # candles carry taker-buy volume
+    liquidation_feed: ClassVar[LiquidationFeed | None] = None
+    data_notes: ClassVar[tuple[str, ...]] = ()  # what a user should know about this venue's data
     ccxt_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, exchange: Any) -> None:
         self.exchange = exchange
         self.bad_frames = 0  # websocket frames ccxt could not handle (malformed JSON, unexpected shapes)
         self.last_bad_frame = ""
+        # the venue's "now" in epoch ms; a LiveFeed or a test with a virtual clock replaces it
+        self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
         if hasattr(exchange, "client"):
             self._guard_ws_frames()
 
@@ -238,13 +276,36 @@ class Venue:
 
     @classmethod
     def oi_period(cls, timeframe: str) -> str:
-        """The open-interest period used for a candle timeframe: the finest not finer than it (≥ 5m)."""
+        """The open-interest period used for a candle timeframe: the finest the venue offers that is not finer
+        than it (its finest for timeframes below that)."""
         tf = timeframe_ms(timeframe)
-        best = "5m"
-        for name, ms in OI_PERIODS_MS.items():
-            if ms <= tf:
+        periods = sorted(cls.oi_periods, key=OI_PERIODS_MS.__getitem__)
+        best = periods[0]
+        for name in periods:
+            if OI_PERIODS_MS[name] <= tf:
                 best = name
         return best
+
+    @classmethod
+    def oi_history_depth_ms(cls, period: str) -> int | None:
+        """How far back the venue serves open interest at ``period`` (None: no known limit)."""
+        return cls.oi_max_age_ms
+
+    async def current_open_interest(self, symbol: str) -> float:
+        """The open interest now, in USD (ccxt's ``fetch_open_interest``; a coin amount is valued at the mark
+        price the venue gives with it)."""
+        market = await self.market(symbol)
+        r = await self.exchange.fetch_open_interest(symbol)
+        if not isinstance(r, dict):
+            raise ValueError(f"{self.id} open interest is not an object: {r!r}")
+        value = r.get("openInterestValue")
+        if value is None and r.get("openInterestAmount") is not None:
+            info = r.get("info") or {}
+            price = info.get("markPx") or info.get("markPrice")
+            if price is None:
+                raise ValueError(f"{self.id} open interest without a price to value it")
+            value = float(r["openInterestAmount"]) * self.contract_size(market) * float(price)
+        return finite_positive(value, f"{self.id} open interest")
 
     # -- history, paged --------------------------------------------------------------------------------
     async def fetch_candles(
@@ -294,9 +355,10 @@ class Venue:
     ) -> OpenInterest:
         period = self.oi_period(timeframe)
         step = OI_PERIODS_MS[period]
-        if self.oi_max_age_ms is not None:
+        depth = self.oi_history_depth_ms(period)
+        if depth is not None:
             # the venue keeps only recent history; one period of margin for clock skew
-            start_ms = max(start_ms, now_ms - self.oi_max_age_ms + step)
+            start_ms = max(start_ms, now_ms - depth + step)
         out = OpenInterest(np.zeros(0, np.int64), np.zeros(0))
         since = start_ms
         while since < end_ms:
