@@ -1,0 +1,169 @@
+"""Each venue end to end against its fake: history backfill into a real cache, then the LiveFeed streaming live
+bars (and liquidations where the venue publishes them), with faults on the way. The real ccxt client speaks to
+loopback servers in the venues' own wire formats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liqdesk.core.series import LONG, SHORT
+from liqdesk.feeds.cache import Cache
+from liqdesk.feeds.history import load_history_async
+from liqdesk.feeds.live import (
+    CandleUpdate,
+    FeedEvent,
+    LiquidationEvent,
+    LiveFeed,
+    OpenInterestUpdate,
+    StatusEvent,
+)
+from tests._live_helpers import FAST, FAST_REST, until
+from tests.fake_exchange.bybit import FakeBybit
+from tests.fake_exchange.venue_base import FakeVenue
+from tests.fake_exchange.venue_data import recorded_liquidations
+
+H = 3_600_000
+
+
+def _closed(events: list[FeedEvent]) -> list[int]:
+    return [e.open_time for e in events if isinstance(e, CandleUpdate) and e.closed]
+
+
+def _assert_cache_equals_served(s: FakeVenue, db: Cache, exchange: str, symbol: str, *, quote: bool) -> None:
+    c = db.get_candles(exchange, symbol, "1h")
+    served = s.served_closed(int(c.open_time[0]), s.now_ms)
+    assert c.open_time.tolist() == [b.open_time for b in served]  # no hole, no duplicate, no live bar
+    for col in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(c, col), [float(getattr(b, col)) for b in served], err_msg=col)
+    if quote:
+        np.testing.assert_allclose(c.quote_volume, [float(b.quote or "nan") for b in served])
+    else:
+        assert c.quote_volume is None
+    assert c.taker_buy_volume is None  # none of these venues has taker volume on its candles
+
+
+# -- Bybit -------------------------------------------------------------------------------------------------------
+BYBIT = "BTC/USDT:USDT"
+
+
+def test_bybit_backfill_then_live_bars_and_liquidations_with_faults(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with FakeBybit(ping_interval=0.05) as s:
+            opts = s.ccxt_options()
+            start = (
+                int(s.bars.open_time[s.closed_count() - 1500]) + 123
+            )  # more than one 1,000-bar page, unaligned
+            s.fail_next("/v5/market/kline", 429)  # Bybit's "Too many visits!" (retCode 10006)
+            s.fail_next("/v5/market/open-interest", 500)  # retCode 10016: a system error, retried
+            s.fail_next("/v5/market/mark-price-kline", 503)  # a gateway page, not JSON
+            msgs: list[str] = []
+            with Cache(tmp_path / "c.db") as db:
+                h = await load_history_async(
+                    "bybit", BYBIT, "1h", start, s.now_ms, ccxt_options=opts, cache=db, now_ms=s.now_ms,
+                    policy=FAST_REST, progress=lambda d, t, m: msgs.append(m),
+                )  # fmt: skip
+                assert not h.warnings, h.warnings
+                assert sum("rate limited" in m for m in msgs) == 1
+                assert sum("network error" in m for m in msgs) >= 1  # 10016 and the 503 are retried
+                _assert_cache_equals_served(s, db, "bybit", BYBIT, quote=True)
+                assert len(h.candles) == 1500 and h.candles.mark_high is not None
+                klines = s.requests_for("/v5/market/kline")
+                assert all(1 <= int(q["limit"]) <= 1000 for q in klines)
+                # every request spans one page: Bybit answers a wider range with its newest bars
+                assert all((int(q["end"]) - int(q["start"])) // H < int(q["limit"]) for q in klines)
+                # open interest: Bybit's coins, valued at the open of the bar starting at each snapshot
+                oi = h.open_interest
+                assert oi is not None and len(oi) > 24
+                want = s.served_open_interest("1h", int(h.candles.open_time[0]), s.now_ms - s.now_ms % H)
+                opens = dict(zip(s.bars.open_time.tolist(), map(float, s.bars.open), strict=True))
+                assert oi.time.tolist() == [t for t, _ in want]
+                np.testing.assert_allclose(oi.usd, [base * opens[t] for t, base in want])
+                assert all(int(q["limit"]) <= 200 for q in s.requests_for("/v5/market/open-interest"))
+
+                # live: bars, a dropped connection, a malformed frame, liquidations in 500 ms batches
+                events: list[FeedEvent] = []
+                async with LiveFeed("bybit", BYBIT, "1h", ccxt_options=opts, cache=db, settings=FAST,
+                                    clock=lambda: s.now_ms, on_event=events.append) as feed:  # fmt: skip
+                    await s.wait_subscribed("kline.60.BTCUSDT")
+                    await s.wait_subscribed("allLiquidation.BTCUSDT")
+                    await s.advance(2, revisions=2)
+                    await s.drop_websockets()
+                    await s.advance(3)  # three bars close while nobody listens
+                    await s.wait_subscribed("kline.60.BTCUSDT")
+                    await s.wait_subscribed("allLiquidation.BTCUSDT")
+                    await s.advance(1)
+                    liqs = recorded_liquidations(start_ms=s.now_ms - 600_000)
+                    await s.push_liquidations(liqs[:12])
+                    await s.send_raw(
+                        "allLiquidation.BTCUSDT", '{"topic":"allLiquidation.BTCUSDT","data":[{"T":'
+                    )
+                    await s.push_liquidations(liqs[12:20])
+                    await s.push_liquidations(liqs[10:14])  # a repeated batch: stored once
+                    await s.push_liquidations(liqs[20:])
+                    last = s.closed_count() - 1
+                    await until(
+                        lambda: _closed(events)[-1:] == [int(s.bars.open_time[last])], what="last bar"
+                    )
+                    await until(lambda: db.count("liquidations") == len(liqs), what="all liquidations")
+                    assert feed.total("malformed") >= 1
+                _assert_cache_equals_served(s, db, "bybit", BYBIT, quote=True)
+                closed = _closed(events)
+                assert closed == sorted(set(closed)) and np.all(np.diff(closed) == H)
+                live = [e for e in events if isinstance(e, CandleUpdate) and not e.closed]
+                assert live and all(e.quote_volume is None for e in live)
+                got = db.get_liquidations("bybit", BYBIT)
+                assert sorted(got.time.tolist()) == sorted(e.time for e in liqs)
+                by_time = {e.time: e for e in liqs}
+                for t, side, price, qty in zip(got.time, got.side, got.price, got.quantity, strict=True):
+                    e = by_time[int(t)]
+                    assert side == (LONG if e.long else SHORT)  # Bybit's S is the position side
+                    assert price == float(e.order_price) and qty == float(e.base)  # bankruptcy price, coins
+                assert len([e for e in events if isinstance(e, LiquidationEvent)]) == len(liqs)
+                assert any(isinstance(e, OpenInterestUpdate) for e in events)
+                assert not any(isinstance(e, StatusEvent) and e.level == "error" for e in events)
+
+    asyncio.run(main())
+
+
+def test_bybit_open_interest_follows_the_cursor(tmp_path: Path) -> None:
+    """A window holding more snapshots than a page comes back in pages linked by nextPageCursor."""
+
+    async def main() -> None:
+        from liqdesk.feeds.venues import create_venue
+
+        async with FakeBybit() as s:
+            v = create_venue("bybit", s.ccxt_options())
+            try:
+                t0 = int(s.oi_time[0]) + 300_000 * 7  # a 5-minute-aligned start inside the week
+                t0 -= t0 % H
+                page = await v.open_interest_page(BYBIT, "1h", t0, t0 + 450 * H, 50)
+            finally:
+                await v.close()
+            cursor_requests = [q for q in s.requests_for("/v5/market/open-interest") if "cursor" in q]
+            want = s.served_open_interest("1h", t0, t0 + 450 * H)
+            assert len(want) > 100 and len(cursor_requests) == -(-len(want) // 50) - 1
+            assert page.time.tolist() == [t for t, _ in want]
+
+    asyncio.run(main())
+
+
+def test_bybit_malformed_payload_is_a_clear_error(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with FakeBybit() as s:
+            s.fail_next("/v5/market/open-interest", 200, body=json.dumps({"retCode": 0, "retMsg": "OK",
+                                                                          "result": {"list": None}}))  # fmt: skip
+            from liqdesk.feeds.venues import create_venue
+
+            v = create_venue("bybit", s.ccxt_options())
+            try:
+                with pytest.raises(ValueError, match="bybit open interest: no result list"):
+                    await v.open_interest_page(BYBIT, "1h", int(s.oi_time[-100]), int(s.oi_time[-1]), 200)
+            finally:
+                await v.close()
+
+    asyncio.run(main())
