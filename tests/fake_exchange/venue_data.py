@@ -36,6 +36,7 @@ class Bars:
     volume: list[str]  # base units
     quote: list[str] | None
     taker_base: list[str] | None
+    taker_quote: list[str] | None
     interval_ms: int
     source: str
 
@@ -55,6 +56,7 @@ class BarValues:
     volume: str
     quote: str | None
     taker_base: str | None
+    taker_quote: str | None
 
 
 def bar_values(bars: Bars, i: int, *, final: bool, fraction: float = 0.5) -> BarValues:
@@ -64,12 +66,14 @@ def bar_values(bars: Bars, i: int, *, final: bool, fraction: float = 0.5) -> Bar
     o, h, low, c, v = bars.open[i], bars.high[i], bars.low[i], bars.close[i], bars.volume[i]
     q = bars.quote[i] if bars.quote is not None else None
     tb = bars.taker_base[i] if bars.taker_base is not None else None
+    tq = bars.taker_quote[i] if bars.taker_quote is not None else None
     if not final:
         h = low = c = o
         v = f"{float(v) * fraction:.3f}"
         q = None if q is None else f"{float(q) * fraction:.4f}"
         tb = None if tb is None else f"{float(tb) * fraction:.3f}"
-    return BarValues(t, o, h, low, c, v, q, tb)
+        tq = None if tq is None else f"{float(tq) * fraction:.4f}"
+    return BarValues(t, o, h, low, c, v, q, tb, tq)
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +82,7 @@ def binance_klines_2025() -> Bars:
     cols = list(zip(*k.rows, strict=True))  # o h l c v quote trades taker_base taker_quote
     return Bars(
         k.open_time, list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]), list(cols[5]),
-        list(cols[7]), k.interval_ms, "Binance USDⓈ-M BTCUSDT 1h, 2025-05-11 → 2025-08-10",
+        list(cols[7]), list(cols[8]), k.interval_ms, "Binance USDⓈ-M BTCUSDT 1h, 2025-05-11 → 2025-08-10",
     )  # fmt: skip
 
 
@@ -93,7 +97,7 @@ def binance_year_1h() -> Bars:
     cols = list(zip(*rows, strict=True))
     return Bars(
         np.asarray(times, np.int64), list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]), list(cols[4]),
-        None, None, HOUR_MS, "Binance BTC 1h, 2025-03-06 → 2026-03-05",
+        None, None, None, HOUR_MS, "Binance BTC 1h, 2025-03-06 → 2026-03-05",
     )  # fmt: skip
 
 
