@@ -24,6 +24,7 @@ from liqdesk.feeds.live import (
 )
 from tests._live_helpers import FAST, FAST_REST, until
 from tests.fake_exchange.bybit import FakeBybit
+from tests.fake_exchange.okx import FakeOkx
 from tests.fake_exchange.venue_base import FakeVenue
 from tests.fake_exchange.venue_data import recorded_liquidations
 
@@ -34,7 +35,10 @@ def _closed(events: list[FeedEvent]) -> list[int]:
     return [e.open_time for e in events if isinstance(e, CandleUpdate) and e.closed]
 
 
-def _assert_cache_equals_served(s: FakeVenue, db: Cache, exchange: str, symbol: str, *, quote: bool) -> None:
+def _assert_cache_equals_served(
+    s: FakeVenue, db: Cache, exchange: str, symbol: str, *, quote: bool, taker_from: int | None = None
+) -> None:
+    """The cache holds exactly the closed bars served; taker volume (where given) from bar ``taker_from`` on."""
     c = db.get_candles(exchange, symbol, "1h")
     served = s.served_closed(int(c.open_time[0]), s.now_ms)
     assert c.open_time.tolist() == [b.open_time for b in served]  # no hole, no duplicate, no live bar
@@ -44,7 +48,12 @@ def _assert_cache_equals_served(s: FakeVenue, db: Cache, exchange: str, symbol: 
         np.testing.assert_allclose(c.quote_volume, [float(b.quote or "nan") for b in served])
     else:
         assert c.quote_volume is None
-    assert c.taker_buy_volume is None  # none of these venues has taker volume on its candles
+    if taker_from is None:
+        assert c.taker_buy_volume is None
+    else:
+        assert c.taker_buy_volume is not None
+        taker = [float(b.taker_base or "nan") if b.open_time >= taker_from else np.nan for b in served]
+        np.testing.assert_allclose(c.taker_buy_volume, taker)
 
 
 # -- Bybit -------------------------------------------------------------------------------------------------------
@@ -165,5 +174,96 @@ def test_bybit_malformed_payload_is_a_clear_error(tmp_path: Path) -> None:
                     await v.open_interest_page(BYBIT, "1h", int(s.oi_time[-100]), int(s.oi_time[-1]), 200)
             finally:
                 await v.close()
+
+    asyncio.run(main())
+
+
+# -- OKX ---------------------------------------------------------------------------------------------------------
+OKX = "BTC/USDT:USDT"
+
+
+def test_okx_backfill_then_live_bars_and_liquidations_with_faults(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with FakeOkx(ping_interval=0.05) as s:
+            opts = s.ccxt_options()
+            start = int(s.bars.open_time[s.closed_count() - 1500])  # older than the latest 1,440 bars too
+            taker_from = int(s.bars.open_time[s.taker_available()[0]])
+            s.fail_next("/api/v5/market/history-candles", 429)  # code 50011
+            s.fail_next("/api/v5/rubik/stat/contracts/open-interest-history", 503)  # code 50001
+            s.fail_next("/api/v5/rubik/stat/taker-volume-contract", 500)  # code 50026
+            msgs: list[str] = []
+            with Cache(tmp_path / "c.db") as db:
+                h = await load_history_async(
+                    "okx", OKX, "1h", start, s.now_ms, ccxt_options=opts, cache=db, now_ms=s.now_ms,
+                    policy=FAST_REST, progress=lambda d, t, m: msgs.append(m),
+                )  # fmt: skip
+                assert not h.warnings, h.warnings
+                assert sum("rate limited" in m for m in msgs) == 1
+                assert sum("network error" in m for m in msgs) == 2
+                _assert_cache_equals_served(s, db, "okx", OKX, quote=True, taker_from=taker_from)
+                assert len(h.candles) == 1500 and h.candles.mark_high is not None
+                # old bars from history-candles (<= 100), the latest 1,440 from candles (<= 300)
+                old, recent = (
+                    s.requests_for("/api/v5/market/history-candles"),
+                    s.requests_for("/api/v5/market/candles"),
+                )
+                assert old and recent and len(recent) <= 6
+                assert all(int(q["limit"]) <= 100 for q in old) and all(
+                    int(q["limit"]) <= 300 for q in recent
+                )
+                assert all(
+                    int(q["limit"]) <= 100
+                    for q in s.requests_for("/api/v5/market/history-mark-price-candles")
+                )
+                # open interest in USD straight from the venue (oiUsd), <= 100 a call
+                oi = h.open_interest
+                assert oi is not None and len(oi) > 24
+                want = s.served_open_interest("1H", int(h.candles.open_time[0]), s.now_ms - s.now_ms % H)
+                assert list(zip(oi.time.tolist(), oi.usd.tolist(), strict=True)) == want
+                oi_requests = s.requests_for("/api/v5/rubik/stat/contracts/open-interest-history")
+                assert all(int(q["limit"]) <= 100 for q in oi_requests)
+
+                events: list[FeedEvent] = []
+                async with LiveFeed("okx", OKX, "1h", ccxt_options=opts, cache=db, settings=FAST,
+                                    clock=lambda: s.now_ms, on_event=events.append) as feed:  # fmt: skip
+                    await s.wait_subscribed("candle1H:BTC-USDT-SWAP")
+                    await s.wait_subscribed("liquidation-orders:SWAP")
+                    await s.advance(2, revisions=2)
+                    await s.drop_websockets()
+                    await s.advance(3)
+                    await s.wait_subscribed("candle1H:BTC-USDT-SWAP")
+                    await s.wait_subscribed("liquidation-orders:SWAP")
+                    await s.advance(1)
+                    liqs = recorded_liquidations(start_ms=s.now_ms - 600_000)
+                    for i, e in enumerate(liqs):
+                        await s.push_liquidations([e], net=i % 3 == 0)  # some one-way-mode positions
+                        if i == 5:
+                            await s.send_raw(
+                                "liquidation-orders:SWAP", '{"arg":{"channel":"liquidation-orders"'
+                            )
+                        if i == 9:
+                            await s.push_liquidations([liqs[2]])  # a repeat: stored once
+                    last = s.closed_count() - 1
+                    await until(
+                        lambda: _closed(events)[-1:] == [int(s.bars.open_time[last])], what="last bar"
+                    )
+                    await until(lambda: db.count("liquidations") == len(liqs), what="all liquidations")
+                    assert feed.total("malformed") >= 1
+                _assert_cache_equals_served(s, db, "okx", OKX, quote=True, taker_from=taker_from)
+                closed = _closed(events)
+                assert closed == sorted(set(closed)) and np.all(np.diff(closed) == H)
+                live_closed = [e for e in events if isinstance(e, CandleUpdate) and e.closed][-6:]
+                assert all(
+                    e.taker_buy_volume is not None for e in live_closed
+                )  # fresh bars carry taker volume
+                got = db.get_liquidations("okx", OKX)
+                by_time = {e.time: e for e in liqs}
+                assert sorted(got.time.tolist()) == sorted(by_time)
+                for t, side, price, qty in zip(got.time, got.side, got.price, got.quantity, strict=True):
+                    e = by_time[int(t)]
+                    assert side == (LONG if e.long else SHORT)  # posSide, or the order side in net mode
+                    assert price == float(e.order_price)  # bkPx
+                    assert qty == pytest.approx(float(e.base))  # contracts x ctVal 0.01
+                assert not any(isinstance(e, StatusEvent) and e.level == "error" for e in events)
 
     asyncio.run(main())

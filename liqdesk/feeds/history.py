@@ -301,6 +301,7 @@ async def load_history_async(
             try:
                 if v is None:
                     v = create_venue(exchange_id, ccxt_options)
+                    v.clock = lambda: now
                 await v.market(symbol)
                 if missing:
                     got = await backfill_candles(
