@@ -24,6 +24,7 @@ from liqdesk.feeds.live import (
 )
 from tests._live_helpers import FAST, FAST_REST, until
 from tests.fake_exchange.bybit import FakeBybit
+from tests.fake_exchange.hyperliquid import FakeHyperliquid
 from tests.fake_exchange.okx import FakeOkx
 from tests.fake_exchange.venue_base import FakeVenue
 from tests.fake_exchange.venue_data import recorded_liquidations
@@ -265,5 +266,77 @@ def test_okx_backfill_then_live_bars_and_liquidations_with_faults(tmp_path: Path
                     assert price == float(e.order_price)  # bkPx
                     assert qty == pytest.approx(float(e.base))  # contracts x ctVal 0.01
                 assert not any(isinstance(e, StatusEvent) and e.level == "error" for e in events)
+
+    asyncio.run(main())
+
+
+# -- Hyperliquid -------------------------------------------------------------------------------------------------
+HL = "BTC/USDC:USDC"
+
+
+def test_hyperliquid_backfill_records_open_interest_from_first_use_and_streams_live(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with FakeHyperliquid(ping_interval=0.05) as s:
+            opts = s.ccxt_options()
+            start = int(
+                s.bars.open_time[s.closed_count() - 6000]
+            )  # older than the 5,000 candles the venue keeps
+            s.fail_next("candleSnapshot", 429)
+            msgs: list[str] = []
+            with Cache(tmp_path / "c.db") as db:
+                h = await load_history_async(
+                    "hyperliquid", HL, "1h", start, s.now_ms, ccxt_options=opts, cache=db, now_ms=s.now_ms,
+                    policy=FAST_REST, progress=lambda d, t, m: msgs.append(m),
+                )  # fmt: skip
+                assert sum("rate limited" in m for m in msgs) == 1
+                assert any("keeps only its latest 5,000 1h candles" in w for w in h.warnings), h.warnings
+                assert any("no open-interest history" in w and "1 point since" in w for w in h.warnings)
+                _assert_cache_equals_served(s, db, "hyperliquid", HL, quote=False)
+                assert len(h.candles) == 4999  # the latest 5,000 include the live one
+                assert h.candles.mark_high is None  # no mark-price candles on this venue
+                snapshots = s.requests_for("candleSnapshot")
+                assert all(
+                    q["req"]["startTime"] >= int(s.bars.open_time[s.available_count() - 5000])
+                    for q in snapshots
+                )
+                oi = h.open_interest
+                assert oi is not None and oi.time.tolist() == [s.now_ms]
+                assert oi.usd[0] == pytest.approx(s.open_interest_usd())
+
+                events: list[FeedEvent] = []
+                s.fail_next("metaAndAssetCtxs", 500, count=2)  # markets and open interest come from it
+                async with LiveFeed("hyperliquid", HL, "1h", ccxt_options=opts, cache=db, settings=FAST,
+                                    clock=lambda: s.now_ms, on_event=events.append) as feed:  # fmt: skip
+                    assert (HL, "liquidations") not in feed.stats  # nothing to watch
+                    await s.wait_subscribed("candle:BTC:1h")
+                    for _ in range(3):
+                        await s.advance(1, revisions=2)
+                        await asyncio.sleep(3 * FAST.oi_poll_s)  # an open-interest poll in each new hour
+                    await s.drop_websockets()
+                    await s.advance(2)
+                    await s.wait_subscribed("candle:BTC:1h")
+                    await s.send_raw("candle:BTC:1h", '{"channel":"candle","data":{"t":')
+                    await s.advance(1)
+                    last = s.closed_count() - 1
+                    await until(
+                        lambda: _closed(events)[-1:] == [int(s.bars.open_time[last])], what="last bar"
+                    )
+                    await until(
+                        lambda: len(db.get_open_interest("hyperliquid", HL, "1h")) >= 5, what="OI points"
+                    )
+                _assert_cache_equals_served(s, db, "hyperliquid", HL, quote=False)
+                closed = _closed(events)
+                assert closed == sorted(set(closed)) and np.all(np.diff(closed) == H)
+                assert any(
+                    isinstance(e, StatusEvent) and "publishes no liquidation stream" in e.text for e in events
+                )
+                assert not any(isinstance(e, LiquidationEvent) for e in events)
+                # one point per hour, each the value observed then
+                stored = db.get_open_interest("hyperliquid", HL, "1h")
+                hours = stored.time // H
+                assert len(set(hours.tolist())) == len(hours)
+                for t, usd in zip(stored.time, stored.usd, strict=True):
+                    assert usd == pytest.approx(s.open_interest_usd(int(t)))
+                assert [e.time for e in events if isinstance(e, OpenInterestUpdate)] == stored.time.tolist()
 
     asyncio.run(main())

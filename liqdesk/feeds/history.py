@@ -346,11 +346,19 @@ async def load_history_async(
             db.close()
     if progress:
         progress(total, total, "done")
+    depth = vc.candle_depth_ms(timeframe)
+    if depth is not None and start < _floor(now, interval) - depth + interval:
+        first = time.strftime(
+            "%Y-%m-%d %H:%M", time.gmtime((_floor(now, interval) - depth + interval) / 1000)
+        )
+        warnings.append(
+            f"{exchange_id} keeps only its latest {depth // interval:,} {timeframe} candles: none before {first} UTC"
+        )
     if with_open_interest and not vc.has_oi_history:
         recorded = "none yet"
         if oi is not None and len(oi):
             first = time.strftime("%Y-%m-%d %H:%M", time.gmtime(int(oi.time[0]) / 1000))
-            recorded = f"{len(oi):,} points since {first} UTC"
+            recorded = f"{len(oi):,} point{'' if len(oi) == 1 else 's'} since {first} UTC"
         warnings.append(
             f"{exchange_id} has no open-interest history: it is recorded from first use ({recorded}); "
             "the volume model covers the time before"

@@ -287,6 +287,11 @@ class Venue:
         return best
 
     @classmethod
+    def candle_depth_ms(cls, timeframe: str) -> int | None:
+        """How far back the venue serves candles of ``timeframe`` (None: no known limit)."""
+        return None
+
+    @classmethod
     def oi_history_depth_ms(cls, period: str) -> int | None:
         """How far back the venue serves open interest at ``period`` (None: no known limit)."""
         return cls.oi_max_age_ms
