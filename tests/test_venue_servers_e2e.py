@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from liqdesk.app.cli import main as cli_main
 from liqdesk.core.series import LONG, SHORT
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.history import load_history_async
@@ -340,3 +343,48 @@ def test_hyperliquid_backfill_records_open_interest_from_first_use_and_streams_l
                 assert [e.time for e in events if isinstance(e, OpenInterestUpdate)] == stored.time.tolist()
 
     asyncio.run(main())
+
+
+# -- the command line on each venue ---------------------------------------------------------------------------------
+class _Threaded:
+    """A fake venue on its own loop in a thread, like a remote server, for synchronous command-line runs."""
+
+    def __init__(self, make: Callable[[], FakeVenue]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = make()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeVenue:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "exchange", "symbol"),
+    [(FakeBybit, "bybit", BYBIT), (FakeOkx, "okx", OKX), (FakeHyperliquid, "hyperliquid", HL)],
+)
+def test_export_from_each_venue_on_the_command_line(
+    make: Callable[..., FakeVenue], exchange: str, symbol: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """``liqdesk export --exchange …`` reads the system clock, so the fake's bars are moved onto it."""
+    monkeypatch.setenv("LIQDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LIQDESK_CONFIG_DIR", str(tmp_path / "config"))
+    with _Threaded(lambda: make(wall_clock=True)) as s:
+        out = tmp_path / "h.npz"
+        rc = cli_main(["export", "--exchange", exchange, "--symbol", symbol, "--timeframe", "1h",
+                       "--ccxt-options", json.dumps(s.ccxt_options()), "--range", "3d", "--bins", "100",
+                       "--out", str(out)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 0, err
+        z = np.load(out)
+        assert z["long"].shape[1] == 100 and z["long"].sum() > 0 and z["short"].sum() > 0
+        assert z["time_ms"][-1] == s.now_ms - s.now_ms % H - H  # the last closed bar
+        assert json.loads(str(z["params"]))["exchange"] == exchange

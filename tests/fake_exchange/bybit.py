@@ -79,10 +79,13 @@ class FakeBybit(FakeVenue):
     symbol = "BTCUSDT"
     ws_paths = ("/v5/public/linear",)
 
-    def __init__(self, *, live_index: int | None = None, ping_interval: float | None = None) -> None:
-        super().__init__(binance_klines_2025(), live_index=live_index, ping_interval=ping_interval)
+    def __init__(
+        self, *, live_index: int | None = None, ping_interval: float | None = None, wall_clock: bool = False
+    ) -> None:
+        super().__init__(binance_klines_2025(), live_index=live_index, ping_interval=ping_interval,
+                         wall_clock=wall_clock)  # fmt: skip
         oi = binance_open_interest_5m()
-        self.oi_time = oi.time
+        self.oi_time = oi.time + self.time_shift_ms
         self.oi_base = oi.base
         self._conn_ids = 0
 

@@ -110,9 +110,13 @@ class FakeHyperliquid(FakeVenue):
         accounts: dict[str, list[HlPosition]] | None = None,
         weight_limit: int = 1200,
         weight_window_s: float = 60.0,
+        wall_clock: bool = False,
     ) -> None:
-        super().__init__(binance_year_1h(), live_index=live_index, ping_interval=ping_interval)
-        self.oi_time, self.oi_usd = hyperliquid_open_interest_1h()
+        super().__init__(
+            binance_year_1h(), live_index=live_index, ping_interval=ping_interval, wall_clock=wall_clock
+        )
+        oi_time, self.oi_usd = hyperliquid_open_interest_1h()
+        self.oi_time = oi_time + self.time_shift_ms
         self.accounts: dict[str, list[HlPosition]] = {k.lower(): v for k, v in (accounts or {}).items()}
         self.weight_limit = weight_limit
         self.weight_window_s = weight_window_s

@@ -85,10 +85,13 @@ class FakeOkx(FakeVenue):
     inst_id = "BTC-USDT-SWAP"
     ws_paths = ("/ws/v5/public", "/ws/v5/business")
 
-    def __init__(self, *, live_index: int | None = None, ping_interval: float | None = None) -> None:
-        super().__init__(binance_klines_2025(), live_index=live_index, ping_interval=ping_interval)
+    def __init__(
+        self, *, live_index: int | None = None, ping_interval: float | None = None, wall_clock: bool = False
+    ) -> None:
+        super().__init__(binance_klines_2025(), live_index=live_index, ping_interval=ping_interval,
+                         wall_clock=wall_clock)  # fmt: skip
         oi = binance_open_interest_5m()
-        self.oi_time = oi.time
+        self.oi_time = oi.time + self.time_shift_ms
         self.oi_base = oi.base
         self.oi_usd = oi.usd
         self._conn_ids = 0

@@ -9,7 +9,8 @@ connection without a close frame, ``silence_websockets`` leaves them open but mu
 
 The clock: bars with ``open_time + interval <= now_ms`` are closed, the bar containing ``now_ms`` is live (served
 as a partial revision: its open price as high/low/close and a share of its volume); ``advance()`` closes it,
-pushes the final bar and revisions of the next one.
+pushes the final bar and revisions of the next one. ``wall_clock=True`` moves every served series by whole bars
+so that the live bar is the real current hour (data values untouched).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -50,12 +51,24 @@ class FakeVenue:
     ws_paths: tuple[str, ...] = ()
 
     def __init__(
-        self, bars: Bars, *, live_index: int | None = None, ping_interval: float | None = None
+        self,
+        bars: Bars,
+        *,
+        live_index: int | None = None,
+        ping_interval: float | None = None,
+        wall_clock: bool = False,
     ) -> None:
-        self.bars = bars
         self.interval_ms = bars.interval_ms
         # by default the last 48 bars are "future": advance() pushes them live
         self.live_index = len(bars) - 48 if live_index is None else live_index
+        # wall_clock: every series moves by whole bars so that the live bar is the real current one (for clients
+        # that read the system clock, such as the command line); the clock itself still moves by advance()
+        self.time_shift_ms = 0
+        if wall_clock:
+            real = time.time_ns() // 1_000_000
+            self.time_shift_ms = real - real % self.interval_ms - int(bars.open_time[self.live_index])
+            bars = replace(bars, open_time=bars.open_time + self.time_shift_ms)
+        self.bars = bars
         self.now_ms = int(bars.open_time[self.live_index]) + self.interval_ms // 2
         self.ping_interval = ping_interval
         self.requests: Counter[str] = Counter()
