@@ -1,7 +1,8 @@
 """Hyperliquid perpetuals (``hyperliquid`` in ccxt; symbols like BTC/USDC:USDC), through the info endpoint.
 
-Candles from ``candleSnapshot`` (ccxt's unified OHLCV): base volume only, no quote or taker volume, and only the
-latest 5,000 candles of an interval exist (1m: about three and a half days), so history starts there.
+Candles from ``candleSnapshot`` (ccxt's unified OHLCV, up to 5,000 a call): base volume only, no quote or taker
+volume, and only the latest 5,000 candles of an interval exist (1m: about three and a half days), so history
+starts there (a request for older candles comes back empty and the pager moves on).
 
 Open interest: the venue publishes the current value only (``metaAndAssetCtxs``, in coins, valued here at the mark
 price it comes with) and no history endpoint. It is polled live and stored in the cache as it comes, one point per
@@ -16,11 +17,10 @@ Rate limits: the info endpoint weighs requests against 1,200 per minute per IP (
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from liqdesk.core.series import Candles, timeframe_ms
+from liqdesk.core.series import timeframe_ms
 from liqdesk.feeds.venues.base import LiquidationFeed, LiquidationRecord, Venue, as_time_ms, finite_positive
 
 CANDLE_DEPTH = 5000
@@ -65,23 +65,6 @@ class Hyperliquid(Venue):
     @classmethod
     def candle_depth_ms(cls, timeframe: str) -> int | None:
         return CANDLE_DEPTH * timeframe_ms(timeframe)
-
-    async def fetch_candles(
-        self,
-        symbol: str,
-        timeframe: str,
-        start_ms: int,
-        end_ms: int,
-        *,
-        progress: Callable[[int], None] | None = None,
-    ) -> Candles:
-        interval = timeframe_ms(timeframe)
-        now = self.clock()
-        # nothing older than the latest 5,000 candles (the current one included) exists: do not ask for it
-        start_ms = max(start_ms, now - now % interval - (CANDLE_DEPTH - 1) * interval)
-        return await super().fetch_candles(
-            symbol, timeframe, min(start_ms, end_ms), end_ms, progress=progress
-        )
 
     def normalise_raw(
         self, raw: dict[str, Any], symbol: str, market: dict[str, Any]
