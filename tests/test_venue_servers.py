@@ -163,7 +163,10 @@ def test_okx_markets_candles_limits_and_statistics_through_ccxt() -> None:
         )
         ts, sell, buy = taker["data"][0]
         i = int(s.bars.open_time.searchsorted(int(ts)))
-        assert float(buy) == float(s.bars.taker_base[i]) and i == s.closed_count() - 1  # closed periods only
+        assert s.bars.taker_base is not None and i == s.closed_count() - 1  # closed periods only
+        assert float(buy) == float(s.bars.taker_base[i]) and float(sell) == pytest.approx(
+            float(s.bars.volume[i]) - float(s.bars.taker_base[i])
+        )
         s.fail_next("/api/v5/market/candles", 429)
         with pytest.raises(ccxt_errors.RateLimitExceeded):
             await ex.publicGetMarketCandles(inst)

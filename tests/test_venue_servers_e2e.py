@@ -49,6 +49,7 @@ def _assert_cache_equals_served(
     for col in ("open", "high", "low", "close", "volume"):
         np.testing.assert_array_equal(getattr(c, col), [float(getattr(b, col)) for b in served], err_msg=col)
     if quote:
+        assert c.quote_volume is not None
         np.testing.assert_allclose(c.quote_volume, [float(b.quote or "nan") for b in served])
     else:
         assert c.quote_volume is None

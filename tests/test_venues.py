@@ -11,7 +11,7 @@ from liqdesk.core.series import LONG, SHORT
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.exchange_config import ccxt_options_for, deep_merge
 from liqdesk.feeds.timeparse import format_time, parse_duration, parse_time
-from liqdesk.feeds.venues import VENUES, BinanceUsdm, Bybit, Hyperliquid, Okx, venue_class
+from liqdesk.feeds.venues import VENUES, BinanceUsdm, Bybit, Hyperliquid, Okx, Venue, venue_class
 from tests._live_helpers import force_order_event, force_orders
 
 # Binance forceOrder: S is the liquidation ORDER's side (SELL closes a long)
@@ -186,7 +186,9 @@ def test_each_venue_says_what_its_data_gives() -> None:
         (Bybit, "1d", "1d"), (Okx, "15m", "5m"), (Okx, "4h", "1h"), (Okx, "1d", "1d"), (Hyperliquid, "1h", "1h"),
     ],
 )  # fmt: skip
-def test_open_interest_period_is_one_the_venue_offers(venue: type, timeframe: str, period: str) -> None:
+def test_open_interest_period_is_one_the_venue_offers(
+    venue: type[Venue], timeframe: str, period: str
+) -> None:
     assert venue.oi_period(timeframe) == period
 
 
@@ -205,5 +207,6 @@ def test_hyperliquid_has_no_liquidation_messages() -> None:
 
 
 def test_bybit_bankruptcy_price_is_the_order_price() -> None:
-    (r,) = Bybit(None).normalise_raw(BYBIT_MESSAGE["data"][0], "ROSE/USDT:USDT", {"contractSize": 1})
+    raw = {"T": 1739502302929, "s": "ROSEUSDT", "S": "Sell", "v": "20000", "p": "0.04499"}
+    (r,) = Bybit(None).normalise_raw(raw, "ROSE/USDT:USDT", {"contractSize": 1})
     assert r.order_price == r.price == 0.04499

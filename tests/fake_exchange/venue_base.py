@@ -93,7 +93,7 @@ class FakeVenue:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr,attr-defined]
         if self.ping_interval:
             self._ping_task = asyncio.ensure_future(self._ping_loop())
         return self
@@ -122,6 +122,10 @@ class FakeVenue:
         return f"ws://127.0.0.1:{self.port}"
 
     def add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def ccxt_options(self) -> dict[str, Any]:
+        """ccxt constructor options pointing the venue's ccxt exchange at this server."""
         raise NotImplementedError
 
     # -- the clock and the bars ------------------------------------------------------------------------------
