@@ -274,6 +274,42 @@ def test_okx_backfill_then_live_bars_and_liquidations_with_faults(tmp_path: Path
     asyncio.run(main())
 
 
+def test_okx_silent_connections_are_replaced_and_slow_answers_retried(tmp_path: Path) -> None:
+    """Candles and liquidations ride two OKX connections (/business and /public): the watchdog finds each
+    silent one; an answer slower than the client's timeout is retried."""
+
+    async def main() -> None:
+        async with FakeOkx(ping_interval=0.05) as s:
+            opts = {**s.ccxt_options(), "timeout": 400}
+            s.delay_next("/api/v5/market/candles", 1.0)
+            events: list[FeedEvent] = []
+            with Cache(tmp_path / "c.db") as db:
+                async with LiveFeed("okx", OKX, "1h", ccxt_options=opts, cache=db, settings=FAST,
+                                    clock=lambda: s.now_ms, on_event=events.append,
+                                    streams=("candles", "liquidations")) as feed:  # fmt: skip
+                    await until(lambda: len(_closed(events)) == FAST.history_bars, what="initial backfill")
+                    assert any(isinstance(e, StatusEvent) and "RequestTimeout" in e.text for e in events)
+                    await s.wait_subscribed("candle1H:BTC-USDT-SWAP")
+                    await s.wait_subscribed("liquidation-orders:SWAP")
+                    assert s.silence_websockets() == 2
+                    st = feed.stats
+                    await until(lambda: st[(OKX, "candles")].stale_reconnects >= 1
+                                and st[(OKX, "liquidations")].stale_reconnects >= 1, what="both found silent")  # fmt: skip
+                    await s.wait_subscribed("candle1H:BTC-USDT-SWAP")
+                    await s.wait_subscribed("liquidation-orders:SWAP")
+                    await s.advance(2)
+                    await s.push_liquidations(recorded_liquidations(start_ms=s.now_ms - 60_000)[:3])
+                    last = s.closed_count() - 1
+                    await until(
+                        lambda: _closed(events)[-1:] == [int(s.bars.open_time[last])], what="last bar"
+                    )
+                    await until(lambda: db.count("liquidations") == 3, what="liquidations after the silence")
+                _assert_cache_equals_served(s, db, "okx", OKX, quote=True,
+                                            taker_from=int(s.bars.open_time[s.taker_available()[0]]))  # fmt: skip
+
+    asyncio.run(main())
+
+
 # -- Hyperliquid -------------------------------------------------------------------------------------------------
 HL = "BTC/USDC:USDC"
 
