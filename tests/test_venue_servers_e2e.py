@@ -15,6 +15,7 @@ import pytest
 
 from liqdesk.app.cli import main as cli_main
 from liqdesk.core.series import LONG, SHORT
+from liqdesk.errors import DataError
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.history import load_history_async
 from liqdesk.feeds.live import (
@@ -179,6 +180,30 @@ def test_bybit_malformed_payload_is_a_clear_error(tmp_path: Path) -> None:
                     await v.open_interest_page(BYBIT, "1h", int(s.oi_time[-100]), int(s.oi_time[-1]), 200)
             finally:
                 await v.close()
+
+    asyncio.run(main())
+
+
+def test_a_malformed_answer_is_one_clear_error(tmp_path: Path) -> None:
+    """Rows the venue sends that cannot be read stop the load with a DataError naming the venue, not a traceback."""
+
+    async def main() -> None:
+        async with FakeBybit() as s:
+            t = s.now_ms - s.now_ms % H - 2 * H  # a closed bar inside the range asked for
+            rows = [[str(t), "abc", "1", "1", "1", "1", "1"]]
+            garbage = {
+                "retCode": 0,
+                "retMsg": "OK",
+                "time": s.now_ms,
+                "result": {"category": "linear", "list": rows},
+            }
+            s.fail_next("/v5/market/kline", 200, body=json.dumps(garbage))
+            with (
+                Cache(tmp_path / "c.db") as db,
+                pytest.raises(DataError, match="bybit sent candles that cannot be used"),
+            ):
+                await load_history_async("bybit", BYBIT, "1h", s.now_ms - 10 * H, s.now_ms, ccxt_options=s.ccxt_options(),
+                                         cache=db, now_ms=s.now_ms, policy=FAST_REST, with_open_interest=False)  # fmt: skip
 
     asyncio.run(main())
 

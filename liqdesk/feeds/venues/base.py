@@ -7,11 +7,12 @@ was liquidated). The rest of liqdesk never looks at an exchange's raw formats.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 
@@ -34,6 +35,35 @@ OI_PERIODS_MS: dict[str, int] = {
     "12h": 43_200_000,
     "1d": 86_400_000,
 }
+
+
+class VenueDataError(DataError, ValueError):
+    """A venue's answer that cannot be used (wrong shape or values): a DataError naming the venue and what was
+    read, and still a ValueError for code that catches malformed messages."""
+
+
+AsyncMethod = TypeVar("AsyncMethod", bound=Callable[..., Awaitable[Any]])
+
+
+def reads(what: str) -> Callable[[AsyncMethod], AsyncMethod]:
+    """Decorate a Venue method that reads the venue's answers: a malformed answer (ValueError, TypeError,
+    KeyError or IndexError while reading it) becomes one VenueDataError naming the venue and ``what``."""
+
+    def wrap(fn: AsyncMethod) -> AsyncMethod:
+        @functools.wraps(fn)
+        async def inner(self: Venue, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(self, *args, **kwargs)
+            except VenueDataError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise VenueDataError(
+                    f"{self.id} sent {what} that cannot be used ({type(exc).__name__}: {exc})"
+                ) from None
+
+        return cast(AsyncMethod, inner)
+
+    return wrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +326,7 @@ class Venue:
         """How far back the venue serves open interest at ``period`` (None: no known limit)."""
         return cls.oi_max_age_ms
 
+    @reads("its open interest")
     async def current_open_interest(self, symbol: str) -> float:
         """The open interest now, in USD (ccxt's ``fetch_open_interest``; a coin amount is valued at the mark
         price the venue gives with it)."""
@@ -313,6 +344,7 @@ class Venue:
         return finite_positive(value, f"{self.id} open interest")
 
     # -- history, paged --------------------------------------------------------------------------------
+    @reads("candles")
     async def fetch_candles(
         self,
         symbol: str,
@@ -328,6 +360,7 @@ class Venue:
             start_ms, end_ms, interval, self.kline_limit, self.full_candles, progress,
         )  # fmt: skip
 
+    @reads("mark-price candles")
     async def fetch_mark(
         self, symbol: str, timeframe: str, start_ms: int, end_ms: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -348,6 +381,7 @@ class Venue:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
         return np.concatenate(ts), np.concatenate(hs), np.concatenate(ls)
 
+    @reads("open-interest history")
     async def fetch_open_interest(
         self,
         symbol: str,

@@ -20,6 +20,7 @@ from liqdesk.feeds.venues.base import (
     LiquidationFeed,
     LiquidationRecord,
     Venue,
+    VenueDataError,
     as_time_ms,
     candles_from_rows,
     finite_positive,
@@ -59,7 +60,7 @@ class BinanceUsdm(Venue):
         }
         rows = await getattr(self.exchange, method)(request)
         if not isinstance(rows, list):
-            raise ValueError(f"{self.id} {method} returned {type(rows).__name__}, not a list")
+            raise VenueDataError(f"{self.id} {method} returned {type(rows).__name__}, not a list")
         return rows
 
     async def candles_page(self, symbol: str, timeframe: str, since: int, until: int, limit: int) -> Candles:
