@@ -11,7 +11,7 @@ from liqdesk.core.series import LONG, SHORT
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.exchange_config import ccxt_options_for, deep_merge
 from liqdesk.feeds.timeparse import format_time, parse_duration, parse_time
-from liqdesk.feeds.venues import BinanceUsdm, Bybit, Okx, venue_class
+from liqdesk.feeds.venues import VENUES, BinanceUsdm, Bybit, Hyperliquid, Okx, Venue, venue_class
 from tests._live_helpers import force_order_event, force_orders
 
 # Binance forceOrder: S is the liquidation ORDER's side (SELL closes a long)
@@ -163,3 +163,50 @@ def test_time_and_duration_parsing() -> None:
             parse_duration(bad)
     with pytest.raises(ConfigError, match="bad time 'yesterday'"):
         parse_time("yesterday")
+
+
+def test_each_venue_says_what_its_data_gives() -> None:
+    assert set(VENUES) == {"binanceusdm", "bybit", "okx", "hyperliquid"}
+    # liquidation tapes: Bybit's allLiquidation carries every liquidation, Binance and OKX send samples,
+    # Hyperliquid publishes none
+    feeds = {k: v.liquidation_feed for k, v in VENUES.items()}
+    assert feeds["bybit"] is not None and feeds["bybit"].complete
+    assert feeds["binanceusdm"] is not None and not feeds["binanceusdm"].complete
+    assert feeds["okx"] is not None and not feeds["okx"].complete
+    assert feeds["hyperliquid"] is None
+    assert [k for k, v in VENUES.items() if v.taker_volume] == ["binanceusdm", "okx"]
+    assert [k for k, v in VENUES.items() if not v.has_oi_history] == ["hyperliquid"]
+    assert all(v.data_notes for v in VENUES.values())
+
+
+@pytest.mark.parametrize(
+    ("venue", "timeframe", "period"),
+    [
+        (BinanceUsdm, "1m", "5m"), (BinanceUsdm, "2h", "2h"), (Bybit, "2h", "1h"), (Bybit, "4h", "4h"),
+        (Bybit, "1d", "1d"), (Okx, "15m", "5m"), (Okx, "4h", "1h"), (Okx, "1d", "1d"), (Hyperliquid, "1h", "1h"),
+    ],
+)  # fmt: skip
+def test_open_interest_period_is_one_the_venue_offers(
+    venue: type[Venue], timeframe: str, period: str
+) -> None:
+    assert venue.oi_period(timeframe) == period
+
+
+def test_history_depths() -> None:
+    assert Okx.oi_history_depth_ms("5m") == 1440 * 300_000  # the latest 1,440 entries of a period
+    assert Okx.oi_history_depth_ms("1h") == 1440 * 3_600_000
+    assert (
+        BinanceUsdm.oi_history_depth_ms("5m") == 30 * 86_400_000 and Bybit.oi_history_depth_ms("1h") is None
+    )
+    assert Hyperliquid.candle_depth_ms("1m") == 5000 * 60_000 and Bybit.candle_depth_ms("1m") is None
+
+
+def test_hyperliquid_has_no_liquidation_messages() -> None:
+    with pytest.raises(ValueError, match="no liquidation stream"):
+        Hyperliquid(None).normalise_raw({"p": "1"}, "BTC/USDC:USDC", {})
+
+
+def test_bybit_bankruptcy_price_is_the_order_price() -> None:
+    raw = {"T": 1739502302929, "s": "ROSEUSDT", "S": "Sell", "v": "20000", "p": "0.04499"}
+    (r,) = Bybit(None).normalise_raw(raw, "ROSE/USDT:USDT", {"contractSize": 1})
+    assert r.order_price == r.price == 0.04499

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
@@ -177,11 +178,15 @@ async def backfill_open_interest(
     on_page: Callable[[int, str], None] | None = None,
 ) -> int:
     ex = venue.id
+    if not venue.has_oi_history:
+        return await record_open_interest(venue, cache, symbol, timeframe, now_ms=now_ms, policy=policy,
+                                          report=report)  # fmt: skip
     period = venue.oi_period(timeframe)
     step = OI_PERIODS_MS[period]
     end = min(end_ms, _floor(now_ms, step) + 1)
-    if venue.oi_max_age_ms is not None:
-        start_ms = max(start_ms, _floor(now_ms - venue.oi_max_age_ms, step) + step)
+    depth = venue.oi_history_depth_ms(period)
+    if depth is not None:
+        start_ms = max(start_ms, _floor(now_ms - depth, step) + step)
     n = 0
     for gap_start, gap_end in cache.missing("oi", ex, symbol, period, start_ms, end):
         oi = await call_with_retries(
@@ -197,6 +202,32 @@ async def backfill_open_interest(
         # the newest period may still be published later: leave it uncovered
         cache.add_coverage("oi", ex, symbol, period, gap_start, min(gap_end, _floor(now_ms, step) - step + 1))
     return n
+
+
+async def record_open_interest(
+    venue: Venue,
+    cache: Cache,
+    symbol: str,
+    timeframe: str,
+    *,
+    now_ms: int,
+    policy: RetryPolicy = RetryPolicy(),
+    report: Callable[[str, str], None] | None = None,
+) -> int:
+    """For a venue with no open-interest history: store the current open interest, observed now, as the one
+    point of the current period (a period that already has one is left alone and nothing is fetched). Polled
+    regularly, this grows the history from first use. Returns the number of points stored (0 or 1)."""
+    period = venue.oi_period(timeframe)
+    bucket = _floor(now_ms, OI_PERIODS_MS[period])
+    if len(cache.get_open_interest(venue.id, symbol, period, bucket, bucket + OI_PERIODS_MS[period])):
+        return 0
+    usd = await call_with_retries(
+        lambda: venue.current_open_interest(symbol), "fetching the current open interest", policy=policy,
+        report=report,
+    )  # fmt: skip
+    return cache.put_open_interest(
+        venue.id, symbol, period, OpenInterest(np.array([now_ms]), np.array([usd]))
+    )
 
 
 async def load_history_async(
@@ -270,6 +301,7 @@ async def load_history_async(
             try:
                 if v is None:
                     v = create_venue(exchange_id, ccxt_options)
+                    v.clock = lambda: now
                 await v.market(symbol)
                 if missing:
                     got = await backfill_candles(
@@ -305,13 +337,32 @@ async def load_history_async(
     try:
         candles = db.get_candles(exchange_id, symbol, timeframe, start, end_ms)
         period = vc.oi_period(timeframe)
-        oi = db.get_open_interest(exchange_id, symbol, period, start, end_ms) if with_open_interest else None
+        # a range ending now includes what was observed now (venues without history record it then)
+        oi_end = end_ms + 1 if end_ms == now else end_ms
+        oi = db.get_open_interest(exchange_id, symbol, period, start, oi_end) if with_open_interest else None
         liqs = db.get_liquidations(exchange_id, symbol, start, end_ms)
     finally:
         if own_cache:
             db.close()
     if progress:
         progress(total, total, "done")
+    depth = vc.candle_depth_ms(timeframe)
+    if depth is not None and start < _floor(now, interval) - depth + interval:
+        first = time.strftime(
+            "%Y-%m-%d %H:%M", time.gmtime((_floor(now, interval) - depth + interval) / 1000)
+        )
+        warnings.append(
+            f"{exchange_id} keeps only its latest {depth // interval:,} {timeframe} candles: none before {first} UTC"
+        )
+    if with_open_interest and not vc.has_oi_history:
+        recorded = "none yet"
+        if oi is not None and len(oi):
+            first = time.strftime("%Y-%m-%d %H:%M", time.gmtime(int(oi.time[0]) / 1000))
+            recorded = f"{len(oi):,} point{'' if len(oi) == 1 else 's'} since {first} UTC"
+        warnings.append(
+            f"{exchange_id} has no open-interest history: it is recorded from first use ({recorded}); "
+            "the volume model covers the time before"
+        )
     cached = len(candles) - fetched_bars
     source = f"{exchange_id}: {cached:,} bars from the cache, {fetched_bars:,} fetched"
     if warnings and any(w.startswith("offline") for w in warnings):

@@ -233,10 +233,15 @@ class LiveFeed:
             self._cache = Cache()
         if self._venue is None:
             self._venue = create_venue(self.exchange_id, self.ccxt_options)
+            self._venue.clock = self.clock
         runners = {"candles": self._run_candles, "open_interest": self._run_open_interest,
                    "liquidations": self._run_liquidations}  # fmt: skip
         for sym in self.symbols:
             for kind in self.streams:
+                if kind == "liquidations" and self._venue.liquidation_feed is None:
+                    self._status(f"{self._venue.label} publishes no liquidation stream: no tape is recorded",
+                                 "info", sym, kind)  # fmt: skip
+                    continue
                 self.stats[(sym, kind)] = StreamStats()
                 self._tasks[(sym, kind)] = asyncio.ensure_future(self._guard(sym, kind, runners[kind]))
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from liqdesk.errors import ConfigError
-from liqdesk.feeds.venues.base import LiquidationRecord, Venue
+from liqdesk.feeds.venues.base import LiquidationFeed, LiquidationRecord, Venue
 from liqdesk.feeds.venues.binanceusdm import BinanceUsdm
 from liqdesk.feeds.venues.bybit import Bybit
+from liqdesk.feeds.venues.hyperliquid import Hyperliquid, TradeRecord
 from liqdesk.feeds.venues.okx import Okx
 
-VENUES: dict[str, type[Venue]] = {v.id: v for v in (BinanceUsdm, Bybit, Okx)}
+VENUES: dict[str, type[Venue]] = {v.id: v for v in (BinanceUsdm, Bybit, Okx, Hyperliquid)}
 
 
 def venue_class(exchange_id: str) -> type[Venue]:
@@ -29,8 +30,11 @@ __all__ = [
     "VENUES",
     "BinanceUsdm",
     "Bybit",
+    "Hyperliquid",
+    "LiquidationFeed",
     "LiquidationRecord",
     "Okx",
+    "TradeRecord",
     "Venue",
     "create_venue",
     "venue_class",

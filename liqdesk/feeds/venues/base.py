@@ -7,10 +7,12 @@ was liquidated). The rest of liqdesk never looks at an exchange's raw formats.
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import numpy as np
 
@@ -33,6 +35,45 @@ OI_PERIODS_MS: dict[str, int] = {
     "12h": 43_200_000,
     "1d": 86_400_000,
 }
+
+
+class VenueDataError(DataError, ValueError):
+    """A venue's answer that cannot be used (wrong shape or values): a DataError naming the venue and what was
+    read, and still a ValueError for code that catches malformed messages."""
+
+
+AsyncMethod = TypeVar("AsyncMethod", bound=Callable[..., Awaitable[Any]])
+
+
+def reads(what: str) -> Callable[[AsyncMethod], AsyncMethod]:
+    """Decorate a Venue method that reads the venue's answers: a malformed answer (ValueError, TypeError,
+    KeyError or IndexError while reading it) becomes one VenueDataError naming the venue and ``what``."""
+
+    def wrap(fn: AsyncMethod) -> AsyncMethod:
+        @functools.wraps(fn)
+        async def inner(self: Venue, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await fn(self, *args, **kwargs)
+            except VenueDataError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise VenueDataError(
+                    f"{self.id} sent {what} that cannot be used ({type(exc).__name__}: {exc})"
+                ) from None
+
+        return cast(AsyncMethod, inner)
+
+    return wrap
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationFeed:
+    """A venue's public liquidation stream: its channel, whether it carries every liquidation (``complete``) or
+    only a sample, and the quirk a user should know."""
+
+    channel: str
+    complete: bool
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +125,25 @@ def empty_candles(interval_ms: int, *, full: bool = True) -> Candles:
     )  # fmt: skip
 
 
-def candles_from_rows(rows: list[list[float]], interval_ms: int, *, full: bool) -> Candles:
-    """Rows [t, o, h, l, c, v(, quote, taker_buy)] → Candles, sorted by time, duplicates dropped (last wins)."""
+def candles_from_rows(
+    rows: list[list[float]],
+    interval_ms: int,
+    *,
+    full: bool,
+    quote: bool | None = None,
+    taker: bool | None = None,
+) -> Candles:
+    """Rows [t, o, h, l, c, v(, quote, taker_buy)] → Candles, sorted by time, duplicates dropped (last wins).
+    ``quote``/``taker`` (default: ``full``) say which of the two optional columns the rows carry; a row without
+    taker volume may omit it."""
+    has_quote = full if quote is None else quote
+    has_taker = full if taker is None else taker
     if not rows:
-        return empty_candles(interval_ms, full=full)
+        z = np.zeros(0)
+        return Candles(
+            np.zeros(0, np.int64), z, z, z, z, z, interval_ms,
+            quote_volume=z if has_quote else None, taker_buy_volume=z if has_taker else None,
+        )  # fmt: skip
     a = np.asarray(rows, dtype=np.float64)
     t = a[:, 0].astype(np.int64)
     order = np.argsort(t, kind="stable")
@@ -97,26 +153,38 @@ def candles_from_rows(rows: list[list[float]], interval_ms: int, *, full: bool) 
     a, t = a[keep], t[keep]
     return Candles(
         t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], interval_ms,
-        quote_volume=a[:, 6] if full else None, taker_buy_volume=a[:, 7] if full else None,
+        quote_volume=a[:, 6] if has_quote else None, taker_buy_volume=a[:, 7] if has_taker else None,
     )  # fmt: skip
 
 
 class Venue:
-    """Base class; one subclass per exchange. Instances wrap one ccxt.pro exchange object."""
+    """Base class; one subclass per exchange. Instances wrap one ccxt.pro exchange object.
+
+    The class attributes say what the venue's public data gives (for status lines and the README): quote and
+    taker-buy volume on candles, open-interest history (periods, page size, how far back), mark-price candles,
+    and its liquidation stream (``liquidation_feed``; None = the venue publishes none)."""
 
     id: ClassVar[str]
     label: ClassVar[str]
     kline_limit: ClassVar[int] = 1000
     oi_limit: ClassVar[int] = 100
     oi_max_age_ms: ClassVar[int | None] = None
+    oi_periods: ClassVar[tuple[str, ...]] = tuple(OI_PERIODS_MS)
+    has_oi_history: ClassVar[bool] = True  # False: open interest is polled live and stored from first use
     has_mark_candles: ClassVar[bool] = False
     full_candles: ClassVar[bool] = False  # quote and taker-buy volume available
+    quote_volume: ClassVar[bool] = False  # candles carry quote (USD) volume
+    taker_volume: ClassVar[bool] = False  # candles carry taker-buy volume
+    liquidation_feed: ClassVar[LiquidationFeed | None] = None
+    data_notes: ClassVar[tuple[str, ...]] = ()  # what a user should know about this venue's data
     ccxt_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, exchange: Any) -> None:
         self.exchange = exchange
         self.bad_frames = 0  # websocket frames ccxt could not handle (malformed JSON, unexpected shapes)
         self.last_bad_frame = ""
+        # the venue's "now" in epoch ms; a LiveFeed or a test with a virtual clock replaces it
+        self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
         if hasattr(exchange, "client"):
             self._guard_ws_frames()
 
@@ -238,15 +306,45 @@ class Venue:
 
     @classmethod
     def oi_period(cls, timeframe: str) -> str:
-        """The open-interest period used for a candle timeframe: the finest not finer than it (≥ 5m)."""
+        """The open-interest period used for a candle timeframe: the finest the venue offers that is not finer
+        than it (its finest for timeframes below that)."""
         tf = timeframe_ms(timeframe)
-        best = "5m"
-        for name, ms in OI_PERIODS_MS.items():
-            if ms <= tf:
+        periods = sorted(cls.oi_periods, key=OI_PERIODS_MS.__getitem__)
+        best = periods[0]
+        for name in periods:
+            if OI_PERIODS_MS[name] <= tf:
                 best = name
         return best
 
+    @classmethod
+    def candle_depth_ms(cls, timeframe: str) -> int | None:
+        """How far back the venue serves candles of ``timeframe`` (None: no known limit)."""
+        return None
+
+    @classmethod
+    def oi_history_depth_ms(cls, period: str) -> int | None:
+        """How far back the venue serves open interest at ``period`` (None: no known limit)."""
+        return cls.oi_max_age_ms
+
+    @reads("its open interest")
+    async def current_open_interest(self, symbol: str) -> float:
+        """The open interest now, in USD (ccxt's ``fetch_open_interest``; a coin amount is valued at the mark
+        price the venue gives with it)."""
+        market = await self.market(symbol)
+        r = await self.exchange.fetch_open_interest(symbol)
+        if not isinstance(r, dict):
+            raise ValueError(f"{self.id} open interest is not an object: {r!r}")
+        value = r.get("openInterestValue")
+        if value is None and r.get("openInterestAmount") is not None:
+            info = r.get("info") or {}
+            price = info.get("markPx") or info.get("markPrice")
+            if price is None:
+                raise ValueError(f"{self.id} open interest without a price to value it")
+            value = float(r["openInterestAmount"]) * self.contract_size(market) * float(price)
+        return finite_positive(value, f"{self.id} open interest")
+
     # -- history, paged --------------------------------------------------------------------------------
+    @reads("candles")
     async def fetch_candles(
         self,
         symbol: str,
@@ -262,6 +360,7 @@ class Venue:
             start_ms, end_ms, interval, self.kline_limit, self.full_candles, progress,
         )  # fmt: skip
 
+    @reads("mark-price candles")
     async def fetch_mark(
         self, symbol: str, timeframe: str, start_ms: int, end_ms: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,6 +381,7 @@ class Venue:
             return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
         return np.concatenate(ts), np.concatenate(hs), np.concatenate(ls)
 
+    @reads("open-interest history")
     async def fetch_open_interest(
         self,
         symbol: str,
@@ -294,9 +394,10 @@ class Venue:
     ) -> OpenInterest:
         period = self.oi_period(timeframe)
         step = OI_PERIODS_MS[period]
-        if self.oi_max_age_ms is not None:
+        depth = self.oi_history_depth_ms(period)
+        if depth is not None:
             # the venue keeps only recent history; one period of margin for clock skew
-            start_ms = max(start_ms, now_ms - self.oi_max_age_ms + step)
+            start_ms = max(start_ms, now_ms - depth + step)
         out = OpenInterest(np.zeros(0, np.int64), np.zeros(0))
         since = start_ms
         while since < end_ms:

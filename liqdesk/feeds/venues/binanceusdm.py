@@ -6,7 +6,7 @@ from ``/futures/data/openInterestHist`` (≤ 500 a call, last 30 days only).
 
 Liquidations (``forceOrder``): ``S`` is the liquidation ORDER's side, so SELL = a long was liquidated.
 ``ap`` is the average fill, ``p`` the order's limit price; ``z`` the filled total (ccxt's ``contracts`` is only the
-last fill ``l``).
+last fill ``l``). The stream sends at most one liquidation per symbol per second: the tape is a sample.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from liqdesk.core.series import LONG, SHORT, Candles, timeframe_ms
-from liqdesk.feeds.venues.base import LiquidationRecord, Venue, as_time_ms, candles_from_rows, finite_positive
+from liqdesk.feeds.venues.base import (
+    LiquidationFeed,
+    LiquidationRecord,
+    Venue,
+    VenueDataError,
+    as_time_ms,
+    candles_from_rows,
+    finite_positive,
+)
 
 
 class BinanceUsdm(Venue):
@@ -27,6 +35,17 @@ class BinanceUsdm(Venue):
     oi_max_age_ms: ClassVar[int | None] = 30 * 86_400_000
     has_mark_candles: ClassVar[bool] = True
     full_candles: ClassVar[bool] = True
+    quote_volume: ClassVar[bool] = True
+    taker_volume: ClassVar[bool] = True
+    liquidation_feed: ClassVar[LiquidationFeed | None] = LiquidationFeed(
+        "<symbol>@forceOrder",
+        complete=False,
+        note="at most one liquidation per symbol per second (the latest): a sample",
+    )
+    data_notes: ClassVar[tuple[str, ...]] = (
+        "candles: quote and taker-buy volume",
+        "open interest history: the last 30 days only",
+    )
 
     async def _klines(
         self, method: str, symbol: str, timeframe: str, since: int, until: int, limit: int
@@ -41,7 +60,7 @@ class BinanceUsdm(Venue):
         }
         rows = await getattr(self.exchange, method)(request)
         if not isinstance(rows, list):
-            raise ValueError(f"{self.id} {method} returned {type(rows).__name__}, not a list")
+            raise VenueDataError(f"{self.id} {method} returned {type(rows).__name__}, not a list")
         return rows
 
     async def candles_page(self, symbol: str, timeframe: str, since: int, until: int, limit: int) -> Candles:
