@@ -9,6 +9,31 @@ from liqdesk.app.options import Inputs, choose_backend
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.grid import HeatmapGrid, PriceBins, render_grid
 from liqdesk.core.liqmap import auto_bins
+from liqdesk.errors import ConfigError
+from liqdesk.feeds.gridio import grid_bytes
+
+# The most memory one heatmap request may ask for; larger ones are refused before anything is allocated.
+GRID_BUDGET_BYTES = 1 << 30
+
+
+def check_grid_budget(columns: int, bins: int, budget: int = GRID_BUDGET_BYTES) -> None:
+    """ConfigError (with the numbers and what to change) when a columns × bins heatmap exceeds the budget."""
+    need = grid_bytes(columns, bins)
+    if need <= budget:
+        return
+    fits = max(1, budget // grid_bytes(1, bins))
+    raise ConfigError(
+        f"the heatmap would be {columns:,} columns × {bins:,} bins = {_size(need)}, over the {_size(budget)} "
+        f"memory budget; resample time with --time-columns (at most {fits:,} columns at {bins:,} bins, e.g. "
+        f"--time-columns {min(fits, 2000)}), or use a shorter --range or fewer --bins"
+    )
+
+
+def _size(n: int) -> str:
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:,.1f} {unit}"
+    return f"{n} B"
 
 
 @dataclass

@@ -110,6 +110,12 @@ def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> N
     )
 
 
+def input_files(args: argparse.Namespace) -> list[str]:
+    """The data files this run reads (an output must never replace one of them)."""
+    names = ("candles", "open_interest", "liquidations")
+    return [str(getattr(args, n)) for n in names if getattr(args, n, None)]
+
+
 def model_params(args: argparse.Namespace) -> ModelParams:
     overrides = {}
     if getattr(args, "half_life", None) is not None:

@@ -36,7 +36,7 @@ def test_writes_png_of_requested_size(tmp_path: Path) -> None:
     [
         (["--size", "big"], "--size"),
         (["--size", "10x10"], "--size"),
-        (["--out", "/nonexistent-dir/x.png"], "does not exist"),
+        (["--out", "/dev/null/x.png"], "is not a folder"),
         (["--out", "chart.jpg"], ".png"),
         (["--preset", "nope"], "unknown preset"),
         (["--candles", "/nonexistent/candles.csv"], "candles.csv"),
