@@ -247,6 +247,11 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         args.exchange, symbol, tf, None if end is None else end - fetch_span, end,
         span_ms=fetch_span, ccxt_options=options, progress=_progress_bar(),
     )  # fmt: skip
+    if hist.offline and len(hist.candles) < 2:
+        # nothing to fall back on: one line that says why (the exchange's error), not two
+        why = next(w for w in hist.warnings if w.startswith("offline")).removeprefix("offline: ")
+        why = why.removesuffix("; showing cached data")
+        raise DataError(f"cannot load history from {args.exchange}: {why}; nothing cached for {symbol} {tf}")
     for w in hist.warnings:
         print(f"liqdesk: warning: {w}", file=sys.stderr)
     return hist.candles, hist.open_interest, hist.liquidations, hist.label, symbol, args.exchange
