@@ -19,7 +19,7 @@ from liqdesk.core.calibration import (
     compare_presets,
 )
 from liqdesk.core.params import ModelParams
-from liqdesk.errors import ConfigError
+from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.timeparse import format_time, parse_duration
 
 # The bundled sample that carries real liquidations (the other samples have none to score against).
@@ -88,6 +88,15 @@ def run(args: argparse.Namespace) -> int:
     results = compare_presets(
         inputs.candles, inputs.open_interest, inputs.liquidations, params, config, start, inputs.view_end_ms
     )
+    first = next(iter(results.values()))
+    if first.n_snapshots == 0:
+        c = inputs.candles
+        raise DataError(
+            f"no snapshot to score: the data spans {_day(int(c.open_time[0]))} → {_day(int(c.close_time[-1]))} "
+            f"({(int(c.close_time[-1]) - int(c.open_time[0])) / 86_400_000:.1f} days), and snapshots start after --warmup "
+            f"{_span(config.warmup_ms)}, every {_span(config.every_ms)} within the view; shorten --warmup, widen "
+            "the view or give more data"
+        )
     if args.json:
         print(json.dumps(_report(inputs, results), indent=2, allow_nan=False))
     else:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from liqdesk.app.modelrun import check_grid_budget, run_model
-from liqdesk.app.options import add_data_options, input_files, load_inputs
+from liqdesk.app.options import add_data_options, check_count, input_files, load_inputs
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.gridio import write_grid  # shared with the window's File → Export
 
@@ -35,10 +35,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".npz", ".csv"):
         raise ConfigError(f"--out {out}: use a .npz or .csv file name")
-    if args.bins < 1 or args.bins > 20_000:
-        raise ConfigError("--bins must be between 1 and 20000")
-    if args.time_columns is not None and args.time_columns < 1:
-        raise ConfigError("--time-columns must be at least 1")
+    check_count(args.bins, "--bins", 1, 20_000)
+    if args.time_columns is not None:
+        check_count(args.time_columns, "--time-columns", 1, 10_000_000)
     inputs = load_inputs(args)
     start_bar, end_bar = inputs.view_bars()
     columns = (
