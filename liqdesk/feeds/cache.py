@@ -354,20 +354,20 @@ class Cache:
             with self._errors("opening it"):
                 tables = self._check_ours(conn)
                 if self.repair and tables:
-                    check = conn.execute("PRAGMA quick_check").fetchone()[0]
+                    check = conn.execute("PRAGMA quick_check").fetchall()[0][0]
                     if check != "ok":
                         raise CacheCorrupt(
                             f"the cache {self.path} is damaged (integrity check: {check})", self.path
                         )
                 # nothing below writes unless it must: a healthy database opens while another program holds a lock
-                if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                if str(conn.execute("PRAGMA journal_mode").fetchall()[0][0]).lower() != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
                 if not set(TABLE_NAMES) <= tables:
                     conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-                if conn.execute("PRAGMA application_id").fetchone()[0] != APP_ID:
+                if conn.execute("PRAGMA application_id").fetchall()[0][0] != APP_ID:
                     conn.execute(f"PRAGMA application_id = {APP_ID}")
-                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                if conn.execute("PRAGMA user_version").fetchall()[0][0] != SCHEMA_VERSION:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.close()
@@ -392,8 +392,8 @@ class Cache:
         return conn
 
     def _check_ours(self, conn: sqlite3.Connection) -> set[str]:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        app_id = conn.execute("PRAGMA application_id").fetchall()[0][0]
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if tables and app_id != APP_ID:
             raise _NotOurs(f"application_id {app_id:#x}, tables {', '.join(sorted(tables))}")
@@ -504,6 +504,8 @@ class Cache:
         self.close()
 
     # -- error handling shared by every operation -----------------------------------------------------------
+    # (reads use fetchall(): a statement left half-stepped keeps a read snapshot open, and a connection holding
+    # an old snapshot can never take the write lock again)
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         try:
@@ -670,7 +672,7 @@ class Cache:
         row = self._read("reading candles", lambda c: c.execute(
             "SELECT max(open_time) FROM candles WHERE exchange=? AND symbol=? AND timeframe=?",
             (exchange, symbol, timeframe),
-        ).fetchone())  # fmt: skip
+        ).fetchall()[0])  # fmt: skip
         return None if row[0] is None else int(row[0])
 
     # -- open interest -----------------------------------------------------------------------------------
@@ -760,7 +762,7 @@ class Cache:
             raise ValueError(table)
         return int(
             self._read(
-                f"counting {table}", lambda c: c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                f"counting {table}", lambda c: c.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             )
         )
 
@@ -853,7 +855,7 @@ def _copy_rows(damaged: Path, conn: sqlite3.Connection, reason: str, where: Path
         if found is not None:
             conn.executemany(f"INSERT OR IGNORE INTO {table.name} VALUES ({marks})", found.rows)
         conn.execute("COMMIT")
-        kept[table.name] = int(conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0])
+        kept[table.name] = int(conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
         lost[table.name] = _lost_estimate(found, scan.unreadable_pages if scan is not None else 1)
     coverage_reset = lost.get("coverage") is None
     return SalvageReport(where, reason, kept, lost, scan.unreadable_pages if scan else 0, coverage_reset)
