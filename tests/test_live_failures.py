@@ -184,3 +184,55 @@ def test_liquidations_the_cache_never_took_are_written_beside_it(
     out, err = capsys.readouterr()
     assert out.splitlines()[0].startswith("time_ms,exchange") and len(out.splitlines()) == 4
     assert "printed on stdout" in err
+
+
+_RECORD_ON_A_FULL_DISK = textwrap.dedent("""
+    import contextlib, io, json, os, threading, time
+    from pathlib import Path
+    from liqdesk.app.cli import main
+    from liqdesk.feeds.cache import Cache
+    from tests._fullfs import fill
+    from tests._live_helpers import ServerThread, force_order_event, force_orders
+
+    fs = Path(os.environ["FS"])
+    os.environ["LIQDESK_DATA_DIR"] = str(fs / "data")
+    os.environ["LIQDESK_CONFIG_DIR"] = str(fs / "config")
+    Cache().close()
+    filler = fill(fs)
+    rows = [r for r in force_orders() if r["symbol"] == "BTC"][:10]
+    with ServerThread() as st:
+        s = st.server
+
+        def push():
+            deadline = time.monotonic() + 10
+            while s.subscribers("btcusdt@forceOrder") == 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            for r in rows[:5]:
+                st.call(s.push_liquidation(force_order_event(r)))
+            time.sleep(1.0)
+            filler.unlink()  # space again, while recording
+            for r in rows[5:]:
+                st.call(s.push_liquidation(force_order_event(r)))
+
+        pusher = threading.Thread(target=push)
+        pusher.start()
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = main(["record", "--exchange", "binanceusdm", "--symbol", "BTC/USDT:USDT", "--timeframe", "1h",
+                       "--duration", "4s", "--ccxt-options", json.dumps(s.ccxt_options())])
+        pusher.join()
+    with Cache(read_only=True) as c:
+        stored = c.count("liquidations")
+    print(json.dumps({"rc": rc, "stored": stored, "err": err.getvalue()}))
+""")
+
+
+def test_record_on_a_full_disk_keeps_recording_and_stores_when_space_returns(tmp_path: Path) -> None:
+    from tests._fullfs import run_on_small_fs
+
+    r = run_on_small_fs(_RECORD_ON_A_FULL_DISK, tmp_path, size_kb=1024)
+    err = r["err"]
+    assert r["rc"] == 0 and "Traceback" not in err, err
+    assert "no space left on the disk" in err and "recording into memory and retrying" in err
+    assert r["stored"] == 10, err  # every liquidation received, none lost
+    assert "could not be stored" not in err
