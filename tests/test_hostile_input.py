@@ -187,7 +187,10 @@ CASES = [
     Case("1m klines with 5m and 1h bars mixed in", mixed_klines, 0, "bar lasts 5m, the file's bars 1m"),
     Case("export --range 9999d --bins 20000 (an 8.5 GiB grid)", sample_args("export", "--range", "9999d", "--bins",
                                                                          "20000", "--out", "{d}/x.npz"), 2,
-         "over the 1.0 GiB memory budget; resample time with --time-columns"),
+         "over the 1 GiB memory budget; resample time with --time-columns"),
+    Case("calibrate --every 1m --bins 5000 (a 29 GiB calibration)", sample_args("calibrate", "--every", "1m",
+                                                                              "--bins", "5000", "--boot", "10"), 2,
+         "over the 1 GiB memory budget; space the snapshots with --every"),
     Case("30 bad rows of 1,000", many_bad_rows, 0, "many_bad.csv: 30 of 1,000 rows rejected (25 not shown); 970 kept"),
 ]  # fmt: skip
 TABLE: list[str] = []

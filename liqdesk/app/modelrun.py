@@ -12,8 +12,12 @@ from liqdesk.core.liqmap import auto_bins
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.gridio import grid_bytes
 
-# The most memory one heatmap request may ask for; larger ones are refused before anything is allocated.
+# The most memory one request may ask for (a heatmap, or the maps of a calibration); larger ones are refused
+# before anything is allocated, with the numbers and the option that makes them fit.
 GRID_BUDGET_BYTES = 1 << 30
+# calibration's peak per (snapshot, price cell): densities, cumulative rows and the scoring's temporaries
+# (measured: 142 bytes a cell with `calibrate --every 5m --bins 1000` and `--bins 2000` on the 1m sample)
+CALIBRATION_CELL_BYTES = 144
 
 
 def check_grid_budget(columns: int, bins: int, budget: int = GRID_BUDGET_BYTES) -> None:
@@ -29,10 +33,23 @@ def check_grid_budget(columns: int, bins: int, budget: int = GRID_BUDGET_BYTES) 
     )
 
 
+def check_calibration_budget(snapshots: int, bins: int, budget: int = GRID_BUDGET_BYTES) -> None:
+    """The same budget for calibrate's snapshot maps (snapshots × cells)."""
+    need = snapshots * bins * CALIBRATION_CELL_BYTES
+    if need <= budget:
+        return
+    fits = max(1, budget // (bins * CALIBRATION_CELL_BYTES))
+    raise ConfigError(
+        f"calibration would hold {snapshots:,} snapshots × {bins:,} cells = {_size(need)}, over the "
+        f"{_size(budget)} memory budget; space the snapshots with --every (at most {fits:,} snapshots), "
+        "or use a shorter --range or fewer --bins"
+    )
+
+
 def _size(n: int) -> str:
     for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= div:
-            return f"{n / div:,.1f} {unit}"
+            return f"{n / div:,.3g} {unit}"
     return f"{n} B"
 
 

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from liqdesk.app.modelrun import check_backend
+from liqdesk.app.modelrun import check_backend, check_calibration_budget
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
 from liqdesk.core.calibration import (
     NULLS,
@@ -17,6 +17,7 @@ from liqdesk.core.calibration import (
     Estimate,
     RowScore,
     compare_presets,
+    snapshot_times,
 )
 from liqdesk.core.params import ModelParams
 from liqdesk.errors import ConfigError, DataError
@@ -85,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     check_backend(inputs)
     # An explicit view picks the snapshots; otherwise all of the loaded history is scored.
     start = inputs.view_start_ms if (args.start or args.range) else None
+    c = inputs.candles
+    check_calibration_budget(
+        len(snapshot_times(c.open_time, c.interval_ms, config, start, inputs.view_end_ms)), config.n_bins
+    )
     results = compare_presets(
         inputs.candles, inputs.open_interest, inputs.liquidations, params, config, start, inputs.view_end_ms
     )
