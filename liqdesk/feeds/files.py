@@ -87,8 +87,8 @@ def _size(n: int) -> str:
     return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
 
 
-def _read_capped(fh: IO[bytes], name: str, what: str) -> bytes:
-    """Read a stream to the end, refusing more than MAX_INPUT_BYTES."""
+def _read_capped(fh: IO[bytes], name: str, what: str) -> bytearray:
+    """Read a stream to the end, refusing more than MAX_INPUT_BYTES (returned as is: no second copy)."""
     cap = MAX_INPUT_BYTES
     buf = bytearray()
     while chunk := fh.read(min(_CHUNK, cap + 1 - len(buf))):
@@ -98,10 +98,10 @@ def _read_capped(fh: IO[bytes], name: str, what: str) -> bytes:
                 f"{name}: {what} more than {_size(cap)}, the most liqdesk reads from one file "
                 "(cut it to the span you need or split it)"
             )
-    return bytes(buf)
+    return buf
 
 
-def _read_fifo(p: Path, name: str) -> bytes:
+def _read_fifo(p: Path, name: str) -> bytes | bytearray:
     """A named pipe: wait a while for a writer (a pipe nobody writes to would hang forever), then stream it."""
     fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
     try:
@@ -115,7 +115,7 @@ def _read_fifo(p: Path, name: str) -> bytes:
         os.close(fd)
 
 
-def _read_raw(path: PathLike) -> tuple[str, bytes]:
+def _read_raw(path: PathLike) -> tuple[str, bytes | bytearray]:
     """(path as text, bytes as stored). Only regular files and pipes: a device or socket would never end."""
     p = Path(path)
     name = str(p)
@@ -141,7 +141,7 @@ def _read_raw(path: PathLike) -> tuple[str, bytes]:
                 "from one file (cut it to the span you need or split it)"
             )
         with open(p, "rb") as fh:
-            return name, _read_capped(fh, name, "holds")
+            return name, fh.read()  # its size was checked above
     except OSError as e:
         raise DataError(f"{name}: cannot read ({e.strerror or e})") from None
 
@@ -152,7 +152,7 @@ def _read_text(path: PathLike) -> tuple[str, str]:
     if data[:2] == b"\x1f\x8b" or name.lower().endswith(".gz"):
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
-                data = _read_capped(g, name, "expands to")
+                data = _read_capped(g, name, "expands to")  # streamed: a bomb stops at the cap
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{name}: unreadable gzip data ({e})") from e
     elif data[:4] == b"PK\x03\x04":  # data.binance.vision ships one CSV per zip
