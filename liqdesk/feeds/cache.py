@@ -18,8 +18,8 @@ What can go wrong, and what the cache does (each a ``CacheError`` subclass with 
   file is kept aside as ``<name>.corrupt-<time>``, and ``salvage`` reports the rows kept and lost per table.
   Opened otherwise, the file is never moved or rewritten: reads are served from the rows still readable
   (salvaged into memory) with ``damaged`` saying so, and writes raise ``CacheCorrupt``.
-* ``CacheForeign`` — a database of another program, or of a newer liqdesk: never touched. (A foreign database
-  where liqdesk's own file should be is moved aside when opened for repair, as before.)
+* ``CacheForeign`` — a database of another program, or of a newer liqdesk: never touched. (Opened for repair, a
+  foreign database where liqdesk's own file should be is moved aside and a fresh one started.)
 
 Read-only users (``liqdesk liquidations``, and any reader) open with ``read_only=True``: ``file:…?mode=ro``, no
 write of any kind, and a missing file reads as an empty cache. One ``Cache`` object per thread (sqlite3
@@ -35,7 +35,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,7 +44,7 @@ import numpy as np
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
 from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.paths import data_dir
-from liqdesk.feeds.salvage import Column, Table, TableRows, read_tables
+from liqdesk.feeds.salvage import Column, PageScan, Table, TableRows, read_tables
 from liqdesk.feeds.venues.base import LiquidationRecord
 
 log = logging.getLogger(__name__)
@@ -412,7 +412,7 @@ class Cache:
             )
         conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         conn.executescript(_SCHEMA)
-        report = _copy_rows(self.path, conn, reason, self.path)
+        report = _copy_rows(self.path, conn, reason)
         self.damaged = (
             f"{reason}; it was not changed: using the rows still readable ({report.summary()}). The window or "
             "`liqdesk record` salvage it into a fresh database"
@@ -432,7 +432,7 @@ class Cache:
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA application_id = {APP_ID}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                report = _copy_rows(self.path, conn, reason, self.path)
+                report = _copy_rows(self.path, conn, reason)
             finally:
                 conn.close()
             fd = os.open(fresh, os.O_RDONLY)
@@ -456,8 +456,7 @@ class Cache:
                 self.path,
             ) from None
         self.moved_aside = aside
-        self.salvage = SalvageReport(aside, report.reason, report.kept, report.lost, report.unreadable_pages,
-                                     report.coverage_reset)  # fmt: skip
+        self.salvage = replace(report, damaged=aside)
         log.warning("%s; salvaged into a fresh database: %s; the damaged file is kept as %s",
                     reason, self.salvage.summary(), aside)  # fmt: skip
         return self._open_writable()
@@ -811,54 +810,62 @@ def _files_of(path: Path) -> list[Path]:
     ]
 
 
-def _sql_rows(path: Path, table: Table) -> list[tuple[object, ...]]:
-    """What SQLite itself still reads of a table (up to the first damaged page)."""
-    rows: list[tuple[object, ...]] = []
+def _sql_rows(path: Path, table: Table, batch: int = 20_000) -> Iterator[list[tuple[object, ...]]]:
+    """What SQLite itself still reads of a table (up to the first damaged page), in batches."""
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
-        return rows
+        return
     try:
         cur = conn.execute(f"SELECT {', '.join(c.name for c in table.columns)} FROM {table.name}")
-        while batch := cur.fetchmany(10_000):
-            rows.extend(batch)
+        while rows := cur.fetchmany(batch):
+            yield rows
     except sqlite3.Error:
         pass
     finally:
         conn.close()
-    return rows
 
 
-def _copy_rows(damaged: Path, conn: sqlite3.Connection, reason: str, where: Path) -> SalvageReport:
-    """Every readable row of the damaged file into ``conn`` (a fresh database), the tape first, one committed
-    transaction per table. Coverage (the record of fetched ranges) is kept only when no candle or open-interest
-    row can have been lost: otherwise it would claim bars the fresh database lacks, and they would never be
-    fetched again."""
+def _copy_rows(damaged: Path, conn: sqlite3.Connection, reason: str) -> SalvageReport:
+    """Every readable row of the damaged file into ``conn`` (a fresh database), streamed in committed batches:
+    first what SQLite itself reads of each table (the tape first), then what the page reader finds past the
+    damage. Coverage (the record of fetched ranges) is kept only when no candle or open-interest row can have
+    been lost: otherwise it would claim bars the fresh database lacks, and they would never be fetched again."""
+    coverage: list[tuple[object, ...]] = []
+
+    def insert(table: Table, rows: list[tuple[object, ...]]) -> None:
+        if table.name == "coverage":
+            coverage.extend(rows)  # decided at the end
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            f"INSERT OR IGNORE INTO {table.name} VALUES ({', '.join('?' * len(table.columns))})", rows
+        )
+        conn.execute("COMMIT")
+
+    for table in TABLES:
+        for rows in _sql_rows(damaged, table):
+            insert(table, rows)
     try:
-        scan = read_tables(damaged, list(TABLES))
+        scan: PageScan | None = read_tables(damaged, list(TABLES), insert)
     except OSError:
         scan = None
     kept: dict[str, int] = {}
     lost: dict[str, int | None] = {}
+    unreadable = scan.unreadable_pages if scan is not None else 0
     for table in TABLES:
         found = scan.tables[table.name] if scan is not None else None
-        if table.name == "coverage":
-            suspect = (scan is None or scan.unreadable_pages > 0
-                       or any(lost.get(n) != 0 for n in ("candles", "open_interest")))  # fmt: skip
-            if suspect:
-                kept[table.name], lost[table.name] = 0, None
-                continue
-        rows = _sql_rows(damaged, table)
-        marks = ", ".join("?" * len(table.columns))
+        lost[table.name] = _lost_estimate(found, unreadable if scan is not None else 1)
+    coverage_reset = scan is None or unreadable > 0 or any(lost[n] != 0 for n in ("candles", "open_interest"))
+    if coverage_reset:
+        lost["coverage"] = None
+    elif coverage:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(f"INSERT OR IGNORE INTO {table.name} VALUES ({marks})", rows)
-        if found is not None:
-            conn.executemany(f"INSERT OR IGNORE INTO {table.name} VALUES ({marks})", found.rows)
+        conn.executemany("INSERT OR IGNORE INTO coverage VALUES (?, ?, ?, ?, ?, ?)", coverage)
         conn.execute("COMMIT")
+    for table in TABLES:
         kept[table.name] = int(conn.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
-        lost[table.name] = _lost_estimate(found, scan.unreadable_pages if scan is not None else 1)
-    coverage_reset = lost.get("coverage") is None
-    return SalvageReport(where, reason, kept, lost, scan.unreadable_pages if scan else 0, coverage_reset)
+    return SalvageReport(damaged, reason, kept, lost, unreadable, coverage_reset)
 
 
 def _lost_estimate(found: TableRows | None, unreadable_pages: int) -> int | None:
@@ -866,7 +873,7 @@ def _lost_estimate(found: TableRows | None, unreadable_pages: int) -> int | None
         return None
     if not found.root_found:
         return None if unreadable_pages else found.bad_cells
-    per_page = len(found.rows) / found.pages_read if found.pages_read else None
+    per_page = found.rows / found.pages_read if found.pages_read else None
     if found.bad_pages and per_page is None:
         return None
     return found.bad_cells + round(found.bad_pages * (per_page or 0))

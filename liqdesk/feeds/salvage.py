@@ -8,17 +8,18 @@ of exactly one table. Pages on the freelist are skipped (deleted data must not c
 that cannot be parsed loses only its own rows. Rows are checked against the tables' column types, so garbage
 that happens to look like a page is not taken for data.
 
-``read_tables(path, tables)`` returns the rows found per table and, per table, how many pages that belonged to
-it could not be read; ``Table`` describes a table's columns in the order SQLite stores them (for a WITHOUT ROWID
-table: primary-key columns first).
+``read_tables(path, tables, on_rows)`` hands the rows found to ``on_rows`` in batches (the tables in the order
+given, then the rows of orphaned pages) and returns, per table, how many rows it found and how many of its pages
+could not be read; memory stays at one batch. ``Table`` describes a table's columns in the order SQLite stores
+them (for a WITHOUT ROWID table: primary-key columns first).
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 _MAGIC = b"SQLite format 3\x00"
@@ -64,7 +65,7 @@ class Table:
 
 @dataclass
 class TableRows:
-    rows: list[tuple[object, ...]] = field(default_factory=list)
+    rows: int = 0  # rows found (handed to on_rows)
     pages_read: int = 0
     bad_pages: int = 0  # pages of this table (reached from its own tree) that could not be read
     bad_cells: int = 0  # rows on pages that were read whose record could not be decoded
@@ -158,6 +159,9 @@ class _File:
         self.wal_frames = 0
         self._load_wal(wal_path)
         self.count = max([(self.size + self.page_size - 1) // self.page_size, *self.wal])
+        # pages the database has: the header's count (a truncated file has fewer), else what the file holds
+        header_pages = struct.unpack(">I", head[28:32])[0] if self.header_ok else 0
+        self.expected = max(self.count, header_pages if header_pages < 1 << 31 else 0)
         first = self.page(1)
         # the freelist is only trusted from a sound header (garbage there would hide live pages)
         trusted = first is not None and (1 in self.wal or self.header_ok) and first[:16] == _MAGIC
@@ -396,21 +400,52 @@ def _rows(page: _Page, table: Table) -> Iterator[tuple[object, ...]]:
             page.bad_cells += 1
 
 
-def read_tables(path: Path | str, tables: list[Table]) -> PageScan:
-    """Every row still readable from the database file ``path`` (and its ``-wal``), for the given tables."""
+Rows = list[tuple[object, ...]]
+BATCH = 20_000
+
+
+def read_tables(
+    path: Path | str, tables: list[Table], on_rows: Callable[[Table, Rows], None], *, batch: int = BATCH
+) -> PageScan:
+    """Every row still readable from the database file ``path`` (and its ``-wal``), for the given tables, handed
+    to ``on_rows(table, rows)`` in batches of about ``batch``."""
     f = _File(Path(path))
     try:
-        return _scan(f, tables)
+        return _scan(f, tables, _Batches(on_rows, batch))
     finally:
         f.close()
 
 
-def _scan(f: _File, tables: list[Table]) -> PageScan:
+class _Batches:
+    def __init__(self, on_rows: Callable[[Table, Rows], None], size: int) -> None:
+        self.on_rows = on_rows
+        self.size = size
+        self.pending: dict[str, tuple[Table, Rows]] = {}
+
+    def add(self, table: Table, rows: Iterator[tuple[object, ...]] | Rows) -> int:
+        _, buf = self.pending.setdefault(table.name, (table, []))
+        n = len(buf)
+        buf.extend(rows)
+        added = len(buf) - n
+        if len(buf) >= self.size:
+            self.flush(table.name)
+        return added
+
+    def flush(self, name: str | None = None) -> None:
+        for key in [name] if name else list(self.pending):
+            table, buf = self.pending.pop(key, (None, []))
+            if table is not None and buf:
+                self.on_rows(table, buf)
+
+
+def _scan(f: _File, tables: list[Table], out_rows: _Batches) -> PageScan:
     reader = _Reader(f)
     out = {t.name: TableRows() for t in tables}
-    by_name = {t.name: t for t in tables}
+    names = {t.name for t in tables}
     used: set[int] = {1}
     roots: dict[str, int] = {}
+    bad: dict[str, set[int]] = {t.name: set() for t in tables}  # pages a table's tree points at, unreadable
+    parsed: set[int] = set()
     schema = Table("sqlite_schema", tuple(Column(str(i), k, nullable=True) for i, k in enumerate(_SCHEMA_SHAPE)),
                    without_rowid=False)  # fmt: skip
     for n, page in reader.walk(1, index=False):
@@ -419,20 +454,25 @@ def _scan(f: _File, tables: list[Table]) -> PageScan:
             continue
         used.update(page.overflow)
         for row in _rows(page, schema):
-            if row[0] == "table" and row[1] in by_name and isinstance(row[3], int):
+            if row[0] == "table" and row[1] in names and isinstance(row[3], int):
                 roots[str(row[1])] = int(row[3])
-    for name, root in roots.items():
-        table, acc = by_name[name], out[name]
+    for table in tables:  # in the order asked for (the tape first)
+        name = table.name
+        if name not in roots:
+            continue
+        root, acc = roots[name], out[name]
         acc.root_found = True
         for n, page in reader.walk(root, index=table.without_rowid):
             used.add(n)
             if page is None:
-                acc.bad_pages += 1
+                bad[name].add(n)
                 continue
+            parsed.add(n)
             acc.pages_read += 1
             used.update(page.overflow)
-            acc.rows.extend(_rows(page, table))
+            acc.rows += out_rows.add(table, _rows(page, table))
             acc.bad_cells += page.bad_cells
+        out_rows.flush(name)
     free = _freelist(f)
     lock_page = _LOCK_BYTE // f.page_size + 1
     unreadable = 0
@@ -445,17 +485,20 @@ def _scan(f: _File, tables: list[Table]) -> PageScan:
             unreadable += 1
             continue
         # an orphan (its parent was destroyed): its rows go to the one table whose shape they have
+        parsed.add(n)
         used.update(page.overflow)
         for payload in page.cells:
             try:
                 row = decode_record(payload)
             except _Damaged:
                 continue
-            fits = [
-                t
-                for t in tables
-                if t.accepts(row) and t.without_rowid == (page.kind in (_INDEX_INTERIOR, _INDEX_LEAF))
-            ]
+            index = page.kind in (_INDEX_INTERIOR, _INDEX_LEAF)
+            fits = [t for t in tables if t.accepts(row) and t.without_rowid == index]
             if len(fits) == 1:
-                out[fits[0].name].rows.append(row)
+                out[fits[0].name].rows += out_rows.add(fits[0], [row])
+    out_rows.flush()
+    # A damaged parent's garbage pointers lead anywhere: only a page that exists in the database and was read
+    # nowhere (not as an orphan either) is a lost page.
+    for name, pages in bad.items():
+        out[name].bad_pages = sum(1 for n in pages if n <= f.expected and n not in parsed)
     return PageScan(out, f.page_size, f.count, unreadable, f.wal_frames)
