@@ -816,14 +816,19 @@ def _sql_rows(path: Path, table: Table, batch: int = 20_000) -> Iterator[list[tu
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
         return
+    rows: list[tuple[object, ...]] = []
     try:
-        cur = conn.execute(f"SELECT {', '.join(c.name for c in table.columns)} FROM {table.name}")
-        while rows := cur.fetchmany(batch):
-            yield rows
+        for row in conn.execute(f"SELECT {', '.join(c.name for c in table.columns)} FROM {table.name}"):
+            rows.append(row)  # one at a time: the rows before a damaged page are kept
+            if len(rows) >= batch:
+                yield rows
+                rows = []
     except sqlite3.Error:
         pass
     finally:
         conn.close()
+    if rows:
+        yield rows
 
 
 def _copy_rows(damaged: Path, conn: sqlite3.Connection, reason: str) -> SalvageReport:
