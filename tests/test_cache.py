@@ -102,7 +102,7 @@ def test_corrupt_file_moved_aside_and_rebuilt(tmp_path: Path, caplog: pytest.Log
         assert c.moved_aside.read_bytes().startswith(b"this is not")
         c.put_candles("binanceusdm", "BTC/USDT:USDT", "1h", _candles(3))
         assert c.count("candles") == 3
-    assert "moved it to" in caplog.text and str(p) in caplog.text
+    assert "salvaged into a fresh database" in caplog.text and f"kept as {c.moved_aside}" in caplog.text
 
 
 def test_foreign_database_moved_aside(tmp_path: Path) -> None:

@@ -7,9 +7,13 @@ errors meant for the user (LiqdeskError) become one line on stderr and exit stat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Sequence
 
 from liqdesk import __version__
@@ -55,15 +59,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command is None:
             return _open_window(args)
-        return int(args.func(args) or 0)
+        with _terminate_cleanly(), warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.func(args) or 0)
     except LiqdeskError as exc:
         print(f"liqdesk: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("liqdesk: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("liqdesk: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanups run (a half-written temp file is removed)."""
+
+
+@contextlib.contextmanager
+def _terminate_cleanly():  # type: ignore[no-untyped-def]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Warnings as one line for a user: never a source line of liqdesk's own code."""
+    print(f"liqdesk: warning: {message}", file=sys.stderr)
 
 
 def _open_window(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, Liquidations, timeframe_ms
 from liqdesk.errors import LiqdeskError
-from liqdesk.feeds.cache import Cache
+from liqdesk.feeds.cache import Cache, CacheError
 from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
 from liqdesk.feeds.live import (
     CandleUpdate,
@@ -213,8 +213,16 @@ class LiveController:
         self._offline_reason = ""
         if not config.offline:
             try:
-                self.cache = Cache(config.cache_path) if config.cache_path else Cache()
-            except (OSError, sqlite3.Error) as exc:  # e.g. a read-only data directory: still open the window
+                # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
+                # cannot store in memory and retries
+                self.cache = Cache(config.cache_path or None, fallback_read_only=True)
+                if self.cache.salvage is not None:
+                    self.errors.append(
+                        f"the cache was damaged and has been salvaged: {self.cache.salvage.summary()}"
+                    )
+                if self.cache.write_error is not None:
+                    self.errors.append(str(self.cache.write_error))
+            except (OSError, sqlite3.Error, CacheError) as exc:  # e.g. a read-only data directory: still open
                 self._offline_reason = f"cannot open the local cache: {exc}"
                 self.errors.append(self._offline_reason)
                 log.error("%s", self._offline_reason)
@@ -599,7 +607,9 @@ class LiveController:
             w.flash(text)
             return
         low = e.text.lower()
-        if "rate limited" in low:
+        if "not stored" in low or "waiting for the cache" in low:
+            notice = f"CACHE · {_first_clause(e.text)} · the chart keeps drawing"
+        elif "rate limited" in low:
             notice = (
                 f"RATE LIMITED by {venue_name(e.exchange or self.config.exchange)} · backing off, chart kept"
             )

@@ -9,6 +9,48 @@ from liqdesk.app.options import Inputs, choose_backend
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.grid import HeatmapGrid, PriceBins, render_grid
 from liqdesk.core.liqmap import auto_bins
+from liqdesk.errors import ConfigError
+from liqdesk.feeds.gridio import grid_bytes
+
+# The most memory one request may ask for (a heatmap, or the maps of a calibration); larger ones are refused
+# before anything is allocated, with the numbers and the option that makes them fit.
+GRID_BUDGET_BYTES = 1 << 30
+# calibration's peak per (snapshot, price cell): densities, cumulative rows and the scoring's temporaries
+# (measured: 142 bytes a cell with `calibrate --every 5m --bins 1000` and `--bins 2000` on the 1m sample)
+CALIBRATION_CELL_BYTES = 144
+
+
+def check_grid_budget(columns: int, bins: int, budget: int = GRID_BUDGET_BYTES) -> None:
+    """ConfigError (with the numbers and what to change) when a columns × bins heatmap exceeds the budget."""
+    need = grid_bytes(columns, bins)
+    if need <= budget:
+        return
+    fits = max(1, budget // grid_bytes(1, bins))
+    raise ConfigError(
+        f"the heatmap would be {columns:,} columns × {bins:,} bins = {_size(need)}, over the {_size(budget)} "
+        f"memory budget; resample time with --time-columns (at most {fits:,} columns at {bins:,} bins, e.g. "
+        f"--time-columns {min(fits, 2000)}), or use a shorter --range or fewer --bins"
+    )
+
+
+def check_calibration_budget(snapshots: int, bins: int, budget: int = GRID_BUDGET_BYTES) -> None:
+    """The same budget for calibrate's snapshot maps (snapshots × cells)."""
+    need = snapshots * bins * CALIBRATION_CELL_BYTES
+    if need <= budget:
+        return
+    fits = max(1, budget // (bins * CALIBRATION_CELL_BYTES))
+    raise ConfigError(
+        f"calibration would hold {snapshots:,} snapshots × {bins:,} cells = {_size(need)}, over the "
+        f"{_size(budget)} memory budget; space the snapshots with --every (at most {fits:,} snapshots), "
+        "or use a shorter --range or fewer --bins"
+    )
+
+
+def _size(n: int) -> str:
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= div:
+            return f"{n / div:,.3g} {unit}"
+    return f"{n} B"
 
 
 @dataclass

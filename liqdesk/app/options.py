@@ -7,6 +7,7 @@ view still matter); the view only selects what is exported or drawn.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_m
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds import presets as presets_mod
 from liqdesk.feeds.timeparse import parse_duration, parse_time
+from liqdesk.feeds.validate import MIN_TIME_MS, ReadReport
 
 DEFAULT_VIEW = "7d"
 
@@ -110,19 +112,55 @@ def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> N
     )
 
 
+def input_files(args: argparse.Namespace) -> list[str]:
+    """The data files this run reads (an output must never replace one of them)."""
+    names = ("candles", "open_interest", "liquidations")
+    return [str(getattr(args, n)) for n in names if getattr(args, n, None)]
+
+
 def model_params(args: argparse.Namespace) -> ModelParams:
     overrides = {}
-    if getattr(args, "half_life", None) is not None:
-        overrides["half_life_h"] = args.half_life
-    if getattr(args, "taker_floor", None) is not None:
-        overrides["taker_floor"] = args.taker_floor
+    half_life = getattr(args, "half_life", None)
+    if half_life is not None:
+        if not (math.isfinite(half_life) and 0 < half_life <= 100 * 365 * 24):
+            raise ConfigError(
+                f"--half-life {half_life:g}: give a number of hours above 0 (at most 100 years)"
+            )
+        overrides["half_life_h"] = half_life
+    floor = getattr(args, "taker_floor", None)
+    if floor is not None:
+        if not (math.isfinite(floor) and 0 <= floor < 0.5):
+            raise ConfigError(f"--taker-floor {floor:g}: give a number in [0, 0.5)")
+        overrides["taker_floor"] = floor
     if getattr(args, "entry_points", None) is not None:
         overrides["entry_points"] = args.entry_points
     return presets_mod.params_for(args.preset, **overrides)
 
 
+def check_count(value: int, option: str, lo: int, hi: int) -> int:
+    """A whole-number option within [lo, hi], else one clear ConfigError."""
+    if not lo <= value <= hi:
+        raise ConfigError(f"{option} {value}: give a whole number from {lo:,} to {hi:,}")
+    return value
+
+
+def check_timeframe(timeframe: str, option: str = "--timeframe") -> int:
+    try:
+        return timeframe_ms(timeframe)
+    except ValueError as exc:
+        raise ConfigError(f"{option} {timeframe}: {exc}") from None
+
+
 def load_inputs(args: argparse.Namespace) -> Inputs:
     params = model_params(args)
+    if getattr(args, "timeframe", None):
+        check_timeframe(args.timeframe)
+    notes_before: list[str] = []
+    if getattr(args, "ccxt_options", None) is not None and not getattr(args, "exchange", None):
+        from liqdesk.feeds.exchange_config import parse_options_json
+
+        parse_options_json(args.ccxt_options)  # broken JSON is an error even where it would not be used
+        notes_before.append("--ccxt-options is ignored without --exchange")
     if getattr(args, "exchange", None):
         candles, oi, liqs, label, symbol, exchange = _from_exchange(args)
     elif getattr(args, "candles", None):
@@ -138,7 +176,7 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
             f"no candles between {_iso(start)} and {_iso(end)} in {label} "
             f"(data spans {_iso(int(candles.open_time[0]))} → {_iso(int(candles.close_time[-1]))})"
         )
-    notes = []
+    notes = notes_before
     if oi is None:
         notes.append("no open-interest data: openings estimated from volume (volume model)")
     backend, _ = resolve_request(getattr(args, "backend", None), os.environ)
@@ -206,16 +244,26 @@ def _from_sample(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _from_files(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from liqdesk.feeds import files
 
-    candles = files.read_candles(args.candles)
-    oi = files.read_open_interest(args.open_interest) if args.open_interest else None
+    candles, report = files.read_candles_report(args.candles)
+    print_report(report)
+    oi = None
+    if args.open_interest:
+        oi, report = files.read_open_interest_report(args.open_interest)
+        print_report(report)
     symbol = args.symbol or "BTC/USDT:USDT"
-    liqs = (
-        files.read_liquidations(args.liquidations, symbol=symbol)
-        if args.liquidations
-        else Liquidations.empty()
-    )
+    liqs = Liquidations.empty()
+    if args.liquidations:
+        liqs, report = files.read_liquidations_report(args.liquidations, symbol=symbol)
+        print_report(report)
     label = f"file {args.candles}" + (f" + {args.open_interest}" if oi is not None else "")
     return candles, oi, liqs, label, symbol, "file"
+
+
+def print_report(report: ReadReport, limit: int = 5) -> None:
+    """What a reader rejected, dropped or noticed: one readable line each on stderr (file:line: reason), the
+    rest counted in one line."""
+    for level, line in report.lines(limit):
+        print(f"liqdesk: {level}: {line}", file=sys.stderr)
 
 
 def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -226,21 +274,30 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise ConfigError("give --exchange or --candles, not both")
     symbol = args.symbol or "BTC/USDT:USDT"
     tf = args.timeframe or "5m"
-    timeframe_ms(tf)
-    end = parse_time(args.end, what="--end") if getattr(args, "end", None) else None
+    check_timeframe(tf)
+    end = parse_time(args.end, what="--end") if getattr(args, "end", None) else _now_ms()
     if getattr(args, "start", None):
         start = parse_time(args.start, what="--start")
-        span = (end if end is not None else _now_ms()) - start
+        span = end - start
+        if span <= 0:
+            raise ConfigError(f"empty time range: --start {_iso(start)} is not before --end {_iso(end)}")
     else:
         span = parse_duration(getattr(args, "range", None) or DEFAULT_VIEW, what="--range")
     # Levels opened before the view still matter: fetch as much history again as a warm-up
-    # (at least a day), through the cache.
+    # (at least a day), through the cache; there is no market data before 2009.
     fetch_span = span + max(span, 86_400_000)
+    fetch_start = max(end - fetch_span, MIN_TIME_MS)
+    if fetch_start >= end:
+        raise DataError(f"--end {_iso(end)} is before any market data (2009)")
     options = ccxt_options_for(args.exchange, getattr(args, "ccxt_options", None))
     hist = load_history(
-        args.exchange, symbol, tf, None if end is None else end - fetch_span, end,
-        span_ms=fetch_span, ccxt_options=options, progress=_progress_bar(),
+        args.exchange, symbol, tf, fetch_start, end, ccxt_options=options, progress=_progress_bar(),
     )  # fmt: skip
+    if hist.offline and len(hist.candles) < 2:
+        # nothing to fall back on: one line that says why (the exchange's error), not two
+        why = next(w for w in hist.warnings if w.startswith("offline")).removeprefix("offline: ")
+        why = why.removesuffix("; showing cached data")
+        raise DataError(f"cannot load history from {args.exchange}: {why}; nothing cached for {symbol} {tf}")
     for w in hist.warnings:
         print(f"liqdesk: warning: {w}", file=sys.stderr)
     return hist.candles, hist.open_interest, hist.liquidations, hist.label, symbol, args.exchange

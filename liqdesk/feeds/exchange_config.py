@@ -43,6 +43,8 @@ def parse_options_json(text: str | None, *, where: str = "--ccxt-options") -> di
         raise ConfigError(
             f"{where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise ConfigError(f"{where} is not valid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise ConfigError(
             f'{where} must be a JSON object like {{"options": {{...}}}}, got {type(value).__name__}'

@@ -15,6 +15,8 @@ import io
 import json
 import os
 import re
+import select
+import stat
 import warnings
 import zipfile
 import zlib
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import numpy as np
 
@@ -31,13 +33,18 @@ from liqdesk.core.series import LONG, SHORT, Candles, Liquidations, OpenInterest
 from liqdesk.errors import DataError
 from liqdesk.feeds.validate import (
     MAX_BAD_FRACTION,
+    WICK_SPAN,
     DataWarning,
     ReadReport,
     RowChecker,
     RowProblem,
     count_gaps,
     drop_duplicate_times,
+    flag_implausible_prices,
+    flag_implausible_sizes,
+    flag_mixed_durations,
     infer_step,
+    mixed_intervals,
     parse_floats,
     parse_optional_floats,
     parse_times,
@@ -69,21 +76,83 @@ __all__ = [
 # Opening files and splitting them into columns
 
 
-def _read_text(path: PathLike) -> tuple[str, str]:
-    """(path as text, decoded content). gzip and single-member zip are unpacked."""
+# The most data liqdesk reads from one file, after decompression: a 5-million-row 1-minute kline CSV is
+# about 0.75 GiB. Anything larger is refused (gzip/zip members are read in chunks, never expanded past it).
+MAX_INPUT_BYTES = 1 << 30
+FIFO_WAIT_S = 10.0  # a named pipe must start delivering within this long
+_CHUNK = 1 << 20
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+
+
+def _read_capped(fh: IO[bytes], name: str, what: str) -> bytearray:
+    """Read a stream to the end, refusing more than MAX_INPUT_BYTES (returned as is: no second copy)."""
+    cap = MAX_INPUT_BYTES
+    buf = bytearray()
+    while chunk := fh.read(min(_CHUNK, cap + 1 - len(buf))):
+        buf += chunk
+        if len(buf) > cap:
+            raise DataError(
+                f"{name}: {what} more than {_size(cap)}, the most liqdesk reads from one file "
+                "(cut it to the span you need or split it)"
+            )
+    return buf
+
+
+def _read_fifo(p: Path, name: str) -> bytes | bytearray:
+    """A named pipe: wait a while for a writer (a pipe nobody writes to would hang forever), then stream it."""
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        ready, _, _ = select.select([fd], [], [], FIFO_WAIT_S)
+        if not ready:
+            raise DataError(f"{name}: a named pipe (FIFO) that nothing wrote to within {FIFO_WAIT_S:g} s")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return _read_capped(fh, name, "delivered")
+    finally:
+        os.close(fd)
+
+
+def _read_raw(path: PathLike) -> tuple[str, bytes | bytearray]:
+    """(path as text, bytes as stored). Only regular files and pipes: a device or socket would never end."""
     p = Path(path)
     name = str(p)
-    if not p.exists():
-        raise DataError(f"{name}: file not found")
-    if p.is_dir():
-        raise DataError(f"{name}: is a folder, not a data file")
     try:
-        data = p.read_bytes()
+        st = p.stat()
+    except FileNotFoundError:
+        raise DataError(f"{name}: file not found") from None
     except OSError as e:
-        raise DataError(f"{name}: cannot read ({e.strerror or e})") from e
+        raise DataError(f"{name}: cannot read ({e.strerror or e})") from None
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{name}: is a folder, not a data file")
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise DataError(f"{name}: is a device, not a data file")
+    if stat.S_ISSOCK(mode):
+        raise DataError(f"{name}: is a socket, not a data file")
+    try:
+        if stat.S_ISFIFO(mode):
+            return name, _read_fifo(p, name)
+        if st.st_size > MAX_INPUT_BYTES:
+            raise DataError(
+                f"{name}: {_size(st.st_size)} is more than {_size(MAX_INPUT_BYTES)}, the most liqdesk reads "
+                "from one file (cut it to the span you need or split it)"
+            )
+        with open(p, "rb") as fh:
+            return name, fh.read()  # its size was checked above
+    except OSError as e:
+        raise DataError(f"{name}: cannot read ({e.strerror or e})") from None
+
+
+def _read_text(path: PathLike) -> tuple[str, str]:
+    """(path as text, decoded content). gzip and single-member zip are unpacked (streamed, capped)."""
+    name, data = _read_raw(path)
     if data[:2] == b"\x1f\x8b" or name.lower().endswith(".gz"):
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+                data = _read_capped(g, name, "expands to")  # streamed: a bomb stops at the cap
         except (OSError, EOFError, zlib.error) as e:
             raise DataError(f"{name}: unreadable gzip data ({e})") from e
     elif data[:4] == b"PK\x03\x04":  # data.binance.vision ships one CSV per zip
@@ -92,8 +161,9 @@ def _read_text(path: PathLike) -> tuple[str, str]:
                 members = [m for m in z.namelist() if not m.endswith("/")]
                 if len(members) != 1:
                     raise DataError(f"{name}: zip holds {len(members)} files; expected one data file")
-                data = z.read(members[0])
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+                with z.open(members[0]) as member:
+                    data = _read_capped(member, name, "expands to")
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as e:
             raise DataError(f"{name}: unreadable zip data ({e})") from e
     try:
         text = data.decode("utf-8-sig")
@@ -172,7 +242,10 @@ def _split_csv(path: str, text: str) -> _Table:
         return _Table(path, None, [], np.zeros(0, np.int64), "line", 0)
     first = lines[0]
     delim = "," if "," in first else "\t" if "\t" in first else ";" if ";" in first else ","
-    head_cells = next(csv.reader([first], delimiter=delim))
+    try:
+        head_cells = next(csv.reader([first], delimiter=delim))
+    except csv.Error as e:
+        raise DataError(f"{path}:{numbers[0]}: unreadable first line ({e})") from None
     header: list[str] | None = None
     if not any(_is_number(c) for c in head_cells):
         header = [_norm_name(c) for c in head_cells]
@@ -191,7 +264,14 @@ def _split_csv(path: str, text: str) -> _Table:
     problems: list[RowProblem] = []
     good_rows: list[list[str]] = []
     good_lines: list[int] = []
-    for num, row in zip(line_no.tolist(), csv.reader(body, delimiter=delim), strict=True):
+    for num, line in zip(line_no.tolist(), body, strict=True):
+        try:
+            row = next(
+                csv.reader([line], delimiter=delim)
+            )  # one line at a time: a stray quote spans no lines
+        except (csv.Error, StopIteration) as e:
+            problems.append(RowProblem(num, f"unreadable CSV line ({e or 'empty'})"))
+            continue
         if not "".join(row).strip():
             continue  # a line of spaces
         if len(row) == ncols:
@@ -229,6 +309,14 @@ def _json_table(path: str, items: Sequence[object], numbers: Sequence[int], wher
     return _Table(path, None, cols, np.asarray(good_numbers, np.int64), where, len(items), problems)
 
 
+def _json_loads(text: str) -> object:
+    """json.loads; nesting too deep for the parser is a ValueError like any other bad JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _json_lines(path: str, text: str) -> tuple[list[object], list[int], list[RowProblem]]:
     items: list[object] = []
     numbers: list[int] = []
@@ -238,7 +326,7 @@ def _json_lines(path: str, text: str) -> tuple[list[object], list[int], list[Row
         if not s:
             continue
         try:
-            items.append(json.loads(s))
+            items.append(_json_loads(s))
             numbers.append(num)
         except ValueError as e:
             problems.append(RowProblem(num, f"not valid JSON ({getattr(e, 'msg', e)})"))
@@ -249,7 +337,7 @@ def _load_table(path: str, text: str) -> _Table:
     s = text.lstrip()
     if s[:1] in ("[", "{"):
         try:
-            obj = json.loads(s)
+            obj = _json_loads(s)
         except ValueError as e:
             items, numbers, problems = _json_lines(path, text)  # one JSON value per line
             if not items:
@@ -282,6 +370,7 @@ _CANDLE_ALIASES: dict[str, tuple[str, ...]] = {
     "close": ("close", "c", "close_price"),
     "volume": ("volume", "v", "vol", "base_volume", "volume_base"),
     "quote_volume": ("quote_volume", "quote_asset_volume", "quote_av", "qav", "volume_quote"),
+    "close_time": ("close_time", "close_time_ms"),
     "taker_buy_volume": (
         "taker_buy_volume",
         "taker_buy_base",
@@ -306,6 +395,8 @@ def _candle_columns(t: _Table) -> dict[str, int]:
                 "open_time,open,high,low,close,volume[,close_time,quote_volume,count,taker_buy_volume,...]"
             )
         m = dict(_KLINE_POSITIONS)
+        if width >= 7:
+            m["close_time"] = 6
         if width >= 11:
             m.update(_KLINE_EXTRA)
         return m
@@ -359,8 +450,27 @@ def _candles_from_table(
         top, bottom = np.maximum(o, c), np.minimum(o, c)
         check.flag(h < top, lambda i: f"high {h[i]:g} is below max(open, close) {top[i]:g}")
         check.flag(lo > bottom, lambda i: f"low {lo[i]:g} is above min(open, close) {bottom[i]:g}")
+    flag_implausible_prices(px, c, check)
+    with np.errstate(invalid="ignore", over="ignore"):
+        check.flag(
+            h > top * WICK_SPAN,
+            lambda i: f"high {h[i]:g} is implausible: {h[i] / top[i]:.3g}x the bar's body",
+        )
+        check.flag(
+            lo < bottom / WICK_SPAN,
+            lambda i: f"low {lo[i]:g} is implausible: 1/{bottom[i] / lo[i]:.3g} of the bar's body",
+        )
+    flag_implausible_sizes(vol, "volume", check)
+    if "close_time" in m:
+        # a close-time column says how long each bar lasts: rows of another timeframe are not bars of this one
+        scratch = RowChecker(t.n)
+        close, _ = parse_times(t.col(m["close_time"]), "close time", scratch)
+        duration = np.round((close - time) / 1000.0) * 1000.0  # Binance closes at open + interval - 1 ms
+        duration[scratch.bad] = np.nan
+        flag_mixed_durations(duration, check)
     quote = parse_optional_floats(t.col(m["quote_volume"])) if "quote_volume" in m else None
     taker = parse_optional_floats(t.col(m["taker_buy_volume"])) if "taker_buy_volume" in m else None
+    quote, taker = _plausible_volumes(quote, taker, vol, lo, h, report)
     report.rejected += check.to_problems(t.lines, t.where)
     report.rejected.sort(key=lambda p: p.line)
 
@@ -383,6 +493,8 @@ def _candles_from_table(
     report.raise_if_unusable(max_bad_fraction)
 
     step = infer_step(time)
+    if step is not None and (why := mixed_intervals(time, lines[keep], step, t.where)):
+        raise DataError(f"{t.path}: {why}")
     if interval_ms is None:
         if step is None:
             raise DataError(f"{t.path}: cannot infer the bar interval from a single bar; pass interval_ms")
@@ -394,6 +506,37 @@ def _candles_from_table(
         )
     count_gaps(time, interval_ms, report)
     return Candles(open_time=time, interval_ms=interval_ms, **cols), report
+
+
+def _plausible_volumes(
+    quote: np.ndarray | None,
+    taker: np.ndarray | None,
+    vol: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    report: ReadReport,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Optional volume cells that contradict their bar become unknown (NaN), with a note: a quote volume whose
+    VWAP (quote / volume) lies outside the bar's range, a taker buy volume above the bar's volume."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if quote is not None:
+            vwap = quote / vol
+            bad = np.isfinite(quote) & (
+                ((vol > 0) & ~((vwap >= low * 0.9) & (vwap <= high * 1.1))) | ((vol == 0) & (quote > 0))
+            )
+            if bad.any():
+                quote = np.where(bad, np.nan, quote)
+                report.notes.append(
+                    f"{int(bad.sum()):,} quote volumes do not fit their bar's prices; ignored"
+                )
+        if taker is not None:
+            bad = np.isfinite(taker) & (taker > vol * 1.001 + 1e-12)
+            if bad.any():
+                taker = np.where(bad, np.nan, taker)
+                report.notes.append(
+                    f"{int(bad.sum()):,} taker buy volumes exceed their bar's volume; ignored"
+                )
+    return quote, taker
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,6 +586,7 @@ def _oi_from_table(t: _Table, max_bad_fraction: float) -> tuple[OpenInterest, Re
     time, _ = parse_times(t.col(ti), t.header[ti] if t.header else "time", check)
     usd = parse_floats(t.col(vi), "open interest", check)
     check.flag(~(np.isfinite(usd) & (usd > 0)), lambda i: f"open interest {usd[i]:g} USD is not positive")
+    flag_implausible_prices({"open interest": usd}, usd, check, what="open interest")
     report.rejected += check.to_problems(t.lines, t.where)
     report.rejected.sort(key=lambda p: p.line)
     ok = ~check.bad
@@ -619,7 +763,7 @@ def _forceorder_table(path: str, text: str) -> _Table:
     s = text.lstrip()
     if s.startswith("{") or s.startswith("["):
         try:
-            obj = json.loads(s)
+            obj = _json_loads(s)
             items: list[object] = obj if isinstance(obj, list) else [obj]
             numbers: list[int] = list(range(1, len(items) + 1))
             problems: list[RowProblem] = []
@@ -714,6 +858,12 @@ def read_liquidations_report(
     check.flag(
         ~(np.isfinite(filled) & (filled >= 0)), lambda i: f"filled quantity {filled[i]:g} is not valid"
     )
+    # plausibility per symbol: a capture holds coins whose prices differ by orders of magnitude
+    sym_arr = np.asarray(raw_sym, dtype=object)
+    for sym in set(raw_sym):
+        rows = sym_arr == sym
+        flag_implausible_prices({"average price": avg}, avg, check, rows=rows)
+        flag_implausible_sizes(filled, "filled quantity", check, rows=rows)
     report.rejected += check.to_problems(t.lines, t.where)
     report.rejected.sort(key=lambda p: p.line)
 

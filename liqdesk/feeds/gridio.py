@@ -10,13 +10,15 @@ price_edges (P+1), tiers (K labels), long_by_tier and short_by_tier (K × P USD)
 cum_long, cum_short (P) and params (JSON text); .csv has one row per price bin with any notional:
 `price,long_usd,short_usd,cum_long_usd,cum_short_usd,long_<tier>…,short_<tier>…`, preceded by
 `# key: value` comment lines (time_ms, price_now, source, model).
+
+Both are written atomically (liqdesk.feeds.atomic): a failed or interrupted export leaves the previous file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,13 @@ import numpy as np
 from liqdesk.core.grid import HeatmapGrid
 from liqdesk.core.liqmap import LiquidationMap
 from liqdesk.errors import ConfigError, DataError
+from liqdesk.feeds.atomic import AtomicWrite, WriteResult
 
 SUFFIXES = (".npz", ".csv")
+# Bytes a heatmap cell costs while it is built and written: long and short as float32. Exports refuse a grid
+# above the budget before computing it (see grid_bytes).
+GRID_CELL_BYTES = 8
+CSV_BLOCK_CELLS = 2_000_000  # the CSV is written in blocks of columns of about this many cells
 
 
 def check_suffix(out: Path) -> None:
@@ -34,23 +41,34 @@ def check_suffix(out: Path) -> None:
         raise ConfigError(f"{out}: use a .npz or .csv file name")
 
 
+def grid_bytes(columns: int, bins: int) -> int:
+    """Memory a (columns × bins) heatmap needs in liqdesk's own arrays."""
+    return int(columns) * int(bins) * GRID_CELL_BYTES
+
+
 @contextlib.contextmanager
-def _writing(out: Path) -> Iterator[str]:
-    """Check the suffix and make the folder; yields the suffix, and an OS error while writing
-    becomes a DataError naming the file."""
+def _writing(out: Path, inputs: Iterable[Path | str | None]) -> Iterator[tuple[str, AtomicWrite]]:
+    """Check the suffix, then write atomically (a temp file renamed into place when complete: a full disk or
+    an interrupt never leaves a partial file, nor destroys the previous one); an OS error becomes a DataError
+    naming the file."""
     check_suffix(out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        yield out.suffix.lower()
+        with AtomicWrite(out, inputs=inputs) as w:
+            yield out.suffix.lower(), w
     except OSError as exc:
-        raise DataError(f"cannot write {out}: {exc.strerror or exc}") from None
+        reason = exc.strerror or str(exc)
+        kept = " (the previous file is unchanged)" if out.exists() else ""
+        raise DataError(f"cannot write {out}: {reason}{kept}") from None
 
 
-def write_grid(grid: HeatmapGrid, out: Path, meta: dict) -> None:
-    """Write a grid as .npz or .csv (the File menu's export uses the same function)."""
-    with _writing(out) as suffix:
+def write_grid(
+    grid: HeatmapGrid, out: Path, meta: dict, *, inputs: Iterable[Path | str | None] = ()
+) -> WriteResult:
+    """Write a grid as .npz or .csv (the File menu's export uses the same function). ``inputs``: files this
+    run read, which the output must not replace."""
+    with _writing(out, inputs) as (suffix, w):
         if suffix == ".npz":
-            with out.open("wb") as fh:
+            with w.open("wb") as fh:
                 np.savez_compressed(
                     fh,
                     time_ms=grid.time_ms.astype(np.int64),
@@ -61,20 +79,28 @@ def write_grid(grid: HeatmapGrid, out: Path, meta: dict) -> None:
                     params=np.array(json.dumps(meta, default=float)),
                 )
         else:
-            t_idx, p_idx = np.nonzero((grid.long > 0) | (grid.short > 0))
-            rows = np.column_stack(
-                [grid.time_ms[t_idx], grid.price[p_idx], grid.long[t_idx, p_idx], grid.short[t_idx, p_idx]]
-            )
-            with out.open("w", newline="") as fh:
+            with w.open("w", newline="") as fh:
                 fh.write("time_ms,price,long_usd,short_usd\n")
-                np.savetxt(fh, rows, fmt=["%d", "%.2f", "%.2f", "%.2f"], delimiter=",")
+                price = grid.price
+                step = max(1, CSV_BLOCK_CELLS // max(grid.long.shape[1], 1))
+                for t0 in range(0, grid.long.shape[0], step):
+                    lo, sh = grid.long[t0 : t0 + step], grid.short[t0 : t0 + step]
+                    t_idx, p_idx = np.nonzero((lo > 0) | (sh > 0))
+                    rows = np.column_stack(
+                        [grid.time_ms[t0 + t_idx], price[p_idx], lo[t_idx, p_idx], sh[t_idx, p_idx]]
+                    )
+                    np.savetxt(fh, rows, fmt=["%d", "%.2f", "%.2f", "%.2f"], delimiter=",")
+    assert w.result is not None
+    return w.result
 
 
-def write_map(lmap: LiquidationMap, out: Path, meta: dict[str, Any]) -> None:
+def write_map(
+    lmap: LiquidationMap, out: Path, meta: dict[str, Any], *, inputs: Iterable[Path | str | None] = ()
+) -> WriteResult:
     """Write one liquidation map as .npz or .csv (format in the module docstring)."""
-    with _writing(out) as suffix:
+    with _writing(out, inputs) as (suffix, w):
         if suffix == ".npz":
-            with out.open("wb") as fh:
+            with w.open("wb") as fh:
                 np.savez_compressed(
                     fh,
                     time_ms=np.int64(lmap.time_ms),
@@ -97,10 +123,12 @@ def write_map(lmap: LiquidationMap, out: Path, meta: dict[str, Any]) -> None:
             rows = np.column_stack([c[keep] for c in cols])
             header = ["price", "long_usd", "short_usd", "cum_long_usd", "cum_short_usd"]
             header += [f"long_{t}" for t in lmap.tier_labels] + [f"short_{t}" for t in lmap.tier_labels]
-            with out.open("w", newline="") as fh:
+            with w.open("w", newline="") as fh:
                 fh.write(f"# time_ms: {lmap.time_ms}\n# price_now: {lmap.price_now}\n")
                 for key in ("symbol", "exchange", "source", "model"):
                     if key in meta:
                         fh.write(f"# {key}: {str(meta[key]).replace(chr(10), ' ')}\n")
                 fh.write(",".join(header) + "\n")
                 np.savetxt(fh, rows, fmt="%.2f", delimiter=",")
+    assert w.result is not None
+    return w.result

@@ -21,7 +21,7 @@ from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
 from liqdesk.errors import DataError, LiqdeskError
-from liqdesk.feeds.cache import Cache
+from liqdesk.feeds.cache import Cache, CacheError
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import OI_PERIODS_MS, empty_candles
 
@@ -34,7 +34,9 @@ RATE_LIMIT_ERRORS: tuple[type[BaseException], ...] = (
     ccxt_errors.RateLimitExceeded,
     ccxt_errors.DDoSProtection,
 )
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (ccxt_errors.NetworkError, OSError, asyncio.TimeoutError)
+# Transient: worth a retry. OperationFailed covers ccxt's NetworkError and what HTTP 500/502/503 come as
+# (ExchangeNotAvailable, or OperationFailed for Binance's -1000 "unknown error" body).
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (ccxt_errors.OperationFailed, OSError, asyncio.TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,71 @@ async def call_with_retries(
             d = policy.delay(attempt)
             if report:
                 report(
-                    f"network error while {what} ({type(exc).__name__}: {exc}); retrying in {d:.1f} s",
-                    "warning",
+                    f"{error_kind(exc)} while {what} ({short_error(exc)}); retrying in {d:.1f} s", "warning"
                 )
         attempt += 1
         await asyncio.sleep(d)
+
+
+def error_kind(exc: BaseException) -> str:
+    """What kind of failure an exchange call met, in words."""
+    if isinstance(exc, RATE_LIMIT_ERRORS):
+        return "rate limited"
+    if isinstance(exc, ccxt_errors.ExchangeNotAvailable) or (
+        isinstance(exc, ccxt_errors.OperationFailed) and not isinstance(exc, ccxt_errors.NetworkError)
+    ):
+        return "exchange unavailable (server error)"
+    if isinstance(exc, ccxt_errors.ExchangeError):
+        return "exchange error"
+    return "network error"
+
+
+def short_error(exc: BaseException) -> str:
+    """``Type: first line of the message`` (ccxt messages carry whole response bodies)."""
+    text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def merge_candles(stored: Candles, extra: Candles) -> Candles:
+    """The bars of both, by time, one per open time (``extra``'s where both have one)."""
+    if not len(extra):
+        return stored
+    both = extra.concat(stored) if len(stored) else extra
+    _, first = np.unique(both.open_time, return_index=True)
+    return both.take(first)
+
+
+def merge_open_interest(stored: OpenInterest, extra: OpenInterest) -> OpenInterest:
+    if not len(extra):
+        return stored
+    both = extra.concat(stored)
+    _, first = np.unique(both.time, return_index=True)
+    return both.take(first)
+
+
+_NOT_STORED = "not stored in the cache"
+
+
+def _keeper(
+    tolerant: bool, report: Callable[[str, str], None] | None
+) -> Callable[[str, Callable[[], object]], bool]:
+    """A cache write runner. Tolerant, a CacheError (lock, full disk, damage) is reported and False returned:
+    the data fetched stays in memory for this run and its range stays unmarked, so it is fetched again later.
+    Otherwise the error propagates."""
+
+    def keep(what: str, fn: Callable[[], object]) -> bool:
+        if not tolerant:
+            fn()
+            return True
+        try:
+            fn()
+            return True
+        except CacheError as exc:
+            if report:
+                report(f"{_NOT_STORED} (used for this run only): {what}: {exc}", "warning")
+            return False
+
+    return keep
 
 
 @dataclass(frozen=True)
@@ -124,9 +186,11 @@ async def backfill_candles(
     policy: RetryPolicy = RetryPolicy(),
     report: Callable[[str, str], None] | None = None,
     on_page: Callable[[int, str], None] | None = None,
+    unstored: list[Candles] | None = None,
 ) -> Candles:
     """Fetch the closed bars of [start_ms, end_ms) the cache lacks, store them (and their coverage). Returns
-    what was fetched. ``end_ms`` must not be later than the current bar's open time."""
+    what was fetched. ``end_ms`` must not be later than the current bar's open time. With ``unstored`` (a list),
+    a cache that cannot take the bars (CacheError) is reported and the bars appended there instead of raising."""
     ex = venue.id
     interval = timeframe_ms(timeframe)
     fetched: list[Candles] = []
@@ -142,7 +206,11 @@ async def backfill_candles(
             report=report,
         )
         got = got.between(gap_start, gap_end)
-        cache.put_candles(ex, symbol, timeframe, got)
+        keep = _keeper(unstored is not None, report)
+        stored = keep(
+            f"{len(got):,} fetched {timeframe} bars",
+            lambda g=got: cache.put_candles(ex, symbol, timeframe, g),
+        )
         if with_mark and venue.has_mark_candles and len(got):
             try:
                 t, h, low = await call_with_retries(
@@ -151,17 +219,35 @@ async def backfill_candles(
                     policy=policy,
                     report=report,
                 )
-                cache.put_mark(ex, symbol, timeframe, t, h, low)
+                if not stored or not keep(
+                    "mark-price wicks",
+                    lambda t=t, h=h, lo=low: cache.put_mark(ex, symbol, timeframe, t, h, lo),
+                ):
+                    got, stored = _with_mark(got, t, h, low), False
             except (ccxt_errors.BaseError, ValueError) as exc:
                 if report:
                     report(f"no mark-price candles from {ex}: {exc}", "info")
-        cache.add_coverage("candles", ex, symbol, timeframe, gap_start, gap_end)
+        if stored:
+            keep(
+                "the fetched range",
+                lambda s=gap_start, e=gap_end: cache.add_coverage("candles", ex, symbol, timeframe, s, e),
+            )
+        elif unstored is not None:
+            unstored.append(got)
         if len(got):
             fetched.append(got)
     out = fetched[0] if fetched else empty_candles(interval, full=venue.full_candles)
     for c in fetched[1:]:
         out = out.concat(c)
     return out
+
+
+def _with_mark(c: Candles, t: np.ndarray, high: np.ndarray, low: np.ndarray) -> Candles:
+    """Mark wicks on the bars they belong to (bars without one get their own high/low)."""
+    pos = np.searchsorted(t, c.open_time)
+    pos = np.minimum(pos, max(len(t) - 1, 0))
+    hit = (t[pos] == c.open_time) if len(t) else np.zeros(len(c), bool)
+    return c.with_mark(np.where(hit, high[pos], c.high), np.where(hit, low[pos], c.low))
 
 
 async def backfill_open_interest(
@@ -176,7 +262,10 @@ async def backfill_open_interest(
     policy: RetryPolicy = RetryPolicy(),
     report: Callable[[str, str], None] | None = None,
     on_page: Callable[[int, str], None] | None = None,
+    unstored: list[OpenInterest] | None = None,
 ) -> int:
+    """Fetch the open interest of [start_ms, end_ms) the cache lacks and store it; returns how many points
+    were fetched. ``unstored`` as in backfill_candles."""
     ex = venue.id
     if not venue.has_oi_history:
         return await record_open_interest(venue, cache, symbol, timeframe, now_ms=now_ms, policy=policy,
@@ -198,9 +287,20 @@ async def backfill_open_interest(
             policy=policy,
             report=report,
         )  # fmt: skip
-        n += cache.put_open_interest(ex, symbol, period, oi)
+        n += len(oi)
+        keep = _keeper(unstored is not None, report)
+        if not keep(
+            f"{len(oi):,} fetched open-interest points",
+            lambda o=oi: cache.put_open_interest(ex, symbol, period, o),
+        ):
+            unstored.append(oi)  # type: ignore[union-attr]
+            continue
         # the newest period may still be published later: leave it uncovered
-        cache.add_coverage("oi", ex, symbol, period, gap_start, min(gap_end, _floor(now_ms, step) - step + 1))
+        covered_end = min(gap_end, _floor(now_ms, step) - step + 1)
+        keep(
+            "the fetched range",
+            lambda s=gap_start, e=covered_end: cache.add_coverage("oi", ex, symbol, period, s, e),
+        )
     return n
 
 
@@ -268,14 +368,24 @@ async def load_history_async(
     start = _floor(start_ms, interval)
     end_closed = min(end_ms, _floor(now, interval))
     own_cache = cache is None
-    db = Cache() if cache is None else cache
+    # Our own cache is for this run: it never repairs (moves) a damaged file, and a cache that cannot be
+    # written (full disk, a lock, damage) is still read, with what is fetched kept in memory.
+    db = Cache(repair=False, fallback_read_only=True) if cache is None else cache
     own_venue = venue is None
     warnings: list[str] = []
+    if db.damaged:
+        warnings.append(db.damaged)
+    unstored_candles: list[Candles] = []
+    unstored_oi: list[OpenInterest] = []
     fetched_bars = 0
     done = 0
 
     def report(text: str, level: str) -> None:
-        log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
+        if text.startswith(_NOT_STORED):
+            if not any(w.startswith(_NOT_STORED) for w in warnings):  # one line: the cause is the same
+                warnings.append(text)
+        else:
+            log.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
         if progress:
             progress(done, max(done, total), text)
 
@@ -305,15 +415,15 @@ async def load_history_async(
                 await v.market(symbol)
                 if missing:
                     got = await backfill_candles(
-                        v, db, symbol, timeframe, start, end_closed,
-                        with_mark=with_mark, policy=policy, report=report, on_page=on_page,
+                        v, db, symbol, timeframe, start, end_closed, with_mark=with_mark, policy=policy,
+                        report=report, on_page=on_page, unstored=unstored_candles,
                     )  # fmt: skip
                     fetched_bars = len(got)
                 if with_open_interest:
                     try:
                         await backfill_open_interest(
-                            v, db, symbol, timeframe, start, end_closed,
-                            now_ms=now, policy=policy, report=report, on_page=on_page,
+                            v, db, symbol, timeframe, start, end_closed, now_ms=now, policy=policy,
+                            report=report, on_page=on_page, unstored=unstored_oi,
                         )  # fmt: skip
                     except (ccxt_errors.NotSupported, ccxt_errors.BadRequest) as exc:
                         warnings.append(f"no open-interest history from {exchange_id}: {exc}")
@@ -323,12 +433,11 @@ async def load_history_async(
                 raise DataError(f"{exchange_id} does not list {symbol!r}: {exc}") from None
             except (*NETWORK_ERRORS, ccxt_errors.ExchangeError) as exc:
                 text = (
-                    f"offline: {exchange_id} unreachable ({type(exc).__name__}: {exc}); showing cached data"
+                    f"offline: {exchange_id} unreachable, {error_kind(exc)} ({short_error(exc)}); "
+                    "showing cached data"
                 )
                 if not offline_ok:
-                    raise DataError(
-                        f"cannot load history from {exchange_id}: {type(exc).__name__}: {exc}"
-                    ) from None
+                    raise DataError(f"cannot load history from {exchange_id}: {short_error(exc)}") from None
                 warnings.append(text)
                 log.warning("%s", text)
     finally:
@@ -344,6 +453,11 @@ async def load_history_async(
     finally:
         if own_cache:
             db.close()
+    for extra in unstored_candles:
+        candles = merge_candles(candles, extra.between(start, end_ms))
+    if oi is not None:
+        for extra_oi in unstored_oi:
+            oi = merge_open_interest(oi, extra_oi.between(start, end_ms))
     if progress:
         progress(total, total, "done")
     depth = vc.candle_depth_ms(timeframe)

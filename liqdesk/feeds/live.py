@@ -14,6 +14,11 @@ Out-of-order bars and stale revisions (less volume than one already seen) are sk
 Liquidations: read from ccxt's ``exchange.liquidations`` cache after each wake-up (``watch_liquidations`` returns
 only the newest), normalised per venue, deduplicated on (time, side, price, quantity), stored, emitted.
 
+A cache that cannot take a write (full disk, a lock, an I/O error, damage) stops nothing: liquidations are kept in
+memory and stored again with backoff (said in StatusEvents) until the cache takes them; fetched bars and open
+interest are emitted anyway and fetched again later. What is still unstored at ``close()`` is in
+``unstored_liquidations``.
+
 Usage::
 
     feed = LiveFeed("binanceusdm", "BTC/USDT:USDT", "1m", on_event=print)
@@ -38,13 +43,15 @@ import numpy as np
 from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, timeframe_ms
-from liqdesk.feeds.cache import Cache
+from liqdesk.feeds.cache import Cache, CacheCorrupt, CacheError
 from liqdesk.feeds.history import (
     NETWORK_ERRORS,
     RATE_LIMIT_ERRORS,
     RetryPolicy,
     backfill_candles,
     backfill_open_interest,
+    merge_candles,
+    merge_open_interest,
 )
 from liqdesk.feeds.venues import Venue, create_venue
 from liqdesk.feeds.venues.base import LiquidationRecord
@@ -210,6 +217,8 @@ class LiveFeed:
             str, OrderedDict[Any, float]
         ] = {}  # symbol → recent (open_time → volume) handled
         self._closed = False
+        self._unstored: list[LiquidationRecord] = []  # received, not yet in the cache (it refused the write)
+        self._store_retry: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     @property
@@ -251,11 +260,15 @@ class LiveFeed:
             return
         self._closed = True
         tasks = list(self._tasks.values())
+        if self._store_retry is not None:
+            tasks.append(self._store_retry)
         for t in tasks:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=self.settings.close_timeout_s)
         self._tasks.clear()
+        if self._unstored and self._cache is not None:
+            self._try_store_unstored(final=True)
         if self._venue is not None and self._own_venue:
             with contextlib.suppress(Exception):
                 await self._venue.close()
@@ -273,6 +286,11 @@ class LiveFeed:
         """Until every task ends (they run until ``close()``)."""
         if self._tasks:
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    @property
+    def unstored_liquidations(self) -> list[LiquidationRecord]:
+        """Liquidations received that the cache has not taken (yet): never dropped, retried until close()."""
+        return list(self._unstored)
 
     def total(self, counter: str) -> int:
         n = sum(int(getattr(s, counter)) for s in self.stats.values())
@@ -393,14 +411,19 @@ class LiveFeed:
         if start >= upto:
             self._last_closed[symbol] = last
             return
+        unstored: list[Candles] = []
         got = await backfill_candles(
             self.venue, self.cache, symbol, self.timeframe, start, upto,
             with_mark=False, policy=self.settings.rest,
             report=lambda text, level: self._status(text, "warning" if level == "warning" else "info",
                                                     symbol, "candles"),
+            unstored=unstored,
         )  # fmt: skip
-        # what the cache holds now is the truth (fetched bars, or bars stored by another process)
+        # what the cache holds now is the truth (fetched bars, or bars stored by another process), plus the
+        # fetched bars it could not take
         stored = self.cache.get_candles(self.exchange_id, symbol, self.timeframe, start, upto)
+        for extra in unstored:
+            stored = merge_candles(stored, extra)
         st.backfilled += len(got)
         st.stored += len(got)
         self._emit_closed(symbol, stored)
@@ -502,12 +525,15 @@ class LiveFeed:
         while True:
             now = self.clock()
             since = now - self.settings.history_bars * self.interval
+            unstored: list[Any] = []
             stored = await backfill_open_interest(
                 self.venue, self.cache, symbol, self.timeframe, since, now + 1, now_ms=now,
-                policy=self.settings.rest,
+                policy=self.settings.rest, unstored=unstored,
             )  # fmt: skip
             st.backfilled += stored
             oi = self.cache.get_open_interest(self.exchange_id, symbol, period, since, now + 1)
+            for extra in unstored:
+                oi = merge_open_interest(oi, extra)
             if last_t is None and len(oi):
                 last_t = int(oi.time[-1])
                 self._emit(OpenInterestUpdate(self.exchange_id, symbol, last_t, float(oi.usd[-1])))
@@ -558,6 +584,61 @@ class LiveFeed:
                     else:
                         st.duplicates += 1
             if records:
-                st.stored += self.cache.put_liquidations(records)
+                self._store_liquidations(records, symbol, st)
                 for r in records:
                     self._emit(LiquidationEvent(r))
+
+    # -- storing the tape when the cache refuses ------------------------------------------------------------
+    def _store_liquidations(self, records: list[LiquidationRecord], symbol: str, st: StreamStats) -> None:
+        if self._unstored:  # earlier ones are waiting: keep the order, the retry stores them all
+            self._unstored.extend(records)
+            return
+        try:
+            st.stored += self.cache.put_liquidations(records)
+        except CacheError as exc:
+            self._unstored.extend(records)
+            self._status(f"{len(records)} liquidation(s) not stored: {exc}; kept in memory, retrying",
+                         "error", symbol, "liquidations")  # fmt: skip
+            if self._store_retry is None or self._store_retry.done():
+                self._store_retry = asyncio.ensure_future(self._retry_store(symbol, st))
+
+    async def _retry_store(self, symbol: str, st: StreamStats) -> None:
+        s = self.settings
+        attempt = 0
+        while self._unstored:
+            delay = min(s.backoff_cap_s, s.backoff_base_s * 2**attempt)
+            await asyncio.sleep(delay)
+            n = len(self._unstored)
+            stored = self._try_store_unstored()
+            if stored is not None:
+                st.stored += stored
+                self._status(f"stored the {n} liquidation(s) kept in memory", "info", symbol, "liquidations")
+                return
+            attempt = min(attempt + 1, 16)
+            next_delay = min(s.backoff_cap_s, s.backoff_base_s * 2**attempt)
+            self._status(f"{len(self._unstored)} liquidation(s) still waiting for the cache; retrying in "
+                         f"{next_delay:.0f} s", "warning", symbol, "liquidations")  # fmt: skip
+
+    def _try_store_unstored(self, *, final: bool = False) -> int | None:
+        """Store the waiting liquidations; how many were new, or None when the cache still refuses."""
+        cache = self.cache
+        try:
+            if cache.write_error is not None or cache.damaged is not None:
+                cache.reopen()  # full disk freed, lock gone, or a damaged file to salvage
+            n = cache.put_liquidations(self._unstored)
+        except CacheCorrupt as exc:
+            with contextlib.suppress(CacheError):
+                cache.reopen()
+            return self._refused(exc, final)
+        except CacheError as exc:
+            return self._refused(exc, final)
+        self._unstored.clear()
+        return n
+
+    def _refused(self, exc: CacheError, final: bool) -> None:
+        if final:
+            self._status(f"{len(self._unstored)} liquidation(s) could not be stored in the cache: {exc}", "error",
+                         stream="liquidations")  # fmt: skip
+        else:
+            log.info("cache still refuses: %s", exc)
+        return None

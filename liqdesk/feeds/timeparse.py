@@ -21,6 +21,9 @@ _UNIT_MS = {
     "y": 365 * 86_400_000,
 }
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy])\s*$", re.IGNORECASE)
+MAX_DURATION_MS = 100 * _UNIT_MS["y"]  # longer than any market data; beyond it arithmetic on times overflows
+MIN_TIME_MS = 0  # 1970-01-01
+MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
 
 
 def now_ms() -> int:
@@ -33,8 +36,10 @@ def parse_duration(text: str, *, what: str = "duration") -> int:
     if not m:
         raise ConfigError(f"bad {what} {text!r}: expected a number and a unit, like 90m, 12h, 3d, 1y")
     value = float(m.group(1)) * _UNIT_MS[m.group(2).lower()]
-    if value <= 0:
+    if value < 1:
         raise ConfigError(f"bad {what} {text!r}: must be greater than zero")
+    if value > MAX_DURATION_MS:
+        raise ConfigError(f"bad {what} {text!r}: longer than 100 years")
     return int(value)
 
 
@@ -46,7 +51,7 @@ def parse_time(text: str, *, what: str = "time") -> int:
         raise ConfigError(f"bad {what}: empty")
     if re.fullmatch(r"\d{9,13}", s):
         n = int(s)
-        return n if n >= 10**11 else n * 1000
+        return _in_range(n if n >= 10**11 else n * 1000, text, what)
     iso = s[:-1] + "+00:00" if s[-1] in "zZ" else s
     try:
         parsed = _dt.datetime.fromisoformat(iso)
@@ -56,10 +61,19 @@ def parse_time(text: str, *, what: str = "time") -> int:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=_dt.UTC)
-    return int(parsed.timestamp() * 1000)
+    return _in_range(int(parsed.timestamp() * 1000), text, what)
+
+
+def _in_range(ms: int, text: str, what: str) -> int:
+    if not MIN_TIME_MS <= ms < MAX_TIME_MS:
+        raise ConfigError(f"bad {what} {text!r}: expected a time between 1970 and 2100")
+    return ms
 
 
 def format_time(ms: int) -> str:
-    """Epoch ms → ``2025-01-27T16:52:18.119Z``."""
-    t = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
+    """Epoch ms → ``2025-01-27T16:52:18.119Z`` (times no calendar can show: ``epoch ms N``)."""
+    try:
+        t = _dt.datetime.fromtimestamp(ms / 1000, tz=_dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return f"epoch ms {ms}"
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

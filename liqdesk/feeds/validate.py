@@ -26,6 +26,15 @@ MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
 # More bad rows than this (share of data rows) means the layout or the file is wrong, not a few rows.
 MAX_BAD_FRACTION = 0.2
 
+# Plausibility, judged against the file's own median: a price more than PRICE_SPAN times above or below it, a
+# wick more than WICK_SPAN times beyond its bar's body, or a size more than SIZE_SPAN times the median size is a
+# bad row (a unit slip or a corrupt cell would stretch the price axis over orders of magnitude and leave every
+# heatmap cell empty). Real markets stay far inside: BTC moved about 30x in five years, its deepest flash
+# crash wick was under 8x.
+PRICE_SPAN = 1000.0
+WICK_SPAN = 10.0
+SIZE_SPAN = 1e6
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -96,6 +105,25 @@ class ReadReport:
         if self.notes:
             text += "; " + "; ".join(self.notes)
         return text
+
+    def lines(self, limit: int = 5) -> list[tuple[str, str]]:
+        """For a user, one line each: ("warning", "file:line: reason") for the first ``limit`` rejected or
+        dropped rows, one ("warning", …) line counting them all, and ("note", …) for the file-level notes."""
+        out = [("warning", m) for m in self.messages()[:limit]]
+        problems = self.problems()
+        if problems:
+            counts = []
+            if self.rejected:
+                counts.append(f"{len(self.rejected):,} of {self.rows:,} rows rejected")
+            if self.duplicates:
+                counts.append(f"{self.duplicates:,} duplicate rows dropped")
+            if self.conflicts:
+                counts.append(f"{self.conflicts:,} rows replaced by a later line with the same time")
+            hidden = len(problems) - limit
+            tail = f" ({hidden:,} not shown)" if hidden > 0 else ""
+            out.append(("warning", f"{self.path}: {', '.join(counts)}{tail}; {self.kept:,} kept"))
+        out += [("note", f"{self.path}: {n}") for n in self.notes]
+        return out
 
     def emit(self, stacklevel: int = 3) -> None:
         """Warn once (DataWarning) if rows were rejected or dropped; log the notes."""
@@ -311,6 +339,86 @@ def sort_by_time(time: np.ndarray, report: ReadReport) -> np.ndarray | None:
         return None
     report.notes.append("rows were not in time order; sorted")
     return np.argsort(time, kind="stable")
+
+
+def flag_implausible_prices(
+    prices: dict[str, np.ndarray],
+    reference: np.ndarray,
+    check: RowChecker,
+    *,
+    what: str = "price",
+    rows: np.ndarray | None = None,
+) -> None:
+    """Flag values outside [median / PRICE_SPAN, median × PRICE_SPAN] of ``reference`` over the rows still good
+    (only among ``rows``, a mask, when given: one symbol of a multi-symbol file)."""
+    scope = np.ones(len(reference), bool) if rows is None else rows
+    good = scope & ~check.bad & np.isfinite(reference) & (reference > 0)
+    if not good.any():
+        return
+    med = float(np.median(reference[good]))
+    lo, hi = med / PRICE_SPAN, med * PRICE_SPAN
+    for name, a in prices.items():
+        with np.errstate(invalid="ignore"):
+            out = scope & ((a > hi) | (a < lo))
+        check.flag(
+            out, lambda i, n=name, a=a: f"{n} {a[i]:g} is implausible: the file's median {what} is {med:g}"
+        )
+
+
+def flag_implausible_sizes(
+    size: np.ndarray, name: str, check: RowChecker, *, rows: np.ndarray | None = None
+) -> None:
+    """Flag sizes above SIZE_SPAN × the median positive size of the rows still good (among ``rows``)."""
+    scope = np.ones(len(size), bool) if rows is None else rows
+    good = scope & ~check.bad & np.isfinite(size) & (size > 0)
+    if not good.any():
+        return
+    med = float(np.median(size[good]))
+    with np.errstate(invalid="ignore"):
+        out = scope & (size > med * SIZE_SPAN)
+    check.flag(out, lambda i: f"{name} {size[i]:g} is implausible: the file's median {name} is {med:g}")
+
+
+def flag_mixed_durations(duration: np.ndarray, check: RowChecker) -> int | None:
+    """Rows whose bar lasts another time than most bars of the file (from a close-time column): a file that
+    mixes timeframes. Returns the usual duration (ms)."""
+    good = ~check.bad & (duration > 0)
+    if not good.any():
+        return None
+    vals, counts = np.unique(duration[good], return_counts=True)
+    usual = int(vals[np.argmax(counts)])
+    off = np.abs(duration - usual) > max(1, usual // 1000)
+    check.flag(
+        off & ~check.bad, lambda i: f"bar lasts {_span(int(duration[i]))}, the file's bars {_span(usual)}"
+    )
+    return usual
+
+
+def mixed_intervals(time: np.ndarray, lines: np.ndarray, step: int, where: str) -> str | None:
+    """Why sorted unique times look like several timeframes in one file (long runs at another regular step:
+    a 1m file with a 5m part), or None. Single gaps, however long, are not runs."""
+    if len(time) < 3:
+        return None
+    d = np.diff(time)
+    change = np.flatnonzero(d[1:] != d[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(d)]])
+    runs = [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a >= 20 and int(d[a]) != step]
+    if not runs:
+        return None
+    parts = [f"{where}s {lines[a]}–{lines[b]} are {_span(int(d[a]))} apart" for a, b in runs[:3]]
+    more = f" and {len(runs) - 3} more runs" if len(runs) > 3 else ""
+    return (
+        f"bars at mixed intervals: most are {_span(step)} apart, but {'; '.join(parts)}{more}; one file must hold "
+        "one timeframe (split it, or resample it first)"
+    )
+
+
+def _span(ms: int) -> str:
+    for unit, div in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms >= div and ms % div == 0:
+            return f"{ms // div}{unit}"
+    return f"{ms} ms"
 
 
 def count_gaps(time: np.ndarray, step_ms: int, report: ReadReport) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.core.grid import PriceBins, render_grid
 from liqdesk.errors import ConfigError, DataError
+from liqdesk.feeds.atomic import write_bytes_atomic
 from liqdesk.feeds.gridio import write_grid, write_map
 from liqdesk.feeds.lines_store import load_prefs, save_pref
 from liqdesk.feeds.markets import plain_symbol
@@ -181,16 +181,21 @@ class Capture(QtCore.QObject):
             if not target.parent.is_dir():
                 raise OSError(f"folder {target.parent} does not exist")
             image = chart_image(self.window, scale or self.scale)
-            if not image.save(str(target), "PNG"):
-                reason = "not writable" if not os.access(target.parent, os.W_OK) else "could not be written"
-                raise OSError(f"{target}: {reason}")
+            png = QtCore.QByteArray()
+            buf = QtCore.QBuffer(png)
+            buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
+            if not image.save(buf, "PNG"):
+                raise OSError(f"{target}: the image could not be encoded")
+            # a temp file renamed into place: a full disk never leaves a partial PNG or loses the previous one
+            written = write_bytes_atomic(target, png.data())
         except Exception as exc:  # any failure becomes a message, never an exception into Qt
             self.show_error("Screenshot not saved", str(exc))
             return None
         if target.parent != self.folder:
             self.folder = target.parent
             self._remember("folder", str(self.folder))
-        self.window.flash(f"screenshot saved: {target}")
+        note = f" ({written.note()})" if written.note() else ""
+        self.window.flash(f"screenshot saved: {target}{note}")
         self.saved.emit(str(target))
         return target
 

@@ -36,7 +36,7 @@ def test_writes_png_of_requested_size(tmp_path: Path) -> None:
     [
         (["--size", "big"], "--size"),
         (["--size", "10x10"], "--size"),
-        (["--out", "/nonexistent-dir/x.png"], "does not exist"),
+        (["--out", "/dev/null/x.png"], "is not a folder"),
         (["--out", "chart.jpg"], ".png"),
         (["--preset", "nope"], "unknown preset"),
         (["--candles", "/nonexistent/candles.csv"], "candles.csv"),
@@ -48,3 +48,12 @@ def test_user_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureF
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("liqdesk: error:") and message in err and "\n" not in err
+
+
+def test_a_missing_folder_is_created_and_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "new" / "chart.png"
+    assert main(["snapshot", "--out", str(out), "--size", "640x400", "--range", "24h"]) == 0
+    assert f"created folder {tmp_path / 'new'}" in capsys.readouterr().out
+    assert QtGui.QImage(str(out)).width() == 640
+    assert main(["snapshot", "--out", str(out), "--size", "640x400", "--range", "24h"]) == 0
+    assert "replaced the previous file" in capsys.readouterr().out

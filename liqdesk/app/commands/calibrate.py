@@ -19,11 +19,12 @@ from liqdesk.app.calibration_tables import (
     venue_title,
     verdicts,
 )
-from liqdesk.app.modelrun import check_backend
+from liqdesk.app.modelrun import check_backend, check_calibration_budget
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
 from liqdesk.core.calibration import CalibrationConfig, CalibrationResult, compare_presets
+from liqdesk.core.density_snapshots import snapshot_times
 from liqdesk.core.params import ModelParams
-from liqdesk.errors import ConfigError
+from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import write_text_atomic
 from liqdesk.feeds.timeparse import parse_duration
 
@@ -96,9 +97,21 @@ def run(args: argparse.Namespace) -> int:
     check_backend(inputs)
     # An explicit view picks the snapshots; otherwise all of the loaded history is scored.
     start = inputs.view_start_ms if (args.start or args.range) else None
+    c = inputs.candles
+    check_calibration_budget(
+        len(snapshot_times(c.open_time, c.interval_ms, config, start, inputs.view_end_ms)), config.n_bins
+    )
     results = compare_presets(
         inputs.candles, inputs.open_interest, inputs.liquidations, params, config, start, inputs.view_end_ms
     )
+    first = next(iter(results.values()))
+    if first.n_snapshots == 0:
+        raise DataError(
+            f"no snapshot to score: the data spans {day(int(c.open_time[0]))} → {day(int(c.close_time[-1]))} "
+            f"({(int(c.close_time[-1]) - int(c.open_time[0])) / 86_400_000:.1f} days), and snapshots start after "
+            f"--warmup {span(config.warmup_ms)}, every {span(config.every_ms)} within the view; shorten --warmup, "
+            "widen the view or give more data"
+        )
     if report is not None:
         page = html_report(
             results, source=inputs.label, notes=inputs.notes, tape_events=len(inputs.liquidations)

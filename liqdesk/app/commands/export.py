@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from liqdesk.app.modelrun import run_model
-from liqdesk.app.options import add_data_options, load_inputs
+from liqdesk.app.modelrun import check_grid_budget, run_model
+from liqdesk.app.options import add_data_options, check_count, input_files, load_inputs
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.gridio import write_grid  # shared with the window's File → Export
 
@@ -35,11 +35,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".npz", ".csv"):
         raise ConfigError(f"--out {out}: use a .npz or .csv file name")
-    if args.bins < 1 or args.bins > 20_000:
-        raise ConfigError("--bins must be between 1 and 20000")
-    if args.time_columns is not None and args.time_columns < 1:
-        raise ConfigError("--time-columns must be at least 1")
+    check_count(args.bins, "--bins", 1, 20_000)
+    if args.time_columns is not None:
+        check_count(args.time_columns, "--time-columns", 1, 10_000_000)
     inputs = load_inputs(args)
+    start_bar, end_bar = inputs.view_bars()
+    columns = (
+        end_bar - start_bar if args.time_columns is None else min(args.time_columns, end_bar - start_bar)
+    )
+    check_grid_budget(columns, args.bins)  # before the model is built or the grid allocated
     run_ = run_model(inputs)
     grid = run_.grid(args.bins, args.time_columns)
     meta = {
@@ -51,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
         "params": inputs.params.describe(),
         "units": "USD notional of estimated liquidation levels alive at the end of each column",
     }
-    write_grid(grid, out, meta)
+    written = write_grid(grid, out, meta, inputs=input_files(args))
+    note = f"; {written.note()}" if written.note() else ""
     print(
         f"wrote {out} ({grid.long.shape[0]} columns × {grid.long.shape[1]} bins, {run_.model_label}; "
-        f"source: {inputs.label})",
+        f"source: {inputs.label}{note})",
         file=sys.stderr,
     )
     for note in inputs.notes:

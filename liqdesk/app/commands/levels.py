@@ -6,7 +6,7 @@ import argparse
 import json
 
 from liqdesk.app.modelrun import run_model
-from liqdesk.app.options import add_data_options, load_inputs
+from liqdesk.app.options import add_data_options, check_count, load_inputs
 from liqdesk.core.liqmap import Magnet, find_magnets, liquidation_map, notional_within
 from liqdesk.core.series import LONG
 from liqdesk.errors import DataError
@@ -25,14 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_options(p, view=False)
     p.add_argument("--at", metavar="ISO", help="instant (default: the last bar)")
     p.add_argument(
-        "--bins", type=int, default=400, metavar="N", help="price bins for clustering (default 400)"
+        "--bins",
+        type=int,
+        default=400,
+        metavar="N",
+        help="price bins for clustering, 10 to 20000 (default 400)",
     )
-    p.add_argument("--top", type=int, default=3, metavar="N", help="clusters per side (default 3)")
+    p.add_argument("--top", type=int, default=3, metavar="N", help="clusters per side, 1 to 100 (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run, start=None, range=None)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_count(args.bins, "--bins", 10, 20_000)
+    check_count(args.top, "--top", 1, 100)
     args.end = None
     if args.at:
         at = parse_time(args.at, what="--at")

@@ -7,6 +7,7 @@ import csv
 import sys
 
 from liqdesk.app.options import add_market_arguments
+from liqdesk.feeds.exchange_config import parse_options_json
 from liqdesk.feeds.timeparse import format_time, parse_time
 
 
@@ -27,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--until", metavar="ISO", help="only before this time")
     p.add_argument("--csv", action="store_true", help="CSV on stdout instead of a table")
-    p.add_argument("--ccxt-options", metavar="JSON", help="accepted for symmetry with other commands; unused")
+    p.add_argument(
+        "--ccxt-options", metavar="JSON", help="accepted for symmetry with other commands (checked, unused)"
+    )
     p.set_defaults(func=run)
 
 
@@ -36,11 +39,15 @@ def run(args: argparse.Namespace) -> int:
     from liqdesk.feeds.venues import venue_class
 
     venue_class(args.exchange)
+    parse_options_json(args.ccxt_options)  # unused here, but a broken option is still an error
     since = parse_time(args.since, what="--since") if args.since else None
     until = parse_time(args.until, what="--until") if args.until else None
-    with Cache() as cache:
+    # read-only: printing the tape never moves, repairs or rewrites the database, and waits out a writer's lock
+    with Cache(read_only=True) as cache:
         rows = cache.liquidation_rows(args.exchange, args.symbol, since, until)
         path = cache.path
+        if cache.damaged:
+            print(f"liqdesk: warning: {cache.damaged}", file=sys.stderr)
     out = sys.stdout
     if args.csv:
         w = csv.writer(out, lineterminator="\n")

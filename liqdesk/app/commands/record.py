@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 import time
+from pathlib import Path
 
 from liqdesk.app.options import add_market_arguments
 from liqdesk.core.series import timeframe_ms
@@ -85,10 +86,18 @@ async def record(
             print(f"liqdesk record: liquidation {format_time(r.time)} {side} {r.quantity:g} @ {r.price:g} "
                   f"(${r.usd:,.0f})", file=sys.stderr, flush=True)  # fmt: skip
 
-    with Cache() as cache:
+    # A cache that cannot be written right now (full disk, another program's lock) does not stop the recording:
+    # liquidations are kept in memory and stored as soon as it takes them (the feed retries and says so).
+    with Cache(fallback_read_only=True) as cache:
         print(f"liqdesk record: {exchange_id} {symbol} {timeframe} → {cache.path}"
               + (f" for {duration_ms / 60000:g} min" if duration_ms else " (Ctrl-C stops)"),
               file=sys.stderr, flush=True)  # fmt: skip
+        if cache.salvage is not None:
+            print(f"liqdesk record: warning: the cache was damaged and has been salvaged: {cache.salvage.summary()}; "
+                  f"the damaged file is kept as {cache.salvage.damaged}", file=sys.stderr, flush=True)  # fmt: skip
+        if cache.write_error is not None:
+            print(f"liqdesk record: error: {cache.write_error}; recording into memory and retrying",
+                  file=sys.stderr, flush=True)  # fmt: skip
         feed = LiveFeed(
             exchange_id, symbol, timeframe, ccxt_options=ccxt_options, cache=cache, on_event=on_event
         )
@@ -120,6 +129,32 @@ async def record(
             file=sys.stderr,
             flush=True,
         )
+        if feed.unstored_liquidations:
+            keep_unstored(feed.unstored_liquidations, cache.path)
+
+
+def keep_unstored(records: list, cache_path: Path) -> None:  # type: ignore[type-arg]
+    """The liquidations the cache never took: written beside it as CSV (the `liquidations --csv` columns), or,
+    where even that fails, printed to stdout. The tape is never dropped."""
+    from liqdesk.feeds.atomic import write_bytes_atomic
+
+    lines = ["time_ms,exchange,symbol,side,price,quantity,usd,order_price,raw_side"]
+    for r in records:
+        side = "long" if r.side > 0 else "short"
+        order = "" if r.order_price is None else repr(r.order_price)
+        lines.append(f"{r.time},{r.exchange},{r.symbol},{side},{r.price!r},{r.quantity!r},{r.usd:.2f},{order},"
+                     f"{r.raw_side or ''}")  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    target = cache_path.with_name(f"unstored-liquidations-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    try:
+        write_bytes_atomic(target, text.encode())
+        where = f"written to {target}"
+    except OSError as exc:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        where = f"printed on stdout ({target} could not be written: {exc.strerror or exc})"
+    print(f"liqdesk record: error: {len(records)} liquidation(s) could not be stored in the cache; {where}",
+          file=sys.stderr, flush=True)  # fmt: skip
 
 
 def _summary(feed: object, elapsed: float) -> str:

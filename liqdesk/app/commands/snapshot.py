@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from liqdesk.errors import ConfigError, DataError
+from liqdesk.feeds.atomic import WriteResult
 
 MAX_SIDE = 8000
 
@@ -53,16 +54,26 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def check_out_path(text: str) -> Path:
+def check_out_path(text: str, inputs: list[str] | None = None) -> Path:
+    """The output PNG, checked before any work: a .png name, not a folder, not an input of the run, and a
+    folder that exists or can be created (it is created when the picture is written)."""
+    from liqdesk.feeds.atomic import same_file
+
     path = Path(text).expanduser()
     if path.suffix.lower() != ".png":
         raise ConfigError(f"--out {text}: the file name must end in .png")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise DataError(f"--out {text}: folder {parent} does not exist")
     if path.is_dir():
         raise DataError(f"--out {text}: is a folder")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    for inp in inputs or []:
+        if path.exists() and same_file(path, inp):
+            raise ConfigError(f"--out {text} is also an input of this run; write the picture to another file")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DataError(f"--out {text}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise DataError(f"--out {text}: not writable")
     return path
 
@@ -89,7 +100,9 @@ def parse_lines(specs: list[str]) -> list[tuple[str, float]]:
 
 def run(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
-    out = check_out_path(args.out)
+    from liqdesk.app.options import input_files
+
+    out = check_out_path(args.out, input_files(args))
     lines = parse_lines(getattr(args, "line", []))
     if (
         not os.environ.get("DISPLAY")
@@ -115,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6 import QtWidgets
 
     from liqdesk.ui.data import RANGES, FixedSource, MarketData
-    from liqdesk.ui.session import grab_png, wait_until_drawn
+    from liqdesk.ui.session import wait_until_drawn
     from liqdesk.ui.theme import configure_pyqtgraph
     from liqdesk.ui.window import MainWindow, ViewSettings
     from liqdesk.ui.worker import set_backend
@@ -169,11 +182,27 @@ def run(args: argparse.Namespace) -> int:
         if args.crosshair:
             _place_crosshair(window, args.crosshair)
             wait_until_drawn(window, 10.0)
-        grab_png(window, str(out), width, height)
+        written = _save(window, out, width, height, input_files(args))
     finally:
         window.close()
-    print(f"wrote {out} ({width}x{height})")
+    note = f"; {written.note()}" if written.note() else ""
+    print(f"wrote {out} ({width}x{height}{note})")
     return 0
+
+
+def _save(window: object, out: Path, width: int, height: int, inputs: list[str]) -> WriteResult:
+    """The PNG through a temp file renamed into place when complete (never a partial picture)."""
+    from liqdesk.feeds.atomic import AtomicWrite
+    from liqdesk.ui.session import grab_png
+
+    try:
+        with AtomicWrite(out, inputs=inputs) as w:
+            grab_png(window, str(w.tmp), width, height)  # type: ignore[arg-type]
+    except OSError as exc:
+        kept = " (the previous file is unchanged)" if out.exists() else ""
+        raise DataError(f"cannot write {out}: {exc.strerror or exc}{kept}") from None
+    assert w.result is not None
+    return w.result
 
 
 def _place_crosshair(window: object, spec: str) -> None:
