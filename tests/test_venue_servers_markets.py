@@ -131,7 +131,7 @@ def test_a_failed_write_leaves_the_old_file(
     def broken(*a: object, **k: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(json, "dump", broken)
+    monkeypatch.setattr("liqdesk.feeds.atomic._fsync_file", broken)  # the disk fails mid-write
     with pytest.raises(OSError):
         save_market_list(MarketList("bybit", NOW + 5, old.markets[:1]), tmp_path)
     assert market_list_path("bybit", tmp_path).read_bytes() == before
