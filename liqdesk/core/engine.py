@@ -280,7 +280,7 @@ class LiquidationEngine:
         )  # fmt: skip
 
     def _sweep_alive_by(self, j: int) -> Any:
-        """Mark alive levels that bar j reaches (the incremental twin of sweep_bars); returns them."""
+        """Mark the alive levels that bar j reaches (sweep_bars for one bar); returns them."""
         xp = self.xp
         low, high = float(self.sweep_low[j]), float(self.sweep_high[j])
         swept = []

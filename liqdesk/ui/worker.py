@@ -226,18 +226,19 @@ class ModelWorker(QtCore.QObject):
     def request_cursor(self, generation: int, bar: int, bins: Any) -> None:
         self._submit_latest("cursor", (generation, bar, bins), self._run_cursor)
 
-    def apply_bar(self, generation: int, bar: Candles, oi_close: float | None, revise: bool) -> None:
-        """A live bar: revise the last one or append; then patch the newest heatmap column."""
+    def apply_bar(self, generation: int, row: Candles, oi_close: float | None, revise: bool) -> None:
+        """A live bar (a one-row Candles): revise the last one or append; then patch the newest
+        heatmap column."""
 
         def job() -> None:
             if self.engine is None or generation != self._engine_generation:
                 return
             if revise:
-                self.engine.revise_last_bar(bar, oi_close)
+                self.engine.revise_last_bar(row, oi_close)
             else:
-                self.engine.append_bar(bar, oi_close)
+                self.engine.append_bar(row, oi_close)
             if self.device is not None:
-                self._device_bar(bar, oi_close, revise)
+                self._device_bar(row, oi_close, revise)
             self.bar_applied.emit(generation, self.engine.n_bars)
             frame = self._last_frame
             heat = self._heat_engine(frame)
@@ -288,13 +289,13 @@ class ModelWorker(QtCore.QObject):
             self.failed.emit(f"GPU build failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
             return None
 
-    def _device_bar(self, bar: Candles, oi_close: float | None, revise: bool) -> None:
+    def _device_bar(self, row: Candles, oi_close: float | None, revise: bool) -> None:
         assert self.device is not None
         try:
             if revise:
-                self.device.revise_last_bar(bar, oi_close)
+                self.device.revise_last_bar(row, oi_close)
             else:
-                self.device.append_bar(bar, oi_close)
+                self.device.append_bar(row, oi_close)
         except Exception as exc:  # keep the CPU engine going; frames come from it until a rebuild
             log.error("device bar update failed: %s\n%s", exc, traceback.format_exc())
             self.failed.emit(f"GPU update failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
