@@ -46,26 +46,22 @@ def create_levels(
     weights) and openings (per bar); factors: (2, K) liquidation price / entry, long then short."""
     n, s = int(entry.shape[0]), int(entry.shape[1])
     k = int(factors.shape[1])
+    per_bar = 2 * k * s
     price = entry[:, None, None, :] * xp.asarray(factors)[None, :, :, None]  # (n, 2, K, S)
     side_usd = xp.stack([long_usd, short_usd], axis=1)  # (n, 2)
-    dep = (
-        side_usd[:, :, None, None]
-        * xp.asarray(tier_weight)[None, None, :, None]
-        * entry_weight[:, None, None, :]
-    )
-    dep = dep.reshape(n, 2 * k * s)
-    # Summed left to right: the order of the levels the lifecycle takes them in (deposits are
-    # non-negative, so the zeros of dropped levels change no bit of it).
-    deposit_total = (
-        xp.ascontiguousarray(xp.cumsum(xp.where(dep > 0, dep, 0.0), axis=1)[:, -1]) if n else xp.zeros(0)
-    )
-    dep = dep.reshape(-1)
-    idx = xp.nonzero(dep > 0)[0]
+    tier_w = xp.asarray(tier_weight)[None, None, :, None]
+    dep = (side_usd[:, :, None, None] * tier_w * entry_weight[:, None, None, :]).reshape(n, per_bar)
+    # Σ per bar in level order, the order the lifecycle adds them in (deposits are never negative:
+    # the zeros of dropped levels change no bit of it)
+    deposit_total = dep[:, 0].copy()
+    for c in range(1, per_bar):
+        deposit_total += dep[:, c]
+    keep = dep.reshape(-1) > 0
     return NewLevels(
-        price=price.reshape(-1)[idx],
-        deposit=dep[idx],
-        created=(idx // (2 * k * s) + first_bar).astype(xp.int64),
-        tier=((idx // s) % k).astype(xp.int8),
-        side=xp.where((idx // (k * s)) % 2 == 0, LONG, SHORT).astype(xp.int8),
+        price=price.reshape(-1)[keep],
+        deposit=dep.reshape(-1)[keep],
+        created=xp.repeat(xp.arange(first_bar, first_bar + n, dtype=xp.int64), per_bar)[keep],
+        tier=xp.tile(xp.repeat(xp.arange(k, dtype=xp.int8), s), 2 * n)[keep],
+        side=xp.tile(xp.repeat(xp.asarray([LONG, SHORT], dtype=xp.int8), k * s), n)[keep],
         deposit_total=deposit_total,
     )
