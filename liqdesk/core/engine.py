@@ -224,8 +224,8 @@ class LiquidationEngine:
             entry, entry_weight, long_usd, short_usd, self._factors, self.params.tiers.weight, 0, xp
         )
         sweep = self.kernels.sweep_bars(sweep_low, sweep_high, new.created, new.price, new.side)
-        for k, v in new.columns().items():
-            self._lv[k].extend(v, adopt=True)
+        for name, v in new.columns().items():
+            self._lv[name].extend(v, adopt=True)
         self._lv["sweep"].extend(sweep, adopt=True)
         for k, s in enumerate((LONG, SHORT)):
             alive = xp.nonzero((sweep == NEVER) & (new.side == s))[0]
@@ -261,8 +261,8 @@ class LiquidationEngine:
         swept = self._sweep_alive_by(j)
         n_old = self.n_levels
         m = len(new.price)
-        for k, v in new.columns().items():
-            self._lv[k].extend(xp.asarray(v))
+        for name, v in new.columns().items():
+            self._lv[name].extend(xp.asarray(v))
         self._lv["sweep"].extend(xp.full(m, NEVER, np.int64))
         for k, s in enumerate((LONG, SHORT)):
             mine = np.nonzero(new.side == s)[0]

@@ -41,7 +41,8 @@ class PriceBins:
 
     @property
     def centers(self) -> np.ndarray:
-        return self.lo + (np.arange(self.n) + 0.5) * self.width
+        out: np.ndarray = self.lo + (np.arange(self.n) + 0.5) * self.width
+        return out
 
     def index(self, price: Any, xp: Any = np) -> Any:
         """Bin of each price (an array of `xp`); −1 outside [lo, hi)."""
@@ -64,7 +65,8 @@ class HeatmapGrid:
 
     @property
     def total(self) -> np.ndarray:
-        return self.long + self.short
+        out: np.ndarray = self.long + self.short
+        return out
 
 
 def column_bars(start_bar: int, end_bar: int, columns: int | None) -> tuple[np.ndarray, np.ndarray]:

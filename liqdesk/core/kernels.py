@@ -25,7 +25,11 @@ from liqdesk.core.sweeps import sweep_bars
 
 
 class Kernels(Protocol):
-    xp: Any
+    @property
+    def xp(self) -> Any: ...
+
+    @property
+    def name(self) -> str: ...
 
     def sweep_bars(self, low: Any, high: Any, created: Any, price: Any, side: Any) -> Any: ...
 

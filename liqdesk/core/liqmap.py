@@ -44,11 +44,13 @@ class LiquidationMap:
 
     @property
     def long(self) -> np.ndarray:
-        return self.long_by_tier.sum(axis=0)
+        out: np.ndarray = self.long_by_tier.sum(axis=0)
+        return out
 
     @property
     def short(self) -> np.ndarray:
-        return self.short_by_tier.sum(axis=0)
+        out: np.ndarray = self.short_by_tier.sum(axis=0)
+        return out
 
     @property
     def cum_long(self) -> np.ndarray:
