@@ -255,7 +255,9 @@ def test_cuda_painter_equals_the_column_definition_and_the_cpu_painter(gpu, tran
     tl, ts = CudaKernels(gpu.xp).paint(*args)
     assert tl.shape == (70, 45) and tl.dtype == np.float32
     for k in range(len(last)):
-        want_l, want_s = (display.transform(v.astype(np.float32), transform) for v in column_at(eng, bins, last[k]))
+        want_l, want_s = (
+            display.transform(v.astype(np.float32), transform) for v in column_at(eng, bins, last[k])
+        )
         np.testing.assert_allclose(tl[:, k], want_l, rtol=1e-5, atol=1e-6 * max(float(want_l.max()), 1.0))
         np.testing.assert_allclose(ts[:, k], want_s, rtol=1e-5, atol=1e-6 * max(float(want_s.max()), 1.0))
         assert ((tl[:, k] > 0) == (want_l > 0)).all() and ((ts[:, k] > 0) == (want_s > 0)).all()
