@@ -349,12 +349,6 @@ __global__ void paint_finish(const double* val, const int* cnt, const double* in
 }  /* extern "C" */
 """
 
-_NAMES = (
-    "table_level", "sweep_search", "linrec_local", "linrec_carry", "linrec_apply", "round_swept",
-    "round_close", "cumsum_carry", "round_apply", "paint_scatter", "paint_local", "paint_carry",
-    "paint_finish",
-)  # fmt: skip
-
 
 class CudaKernels:
     """The kernels and their launches. Takes the cupy module; never imports it."""
@@ -371,10 +365,6 @@ class CudaKernels:
             # --fmad=false: a*b + c rounds twice, like NumPy, so the results compare (nearly) exactly.
             self._module = self.xp.RawModule(code=_CUDA_SOURCE, options=("--fmad=false",))
         return self._module.get_function(name)
-
-    def compile_all(self) -> None:
-        for n in _NAMES:
-            self._k(n)
 
     @staticmethod
     def _grid(n: int) -> tuple[int]:

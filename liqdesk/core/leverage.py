@@ -1,6 +1,6 @@
 """Leverage tiers, maintenance-margin brackets and the liquidation-price formula.
 
-Binance USDⓈ-M, isolated margin, one-way mode (docs/model.md):
+Binance USDⓈ-M, isolated margin, one-way mode:
     long:  LP = (EP·(1 − 1/L) − cum/Q) / (1 − MMR)
     short: LP = (EP·(1 + 1/L) + cum/Q) / (1 + MMR)
 with Q = notional / EP, so cum/Q = EP·cum/notional and LP is EP times a factor that depends only on
@@ -61,9 +61,11 @@ class Brackets:
         return int(np.clip(np.searchsorted(self.notional_floor, notional, "right") - 1, 0, len(self.mmr) - 1))
 
 
-# Bracket 1 of BTCUSDT from docs/model.md; the app loads the full table from resources/.
+# Bracket 1 of Binance BTCUSDT (retail size); the app loads the full table from resources/.
 RETAIL_BRACKET = Brackets(
-    notional_floor=np.array([0.0]), notional_cap=np.array([50_000.0]), max_leverage=np.array([125.0]),
+    notional_floor=np.array([0.0]),
+    notional_cap=np.array([50_000.0]),
+    max_leverage=np.array([125.0]),
     mmr=np.array([0.004]),
 )
 
