@@ -63,7 +63,9 @@ def default_levels(
     nz = tvalues if positive else tvalues[tvalues > 0]
     if nz.size == 0:
         return 0.0, 1.0
-    lo, hi = (float(x) for x in xp.percentile(nz, (low_pct, high_pct), overwrite_input=True))
+    # partitioned in place on NumPy (no copy of the cells); CuPy before v13 takes no overwrite_input
+    kw = {"overwrite_input": True} if xp is np else {}
+    lo, hi = (float(x) for x in xp.percentile(nz, (low_pct, high_pct), **kw))
     if hi <= lo:
         hi = lo + max(abs(lo) * 1e-6, 1e-12)
     return lo, hi

@@ -5,7 +5,7 @@ Full build of 30 days of real 1-minute BTCUSDT bars with the 8-tier "all" preset
 engineer would write first as the reference (a dense price grid: each bar sweeps the bins its
 low / high crossed, closes the rest pro rata, decays, deposits its openings by tier).
 Targets (2-core machine): build ≤ 100 ms, update ≤ 1 ms, memory ≤ 300 MB, ≥ 10× the loop.
-Times are medians of --repeat runs (the machine is shared: compare ratios within one run).
+Times are medians of --repeat runs (the loop: of 3); the machine is shared: compare ratios within one run.
 
 The loop keeps notional per price bin, so it knows a level's bin, not its price: it treats every
 level as sitting at its bin's centre, and the one bin that holds a bar's low (high) is swept
@@ -163,7 +163,7 @@ def main() -> None:
     for name, eng, grid, build_ms, eng_only, grid_only, upd, peak_mb in results:
         oi = None if name.startswith("volume") else synth
         oc = open_interest_at_close(candles, oi, params.oi_max_gap_bars)
-        ref_ms, ref_grid = median_ms(lambda oc=oc: reference_loop(candles, oc, params, bins, 2000), 1)
+        ref_ms, ref_grid = median_ms(lambda oc=oc: reference_loop(candles, oc, params, bins, 2000), 3)
         share, peak = difference(ref_grid, grid.long, grid.short)
         fine = PriceBins(bins.lo, bins.hi, bins.n * FINE)
         fine_grid = reference_loop(candles, oc, params, fine, 2000).reshape(2, 2000, bins.n, FINE).sum(axis=3)
