@@ -59,6 +59,19 @@ class Backend:
         """A host NumPy array (a copy from the device for CuPy arrays)."""
         return np.asarray(self.xp.asnumpy(a)) if self.is_gpu else np.asarray(a)
 
+    def download(self, a: Any) -> np.ndarray:
+        """A C-contiguous host array; from the GPU into page-locked memory (about twice the copy
+        rate of pageable memory; CuPy pools the buffers)."""
+        if not self.is_gpu:
+            return np.ascontiguousarray(a)
+        a = self.xp.ascontiguousarray(a)
+        if a.size == 0:
+            return np.zeros(a.shape, a.dtype)
+        mem = self.xp.cuda.alloc_pinned_memory(a.nbytes)
+        out = np.frombuffer(mem, a.dtype, a.size).reshape(a.shape)
+        self.xp.asnumpy(a, out=out)
+        return out
+
     def synchronize(self) -> None:
         """Wait for queued device work (for honest timings); no-op on NumPy."""
         if self.is_gpu:

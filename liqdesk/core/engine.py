@@ -1,8 +1,15 @@
 """The liquidation-level engine: levels created from openings, swept by price, closed pro rata.
 
 State is a set of levels (price, deposit, creation bar, sweep bar, tier, side) plus one running
-log-factor per bar for closes and decay (see lifecycle.py). Everything the app shows is derived
-from that state: heatmap grids (grid.py), the liquidation map and magnets (liqmap.py), sweep events.
+log factor per bar for closes and decay (lifecycle.py). Everything the app shows is derived from
+that state: heatmap grids and images (grid.py, heatmap.py), the liquidation map and magnets
+(liqmap.py), sweep events.
+
+One engine runs on one array module (the backend): NumPy on the CPU, or CuPy on a GPU. Per-bar
+state (a few numbers a bar) always lives on the host; per-level state and the log factor live on
+the backend, where the full build creates and sweeps the levels. The model's steps are the same
+array code on both (openings.py, levels.py, sweeps.reached, lifecycle.bar_step); only the hot
+loops are compiled per device (kernels.py).
 
 A full build is vectorised; `append_bar` and `revise_last_bar` update the state for one bar
 without touching history and give the same numbers as a rebuild.
@@ -11,10 +18,15 @@ without touching history and give the same numbers as a rebuild.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from liqdesk.core import lifecycle
+from liqdesk.core.arrays import Growable, count_upto
+from liqdesk.core.backend import Backend, numpy_backend
+from liqdesk.core.kernels import kernels_for
+from liqdesk.core.levels import create_levels
 from liqdesk.core.leverage import liquidation_factors
 from liqdesk.core.openings import (
     MODEL_OI,
@@ -26,44 +38,13 @@ from liqdesk.core.openings import (
 )
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import LONG, SHORT, Candles, OpenInterest
-from liqdesk.core.sweeps import NEVER, sweep_bars
-
-
-class _Growable:
-    """A NumPy array with amortised O(1) appends along axis 0."""
-
-    def __init__(self, data: np.ndarray) -> None:
-        self._buf = np.array(data, copy=True)
-        self.n = len(data)
-
-    @property
-    def a(self) -> np.ndarray:
-        return self._buf[: self.n]
-
-    def extend(self, rows: np.ndarray, *, adopt: bool = False) -> None:
-        """Append rows; adopt=True lets an empty buffer take over `rows` (only for arrays the engine owns)."""
-        if adopt and self.n == 0 and len(rows) > len(self._buf) and rows.flags.writeable:
-            self._buf = np.ascontiguousarray(rows)  # a build adopts its arrays: no second copy
-            self.n = len(rows)
-            return
-        need = self.n + len(rows)
-        if need > len(self._buf):
-            # headroom so the first live appends after a big build do not copy everything
-            cap = max(need + need // 8, 2 * len(self._buf), 64)
-            grown = np.empty((cap, *self._buf.shape[1:]), dtype=self._buf.dtype)
-            grown[: self.n] = self._buf[: self.n]
-            self._buf = grown
-        self._buf[self.n : need] = rows
-        self.n = need
-
-    def truncate(self, n: int) -> None:
-        self.n = min(self.n, n)
+from liqdesk.core.sweeps import NEVER, reached
 
 
 @dataclass(frozen=True)
 class SweepEvents:
-    bar: np.ndarray
-    time_ms: np.ndarray  # open time of the bar that swept the level
+    bar: np.ndarray  # index of the bar that swept the level
+    time_ms: np.ndarray  # open time of that bar
     price: np.ndarray
     side: np.ndarray  # LONG / SHORT
     tier: np.ndarray
@@ -89,39 +70,46 @@ class Budget:
 
 
 _BAR_FIELDS = ("open_time", "open", "high", "low", "close", "volume", "sweep_low", "sweep_high", "entry")
+_LEVEL_FIELDS = {"price": np.float64, "deposit": np.float64, "created": np.int64, "sweep": np.int64,
+                 "tier": np.int8, "side": np.int8}  # fmt: skip
 
 
 class LiquidationEngine:
     """Estimated liquidation levels for one symbol at one bar interval."""
 
-    def __init__(self, params: ModelParams, interval_ms: int) -> None:
+    def __init__(self, params: ModelParams, interval_ms: int, backend: Backend | None = None) -> None:
         self.params = params
         self.interval_ms = interval_ms
-        self._long_f, self._short_f = liquidation_factors(
-            params.tiers.leverage, params.brackets, params.position_usd
-        )
-        z = np.zeros(0)
-        self._bars = {k: _Growable(np.zeros(0, np.int64) if k == "open_time" else z) for k in _BAR_FIELDS}
-        self._model = _Growable(np.zeros(0, np.int8))
-        self._oi_close = _Growable(z)
-        self._oi_delta = _Growable(z)
-        self._decay = _Growable(z)
-        self._dep = _Growable(np.zeros((0, 2)))
-        self._log_c = _Growable(z)
-        self._stats = _Growable(np.zeros((0, lifecycle.N_STATS)))
-        self._lv_price = _Growable(z)
-        self._lv_dep = _Growable(z)
-        self._lv_created = _Growable(np.zeros(0, np.int64))
-        self._lv_sweep = _Growable(np.zeros(0, np.int64))
-        self._lv_tier = _Growable(np.zeros(0, np.int8))
-        self._lv_side = _Growable(np.zeros(0, np.int8))
+        self.backend = backend or numpy_backend()
+        self.xp: Any = self.backend.xp
+        self.kernels = kernels_for(self.backend)
+        long_f, short_f = liquidation_factors(params.tiers.leverage, params.brackets, params.position_usd)
+        self._factors = np.stack([long_f, short_f])  # (2, K) liquidation price / entry price
+        xp = self.xp
+
+        def host(dtype: Any, *shape: int) -> Growable:
+            return Growable(np.zeros((0, *shape), dtype), np)
+
+        # per bar, on the host
+        self._bars = {k: host(np.int64 if k == "open_time" else np.float64) for k in _BAR_FIELDS}
+        self._model = host(np.int8)
+        self._oi_close = host(np.float64)
+        self._oi_delta = host(np.float64)
+        self._decay = host(np.float64)
+        self._dep = host(np.float64, 2)
+        self._stats = host(np.float64, lifecycle.N_STATS)
+        # per level and the log factor, on the backend
+        self._lv = {k: Growable(xp.zeros(0, dtype), xp) for k, dtype in _LEVEL_FIELDS.items()}
+        self._log_factor = Growable(xp.zeros(0), xp)
         # Levels not yet swept, per side (0 long, 1 short), with their prices kept contiguous so
         # a live bar checks them with one comparison each.
-        self._alive_idx = [np.zeros(0, np.int64), np.zeros(0, np.int64)]
-        self._alive_price = [np.zeros(0), np.zeros(0)]
-        self._last_swept: np.ndarray | None = None  # levels swept by the last bar, for rollback
+        self._alive_idx = [xp.zeros(0, np.int64), xp.zeros(0, np.int64)]
+        self._alive_price = [xp.zeros(0), xp.zeros(0)]
+        self._last_swept: Any = None  # levels swept by the last bar, for rollback
         self._last_added = [0, 0]  # alive levels the last bar appended per side (the lists' tail)
         self._alive_total = 0.0
+        self._alive_before_last: float | None = 0.0  # alive after the bar before the last (rollback)
+        self.lifecycle_info = lifecycle.Lifecycle(None, np.zeros((0, lifecycle.N_STATS)), 0.0)
 
     # ------------------------------------------------------------------ building
 
@@ -133,60 +121,66 @@ class LiquidationEngine:
         params: ModelParams | None = None,
         *,
         oi_close: np.ndarray | None = None,
+        backend: Backend | None = None,
     ) -> LiquidationEngine:
         """Full build over all bars. oi_close (per bar, NaN = unknown) overrides open_interest."""
         params = params or ModelParams()
-        eng = cls(params, candles.interval_ms)
+        eng = cls(params, candles.interval_ms, backend)
         if oi_close is None:
             oi_close = open_interest_at_close(candles, open_interest, params.oi_max_gap_bars)
         eng._add_bars(candles, np.asarray(oi_close, np.float64), full=True)
         return eng
 
-    def append_bar(self, bar: Candles, oi_close: float | None = None) -> None:
+    def append_bar(self, row: Candles, oi_close: float | None = None) -> None:
         """Add the next bar (a one-row Candles) with open interest at its close (None: unknown)."""
-        if len(bar) != 1:
+        if len(row) != 1:
             raise ValueError("append_bar takes exactly one bar")
-        if self.n_bars and int(bar.open_time[0]) <= int(self._bars["open_time"].a[-1]):
+        if self.n_bars and int(row.open_time[0]) <= int(self._bars["open_time"].a[-1]):
             raise ValueError("append_bar needs a bar newer than the last one")
-        self._add_bars(bar, np.array([np.nan if oi_close is None else float(oi_close)]), full=False)
+        self._add_bars(row, np.array([np.nan if oi_close is None else float(oi_close)]), full=False)
 
-    def revise_last_bar(self, bar: Candles, oi_close: float | None = None) -> None:
-        """Replace the last bar (a live bar that moved) and recompute only that bar."""
+    def revise_last_bar(self, row: Candles, oi_close: float | None = None) -> None:
+        """Replace the last bar (a live bar that moved, as a one-row Candles) and recompute only it."""
         if not self.n_bars:
             raise ValueError("no bar to revise")
-        if int(bar.open_time[0]) != int(self._bars["open_time"].a[-1]):
+        if int(row.open_time[0]) != int(self._bars["open_time"].a[-1]):
             raise ValueError("revise_last_bar needs the same open time as the last bar")
         self._rollback_last()
-        self.append_bar(bar, oi_close)
+        self.append_bar(row, oi_close)
 
     def _rollback_last(self) -> None:
-        j = self.n_bars - 1
-        first_new = int(np.searchsorted(self._lv_created.a, j, "left"))
+        xp, j = self.xp, self.n_bars - 1
+        sweep = self._lv["sweep"]
+        first_new = count_upto(xp, self._lv["created"].a, j, "left")
         revived = self._last_swept
         if revived is None:
-            revived = np.nonzero(self._lv_sweep.a[:first_new] == j)[0]
-        self._lv_sweep.a[revived] = NEVER
-        for g in (
-            self._lv_price,
-            self._lv_dep,
-            self._lv_created,
-            self._lv_sweep,
-            self._lv_tier,
-            self._lv_side,
-        ):
+            revived = xp.nonzero(sweep.a[:first_new] == j)[0]
+        sweep.a[revived] = NEVER
+        for g in self._lv.values():
             g.truncate(first_new)
-        rev_side = self._lv_side.a[revived]
+        rev_side = self._lv["side"].a[revived]
         for k, s in enumerate((LONG, SHORT)):
             # the bar's own alive levels were appended last, so they are the tail of the alive lists
             keep = len(self._alive_idx[k]) - self._last_added[k]
             back = revived[rev_side == s]
-            self._alive_idx[k] = np.concatenate([self._alive_idx[k][:keep], back])
-            self._alive_price[k] = np.concatenate([self._alive_price[k][:keep], self._lv_price.a[back]])
+            self._alive_idx[k] = xp.concatenate([self._alive_idx[k][:keep], back])
+            self._alive_price[k] = xp.concatenate([self._alive_price[k][:keep], self._lv["price"].a[back]])
         for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
-                  self._log_c, self._stats):  # fmt: skip
+                  self._log_factor, self._stats):  # fmt: skip
             g.truncate(j)
-        self._alive_total = float(self._stats.a[-1, lifecycle.STAT_ALIVE]) if j else 0.0
+        self._alive_total = self._alive_after_previous()
+        self._alive_before_last = None
         self._last_swept = None
+
+    def _alive_after_previous(self) -> float:
+        """Alive notional after the bar before the last one removed (0 before the first bar)."""
+        if self._alive_before_last is not None:
+            return self._alive_before_last
+        j = self.n_bars - 1
+        if j < 0:
+            return 0.0
+        v = float(self._stats.a[j, lifecycle.STAT_ALIVE])
+        return v if v == v else float(self.alive_at(j)[1].sum())  # NaN: not kept by a device build
 
     def _add_bars(self, candles: Candles, oi_close: np.ndarray, *, full: bool) -> None:
         j0 = self.n_bars
@@ -198,7 +192,7 @@ class LiquidationEngine:
         prev_oi = self._oi_close.a[-1] if j0 else np.nan
         oi_delta = np.diff(np.concatenate([[prev_oi], oi_close]))
         ops = compute_openings(candles, oi_delta, self.params, starts_series=j0 == 0)
-        long_new, short_new, model, decay = ops.long_usd, ops.short_usd, ops.model, ops.decay_rate
+        entry, entry_weight = entry_points(candles, self.params.entry_points)
 
         b = self._bars
         b["open_time"].extend(candles.open_time)
@@ -207,193 +201,197 @@ class LiquidationEngine:
         b["sweep_low"].extend(candles.sweep_low())
         b["sweep_high"].extend(candles.sweep_high())
         b["entry"].extend(candles.entry_price())
-        self._model.extend(model)
+        self._model.extend(ops.model)
         self._oi_close.extend(oi_close)
         self._oi_delta.extend(oi_delta)
-        self._decay.extend(decay)
-        self._dep.extend(np.stack([long_new, short_new], axis=1))
-        self._log_c.extend(np.zeros(n_new))
-        self._stats.extend(np.zeros((n_new, lifecycle.N_STATS)))
-
-        price, dep, created, tier, side = self._new_levels(candles, long_new, short_new, j0)
-        n_old_levels = self._lv_price.n
-        swept_now = np.zeros(0, np.int64)
+        self._decay.extend(ops.decay_rate)
+        self._dep.extend(np.stack([ops.long_usd, ops.short_usd], axis=1))
         if full:
-            sweep = sweep_bars(self.sweep_low[j0:], self.sweep_high[j0:], created - j0, price, side)
-            sweep = np.where(sweep == NEVER, NEVER, sweep + j0)
+            self._build(entry, entry_weight, ops.long_usd, ops.short_usd)
         else:
-            sweep = np.full(len(price), NEVER, np.int64)
-            swept_now = self._sweep_alive_by(j0)
-        for g, v in ((self._lv_price, price), (self._lv_dep, dep), (self._lv_created, created),
-                     (self._lv_sweep, sweep), (self._lv_tier, tier), (self._lv_side, side)):  # fmt: skip
-            g.extend(v, adopt=True)
-        for k, s in enumerate((LONG, SHORT)):
-            new_alive = np.nonzero((sweep == NEVER) & (side == s))[0]
-            self._last_added[k] = int(np.count_nonzero(created[new_alive] == j0 + n_new - 1))
-            self._alive_idx[k] = np.concatenate([self._alive_idx[k], n_old_levels + new_alive])
-            self._alive_price[k] = np.concatenate([self._alive_price[k], price[new_alive]])
-        self._last_swept = swept_now if not full else None
+            self._add_one_bar(entry, entry_weight, ops.long_usd, ops.short_usd)
 
-        deposit_total = np.bincount(created - j0, weights=dep, minlength=n_new)
-        if full:
-            ptr, swept_levels = lifecycle.group_by_bar(self._lv_sweep.a, j0, j0 + n_new)
-        else:  # one bar: the levels it swept, in level order like group_by_bar
-            ptr, swept_levels = np.array([0, len(swept_now)], np.int64), swept_now
-        self._alive_total = lifecycle.run_lifecycle(
-            j0,
-            j0 + n_new,
-            self._log_c.a,
-            self._alive_total,
-            self._oi_delta.a,
+    def _build(
+        self, entry: np.ndarray, entry_weight: np.ndarray, long_usd: np.ndarray, short_usd: np.ndarray
+    ) -> None:
+        """All bars at once, on the backend: levels → sweep bars → lifecycle."""
+        xp, n = self.xp, self.n_bars
+        (entry, entry_weight, long_usd, short_usd, sweep_low, sweep_high, oi_delta, decay) = _upload(
+            xp, entry, entry_weight, long_usd, short_usd, self.sweep_low, self.sweep_high, self._oi_delta.a,
             self._decay.a,
-            deposit_total,
-            ptr,
-            swept_levels,
-            self._lv_created.a,
-            self._lv_dep.a,
-            self._lv_side.a,
-            self.params.min_survival,
-            self._stats.a,
+        )  # fmt: skip
+        new = create_levels(
+            entry, entry_weight, long_usd, short_usd, self._factors, self.params.tiers.weight, 0, xp
         )
+        sweep = self.kernels.sweep_bars(sweep_low, sweep_high, new.created, new.price, new.side)
+        for name, v in new.columns().items():
+            self._lv[name].extend(v, adopt=True)
+        self._lv["sweep"].extend(sweep, adopt=True)
+        for k, s in enumerate((LONG, SHORT)):
+            alive = xp.nonzero((sweep == NEVER) & (new.side == s))[0]
+            self._last_added[k] = int(xp.count_nonzero(new.created[alive] == n - 1))
+            self._alive_idx[k] = alive
+            self._alive_price[k] = new.price[alive]
+        lc = self.kernels.lifecycle(
+            new.created,
+            new.deposit,
+            new.side,
+            sweep,
+            oi_delta,
+            decay,
+            new.deposit_total,
+            self.params.min_survival,
+        )
+        self._log_factor.extend(lc.log_factor, adopt=True)
+        self._stats.extend(lc.stats, adopt=True)
+        self._alive_total = lc.alive
+        self._alive_before_last = None
+        self._last_swept = None
+        self.lifecycle_info = lc
 
-    def _sweep_alive_by(self, j: int) -> np.ndarray:
-        """Mark alive levels that bar j reaches (the incremental twin of sweep_bars); returns them."""
+    def _add_one_bar(
+        self, entry: np.ndarray, entry_weight: np.ndarray, long_usd: np.ndarray, short_usd: np.ndarray
+    ) -> None:
+        """A live bar: its sweeps among the alive levels, its levels (a few dozen numbers, made on
+        the host), its close step."""
+        xp, j = self.xp, self.n_bars - 1
+        new = create_levels(
+            entry, entry_weight, long_usd, short_usd, self._factors, self.params.tiers.weight, j, np
+        )
+        swept = self._sweep_alive_by(j)
+        n_old = self.n_levels
+        m = len(new.price)
+        for name, v in new.columns().items():
+            self._lv[name].extend(xp.asarray(v))
+        self._lv["sweep"].extend(xp.full(m, NEVER, np.int64))
+        for k, s in enumerate((LONG, SHORT)):
+            mine = np.nonzero(new.side == s)[0]
+            self._last_added[k] = len(mine)
+            self._alive_idx[k] = xp.concatenate([self._alive_idx[k], xp.asarray(n_old + mine)])
+            self._alive_price[k] = xp.concatenate([self._alive_price[k], xp.asarray(new.price[mine])])
+        self._last_swept = swept
+        self._log_factor.extend(xp.zeros(1))
+        self._stats.extend(np.zeros((1, lifecycle.N_STATS)))
+        lv = self.levels()
+        self._alive_before_last = self._alive_total
+        self._alive_total = self.kernels.lifecycle_bar(
+            j, self._log_factor.a, self._alive_total, self._oi_delta.a, self._decay.a, new.deposit_total, swept,
+            lv["created"], lv["deposit"], lv["side"], self.params.min_survival, self._stats.a,
+        )  # fmt: skip
+
+    def _sweep_alive_by(self, j: int) -> Any:
+        """Mark the alive levels that bar j reaches (sweep_bars for one bar); returns them."""
+        xp = self.xp
+        low, high = float(self.sweep_low[j]), float(self.sweep_high[j])
         swept = []
-        for k, hit_of in ((0, lambda p: p >= self.sweep_low[j]), (1, lambda p: p <= self.sweep_high[j])):
-            hit = hit_of(self._alive_price[k])
-            if hit.any():
+        for k, s in enumerate((LONG, SHORT)):
+            hit = reached(self._alive_price[k], s, low, high)
+            if bool(hit.any()):
                 swept.append(self._alive_idx[k][hit])
                 self._alive_idx[k] = self._alive_idx[k][~hit]
                 self._alive_price[k] = self._alive_price[k][~hit]
         if not swept:
-            return np.zeros(0, np.int64)
-        out = np.sort(np.concatenate(swept))  # level order, as the full build sums them
-        self._lv_sweep.a[out] = j
+            return xp.zeros(0, np.int64)
+        out = xp.sort(xp.concatenate(swept))  # level order, as the full build sums them
+        self._lv["sweep"].a[out] = j
         return out
-
-    def _new_levels(
-        self, candles: Candles, long_new: np.ndarray, short_new: np.ndarray, j0: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Levels of each new bar, ordered bar → side → tier → entry point; empty deposits dropped."""
-        n = len(candles)
-        k = len(self.params.tiers)
-        ep, ew = entry_points(candles, self.params.entry_points)  # (n, S)
-        s = ep.shape[1]
-        factors = np.stack([self._long_f, self._short_f])  # (2, K)
-        price = ep[:, None, None, :] * factors[None, :, :, None]  # (n, 2, K, S)
-        side_dep = np.stack([long_new, short_new], axis=1)  # (n, 2)
-        dep = (
-            side_dep[:, :, None, None] * self.params.tiers.weight[None, None, :, None] * ew[:, None, None, :]
-        )
-        created = np.broadcast_to(np.arange(j0, j0 + n)[:, None, None, None], price.shape)
-        tier = np.broadcast_to(np.arange(k, dtype=np.int8)[None, None, :, None], price.shape)
-        side = np.broadcast_to(np.array([LONG, SHORT], np.int8)[None, :, None, None], price.shape)
-        keep = (dep > 0).reshape(-1)
-        del s
-        return (
-            price.reshape(-1)[keep],
-            dep.reshape(-1)[keep],
-            created.reshape(-1)[keep].astype(np.int64),
-            tier.reshape(-1)[keep],
-            side.reshape(-1)[keep],
-        )
 
     # ------------------------------------------------------------------ state access
 
     @property
     def n_bars(self) -> int:
-        return self._log_c.n
+        return self._bars["open_time"].n
 
     @property
     def n_levels(self) -> int:
-        return self._lv_price.n
+        return self._lv["price"].n
 
     @property
     def open_time(self) -> np.ndarray:
-        return self._bars["open_time"].a
+        return self._bars["open_time"].a  # type: ignore[no-any-return]
 
     def bar_column(self, name: str) -> np.ndarray:
-        return self._bars[name].a
+        return self._bars[name].a  # type: ignore[no-any-return]
 
     @property
     def sweep_low(self) -> np.ndarray:
-        return self._bars["sweep_low"].a
+        return self._bars["sweep_low"].a  # type: ignore[no-any-return]
 
     @property
     def sweep_high(self) -> np.ndarray:
-        return self._bars["sweep_high"].a
+        return self._bars["sweep_high"].a  # type: ignore[no-any-return]
 
     @property
     def close(self) -> np.ndarray:
-        return self._bars["close"].a
+        return self._bars["close"].a  # type: ignore[no-any-return]
 
     @property
-    def log_factor(self) -> np.ndarray:
-        """Running log of the close/decay factor per bar (alive notional ∝ exp(log_factor))."""
-        return self._log_c.a
+    def log_factor(self) -> Any:
+        """Running log of the close/decay factor per bar, on the backend: a level created at the end
+        of bar c holds deposit × exp(log_factor[t] − log_factor[c]) at the end of bar t."""
+        return self._log_factor.a
 
     @property
     def model(self) -> np.ndarray:
-        return self._model.a
+        return self._model.a  # type: ignore[no-any-return]
 
     @property
     def deposits(self) -> np.ndarray:
         """(bars, 2) new long / short notional per bar."""
-        return self._dep.a
+        return self._dep.a  # type: ignore[no-any-return]
 
     @property
     def stats(self) -> np.ndarray:
-        return self._stats.a
+        """(bars, lifecycle.N_STATS) what each bar swept, closed and decayed, and what stayed alive
+        (NaN for bars of a device build: the device solves the log factor only)."""
+        return self._stats.a  # type: ignore[no-any-return]
 
-    def levels(self) -> dict[str, np.ndarray]:
-        """All levels ever created (read-only views)."""
-        return {
-            "price": self._lv_price.a,
-            "deposit": self._lv_dep.a,
-            "created": self._lv_created.a,
-            "sweep": self._lv_sweep.a,
-            "tier": self._lv_tier.a,
-            "side": self._lv_side.a,
-        }
+    def levels(self) -> dict[str, Any]:
+        """All levels ever created (views on the backend, in creation order)."""
+        return {k: g.a for k, g in self._lv.items()}
 
     def bar_at(self, time_ms: int) -> int:
         """Index of the bar containing time_ms (clamped to the series)."""
         i = int(np.searchsorted(self.open_time, time_ms, "right")) - 1
         return int(np.clip(i, 0, self.n_bars - 1))
 
-    def alive_at(self, bar: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indices of levels alive at the end of `bar`, and their notional then."""
-        created, sweep = self._lv_created.a, self._lv_sweep.a
-        last = int(np.searchsorted(created, bar, "right"))  # levels are in creation order
-        idx = np.nonzero(sweep[:last] > bar)[0]
-        lc = self._log_c.a
-        usd = self._lv_dep.a[idx] * np.exp(lc[bar] - lc[created[idx]])
+    def alive_at(self, bar: int) -> tuple[Any, Any]:
+        """Indices of levels alive at the end of bar index `bar`, and their notional then."""
+        xp, lv, lf = self.xp, self.levels(), self.log_factor
+        created = lv["created"]
+        last = count_upto(xp, created, bar, "right")  # levels are in creation order
+        idx = xp.nonzero(lv["sweep"][:last] > bar)[0]
+        usd = lv["deposit"][idx] * xp.exp(lf[bar] - lf[created[idx]])
         return idx, usd
 
     def sweeps(self, start_bar: int = 0, end_bar: int | None = None) -> SweepEvents:
         """Levels swept in bars [start_bar, end_bar), with their notional just before the sweep."""
         end_bar = self.n_bars if end_bar is None else end_bar
-        sweep = self._lv_sweep.a
-        idx = np.nonzero((sweep >= start_bar) & (sweep < end_bar))[0]
+        xp, lv, lf = self.xp, self.levels(), self.log_factor
+        sweep = lv["sweep"]
+        idx = xp.nonzero((sweep >= start_bar) & (sweep < end_bar))[0]
         bar = sweep[idx]
-        lc = self._log_c.a
-        prev = np.where(bar > 0, lc[np.maximum(bar - 1, 0)], 0.0)
-        usd = self._lv_dep.a[idx] * np.exp(prev - lc[self._lv_created.a[idx]])
+        prev = xp.where(bar > 0, lf[xp.maximum(bar - 1, 0)], 0.0)
+        usd = lv["deposit"][idx] * xp.exp(prev - lf[lv["created"][idx]])
+        host = self.backend.asnumpy
+        bar_h = host(bar)
         return SweepEvents(
-            bar=bar,
-            time_ms=self.open_time[bar],
-            price=self._lv_price.a[idx],
-            side=self._lv_side.a[idx],
-            tier=self._lv_tier.a[idx],
-            usd=usd,
+            bar=bar_h,
+            time_ms=self.open_time[bar_h],
+            price=host(lv["price"][idx]),
+            side=host(lv["side"][idx]),
+            tier=host(lv["tier"][idx]),
+            usd=host(usd),
         )
 
     def budget(self) -> Budget:
         st = self._stats.a
-        _, alive = self.alive_at(self.n_bars - 1) if self.n_bars else (None, np.zeros(0))
+        if np.isnan(st).any():
+            raise ValueError("the budget needs the per-bar statistics of the CPU lifecycle")
+        alive = float(self.alive_at(self.n_bars - 1)[1].sum()) if self.n_bars else 0.0
         return Budget(
-            deposited=float(self._lv_dep.a.sum()),
-            alive=float(alive.sum()),
+            deposited=float(self._lv["deposit"].a.sum()),
+            alive=alive,
             swept=float(st[:, lifecycle.STAT_SWEPT_LONG].sum() + st[:, lifecycle.STAT_SWEPT_SHORT].sum()),
             closed=float(st[:, lifecycle.STAT_CLOSED].sum()),
             decayed=float(st[:, lifecycle.STAT_DECAYED].sum()),
@@ -412,6 +410,19 @@ class LiquidationEngine:
         if oi == 0:
             return "volume model"
         return f"OI model ({_bars(oi)}) + volume model ({_bars(vol)} without open interest)"
+
+
+def _upload(xp: Any, *host: np.ndarray) -> tuple[Any, ...]:
+    """Host arrays on the backend: as they are for NumPy, in one transfer for CuPy."""
+    if xp is np:
+        return host
+    flat = np.concatenate([np.ascontiguousarray(a, np.float64).reshape(-1) for a in host])
+    dev = xp.asarray(flat)
+    out, at = [], 0
+    for a in host:
+        out.append(dev[at : at + a.size].reshape(a.shape))
+        at += a.size
+    return tuple(out)
 
 
 def _bars(n: int) -> str:

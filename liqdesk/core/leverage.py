@@ -1,6 +1,6 @@
 """Leverage tiers, maintenance-margin brackets and the liquidation-price formula.
 
-Binance USDⓈ-M, isolated margin, one-way mode (docs/model.md):
+Binance USDⓈ-M, isolated margin, one-way mode:
     long:  LP = (EP·(1 − 1/L) − cum/Q) / (1 − MMR)
     short: LP = (EP·(1 + 1/L) + cum/Q) / (1 + MMR)
 with Q = notional / EP, so cum/Q = EP·cum/notional and LP is EP times a factor that depends only on
@@ -43,10 +43,10 @@ class Brackets:
     def from_rows(cls, rows: list[dict[str, Any]]) -> Brackets:
         try:
             return cls(
-                notional_floor=[float(r["notional_floor"]) for r in rows],
-                notional_cap=[float(r["notional_cap"]) for r in rows],
-                max_leverage=[float(r["max_leverage"]) for r in rows],
-                mmr=[float(r["mmr"]) for r in rows],
+                notional_floor=np.array([float(r["notional_floor"]) for r in rows]),
+                notional_cap=np.array([float(r["notional_cap"]) for r in rows]),
+                max_leverage=np.array([float(r["max_leverage"]) for r in rows]),
+                mmr=np.array([float(r["mmr"]) for r in rows]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"bad bracket row: {exc}") from None
@@ -61,8 +61,13 @@ class Brackets:
         return int(np.clip(np.searchsorted(self.notional_floor, notional, "right") - 1, 0, len(self.mmr) - 1))
 
 
-# Bracket 1 of BTCUSDT from docs/model.md; the app loads the full table from resources/.
-RETAIL_BRACKET = Brackets(notional_floor=[0.0], notional_cap=[50_000.0], max_leverage=[125.0], mmr=[0.004])
+# Bracket 1 of Binance BTCUSDT (retail size); the app loads the full table from resources/.
+RETAIL_BRACKET = Brackets(
+    notional_floor=np.array([0.0]),
+    notional_cap=np.array([50_000.0]),
+    max_leverage=np.array([125.0]),
+    mmr=np.array([0.004]),
+)
 
 
 @dataclass(frozen=True)
@@ -126,4 +131,5 @@ def liquidation_price(
     """Liquidation price of an isolated position (side +1 long, −1 short)."""
     long_f, short_f = liquidation_factors(np.atleast_1d(leverage), brackets, position_usd)
     f = long_f if side > 0 else short_f
-    return np.asarray(entry, dtype=np.float64) * (f if np.ndim(leverage) else f[0])
+    out: np.ndarray = np.asarray(entry, dtype=np.float64) * (f if np.ndim(leverage) else f[0])
+    return out

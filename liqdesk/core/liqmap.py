@@ -44,11 +44,13 @@ class LiquidationMap:
 
     @property
     def long(self) -> np.ndarray:
-        return self.long_by_tier.sum(axis=0)
+        out: np.ndarray = self.long_by_tier.sum(axis=0)
+        return out
 
     @property
     def short(self) -> np.ndarray:
-        return self.short_by_tier.sum(axis=0)
+        out: np.ndarray = self.short_by_tier.sum(axis=0)
+        return out
 
     @property
     def cum_long(self) -> np.ndarray:
@@ -65,31 +67,37 @@ class LiquidationMap:
 
 
 def liquidation_map(engine: LiquidationEngine, bins: PriceBins, bar: int | None = None) -> LiquidationMap:
+    """The map at the end of bar index `bar` (the last bar by default), computed where the engine's
+    levels live; the (K, P) vectors and totals come back to the host."""
     bar = engine.n_bars - 1 if bar is None else bar
+    xp = engine.xp
     idx, usd = engine.alive_at(bar)
     lv = engine.levels()
-    side, tier, b = lv["side"][idx], lv["tier"][idx], bins.index(lv["price"][idx])
+    side, tier, b = lv["side"][idx], lv["tier"][idx], bins.index(lv["price"][idx], xp)
     k = len(engine.params.tiers)
+    kp = k * bins.n
     maps = []
     for s in (LONG, SHORT):
         m = (side == s) & (b >= 0)
-        flat = tier[m].astype(np.int64) * bins.n + b[m]
-        maps.append(np.bincount(flat, weights=usd[m], minlength=k * bins.n).reshape(k, bins.n))
+        flat = tier[m].astype(xp.int64) * bins.n + b[m]
+        maps.append(xp.bincount(flat, weights=usd[m], minlength=kp))
+    totals = xp.stack([usd[side == LONG].sum(), usd[side == SHORT].sum()])
+    host = engine.backend.asnumpy(xp.concatenate([maps[0], maps[1], totals]))
     return LiquidationMap(
         bar=bar,
         time_ms=int(engine.open_time[bar]),
         price_now=float(engine.close[bar]),
         bins=bins,
         tier_labels=engine.params.tiers.labels(),
-        long_by_tier=maps[0],
-        short_by_tier=maps[1],
-        total_long=float(usd[side == LONG].sum()),
-        total_short=float(usd[side == SHORT].sum()),
+        long_by_tier=host[:kp].reshape(k, bins.n),
+        short_by_tier=host[kp : 2 * kp].reshape(k, bins.n),
+        total_long=float(host[2 * kp]),
+        total_short=float(host[2 * kp + 1]),
     )
 
 
 def notional_within(engine: LiquidationEngine, bar: int, pct: float) -> tuple[float, float]:
-    """Long notional within pct % below the close of `bar`, short notional within pct % above."""
+    """Long notional within pct % below the close of bar index `bar`, short notional within pct % above."""
     idx, usd = engine.alive_at(bar)
     lv = engine.levels()
     price, side = lv["price"][idx], lv["side"][idx]

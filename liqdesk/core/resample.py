@@ -35,8 +35,11 @@ def resample_candles(candles: Candles, interval_ms: int, *, complete_only: bool 
         full = (ends - starts) == interval_ms // candles.interval_ms
         starts, ends = starts[full], ends[full]
 
-    def runs(ufunc: np.ufunc, a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else _reduce_runs(ufunc, a, starts, ends)
+    def runs(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
+        return _reduce_runs(ufunc, a, starts, ends)
+
+    def runs_of(ufunc: np.ufunc, a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else runs(ufunc, a)
 
     return Candles(
         open_time=bucket[starts],
@@ -46,10 +49,10 @@ def resample_candles(candles: Candles, interval_ms: int, *, complete_only: bool 
         close=candles.close[ends - 1],
         volume=runs(np.add, candles.volume),
         interval_ms=interval_ms,
-        quote_volume=runs(np.add, candles.quote_volume),
-        taker_buy_volume=runs(np.add, candles.taker_buy_volume),
-        mark_high=runs(np.maximum, candles.mark_high),
-        mark_low=runs(np.minimum, candles.mark_low),
+        quote_volume=runs_of(np.add, candles.quote_volume),
+        taker_buy_volume=runs_of(np.add, candles.taker_buy_volume),
+        mark_high=runs_of(np.maximum, candles.mark_high),
+        mark_low=runs_of(np.minimum, candles.mark_low),
     )
 
 

@@ -8,7 +8,7 @@ Containers are immutable by convention: methods return new containers.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -73,10 +73,10 @@ class Candles:
     def __post_init__(self) -> None:
         n = len(self.open_time)
         object.__setattr__(self, "open_time", np.ascontiguousarray(self.open_time, dtype=np.int64))
-        for f in ("open", "high", "low", "close", "volume"):
-            object.__setattr__(self, f, _f64(getattr(self, f)))
-        for f in ("quote_volume", "taker_buy_volume", "mark_high", "mark_low"):
-            object.__setattr__(self, f, _opt_f64(getattr(self, f)))
+        for name in ("open", "high", "low", "close", "volume"):
+            object.__setattr__(self, name, _f64(getattr(self, name)))
+        for name in ("quote_volume", "taker_buy_volume", "mark_high", "mark_low"):
+            object.__setattr__(self, name, _opt_f64(getattr(self, name)))
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, np.ndarray) and len(v) != n:
@@ -103,7 +103,7 @@ class Candles:
     def take(self, index: Any) -> Candles:
         """Rows selected by a slice, boolean mask or index array."""
         cols = {k: (None if v is None else v[index]) for k, v in self._columns().items()}
-        return Candles(interval_ms=self.interval_ms, **cols)
+        return Candles(interval_ms=self.interval_ms, **cast(dict[str, Any], cols))
 
     def between(self, start_ms: int | None = None, end_ms: int | None = None) -> Candles:
         """Bars with start_ms <= open_time < end_ms."""
@@ -123,28 +123,28 @@ class Candles:
                 left = a[k] if a[k] is not None else np.full(len(self), np.nan)
                 right = b[k] if b[k] is not None else np.full(len(other), np.nan)
                 cols[k] = np.concatenate([left, right])
-        return Candles(interval_ms=self.interval_ms, **cols)
+        return Candles(interval_ms=self.interval_ms, **cast(dict[str, Any], cols))
 
     def with_mark(self, mark_high: np.ndarray, mark_low: np.ndarray) -> Candles:
         return replace(self, mark_high=mark_high, mark_low=mark_low)
 
     def entry_price(self) -> np.ndarray:
         """Bar VWAP (quote / base) where it is usable, typical price (H+L+C)/3 elsewhere."""
-        typical = (self.high + self.low + self.close) / 3.0
+        typical: np.ndarray = (self.high + self.low + self.close) / 3.0
         if self.quote_volume is None:
             return typical
         with np.errstate(divide="ignore", invalid="ignore"):
             vwap = self.quote_volume / self.volume
         ok = np.isfinite(vwap) & (vwap >= self.low) & (vwap <= self.high)
-        return np.where(ok, vwap, typical)
+        return _f64(np.where(ok, vwap, typical))
 
     def quote_volume_usd(self) -> np.ndarray:
         """Traded notional in USD; base volume times the entry price where quote volume is missing."""
         if self.quote_volume is not None:
             q = np.where(np.isfinite(self.quote_volume), self.quote_volume, np.nan)
             est = self.volume * self.entry_price()
-            return np.where(np.isfinite(q), q, est)
-        return self.volume * self.entry_price()
+            return _f64(np.where(np.isfinite(q), q, est))
+        return _f64(self.volume * self.entry_price())
 
     def taker_buy_share(self) -> np.ndarray:
         """Share of base volume bought by takers, 0.5 where unknown."""
@@ -211,8 +211,8 @@ class Liquidations:
         object.__setattr__(self, "exchange", np.asarray(self.exchange, dtype=str))
         object.__setattr__(self, "symbol", np.asarray(self.symbol, dtype=str))
         object.__setattr__(self, "side", np.ascontiguousarray(self.side, dtype=np.int8))
-        for f in ("price", "quantity", "usd"):
-            object.__setattr__(self, f, _f64(getattr(self, f)))
+        for name in ("price", "quantity", "usd"):
+            object.__setattr__(self, name, _f64(getattr(self, name)))
         n = len(self.time)
         for f in fields(self):
             if len(getattr(self, f.name)) != n:

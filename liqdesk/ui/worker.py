@@ -9,12 +9,12 @@ cursor and re-quantise requests are coalesced: while one is waiting, a newer req
 it, so dragging the levels or panning never queues up work. Results carry generation numbers
 and the window drops any that are stale by the time they arrive.
 
-Compute backend (issue 6): chosen once per process (`set_backend`, by the app and `liqdesk
-snapshot`; NumPy when nothing was chosen). With CuPy the worker keeps a
-core.device_build.DeviceModel beside the CPU engine, built from the same data and rebuilt with it;
-heatmap frames, re-quantisations and live one-bar patches come from the device, while the CPU
-engine serves the crosshair readout, sweep bubbles, model label, lines and export. With NumPy no
-DeviceModel exists and every path is the CPU one, unchanged.
+Compute backend: chosen once per process (`set_backend`, by the app and `liqdesk snapshot`; NumPy
+when nothing was chosen). With CuPy the worker keeps a second LiquidationEngine on the GPU
+(`device`) beside the CPU engine, built from the same data and updated with it; heatmap frames,
+re-quantisations and live one-bar patches come from the device, while the CPU engine serves the
+crosshair readout, sweep bubbles, model label, lines and export. With NumPy there is no device
+engine and every path is the CPU one.
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore
 
-from liqdesk.core import display
 from liqdesk.core.backend import Backend, numpy_backend
 from liqdesk.core.engine import LiquidationEngine
-from liqdesk.core.grid import render_grid
+from liqdesk.core.heatmap import HeatmapView, patch_newest_column, quantise_image
 from liqdesk.core.liqmap import find_magnets, liquidation_map
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, OpenInterest
@@ -180,7 +179,7 @@ class ModelWorker(QtCore.QObject):
         super().__init__(parent)
         limit_heap_retention()
         self.backend = backend or current_backend()
-        self.device: Any = None  # core.device_build.DeviceModel when the backend is CuPy
+        self.device: LiquidationEngine | None = None  # the engine on the GPU when the backend is CuPy
         self._pool = _SerialThread("liqdesk-model-worker")
         self._lock = threading.Lock()
         self._latest: dict[str, Any] = {}
@@ -227,25 +226,24 @@ class ModelWorker(QtCore.QObject):
     def request_cursor(self, generation: int, bar: int, bins: Any) -> None:
         self._submit_latest("cursor", (generation, bar, bins), self._run_cursor)
 
-    def apply_bar(self, generation: int, bar: Candles, oi_close: float | None, revise: bool) -> None:
-        """A live bar: revise the last one or append; then patch the newest heatmap column."""
+    def apply_bar(self, generation: int, row: Candles, oi_close: float | None, revise: bool) -> None:
+        """A live bar (a one-row Candles): revise the last one or append; then patch the newest
+        heatmap column."""
 
         def job() -> None:
             if self.engine is None or generation != self._engine_generation:
                 return
             if revise:
-                self.engine.revise_last_bar(bar, oi_close)
+                self.engine.revise_last_bar(row, oi_close)
             else:
-                self.engine.append_bar(bar, oi_close)
+                self.engine.append_bar(row, oi_close)
             if self.device is not None:
-                self._device_bar(bar, oi_close, revise)
+                self._device_bar(row, oi_close, revise)
             self.bar_applied.emit(generation, self.engine.n_bars)
             frame = self._last_frame
-            if frame is not None:
-                if frame.device is not None and self.device is not None:
-                    patched = patch_newest_column_device(self.engine, self.device, frame)
-                else:
-                    patched = patch_newest_column(self.engine, frame)
+            heat = self._heat_engine(frame)
+            if frame is not None and heat is not None:
+                patched = patch_frame(self.engine, heat, frame)
                 if patched is not None:
                     _colour(patched, patched.image, patched.request.colormap)
                     frame.values = None  # superseded by the patched frame
@@ -275,22 +273,29 @@ class ModelWorker(QtCore.QObject):
 
     # ------------------------------------------------------------------ jobs (worker thread)
 
-    def _build_device(self, candles: Candles, open_interest: OpenInterest | None, params: ModelParams) -> Any:
-        from liqdesk.core.device_build import DeviceModel
+    def _heat_engine(self, frame: frames.Frame | None) -> LiquidationEngine | None:
+        """The engine that painted `frame` (whose array module holds its values), if still there."""
+        if frame is None:
+            return None
+        return self.device if frame.backend != "numpy" else self.engine
 
+    def _build_device(
+        self, candles: Candles, open_interest: OpenInterest | None, params: ModelParams
+    ) -> LiquidationEngine | None:
         try:
-            return DeviceModel.build(candles, open_interest, params, backend=self.backend)
+            return LiquidationEngine.build(candles, open_interest, params, backend=self.backend)
         except Exception as exc:  # out of device memory, a driver error: the CPU frames still work
             log.error("device build failed: %s\n%s", exc, traceback.format_exc())
             self.failed.emit(f"GPU build failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
             return None
 
-    def _device_bar(self, bar: Candles, oi_close: float | None, revise: bool) -> None:
+    def _device_bar(self, row: Candles, oi_close: float | None, revise: bool) -> None:
+        assert self.device is not None
         try:
             if revise:
-                self.device.revise_last_bar(bar, oi_close)
+                self.device.revise_last_bar(row, oi_close)
             else:
-                self.device.append_bar(bar, oi_close)
+                self.device.append_bar(row, oi_close)
         except Exception as exc:  # keep the CPU engine going; frames come from it until a rebuild
             log.error("device bar update failed: %s\n%s", exc, traceback.format_exc())
             self.failed.emit(f"GPU update failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
@@ -334,10 +339,7 @@ class ModelWorker(QtCore.QObject):
             # Only the newest frame is ever re-quantised (a request for an older one is dropped)
             # or patched: the shown frame's values go now, not after this one (~15 MB at the peak).
             superseded.values = None
-        if self.device is not None:
-            frame = frames.compute_frame_device(self.engine, self.device, request)
-        else:
-            frame = frames.compute_frame(self.engine, request)
+        frame = frames.compute_frame(self.engine, request, heat=self.device)
         _colour(frame, frame.image, request.colormap)
         self._last_frame = frame
         self.frame_ready.emit(generation, frame)
@@ -351,14 +353,11 @@ class ModelWorker(QtCore.QObject):
             or frame.request.generation != frame_generation
         ):
             return
-        if frame.device is not None and self.device is not None:
-            # on the device from the kept transformed grids; only the uint8 image comes back
-            frame.device = self.device.requantise(frame.device, levels, cmap == frames.TWO_TONE)
-            image = frame.device.image
-        elif frame.values is None or frame.request.two_tone != (cmap == frames.TWO_TONE):
+        heat = self._heat_engine(frame)
+        if heat is None or frame.values is None or frame.request.two_tone != (cmap == frames.TWO_TONE):
             return  # superseded, or a switch to or from two-tone: a new frame is on its way
-        else:
-            image = frames.requantise(frame, levels, cmap)
+        # where the values live (on the GPU for a device frame); only the uint8 image comes back
+        image = quantise_image(frame.values, levels, frame.request.two_tone, heat.backend)
         _colour(frame, image, cmap)
         frame.image, frame.levels = image, levels
         frame.request = dataclasses.replace(frame.request, levels=levels, colormap=cmap)
@@ -378,71 +377,22 @@ def _colour(frame: frames.Frame, image: np.ndarray, cmap: str) -> None:
     frame.coloured = (image, lut, frames.colour(image, lut))
 
 
-def patch_newest_column(engine: LiquidationEngine, frame: frames.Frame) -> frames.Frame | None:
-    """The frame with its newest column recomputed (and one column appended for a new bar).
-
-    Only frames that reach the live edge change: a column shows the state at the end of its last
-    bar, so a new or revised bar leaves every earlier column as it was. None when nothing shown
-    changed (the view is in the past).
-    """
-    req, cols = frame.request, frame.columns
-    n = engine.n_bars
-    if req.end_bar < n - 1 or req.end_bar > n or frame.values is None:
-        return None  # the view is in the past, or the frame was superseded (values dropped)
-    one_bar_per_column = bool(np.all(cols.first_bar == cols.last_bar))
-    if n > req.end_bar and one_bar_per_column:
-        keep, first = len(cols), n - 1  # append a column for the new bar
-    else:
-        keep, first = len(cols) - 1, int(cols.first_bar[-1])  # recompute the last column
-    col = render_grid(engine, req.bins, first, n, 1)
-    tl = display.transform(col.long.T, req.transform).astype(np.float32)
-    ts = display.transform(col.short.T, req.transform).astype(np.float32)
-    values = np.ascontiguousarray(
-        np.hstack([frame.values[:, :keep], frames.frame_values(tl, ts, req.two_tone)])
-    )
-    new_cols = frames.Columns(
-        time_ms=np.r_[cols.time_ms[:keep], col.time_ms],
-        first_bar=np.r_[cols.first_bar[:keep], col.first_bar],
-        last_bar=np.r_[cols.last_bar[:keep], col.last_bar],
-    )
-    follow_map = req.map_bar >= req.end_bar - 1
-    new_req = dataclasses.replace(
-        req,
-        end_bar=n,
-        columns=len(new_cols),
-        map_bar=n - 1 if follow_map else req.map_bar,
-        visible_bars=(req.visible_bars[0], n if req.visible_bars[1] >= req.end_bar else req.visible_bars[1]),
-    )
-    lmap = liquidation_map(engine, req.bins, new_req.map_bar) if follow_map else frame.lmap
-    return frames.Frame(
-        request=new_req,
-        columns=new_cols,
-        values=values,
-        image=frames.quantise_values(values, frame.levels, req.two_tone),
-        levels=frame.levels,
-        lmap=lmap,
-        magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
-        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles),
-        model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1]),
-    )
-
-
-def patch_newest_column_device(
-    engine: LiquidationEngine, device: Any, frame: frames.Frame
+def patch_frame(
+    engine: LiquidationEngine, heat: LiquidationEngine, frame: frames.Frame
 ) -> frames.Frame | None:
-    """`patch_newest_column` for a device frame: DeviceModel.patch_frame recomputes the newest
-    column on the device (one column and the map vectors come back); bubbles, magnets and the
-    model label from the CPU engine as in the NumPy path. `device` must already hold the bar."""
+    """The frame after a live bar: heatmap.patch_newest_column on the engine that painted it
+    (`heat`, which must already hold the bar), the map at the newest bar when the frame followed
+    it, bubbles and the model label from the CPU engine. None when nothing shown changed."""
     req = frame.request
-    n = engine.n_bars
-    if req.end_bar < n - 1 or req.end_bar > n:
-        return None
-    # patch_frame may write the replaced column into the image in place: give it a copy, so the
-    # frame the UI thread holds never changes under it (the device grids are the worker's alone).
-    df = dataclasses.replace(frame.device, image=frame.device.image.copy())
-    patched = device.patch_frame(df)
+    view = HeatmapView(
+        time_ms=frame.columns.time_ms, first_bar=frame.columns.first_bar, last_bar=frame.columns.last_bar,
+        end_bar=req.end_bar, bins=req.bins, transform=req.transform, two_tone=req.two_tone, levels=frame.levels,
+        values=frame.values, image=frame.image,
+    )  # fmt: skip
+    patched = patch_newest_column(heat, view)
     if patched is None:
         return None
+    n = patched.end_bar
     follow_map = req.map_bar >= req.end_bar - 1
     new_req = dataclasses.replace(
         req,
@@ -451,16 +401,16 @@ def patch_newest_column_device(
         map_bar=n - 1 if follow_map else req.map_bar,
         visible_bars=(req.visible_bars[0], n if req.visible_bars[1] >= req.end_bar else req.visible_bars[1]),
     )
+    lmap = liquidation_map(heat, req.bins, new_req.map_bar) if follow_map else frame.lmap
     return frames.Frame(
         request=new_req,
         columns=frames.Columns(patched.time_ms, patched.first_bar, patched.last_bar),
-        values=None,
+        values=patched.values,
         image=patched.image,
         levels=frame.levels,
-        lmap=patched.lmap,
-        magnets=find_magnets(patched.lmap, per_side=3) if follow_map else frame.magnets,
+        lmap=lmap,
+        magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
         bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles),
         model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1]),
-        device=patched,
         backend=frame.backend,
     )

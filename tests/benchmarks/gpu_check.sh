@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPU check of the device pipeline (issue 6): one command, under 5 minutes, prints everything it
-# measures; exit status 0 = every CuPy-vs-NumPy equality check passed.
+# GPU check of the engine's device path: one command, under 5 minutes, prints everything it
+# measures; exit status 0 = every GPU-vs-CPU equality check passed.
 #
 #   bash tests/benchmarks/gpu_check.sh [gpu_check.py options, e.g. --repeat 25]
 #

@@ -1,9 +1,9 @@
-"""Run the pipeline's CUDA kernels on the CPU: a stand-in `cupy` module for tests without a GPU.
+"""Run the device path's CUDA kernels on the CPU: a stand-in `cupy` module for tests without a GPU.
 
-The CUDA source of liqdesk.core.device_kernels is compiled as C++ with g++ (CUDA built-ins
-defined for one thread at a time) and every launch runs its grid serially. `FakeCupy` is NumPy
-plus the few CuPy-only names the pipeline uses (RawModule, asnumpy, cuda.Event, pinned memory),
-so DeviceModel takes its CuPy code path, kernel launches included. Launches are checked as CuPy
+The CUDA source of liqdesk.core.cuda_kernels is compiled as C++ with g++ (CUDA built-ins
+defined for one thread at a time) and every launch runs its grid serially. `fake_cupy()` is NumPy
+plus the few CuPy-only names the device path uses (RawModule, asnumpy, cuda.Event, pinned memory),
+so an engine on it takes its CuPy code path, kernel launches included. Launches are checked as CuPy
 would pass them: arrays C-contiguous with the parameter's dtype, scalars as NumPy scalars of the
 parameter's exact type (a Python int or a wrong-width scalar is a silent bug on a real GPU).
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from liqdesk.core import device_kernels
+from liqdesk.core import cuda_kernels
 
 _CXX = os.environ.get("LIQDESK_EMU_CXX", "g++").split()
 _PRELUDE = r"""
@@ -172,7 +172,7 @@ def _strict_searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None)
 
 
 def fake_cupy() -> types.ModuleType:
-    """NumPy plus RawModule / asnumpy / cuda.* — enough for DeviceModel's CuPy path."""
+    """NumPy plus RawModule / asnumpy / cuda.* — enough for the engine's CuPy path."""
     mod = types.ModuleType("fake_cupy")
     for name in dir(np):
         if not name.startswith("__"):
@@ -200,4 +200,4 @@ def fake_cupy() -> types.ModuleType:
 
 
 def cuda_source() -> str:
-    return device_kernels._CUDA_SOURCE
+    return cuda_kernels._CUDA_SOURCE

@@ -10,7 +10,7 @@ from liqdesk.core.leverage import Tiers, liquidation_price
 from liqdesk.core.openings import MODEL_OI, MODEL_VOLUME, open_interest_at_close
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import LONG, SHORT, OpenInterest
-from liqdesk.core.sweeps import NEVER, block_table, first_crossing, first_crossing_xp, sweep_bars
+from liqdesk.core.sweeps import NEVER, sweep_bars
 from tests.core.helpers import BAR, candles, oi_at_closes, random_market
 
 ONE_TIER = ModelParams(tiers=Tiers(np.array([10.0]), np.array([1.0])), preset="test")
@@ -115,21 +115,22 @@ def test_conservation_on_random_markets(seed):
         assert b.swept > 0 and b.closed > 0 and b.alive > 0
 
 
-def test_numba_and_array_sweep_search_agree():
+def test_sweep_search_finds_the_first_bar_that_reaches_each_level():
+    """The compiled search (a monotonic stack) against the definition, level by level."""
     c, _ = random_market(3000, 5)
     rng = np.random.default_rng(1)
-    for low, is_min in ((c.low, True), (c.high, False)):
-        table = block_table(low, minimum=is_min)
-        start = rng.integers(0, len(c) + 1, 5000)
-        thr = c.close[np.minimum(start, len(c) - 1)] * rng.uniform(0.9, 1.1, 5000)
-        a = first_crossing(table, start, thr, minimum=is_min)
-        b = first_crossing_xp(table, start, thr, minimum=is_min)
-        np.testing.assert_array_equal(a, b)
-        # brute force on a subset
-        for s, t, got in zip(start[:300], thr[:300], a[:300], strict=True):
-            seg = low[s:]
-            hits = np.nonzero(seg <= t if is_min else seg >= t)[0]
-            assert got == (s + hits[0] if len(hits) else len(c))
+    m = 4000
+    created = np.sort(rng.integers(0, len(c), m))
+    price = c.close[created] * rng.uniform(0.95, 1.05, m)
+    side = rng.choice(np.array([LONG, SHORT], np.int8), m)
+    got = sweep_bars(c.low, c.high, created, price, side)
+    for i in range(0, m, 7):
+        later = slice(created[i] + 1, len(c))
+        reach = c.low[later] <= price[i] if side[i] == LONG else c.high[later] >= price[i]
+        hits = np.nonzero(reach)[0]
+        assert got[i] == (created[i] + 1 + hits[0] if len(hits) else NEVER), i
+    with pytest.raises(ValueError, match="creation order"):
+        sweep_bars(c.low, c.high, created[::-1].copy(), price, side)
 
 
 def _replay(c, oc, split, revise_every=3):
@@ -196,23 +197,25 @@ def test_sweep_bars_never_for_levels_out_of_reach():
     assert list(out) == [NEVER, NEVER, 4]
 
 
-def test_compiled_and_array_grid_painters_agree():
-    from liqdesk.core.grid import PriceBins, column_bars, paint_levels_xp, render_grid
+def test_the_painter_equals_the_column_definition():
+    """Each painted column equals heatmap.column_at (the notional alive at its last bar, per bin)."""
+    from liqdesk.core.grid import PriceBins, render_grid
+    from liqdesk.core.heatmap import column_at
 
     c, oi = random_market(1500, 9)
     eng = LiquidationEngine.build(c, oi, ModelParams(half_life_h=12.0))
     bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 300)
     for start, end, cols in ((0, 1500, None), (200, 1400, 333), (1000, 1500, 7)):
         g = render_grid(eng, bins, start, end, cols)
-        _, last = column_bars(start, end, cols)
-        lo, sh = paint_levels_xp(eng.levels(), eng.log_factor, last, bins, np)
-        np.testing.assert_allclose(g.long, lo, rtol=2e-6, atol=1e-3)
-        np.testing.assert_allclose(g.short, sh, rtol=2e-6, atol=1e-3)
-        assert ((g.long > 0) == (lo > 0)).all()
+        for k in range(0, len(g.last_bar), max(1, len(g.last_bar) // 40)):
+            want_l, want_s = column_at(eng, bins, int(g.last_bar[k]))
+            np.testing.assert_allclose(g.long[k], want_l, rtol=2e-6, atol=1e-3)
+            np.testing.assert_allclose(g.short[k], want_s, rtol=2e-6, atol=1e-3)
+            assert ((g.long[k] > 0) == (want_l > 0)).all() and ((g.short[k] > 0) == (want_s > 0)).all()
 
 
 def test_grid_painted_in_column_blocks_equals_one_pass(monkeypatch):
-    from liqdesk.core import grid as grid_mod
+    from liqdesk.core import paint
     from liqdesk.core.grid import PriceBins, render_grid
 
     c, oi = random_market(1200, 11)
@@ -220,7 +223,7 @@ def test_grid_painted_in_column_blocks_equals_one_pass(monkeypatch):
     bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 200)
     whole = render_grid(eng, bins, 100, 1200, 700)
     for cells in (200 * 7, 200 * 64, 200 * 699):  # blocks of 7, 64 and 699 columns
-        monkeypatch.setattr(grid_mod, "SCRATCH_CELLS", cells)
+        monkeypatch.setattr(paint, "SCRATCH_CELLS", cells)
         blocked = render_grid(eng, bins, 100, 1200, 700)
         np.testing.assert_array_equal(blocked.long, whole.long)
         np.testing.assert_array_equal(blocked.short, whole.short)

@@ -4,7 +4,7 @@ import pytest
 from liqdesk.core.leverage import RETAIL_BRACKET, Brackets, Tiers, liquidation_price
 from liqdesk.errors import ConfigError
 
-# docs/model.md: bracket 1 (MMR 0.40 %, cum 0) at EP = 100,000.
+# Binance's formula with bracket 1 (MMR 0.40 %, cum 0) at EP = 100,000.
 TABLE = [  # leverage, long %, short %
     (125, -0.40, 0.40),
     (100, -0.60, 0.60),
