@@ -87,7 +87,7 @@ def _size(n: int) -> str:
     return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
 
 
-def _read_capped(fh: IO[bytes], name: str, what: str) -> bytearray:
+def _read_capped(fh: IO[bytes] | gzip.GzipFile, name: str, what: str) -> bytearray:
     """Read a stream to the end, refusing more than MAX_INPUT_BYTES (returned as is: no second copy)."""
     cap = MAX_INPUT_BYTES
     buf = bytearray()

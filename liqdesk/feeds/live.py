@@ -629,9 +629,11 @@ class LiveFeed:
         except CacheCorrupt as exc:
             with contextlib.suppress(CacheError):
                 cache.reopen()
-            return self._refused(exc, final)
+            self._refused(exc, final)
+            return None
         except CacheError as exc:
-            return self._refused(exc, final)
+            self._refused(exc, final)
+            return None
         self._unstored.clear()
         return n
 
@@ -641,4 +643,3 @@ class LiveFeed:
                          stream="liquidations")  # fmt: skip
         else:
             log.info("cache still refuses: %s", exc)
-        return None

@@ -360,9 +360,11 @@ def flag_implausible_prices(
     for name, a in prices.items():
         with np.errstate(invalid="ignore"):
             out = scope & ((a > hi) | (a < lo))
-        check.flag(
-            out, lambda i, n=name, a=a: f"{n} {a[i]:g} is implausible: the file's median {what} is {med:g}"
-        )
+        check.flag(out, _implausible_text(name, a, what, med))
+
+
+def _implausible_text(name: str, a: np.ndarray, what: str, med: float) -> Callable[[int], str]:
+    return lambda i: f"{name} {a[i]:g} is implausible: the file's median {what} is {med:g}"
 
 
 def flag_implausible_sizes(

@@ -187,7 +187,7 @@ class Capture(QtCore.QObject):
             if not image.save(buf, "PNG"):
                 raise OSError(f"{target}: the image could not be encoded")
             # a temp file renamed into place: a full disk never leaves a partial PNG or loses the previous one
-            written = write_bytes_atomic(target, png.data())
+            written = write_bytes_atomic(target, bytes(png.data()))
         except Exception as exc:  # any failure becomes a message, never an exception into Qt
             self.show_error("Screenshot not saved", str(exc))
             return None
