@@ -310,6 +310,14 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.empty_notice = QtWidgets.QLabel(self)
         self.empty_notice.setObjectName("notice")
         self.empty_notice.hide()
+        # Back to the newest bar (End does the same): shown while the newest bar is out of view.
+        self.live_button = QtWidgets.QToolButton(self)
+        self.live_button.setObjectName("liveButton")
+        self.live_button.setText("Go live ⇥")
+        self.live_button.setToolTip("Back to the newest bar and follow it (End)")
+        self.live_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.live_button.clicked.connect(self.jump_to_end)
+        self.live_button.hide()
 
         # ---- signals
         self._debounce = QtCore.QTimer(self)
@@ -361,6 +369,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         rect = self.price_vb.sceneBoundingRect()
         top_left = self.mapFromScene(rect.topLeft())
         self.readout.move(top_left.x() + 8, top_left.y() + 8)
+        if self.live_button.isVisible():
+            self.live_button.adjustSize()
+            bottom_right = self.mapFromScene(rect.bottomRight())
+            self.live_button.move(bottom_right.x() - self.live_button.width() - 8,
+                                  bottom_right.y() - self.live_button.height() - 8)  # fmt: skip
         if self.empty_notice.isVisible():
             self.empty_notice.adjustSize()
             c = self.mapFromScene(rect.center())
@@ -421,21 +434,46 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.volume.set_bars(candles.open, candles.high, candles.low, candles.close, candles.volume)
         self.time_axis.set_times(candles.open_time, candles.interval_ms)
         self.price_plot.getAxis("bottom").set_times(candles.open_time, candles.interval_ms)
-        n = len(candles)
-        for vb in (self.price_vb, self.volume_vb):
-            vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
-        if n:
+        self._set_x_limits()
+        if len(candles):
             self.price_line.setPos(float(candles.close[-1]))
             self.map_price_line.setPos(float(candles.close[-1]))
+        self._update_live_button()
+
+    def _set_x_limits(self) -> None:
+        # Grown with every appended bar: limits set once at load would cap panning and End at the bars
+        # loaded then, and a live chart would run off its own edge.
+        n = self._n_bars
+        for vb in (self.price_vb, self.volume_vb):
+            vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
+
+    def newest_in_view(self) -> bool:
+        """The newest bar is on screen: a live chart follows new bars only then."""
+        if not self._n_bars:
+            return False
+        x0, x1 = self.visible_bars()
+        return x0 - 0.5 <= self._n_bars - 1 <= x1
 
     def update_last_bar(self, candles_row: Candles, append: bool) -> None:
+        """A live bar moved (or a new one came). While the newest bar is in view the chart scrolls with it
+        (one bar per new bar, as TradingView does) and the price axis re-fits; once the user has panned
+        back in time the view stays where it is."""
         r = candles_row
+        following = self.newest_in_view()
         self.candles.update_last(r.open[0], r.high[0], r.low[0], r.close[0], r.volume[0], append=append)
         self.volume.update_last(r.open[0], r.high[0], r.low[0], r.close[0], r.volume[0], append=append)
         if append:
             self._n_bars += 1
+            self._set_x_limits()
         self.price_line.setPos(float(r.close[0]))
         self.map_price_line.setPos(float(r.close[0]))
+        if following:
+            x0, x1 = self.visible_bars()
+            if append:
+                self.price_vb.setXRange(x0 + 1.0, x1 + 1.0, padding=0)  # fits y in _on_x_range
+            elif self.auto_y:
+                self.fit_y()
+        self._update_live_button()
 
     def set_times(self, open_time: np.ndarray, interval_ms: int) -> None:
         self.time_axis.set_times(open_time, interval_ms)
@@ -488,9 +526,10 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.price_vb.setXRange(c - (c - x0) * factor, c + (x1 - c) * factor, padding=0)
 
     def jump_to_end(self) -> None:
+        """The live edge: the newest bar at the right, the zoom kept (End, the "Live" button)."""
         x0, x1 = self.visible_bars()
         width = x1 - x0
-        end = self._n_bars + 2
+        end = self._n_bars - 1 + max(3.0, width * 0.04)  # room for the price tag, as show_bars leaves
         self.price_vb.setXRange(end - width, end, padding=0)
 
     def _on_x_range(self, *_: object) -> None:
@@ -498,7 +537,15 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             self.fit_y()
         else:
             self._refit_volume()
+        self._update_live_button()
         self._announce_view_change()
+
+    def _update_live_button(self) -> None:
+        show = self._n_bars > 0 and not self.newest_in_view()
+        if show != self.live_button.isVisible():
+            self.live_button.setVisible(show)
+            if show:
+                self._place_overlays()
 
     def _refit_volume(self, *_: object) -> None:
         if len(self.volume):

@@ -111,6 +111,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.image_ready.connect(self._on_image)
         self.worker.cursor_ready.connect(self._on_cursor_info)
         self.worker.failed.connect(self._on_worker_failed)
+        self.worker.engine_lost.connect(self._on_engine_lost)
+        self.worker.bar_applied.connect(self._on_bar_applied)
+        self._bars_in_flight = 0  # live bars sent to the worker, not yet applied to its engine
+        self._model_error = ""  # the model/frame error on screen ("" when the last frame came through)
+        self._engine_lost = False  # a live bar broke the worker's engine: the next bar rebuilds it
+        self.errors_shown: list[str] = []  # model errors the user was shown (once each; tests read them)
 
         self.chart = ChartWidget(self)
         self.setCentralWidget(self.chart)
@@ -632,6 +638,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.data_generation += 1
         self.engine_ready = False
+        self._engine_lost = False
+        self._bars_in_flight = 0
         self.frame = None
         self.cursor_info = None
         self.model_label.setText("building model…")
@@ -692,7 +700,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.candles = self.candles.concat(candles_row)
         self.chart.update_last_bar(candles_row, append=not revise)
         self.chart.set_times(self.candles.open_time, self.candles.interval_ms)
-        self.worker.apply_bar(self.data_generation, candles_row, oi_close, revise)
+        if self._engine_lost:
+            self._rebuild_engine()  # the retry: a new engine from the bars shown, this one included
+        else:
+            self._bars_in_flight += 1
+            self.worker.apply_bar(self.data_generation, candles_row, oi_close, revise)
+            if self._model_error:
+                self.request_frame(force=True)  # the retry of a failed frame
         now_ms = int(time.time() * 1000)
         self.set_last_update(now_ms)
         self.set_last_price(float(candles_row.close[0]), now_ms)
@@ -820,16 +834,37 @@ class MainWindow(QtWidgets.QMainWindow):
         bins_per_px = r.bins.n / (r.bins.hi - r.bins.lo) * (y1 - y0) / h_px * self.settings.bin_px
         sharp = 0.5 < cols_per_px < 2.0 or r.columns == r.end_bar - r.start_bar
         last_visible = int(np.clip(np.ceil(x1 - 0.5), 1, n)) - 1
-        return covered_x and covered_y and sharp and 0.6 < bins_per_px < 1.7 and r.map_bar == last_visible
+        # A frame that followed the live edge for long: its left margin has grown (memory), or its newest
+        # column has taken in several new bars while the image spreads columns evenly (misaligned).
+        lean = r.start_bar == 0 or r.start_bar >= x0 - (x1 - x0) * (RENDER_MARGIN + 0.5)
+        cols = f.columns
+        per = int(cols.last_bar[0] - cols.first_bar[0]) + 1 if len(cols) else 1
+        even = not len(cols) or int(cols.last_bar[-1] - cols.first_bar[-1]) + 1 <= per + max(1, per // 2)
+        return (covered_x and covered_y and sharp and lean and even and 0.6 < bins_per_px < 1.7
+                and r.map_bar == last_visible)  # fmt: skip
 
     def request_frame(self, force: bool = False) -> None:
         if not self.engine_ready or self._closed:
             return
-        if not force and self._frame_covers_view():
+        if not force and (self._frame_covers_view() or self._patch_pending()):
             return
         req = self.frame_request()
         if req is not None:
             self.worker.request_frame(self.data_generation, req)
+
+    def _patch_pending(self) -> bool:
+        """A live bar is on its way through the worker and the frame shown reaches the live edge: the
+        patched frame will bring the new column and map (a full frame now would be thrown away)."""
+        f = self.frame
+        return self._bars_in_flight > 0 and f is not None and f.request.end_bar >= self.chart._n_bars - 1
+
+    def _on_bar_applied(self, generation: int, _n_bars: int) -> None:
+        if generation != self.data_generation:
+            return
+        self._bars_in_flight = max(self._bars_in_flight - 1, 0)
+        if not self._bars_in_flight:
+            # after the patched frame (queued right behind this signal), if the worker made one
+            QtCore.QTimer.singleShot(0, self.request_frame)
 
     def _on_frame(self, generation: int, frame: Frame) -> None:
         # Stale: another data set, or an older request than one already shown.
@@ -837,6 +872,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.frame is not None and frame.request.generation < self.frame.request.generation:
             return
+        if self._model_error:
+            self._model_error = ""  # recovered
+            self.model_label.setStyleSheet("")
+            self.model_label.setToolTip("")
         self.frame = frame
         if self.settings.lock_levels and self.settings.levels is None:
             self.settings.levels = frame.levels
@@ -879,7 +918,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.apply_image(image, levels)
 
     def _on_worker_failed(self, message: str) -> None:
-        self.flash(f"model error: {message}")
+        """Shown once (the worker logs it once), kept in the status bar until a frame comes through; the next
+        live bar retries, so the heatmap never silently stops."""
+        if message == self._model_error:
+            return
+        self._model_error = message
+        self.errors_shown.append(message)
+        retry = "retrying with the next bar" if self.market is not None and not self.market.offline else (
+            "change the view to retry")  # fmt: skip
+        self.flash(f"model error: {message[:160]} · {retry}")
+        self.model_label.setText("model error")
+        self.model_label.setToolTip(f"{message}\n{retry}")
+        self.model_label.setStyleSheet("color: #ef5350;")
+
+    def _on_engine_lost(self, generation: int) -> None:
+        if generation != self.data_generation:
+            return
+        self.engine_ready = False
+        self._engine_lost = True
+        self._bars_in_flight = 0
 
     # ------------------------------------------------------------------ crosshair readout
 
