@@ -36,6 +36,9 @@ class EagerViewBox(pg.ViewBox):
         if self._matrixNeedsUpdate and self.width() > 0 and self.height() > 0:
             self.updateMatrix()
 
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:
+        ev.ignore()  # pyqtgraph's zoom history took -, +, = and Backspace: the window's keys do the chart's
+
 
 class HeatmapItem(pg.ImageItem):
     """The heatmap image, with pyqtgraph's ImageItem API (setImage, setRect, setLookupTable, .image,
@@ -330,6 +333,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.set_colormap(theme.DEFAULT_COLORMAP)
 
     # ------------------------------------------------------------------ painting
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:
+        # Every key goes on to the window (its keyPressEvent and shortcuts): the scene had pyqtgraph's view
+        # box zoom on -, + and Backspace, and the scroll area behind the view took the arrow keys.
+        ev.ignore()
 
     def showEvent(self, ev: QtGui.QShowEvent) -> None:
         super().showEvent(ev)
