@@ -100,6 +100,7 @@ def watermark_area(window: MainWindow) -> QtCore.QRectF:
 def chart_image(window: MainWindow, scale: float = 1.0, watermark: bool = True) -> QtGui.QImage:
     """The chart area as an image at device resolution × scale (2.0: twice the pixels)."""
     widget = window.chart
+    window.refresh_readout()
     if scale == 1.0:
         image = widget.grab().toImage()
     else:

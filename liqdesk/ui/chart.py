@@ -330,6 +330,8 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.price_vb.sigXRangeChanged.connect(self._on_x_range)
         self.price_vb.sigYRangeChanged.connect(self._on_y_range)
         self._mouse_proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
+        self._pointer_inside = False
+        self._pointer_at: QtCore.QPointF | None = None  # scene position of the pointer over the chart
         self.set_colormap(theme.DEFAULT_COLORMAP)
 
     # ------------------------------------------------------------------ painting
@@ -546,6 +548,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         else:
             self._refit_volume()
         self._update_live_button()
+        self._follow_pointer()
         self._announce_view_change()
 
     def _update_live_button(self) -> None:
@@ -563,6 +566,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     def _on_y_range(self, *_: object) -> None:
         self._realign_map()
         self._layout_magnets()
+        self._follow_pointer()
         self._announce_view_change()
 
     def _announce_view_change(self) -> None:
@@ -749,7 +753,30 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------------ crosshair
 
     def _on_mouse(self, args: tuple[QtCore.QPointF]) -> None:
-        pos = args[0]
+        if not self._pointer_inside:
+            return  # a move queued by the rate limiter, after the pointer left
+        self._pointer_at = QtCore.QPointF(args[0])
+        self._crosshair_at(self._pointer_at)
+
+    def mouseMoveEvent(self, ev: QtGui.QMouseEvent) -> None:
+        self._pointer_inside = True
+        super().mouseMoveEvent(ev)
+
+    def leaveEvent(self, ev: QtCore.QEvent) -> None:
+        # The pointer left the chart: no crosshair, no readout, no hovered price (Alt+S/T/E/A then use the
+        # last price, and a screenshot shows no stale readout).
+        self._pointer_inside = False
+        self._pointer_at = None
+        self.hide_crosshair()
+        super().leaveEvent(ev)
+
+    def _follow_pointer(self) -> None:
+        """The view moved under a still pointer (wheel zoom, keys, a live bar): the crosshair and the readout
+        follow what is under it now."""
+        if self._pointer_at is not None and self._pointer_inside:
+            self._crosshair_at(self._pointer_at)
+
+    def _crosshair_at(self, pos: QtCore.QPointF) -> None:
         for vb in (self.price_vb, self.volume_vb, self.map_vb):
             if vb.sceneBoundingRect().contains(pos):
                 pt = vb.mapSceneToView(pos)

@@ -954,6 +954,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_cursor_left(self) -> None:
         self._cursor = None
 
+    def refresh_readout(self) -> None:
+        """The crosshair box as it should be now: gone when the pointer is not over the chart, else the bar
+        and price under it (a screenshot never shows a stale one)."""
+        if self._cursor is None:
+            self.chart.hide_crosshair()
+        else:
+            self._refresh_readout()
+
     def _on_cursor_info(self, generation: int, info: CursorInfo) -> None:
         if generation != self.data_generation:
             return
@@ -1002,6 +1010,8 @@ class MainWindow(QtWidgets.QMainWindow):
                     lines += self._liquidity_lines(v)
             else:
                 lines.append(f"<span style='color:{theme.TEXT_DIM}'>computing…</span>")
+                if self.frame is not None:  # a new frame (zoom, pan, live bar) came since: ask again
+                    self.worker.request_cursor(self.data_generation, bar, self.frame.request.bins)
         self.readout_values = values
         self.chart.set_readout("<br>".join(lines))
 
