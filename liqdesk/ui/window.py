@@ -52,6 +52,7 @@ RENDER_MARGIN = 0.3
 RENDER_MARGIN_Y = 0.15  # y re-fits to the candles while panning, so its margin matters less
 MAX_COLUMNS = 3200
 MAX_BINS = 1000
+DEFAULT_PRESET = "coinglass"
 
 
 @dataclass
@@ -59,7 +60,7 @@ class ViewSettings:
     symbol: str = ""
     timeframe: str = "5m"
     range_name: str = data_mod.DEFAULT_RANGE
-    preset: str = "coinglass"
+    preset: str = DEFAULT_PRESET
     colormap: str = theme.DEFAULT_COLORMAP
     transform: str = "sqrt"
     lock_levels: bool = False
@@ -634,7 +635,14 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             params = self.params()
         except Exception as exc:
-            self.flash(f"preset {self.settings.preset}: {exc}")
+            if self.settings.preset == DEFAULT_PRESET:
+                self.flash(f"preset {self.settings.preset}: {exc}")
+                return
+            # an unknown or broken preset (a removed user preset, a bad state file): the default one draws
+            self.flash(f"preset {self.settings.preset!r}: {exc}; using {DEFAULT_PRESET}")
+            self.settings.preset = DEFAULT_PRESET
+            self._sync_controls()
+            self._rebuild_engine()
             return
         self.data_generation += 1
         self.engine_ready = False

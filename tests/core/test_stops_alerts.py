@@ -157,3 +157,10 @@ def test_a_cluster_missing_from_one_map_while_price_is_near_does_not_alert_again
     out = p.update(100_000, [near], 0) + p.update(100_010, [dim], 1) + p.update(100_020, [], 2)
     out += p.update(100_000, [near], 3)
     assert len(out) == 1
+
+
+def test_snap_to_tick_never_raises_on_huge_or_odd_numbers():
+    assert snap_to_tick(1e308, 0.1) == 1e308  # was OverflowError: every start crashed on such a line
+    assert snap_to_tick(float("inf"), 0.1) == float("inf")
+    assert snap_to_tick(62000.123, float("nan")) == 62000.123
+    assert snap_to_tick(1e12, 0.1) == 1e12
