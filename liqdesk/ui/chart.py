@@ -329,6 +329,8 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._debounce.timeout.connect(self.view_changed)
         self.price_vb.sigXRangeChanged.connect(self._on_x_range)
         self.price_vb.sigYRangeChanged.connect(self._on_y_range)
+        # A resized plot (shown, a dock opened) may need a sharper frame: the window checks on view changes.
+        self.price_vb.sigResized.connect(lambda *_: self._announce_view_change())
         self._mouse_proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
         self._pointer_inside = False
         self._pointer_at: QtCore.QPointF | None = None  # scene position of the pointer over the chart
@@ -587,6 +589,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.colorbar.axis.update()
 
     def apply_frame(self, frame: Frame) -> None:
+        if self._frame is None:
+            self._frame = frame
+            self._show_scales(True)
         self._frame = frame
         self._set_image(frame.image)
         self.heatmap.setRect(*frame.rect)
@@ -620,7 +625,32 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.levels_changed.emit(float(lo), float(hi))
 
     def _colorbar_ticks(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if self._frame is None:  # no levels yet: no "$0 $0 $0 $1" while the model builds
+            return ["" for _ in values]
         return [fmt.usd(_inverse_transform(v, self._transform)) for v in values]
+
+    def _show_scales(self, on: bool) -> None:
+        self.map_plot.getAxis("bottom").set_blank(not on)
+        self.colorbar.axis.picture = None
+        self.colorbar.axis.update()
+
+    def clear_data(self) -> None:
+        """Nothing to show (a market without data): no candles, heatmap, map, magnets or markers."""
+        self.set_candles(Candles(np.zeros(0, np.int64), *(np.zeros(0) for _ in range(5)), interval_ms=60_000))
+        self._frame = None
+        self.heatmap.clear()
+        for bar in self.tier_bars:
+            bar.hide()
+        self.cum_long.setData([], [])
+        self.cum_short.setData([], [])
+        self._magnets = []
+        self._layout_magnets()
+        _set_text(self.cum_label, "")
+        self.sweeps.setData([], [])
+        self.real_liqs.setData([], [])
+        self._map_title = ""
+        self.map_plot.setTitle("Liquidation map", color=theme.TEXT_DIM, size="8pt")
+        self._show_scales(False)
 
     def _apply_map(self, frame: Frame) -> None:
         lmap = frame.lmap

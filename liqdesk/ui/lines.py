@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -268,6 +269,11 @@ class _Relay(QtCore.QObject):
     map_ready = QtCore.Signal(object, object)  # request key, LiquidationMap
 
 
+# Every lines controller of the process: a save by one reloads the others showing the same market (two tabs
+# of one market each kept their own copy, and the last to save overwrote the other's lines).
+_controllers: weakref.WeakSet[LinesController] = weakref.WeakSet()
+
+
 class LinesController(QtCore.QObject):
     """Owns the lines of the current market: add, move, remove, persist, labels and advice."""
 
@@ -318,6 +324,7 @@ class LinesController(QtCore.QObject):
         readout_toggled = getattr(window.chart, "readout_toggled", None)
         if readout_toggled is not None:
             readout_toggled.connect(self._schedule_layout)
+        _controllers.add(self)
 
     # ------------------------------------------------------------------ market
 
@@ -388,6 +395,9 @@ class LinesController(QtCore.QObject):
     def add_line(self, kind: str, price: float | None = None, label: str = "") -> PriceLineItem | None:
         if kind not in USER_KINDS:
             raise ValueError(f"unknown line kind {kind!r}")
+        if self.window.market is None:
+            self.window.flash(f"no {self.symbol or 'market'} data here: lines need a chart to be drawn on")
+            return None
         price = self.default_price(kind) if price is None else price
         if price is None or not math.isfinite(price) or price <= 0:
             self.window.flash("no price yet: wait for the data")
@@ -492,6 +502,19 @@ class LinesController(QtCore.QObject):
             save_lines(self.exchange, self.symbol, self.lines())
         except OSError as exc:
             self.window.flash(f"cannot save price lines: {exc.strerror or exc}")
+            return
+        for other in list(_controllers):
+            if (
+                other is not self
+                and other.persist
+                and (other.exchange, other.symbol) == (self.exchange, self.symbol)
+            ):
+                with contextlib.suppress(RuntimeError):  # a closed tab's controller, being deleted
+                    other.reload()
+
+    def reload(self) -> None:
+        """The market's lines as stored (another tab of the same market saved them)."""
+        self.set_market(self.exchange, self.symbol, self.tick, self.last_price)
 
     # ------------------------------------------------------------------ position
 

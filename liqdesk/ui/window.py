@@ -522,7 +522,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             market = self.source.load(symbol)
         except Exception as exc:
-            self.flash(f"cannot load {symbol}: {exc}")
+            self.show_no_data(symbol, str(exc))
             return
         self.settings.symbol = symbol
         self.market = market
@@ -550,6 +550,26 @@ class MainWindow(QtWidgets.QMainWindow):
         tick = getattr(market, "tick_size", None) or tick_size(market.exchange, market.symbol, last)
         self.lines.set_market(market.exchange, market.symbol, float(tick), last)
         self._load_candles()
+
+    def show_no_data(self, symbol: str, why: str) -> None:
+        """A market without data to show: an empty chart that says so, under the market's own name, never
+        another market's data (or its lines) under this one's label."""
+        self.settings.symbol = symbol
+        self.market = None
+        self.candles = None
+        self.data_generation += 1  # results for the data shown before are dropped
+        self.engine_ready = False
+        self.frame = None
+        self.cursor_info = None
+        self._bars_in_flight = 0
+        self.chart.clear_data()
+        self.chart.show_notice(f"no {symbol} data · {why}")
+        self.lines.set_market("", symbol, self.lines.tick, None)  # no lines: nothing to draw them on
+        self.model_label.setText("")
+        self.set_status_source(f"{symbol}: no data")
+        self.set_last_update(None)
+        self.flash(why)
+        self._sync_controls()
 
     def _load_candles(self) -> None:
         assert self.market is not None
@@ -651,6 +671,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame = None
         self.cursor_info = None
         self.model_label.setText("building model…")
+        if self.chart._frame is None:  # nothing drawn yet: say what is coming instead of an empty plot
+            self.chart.show_notice("building the liquidation model…")
         self.worker.build(self.data_generation, self.candles, self.market.open_interest, params)
 
     def _on_engine_ready(self, generation: int, engine: object) -> None:

@@ -270,8 +270,9 @@ def test_offline_tab_for_another_symbol_names_the_data_it_shows(
         await c.close()
 
     assert run_qasync(scenario()) == []
-    assert w.market is not None and w.market.symbol == "BTC/USDT:USDT"
-    assert "of BTC/USDT:USDT (ETH/USDT:USDT is not available offline)" in w.notice.text()
+    assert w.market is None and w.settings.symbol == "ETH/USDT:USDT"  # never the BTC sample under ETH
+    assert "no ETH/USDT:USDT data here" in w.notice.text() and "unreachable" in w.notice.text()
+    assert w.chart.empty_notice.isVisible() and "no ETH/USDT:USDT data" in w.chart.empty_notice.text()
     w.close()
 
 
