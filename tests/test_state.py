@@ -147,3 +147,16 @@ def test_deeply_nested_or_huge_files_are_unreadable_not_fatal(config):
     assert "unreadable" in load_state().warnings[0]
     state_path().write_text('{"version": 1, "pad": "' + "x" * (17 << 20) + '"}')
     assert "unreadable" in load_state().warnings[0]
+
+
+def test_each_warning_is_logged_once_though_the_file_is_read_again(config, caplog):
+    """Every save (lines, alert and capture settings, the layout) reads the file again: its warnings were
+    printed again each time."""
+    import logging
+
+    config.mkdir()
+    state_path().write_text(json.dumps({"version": 1, "market": {"timeframe": "7m"}}))
+    with caplog.at_level(logging.WARNING, logger="liqdesk.feeds.state"):
+        for _ in range(4):
+            assert any("market.timeframe" in w for w in load_state().warnings)
+    assert [r.getMessage() for r in caplog.records].count(load_state().warnings[0]) == 1

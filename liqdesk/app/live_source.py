@@ -219,6 +219,7 @@ class LiveController:
         # Called with the liquidations just drawn as markers (the latency benchmark listens here).
         self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
+        self._notice_stream: str | None = None  # the stream a RECONNECTING / RATE LIMITED notice is about
         if not config.offline:
             try:
                 self.cache = Cache(config.cache_path) if config.cache_path else Cache()
@@ -539,8 +540,10 @@ class LiveController:
             appended |= self._apply_bar(w, e)
         if liqs or (appended and self._liq_waiting):
             self._show_liquidations(w, liqs)
-        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(("RECONNECTING", "RATE")):
+        flowing = ("RECONNECTING", "RATE") if not appended else ("RECONNECTING", "RATE", "WAITING")
+        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(flowing):
             w.show_notice(None)  # data flows again
+            self._notice_stream = None
 
     def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
         """New real liquidations to the window (``add_liquidations`` appends only the new markers and feeds the
@@ -603,6 +606,8 @@ class LiveController:
             return
         if e.level == "info":
             w.flash(text)
+            if e.text.endswith("connected") and e.stream == self._notice_stream:
+                self._reconnected(w, e)
             return
         low = e.text.lower()
         if "rate limited" in low:
@@ -614,7 +619,25 @@ class LiveController:
         else:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
+        self._notice_stream = e.stream
         w.flash(text)
+
+    def _reconnected(self, w: MainWindow, e: StatusEvent) -> None:
+        """The stream behind the notice is back: the notice goes (bars may not flow at once: an exchange
+        whose clock is behind the newest bar shown sends bars the chart already has, and says so)."""
+        self._notice_stream = None
+        if not w.notice.text().startswith(("RECONNECTING", "RATE")):
+            return
+        c = w.candles
+        now = self.clock()
+        if e.stream == "candles" and c is not None and len(c) and int(c.open_time[-1]) > now:
+            from liqdesk.feeds.timeparse import format_time
+
+            w.show_notice(f"WAITING · {venue_name(e.exchange or self.config.exchange)} is at "
+                          f"{format_time(now)[:16]}Z, behind the newest bar shown "
+                          f"({format_time(int(c.open_time[-1]))[:16]}Z): new bars come once it passes")  # fmt: skip
+        else:
+            w.show_notice(None)
 
 
 def _last_taker_share(c: Candles) -> float:

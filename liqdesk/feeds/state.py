@@ -330,7 +330,14 @@ def _keep_aside(path: Path, why: str) -> Path:
     return aside
 
 
+_said: set[str] = (
+    set()
+)  # warnings logged already: the file is read again by every save (lines, prefs, layout)
+
+
 def _logged(state: AppState) -> AppState:
     for w in state.warnings:
-        log.warning("%s", w)
+        if w not in _said:
+            _said.add(w)
+            log.warning("%s", w)
     return state

@@ -202,8 +202,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             line.hide()
             p.addItem(line, ignoreBounds=True)
 
-        self.legend = pg.LegendItem(offset=(8, -8), labelTextColor=theme.TEXT, labelTextSize="8pt",
-                                    brush=pg.mkBrush(13, 16, 23, 200), pen=pg.mkPen("#2a3142"))  # fmt: skip
+        pal = theme.palette()
+        self.legend = pg.LegendItem(offset=(8, -8), labelTextColor=pal["text"], labelTextSize="8pt",
+                                    brush=pg.mkBrush(pal["legend"]), pen=pg.mkPen(pal["legend_border"]))  # fmt: skip
         self.legend.setParentItem(self.price_vb)
         self._legend_samples = self._make_legend()
 
@@ -427,6 +428,15 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         for item, name in items:
             self.legend.addItem(item, name)
         return [i for i, _ in items]
+
+    def set_legend_theme(self, p: dict[str, str]) -> None:
+        """The legend box and its text in the theme's colours (pyqtgraph's setLabelTextColor only applies
+        to labels drawn later: each label is drawn again here)."""
+        self.legend.setBrush(pg.mkBrush(p["legend"]))
+        self.legend.setPen(pg.mkPen(p["legend_border"]))
+        self.legend.setLabelTextColor(p["text"])
+        for _, label in self.legend.items:
+            label.setText(label.text)
 
     def set_real_legend(self, has_real: bool) -> None:
         for item in self._legend_samples[2:]:

@@ -660,7 +660,10 @@ class LinesController(QtCore.QObject):
             band = band_notional(self.lmap, price, self.settings.band_pct)
             parts.append(f"liq ±{self.settings.band_pct:g}%: <b>{fmt.usd(band)}</b>")
         risk = self.risk_for(item)
-        if risk is not None and risk.stop_loss_usd is not None:
+        if risk is not None and risk.stop_after_liquidation:
+            # past the position's own liquidation price: no P&L here, the position is gone before
+            parts.append(f"<b style='color:{WARN_COLOR}'>liquidated first</b>")
+        elif risk is not None and risk.stop_loss_usd is not None:
             money = -risk.stop_loss_usd
             color = "#ff6b81" if money < 0 else "#2ee6a6"
             word = "risk" if money < 0 else "reward"
@@ -672,9 +675,11 @@ class LinesController(QtCore.QObject):
                 f"<span style='color:{WARN_COLOR}'>⚠ {advice.message()}</span>"
                 f" · <u style='color:#ffffff'>click: move beyond → {fmt.price(advice.beyond, d)}</u>"
             )
-        if risk is not None and risk.stop_after_liquidation and item.kind == "stop":
+        if risk is not None and risk.stop_after_liquidation:
+            what = "it would never fire" if item.kind == "stop" else "the position is liquidated before it"
             rows.append(
-                f"<span style='color:{WARN_COLOR}'>⚠ past the liquidation price: it would never fire</span>"
+                f"<span style='color:{WARN_COLOR}'>⚠ past the liquidation price "
+                f"{fmt.price(risk.liquidation, d)}: {what}</span>"
             )
         html = f"<div style='font-size:8pt; color:#dfe4ee; white-space:nowrap'>{'<br>'.join(rows)}</div>"
         return LineReadout(item.kind, price, last, dist, dist_pct, band, advice, risk, html)
@@ -716,23 +721,36 @@ class LinesController(QtCore.QObject):
         for item in order:
             label = item.text
             y = item.price()
-            if not (y0 <= y <= y1):
+            # A line off screen keeps no label: it would hang into the plot from the edge, cut in half.
+            label.setVisible(y0 <= y <= y1 and item.isVisible())
+            if not label.isVisible():
                 continue
             size = label.boundingRect().size()
             w, h = size.width(), size.height()
             line_y = self.vb.mapViewToScene(QtCore.QPointF(0.0, y)).y()
-            chosen = candidates[0]
+            whole: list[tuple[float, tuple[int, int], QtCore.QRectF]] = []  # inside the plot, clear or not
+            chosen = None
             for pos, anchor in candidates:
                 left = vb_rect.left() + pos * width
                 top = line_y - h if anchor[1] == 1 else line_y
                 rect = QtCore.QRectF(left, top, w, h)
-                if rect.top() < vb_rect.top() or rect.bottom() > vb_rect.bottom():
+                if (
+                    rect.top() < vb_rect.top()
+                    or rect.bottom() > vb_rect.bottom()
+                    or rect.right() > vb_rect.right()
+                ):
                     continue
+                whole.append((pos, anchor, rect))
                 if not any(rect.intersects(o) for o in obstacles):
-                    chosen = (pos, anchor)
-                    obstacles.append(rect)
+                    chosen = (pos, anchor, rect)
                     break
-            label.place(*chosen)
+            if chosen is None and whole:
+                chosen = whole[0]  # over another label or the readout, but whole, never cut at the edge
+            if chosen is None:  # taller or wider than the room: on the side of the line with more of it
+                room_above = line_y - vb_rect.top()
+                chosen = (0.01, (0, 1) if room_above > vb_rect.bottom() - line_y else (0, 0), QtCore.QRectF())
+            obstacles.append(chosen[2])
+            label.place(chosen[0], chosen[1])
 
     # ------------------------------------------------------------------ editing and menus
 

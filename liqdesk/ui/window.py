@@ -642,7 +642,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for label in (ch.map_plot.titleLabel, ch.cum_label, ch.tier_legend, ch._colorbar_label):
             label.opts["color"] = p["text_dim"]
             label.setText(label.text)
-        ch.legend.setLabelTextColor(p["text"])
+        ch.set_legend_theme(p)
         model_check = getattr(self, "model_check", None)  # installed after the first apply_theme
         if model_check is not None:
             model_check.apply_theme()
