@@ -102,6 +102,9 @@ def run(
     """Open the window and run until it is closed. ``clock``/``config``/``after_start`` are for tests (the fake
     exchange's clock; a prepared config; a coroutine run beside the window, e.g. one that closes it)."""
     _check_display()
+    from liqdesk.app import warmup
+
+    warmup.start()  # the model's kernels compile (first run) or load while Qt starts and the sample loads
     import qasync
     from PySide6 import QtWidgets
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -73,6 +73,9 @@ class ViewSettings:
     theme: str = "dark"  # theme.THEMES
     max_bins: int = MAX_BINS  # price bins of the visible heatmap at most (settings: Model → bins)
     persist: bool = True  # price lines and trader prefs from/to the state file (off: snapshots, tests)
+    # ModelParams fields over the preset's (settings dialog, state file): known before the first build, so the
+    # engine is built once at start
+    model_overrides: dict[str, object] = field(default_factory=dict)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -90,7 +93,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source = source
         self.settings = settings or ViewSettings(theme=theme.current_theme())
         self._explicit_params = params  # fixed params from the command line (overrides presets)
-        self.model_overrides: dict[str, object] = {}  # ModelParams fields over the preset's (settings dialog)
+        self.model_overrides: dict[str, object] = dict(self.settings.model_overrides)
         self.market: data_mod.MarketData | None = None
         self.candles: Candles | None = None
         self.data_generation = 0

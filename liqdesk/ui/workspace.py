@@ -75,6 +75,7 @@ def settings_from_state(state: AppState, spec: dict[str, Any]) -> ViewSettings:
         utc=bool(state.get("appearance", "utc")),
         theme=state.get("appearance", "theme"),
         max_bins=int(state.get("model", "bins")),
+        model_overrides=model_overrides(state),
     )
 
 
