@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ USER_KINDS = ("stop", "target", "entry", "alert")  # what the user adds; "liquid
 LABEL_BACKGROUND = (10, 12, 18, 225)
 LINE_WIDTH = 2.0
 WARN_COLOR = "#ffcc00"
+MAP_INTERVAL_S = 0.25  # live revisions: labels and magnet alerts from a map at most this old
 
 
 @dataclass
@@ -310,6 +312,10 @@ class LinesController(QtCore.QObject):
         self._menu: QtWidgets.QMenu | None = None
         self._relay = _Relay(self)
         self._relay.map_ready.connect(self._on_map)
+        self._map_asked = 0.0  # monotonic time of the last map asked for
+        self._map_timer = QtCore.QTimer(self)
+        self._map_timer.setSingleShot(True)
+        self._map_timer.timeout.connect(lambda: self.request_map())
         self._save_timer = QtCore.QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(400)  # nudges and drags: one write after the last change
@@ -566,8 +572,9 @@ class LinesController(QtCore.QObject):
 
     # ------------------------------------------------------------------ advice
 
-    def request_map(self) -> None:
-        """Ask the worker for the liquidation map at the latest bar (fixed-width bins)."""
+    def request_map(self, live: bool = False) -> None:
+        """Ask the worker for the liquidation map at the latest bar (fixed-width bins). ``live``: a revision of
+        the live bar asks for it (many a second): at most one map every MAP_INTERVAL_S then, the newest."""
         w = self.window
         worker = w.worker
         if not w.engine_ready or w.candles is None or not len(w.candles):
@@ -577,6 +584,14 @@ class LinesController(QtCore.QObject):
         key = (w.data_generation, len(w.candles), now, bins)
         if key == self._map_key:
             return
+        if live and self._map_key is not None and self._map_key[:2] == key[:2]:
+            wait_ms = int((self._map_asked + MAP_INTERVAL_S - time.monotonic()) * 1000)
+            if wait_ms > 0:
+                if not self._map_timer.isActive():
+                    self._map_timer.start(wait_ms)
+                return
+        self._map_timer.stop()
+        self._map_asked = time.monotonic()
         if self._map_pending:
             self._map_dirty = True
             return
@@ -602,7 +617,7 @@ class LinesController(QtCore.QObject):
             self.advice_map_changed.emit(lmap)
         if self._map_dirty:
             self._map_dirty = False
-            self.request_map()
+            self.request_map(live=True)
 
     def advice_for(self, item: PriceLineItem) -> StopAdvice | None:
         if self.lmap is None or item.kind != "stop":

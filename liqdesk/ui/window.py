@@ -261,7 +261,7 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.hide()
         self.alerts.fired.connect(lambda e: self.flash(f"⚑ {e.message}"))
         self.alert_dock.visibilityChanged.connect(self._size_docks)
-        self.frame_applied.connect(lambda _f: self.lines.request_map())
+        self.frame_applied.connect(lambda _f: self.lines.request_map(live=True))
         self.chart.scene().sigMouseClicked.connect(self._on_chart_click)
         self._build_menus()
 

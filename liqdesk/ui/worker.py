@@ -195,6 +195,7 @@ class ModelWorker(QtCore.QObject):
         self._waiting: dict[str, _Slot] = {}  # per kind, the coalesced request still queued
         self._ordered = 0  # ordered jobs (builds, live bars, run_in_order) submitted so far
         self._logged: set[str] = set()  # errors already logged (the same error on every frame: logged once)
+        self._bars_queued = 0  # live bar jobs submitted, not started
         self.engine: LiquidationEngine | None = None
         self._engine_generation = -1
         self._last_frame_ref: weakref.ref[frames.Frame] | None = None
@@ -240,7 +241,13 @@ class ModelWorker(QtCore.QObject):
     def apply_bar(self, generation: int, bar: Candles, oi_close: float | None, revise: bool) -> None:
         """A live bar: revise the last one or append; then patch the newest heatmap column."""
 
+        with self._lock:
+            self._bars_queued += 1
+
         def job() -> None:
+            with self._lock:
+                self._bars_queued -= 1
+                newer = self._bars_queued > 0
             if self.engine is None or generation != self._engine_generation:
                 return
             try:
@@ -257,7 +264,10 @@ class ModelWorker(QtCore.QObject):
                 self._device_bar(bar, oi_close, revise)
             self.bar_applied.emit(generation, self.engine.n_bars)
             frame = self._last_frame
-            if frame is not None:
+            # A revision with newer bars queued behind it: the next job patches this column anyway (a revision
+            # leaves the bar count as it is, so the frame stays patchable); under a burst of updates the chart
+            # then shows the newest one sooner instead of every step.
+            if frame is not None and not (revise and newer):
                 if frame.device is not None and self.device is not None:
                     patched = patch_newest_column_device(self.engine, self.device, frame)
                 else:

@@ -204,3 +204,44 @@ def test_a_bar_the_engine_cannot_take_rebuilds_it_with_the_next_bar(live, qtbot,
     assert w.worker.engine is not None and w.worker.engine.n_bars == n
     assert w.frame.request.end_bar == n and w.frame.lmap.bar == n - 1
     assert len(w.errors_shown) == 1
+
+
+def test_a_burst_of_revisions_draws_the_newest_not_every_step(live, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Revisions queued behind each other: only the newest is patched and drawn (each was a frame before), and
+    the labels' advice map is asked for at most every MAP_INTERVAL_S while the live bar moves."""
+    from liqdesk.ui import lines as lines_mod
+
+    w = live
+    append(w, 1, qtbot)
+    settled(w, qtbot)
+    frames_seen: list[frames.Frame] = []
+    w.worker.frame_ready.connect(lambda _g, f: frames_seen.append(f))
+    maps: list[int] = []
+    real_run = w.worker.run_in_order
+    w.worker.run_in_order = lambda fn: (maps.append(1), real_run(fn))  # type: ignore[method-assign]
+    gate = threading.Event()
+    w.worker.run_in_order(lambda: gate.wait(10))
+    maps.clear()
+    c = w.candles
+    for k in range(6):  # the live bar moves six times while the worker is busy
+        row = Candles(open_time=[c.open_time[-1]], open=[c.open[-1]], high=[c.high[-1] * (1 + k / 1e4)],
+                      low=[c.low[-1]], close=[c.close[-1] * (1 + k / 1e4)], volume=[20.0 + k],
+                      interval_ms=c.interval_ms)  # fmt: skip
+        w.apply_bar(row, is_closed=False, oi_close=None)
+    gate.set()
+    settled(w, qtbot)
+    assert len(frames_seen) == 1  # the newest revision's patch only
+    assert w.worker.engine.close[-1] == pytest.approx(c.close[-1] * 1.0005)
+    assert w.frame.lmap.price_now == pytest.approx(c.close[-1] * 1.0005)
+    for _ in range(10):  # frames applied in a quick row: one map now, one more after the interval
+        w.frame_applied.emit(w.frame)
+        w.apply_bar(Candles(open_time=[c.open_time[-1]], open=[c.open[-1]], high=[c.high[-1] * 1.001],
+                            low=[c.low[-1]], close=[w.candles.close[-1] + 1.0], volume=[40.0],
+                            interval_ms=c.interval_ms), is_closed=False, oi_close=None)  # fmt: skip
+    settled(w, qtbot)
+    qtbot.wait(int(lines_mod.MAP_INTERVAL_S * 1000) + 100)
+    settled(w, qtbot)
+    assert 1 <= len(maps) <= 4, len(maps)
+    assert w.lines.lmap is not None and w.lines._map_key[2] == float(
+        w.candles.close[-1]
+    )  # the newest in the end
