@@ -186,6 +186,7 @@ def run(
             for pane in workspace.panes:
                 pane.window.worker.shutdown()
             app.setQuitOnLastWindowClosed(quit_on_close)
+            warmup.join()
     return 0
 
 

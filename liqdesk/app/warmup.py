@@ -30,6 +30,13 @@ def start() -> threading.Thread:
     return _thread
 
 
+def join(timeout_s: float = 30.0) -> None:
+    """Wait for the warm-up to finish (at exit: a thread still inside the compiler when the interpreter shuts
+    down can take the process down with it)."""
+    if _thread is not None:
+        _thread.join(timeout_s)
+
+
 def _warm_up() -> None:
     try:
         run_kernels()
