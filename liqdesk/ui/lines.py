@@ -313,6 +313,7 @@ class LinesController(QtCore.QObject):
         self._relay = _Relay(self)
         self._relay.map_ready.connect(self._on_map)
         self._map_asked = 0.0  # monotonic time of the last map asked for
+        self._magnets: tuple[LiquidationMap | None, list[Any]] = (None, [])
         self._map_timer = QtCore.QTimer(self)
         self._map_timer.setSingleShot(True)
         self._map_timer.timeout.connect(lambda: self.request_map())
@@ -647,7 +648,12 @@ class LinesController(QtCore.QObject):
         return True
 
     def magnets(self) -> list[Any]:
-        return find_magnets(self.lmap, per_side=3) if self.lmap is not None else []
+        """The advice map's magnets (every price update asks: found once per map)."""
+        if self.lmap is None:
+            return []
+        if self._magnets[0] is not self.lmap:
+            self._magnets = (self.lmap, find_magnets(self.lmap, per_side=3))
+        return self._magnets[1]
 
     # ------------------------------------------------------------------ labels
 

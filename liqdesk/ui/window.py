@@ -896,8 +896,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self._bars_in_flight = max(self._bars_in_flight - 1, 0)
         if not self._bars_in_flight:
-            # after the patched frame (queued right behind this signal), if the worker made one
-            QtCore.QTimer.singleShot(0, self.request_frame)
+            self.request_frame()  # the patched frame (sent before this signal) is in; anything else to draw?
 
     def _on_frame(self, generation: int, frame: Frame) -> None:
         # Stale: another data set, or an older request than one already shown.

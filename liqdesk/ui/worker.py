@@ -262,21 +262,24 @@ class ModelWorker(QtCore.QObject):
                 raise
             if self.device is not None:
                 self._device_bar(bar, oi_close, revise)
-            self.bar_applied.emit(generation, self.engine.n_bars)
             frame = self._last_frame
-            # A revision with newer bars queued behind it: the next job patches this column anyway (a revision
-            # leaves the bar count as it is, so the frame stays patchable); under a burst of updates the chart
-            # then shows the newest one sooner instead of every step.
-            if frame is not None and not (revise and newer):
-                if frame.device is not None and self.device is not None:
-                    patched = patch_newest_column_device(self.engine, self.device, frame)
-                else:
-                    patched = patch_newest_column(self.engine, frame)
-                if patched is not None:
-                    _colour(patched, patched.image, patched.request.colormap)
-                    frame.values = None  # superseded by the patched frame
-                    self._last_frame = patched
-                    self.frame_ready.emit(generation, patched)
+            try:
+                # A revision with newer bars queued behind it: the next job patches this column anyway (a
+                # revision leaves the bar count as it is, so the frame stays patchable); under a burst of
+                # updates the chart then shows the newest one sooner instead of every step.
+                if frame is not None and not (revise and newer):
+                    if frame.device is not None and self.device is not None:
+                        patched = patch_newest_column_device(self.engine, self.device, frame)
+                    else:
+                        patched = patch_newest_column(self.engine, frame)
+                    if patched is not None:
+                        _colour(patched, patched.image, patched.request.colormap)
+                        frame.values = None  # superseded by the patched frame
+                        self._last_frame = patched
+                        self.frame_ready.emit(generation, patched)
+            finally:
+                # after the patched frame: the window counts a bar as done once its frame can be on screen
+                self.bar_applied.emit(generation, self.engine.n_bars)
 
         self._submit(job)
 

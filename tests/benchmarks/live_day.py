@@ -122,6 +122,8 @@ class _Probe:
     """Timing and alert hooks on one window (instance attributes the app calls through, and extra slots)."""
 
     def __init__(self, w: Any) -> None:
+        from PySide6 import QtCore
+
         from liqdesk.ui.chart import ChartWidget
 
         self.w = w
@@ -129,29 +131,45 @@ class _Probe:
         self.frame_ms: list[float] = []
         self.patch_ms: list[float] = []
         self.ui_s = 0.0  # live UI work since the last repaint
-        self.bars_sent: deque[tuple[float, bool]] = deque()  # apply_bar time, chart following, until applied
-        self.applied: list[float] = []  # bars the worker applied, until a frame with them is on the chart
-        self.patched: list[float] = []  # bars in the frame on the chart, until painted
+        # Each live bar sent to the worker: (its number, when the window got it, the chart following then),
+        # until a frame that includes it is on the chart; then its time until that frame is painted.
+        self.bars_sent: deque[tuple[int, float, bool]] = deque()
+        self.patched: list[float] = []
+        self.submitted = 0  # bar jobs submitted (UI thread)
+        self.started = 0  # bar jobs started (worker thread)
+        self.frame_bars: dict[int, int] = {}  # id(frame) → bar jobs started when the worker made it
+        self.to_paint_ms: list[float] = []  # from a patched frame set on the chart to the end of its paint
+        self._t_applied = 0.0
+        self._t_bar = 0.0
         self.record: list[tuple[int, float, list[Any], list[tuple[str, str, float]]]] = []
         self.data_time: dict[int, int] = {}  # id(alert) → open time of the newest bar when it fired
 
         apply_bar, apply_frame, on_price = w.apply_bar, w.chart.apply_frame, w.alerts.on_price
 
+        worker_apply_bar = w.worker.apply_bar
+
         def timed_apply_bar(*a: Any, **k: Any) -> None:
-            t = time.perf_counter()
-            n = len(w.candles) if w.candles is not None else 0
+            t = self._t_bar = time.perf_counter()
             apply_bar(*a, **k)
             self.ui_s += time.perf_counter() - t
-            if self.active and w.candles is not None and len(w.candles) >= n:
-                self.bars_sent.append((t, w.chart.newest_in_view()))
+
+        def counted_worker_apply_bar(*a: Any, **k: Any) -> None:
+            self.submitted += 1
+            if self.active:
+                self.bars_sent.append((self.submitted, self._t_bar, w.chart.newest_in_view()))
+            w.worker.run_in_order(self._job_started)
+            worker_apply_bar(*a, **k)
 
         def timed_apply_frame(frame: Any) -> None:
             t = time.perf_counter()
             apply_frame(frame)
             self.ui_s += time.perf_counter() - t
-            if frame.request.end_bar >= len(w.candles):  # a frame with every bar applied so far
-                self.patched += self.applied
-                self.applied.clear()
+            shown = self.frame_bars.pop(id(frame), 0)
+            while self.bars_sent and self.bars_sent[0][0] <= shown:
+                _, t_bar, following = self.bars_sent.popleft()
+                if following:  # a bar the chart is meant to show at once
+                    self.patched.append(t_bar)
+                    self._t_applied = time.perf_counter()
 
         def recorded_on_price(price: float, time_ms: int) -> list[Any]:
             magnets = w.lines.magnets()
@@ -167,10 +185,11 @@ class _Probe:
             return out
 
         w.apply_bar = timed_apply_bar
+        w.worker.apply_bar = counted_worker_apply_bar
         w.chart.apply_frame = timed_apply_frame
         w.alerts.on_price = recorded_on_price
-        # after the window's own slots (connection order): the bar the worker just applied, and its frame
-        w.worker.bar_applied.connect(self._on_bar_applied)
+        # in the worker thread, as the worker sends a frame: which bars it includes
+        w.worker.frame_ready.connect(self._frame_made, QtCore.Qt.ConnectionType.DirectConnection)
         original_paint = ChartWidget.paintEvent
         probe = self
 
@@ -183,11 +202,11 @@ class _Probe:
         ChartWidget.paintEvent = timed_paint  # type: ignore[method-assign]
         self._restore = lambda: setattr(ChartWidget, "paintEvent", original_paint)
 
-    def _on_bar_applied(self, generation: int, _n: int) -> None:
-        if self.bars_sent:
-            t, following = self.bars_sent.popleft()
-            if following:  # a bar the chart should show: timed until a frame with it is painted
-                self.applied.append(t)
+    def _job_started(self) -> None:
+        self.started += 1
+
+    def _frame_made(self, _generation: int, frame: Any) -> None:
+        self.frame_bars[id(frame)] = self.started
 
     def _painted(self, t0: float, t1: float) -> None:
         if not self.active:
@@ -197,6 +216,8 @@ class _Probe:
         self.ui_s = 0.0
         for t in self.patched:
             self.patch_ms.append((t1 - t) * 1000.0)
+        if self.patched:
+            self.to_paint_ms.append((t1 - self._t_applied) * 1000.0)
         self.patched.clear()
 
     def close(self) -> None:

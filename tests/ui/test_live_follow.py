@@ -245,3 +245,23 @@ def test_a_burst_of_revisions_draws_the_newest_not_every_step(live, qtbot) -> No
     assert w.lines.lmap is not None and w.lines._map_key[2] == float(
         w.candles.close[-1]
     )  # the newest in the end
+
+
+def test_following_the_live_edge_needs_no_full_frames(live, qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each new bar is drawn by patching the newest column: the view's own check must not see the frame of the
+    bar before (the worker told the bar was applied before it had sent the patched frame) and ask for a full
+    frame on every bar."""
+    real = frames.compute_frame
+    full: list[int] = []
+
+    def counted(engine: LiquidationEngine, req: frames.FrameRequest) -> frames.Frame:
+        full.append(req.generation)
+        return real(engine, req)
+
+    monkeypatch.setattr(frames, "compute_frame", counted)
+    for _ in range(20):
+        append(live, 1, qtbot, move=0.0002)
+        qtbot.wait(60)  # the view's throttled check runs between bars, as in a live stream
+    settled(live, qtbot)
+    assert newest_in_view(live) and live.frame.request.end_bar == len(live.candles)
+    assert len(full) <= 2, len(full)
