@@ -84,3 +84,79 @@ def test_set_rejects_bad_values():
         s.set("appearance", "theme", "neon")
     with pytest.raises(ValueError):
         s.set_lines("x", "y", [{"kind": "stop", "price": 0}])
+
+
+HOSTILE = [1e308, -1e308, float("nan"), float("inf"), float("-inf"), -5, 0, "abc", "", None, [], {}, True,
+           10**400, "x\x00y", "y" * 10_000, [1, [2, [3]]], 2.5]  # fmt: skip
+
+
+def _every_value_checks(s) -> None:  # type: ignore[no-untyped-def]
+    from liqdesk.feeds.state import SCHEMA, TOP_LEVEL, clean_line
+
+    for section, fields in SCHEMA.items():
+        for key, (_, check) in fields.items():
+            assert check(s.data[section][key]), (section, key, s.data[section][key])
+    for key, (_, check) in TOP_LEVEL.items():
+        assert check(s.data[key]), key
+    for lines in s.data["lines"].values():
+        assert all(clean_line(x) == x for x in lines)
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=lambda v: repr(v)[:12])
+def test_no_value_in_any_field_gets_past_the_one_validation(config, value):
+    """Every field of every section, the tabs and the lines set to the same hostile value: nothing raises and
+    whatever the app reads afterwards passed its check (JSON itself writes NaN, Infinity and 1e999 = inf)."""
+    from liqdesk.feeds.state import SCHEMA
+
+    config.mkdir()
+    raw = {"version": 1, **{sec: {k: value for k in fields} for sec, fields in SCHEMA.items()}}
+    raw["panes"] = [{"exchange": value, "symbol": value, "timeframe": value, "range": value}, value]
+    raw["lines"] = {"binanceusdm|BTC/USDT:USDT": [
+        {"kind": "stop", "price": value}, {"kind": value, "price": 60000.0},
+        {"kind": "entry", "price": 60000.0, "side": "long", "leverage": value, "size_usd": 1000},
+        {"kind": "target", "price": 65000.0, "label": value, "extra": value},
+    ]}  # fmt: skip
+    state_path().write_text(json.dumps(raw, allow_nan=True))
+    s = load_state()
+    _every_value_checks(s)
+    lines = s.lines_for("binanceusdm", "BTC/USDT:USDT")
+    entry = next(x for x in lines if x["kind"] == "entry")
+    if not (isinstance(value, int | float) and not isinstance(value, bool) and 1 < value <= 1000):
+        assert "leverage" not in entry and "side" not in entry  # a bad position leaves a plain entry line
+    assert 1 <= len(s.data["panes"]) <= 2 and all(p["timeframe"] == "5m" for p in s.data["panes"])  # repaired
+    save_state(s)
+    assert load_state().data == s.data  # what was cleaned writes back and reads back the same
+
+
+def test_price_lines_beyond_any_market_price_are_dropped(config):
+    config.mkdir()
+    text = ('{"version": 1, "lines": {"binanceusdm|BTC/USDT:USDT": [{"kind": "stop", "price": 1e308}, '
+            '{"kind": "stop", "price": NaN}, {"kind": "stop", "price": Infinity}, {"kind": "stop", "price": 1e999}, '
+            '{"kind": "stop", "price": -5}, {"kind": "stop", "price": "abc"}, {"kind": "stop", "price": 61000.5}]}}')  # fmt: skip
+    state_path().write_text(text)
+    s = load_state()
+    assert s.lines_for("binanceusdm", "BTC/USDT:USDT") == [{"kind": "stop", "price": 61000.5}]
+    assert "6 bad price line(s)" in "\n".join(s.warnings)
+    with pytest.raises(ValueError):
+        s.set_lines("binanceusdm", "BTC/USDT:USDT", [{"kind": "stop", "price": 1e308}])
+
+
+def test_deeply_nested_or_huge_files_are_unreadable_not_fatal(config):
+    config.mkdir()
+    state_path().write_text("[" * 100_000 + "]" * 100_000)
+    assert "unreadable" in load_state().warnings[0]
+    state_path().write_text('{"version": 1, "pad": "' + "x" * (17 << 20) + '"}')
+    assert "unreadable" in load_state().warnings[0]
+
+
+def test_each_warning_is_logged_once_though_the_file_is_read_again(config, caplog):
+    """Every save (lines, alert and capture settings, the layout) reads the file again: its warnings were
+    printed again each time."""
+    import logging
+
+    config.mkdir()
+    state_path().write_text(json.dumps({"version": 1, "market": {"timeframe": "7m"}}))
+    with caplog.at_level(logging.WARNING, logger="liqdesk.feeds.state"):
+        for _ in range(4):
+            assert any("market.timeframe" in w for w in load_state().warnings)
+    assert [r.getMessage() for r in caplog.records].count(load_state().warnings[0]) == 1

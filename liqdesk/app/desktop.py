@@ -102,7 +102,9 @@ def run(
     """Open the window and run until it is closed. ``clock``/``config``/``after_start`` are for tests (the fake
     exchange's clock; a prepared config; a coroutine run beside the window, e.g. one that closes it)."""
     _check_display()
-    import qasync
+    from liqdesk.app import warmup
+
+    warmup.start()  # the model's kernels compile (first run) or load while Qt starts and the sample loads
     from PySide6 import QtWidgets
 
     from liqdesk.feeds.state import load_state
@@ -169,7 +171,7 @@ def run(
             await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT_S)
 
     # asyncio.run() takes loop_factory only from 3.12; asyncio.Runner has it on 3.11.
-    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+    with asyncio.Runner(loop_factory=_event_loop_class()) as runner:
         try:
             try:
                 runner.run(main())
@@ -184,7 +186,30 @@ def run(
             for pane in workspace.panes:
                 pane.window.worker.shutdown()
             app.setQuitOnLastWindowClosed(quit_on_close)
+            warmup.join()
     return 0
+
+
+def _event_loop_class() -> type[asyncio.AbstractEventLoop]:
+    import qasync
+
+    class EventLoop(qasync.QEventLoop):  # type: ignore[misc]
+        """qasync's loop, with one difference: after its loop stops, qasync processes the Qt events "one last
+        time" with no running loop set, and a task step pending then (ccxt's request throttler always has one)
+        died with "RuntimeError: no running event loop". Here the loop stays the running one until
+        run_until_complete returns, so such a step runs normally and the task is cancelled at shutdown."""
+
+        def _after_run_forever(self) -> None:
+            super()._after_run_forever()
+            asyncio.events._set_running_loop(self)
+
+        def run_until_complete(self, future: Any) -> Any:
+            try:
+                return super().run_until_complete(future)
+            finally:
+                asyncio.events._set_running_loop(None)
+
+    return EventLoop
 
 
 def _make_pane(base: LiveConfig, spec: dict[str, Any], settings: Any, clock: Callable[[], int] | None) -> tuple[

@@ -32,7 +32,7 @@ import numpy as np
 from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, Liquidations, timeframe_ms
-from liqdesk.errors import LiqdeskError
+from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.cache import Cache, CacheError
 from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
 from liqdesk.feeds.live import (
@@ -125,17 +125,25 @@ class LiveSource:
         self.config = config
         self._symbols = [config.symbol] + [s for s in config.symbols if s != config.symbol]
         self._live: MarketData | None = None
-        self._fallback: MarketData | None = None
+        self._fallback: MarketData | None = None  # the cache's data for the symbol last asked for
+        self._sample: MarketData | None = None
 
     def symbols(self) -> list[str]:
         return list(self._symbols)
 
     def load(self, symbol: str) -> MarketData:
+        """The best data for ``symbol``; DataError when there is none here (never another symbol's data:
+        a tab titled ETH must not show the BTC sample)."""
         if self._live is not None and self._live.symbol == symbol:
             return self._live
-        if self._fallback is None:
-            self._fallback = sample_market()
-        return self._fallback
+        if self._fallback is not None and self._fallback.symbol == symbol:
+            return self._fallback
+        if self._sample is None:
+            self._sample = sample_market()
+        if self._sample.symbol == symbol:
+            return self._sample
+        where = "--offline" if self.config.offline else "not in the local cache"
+        raise DataError(f"{where}, and the bundled sample is {self._sample.symbol} only")
 
     def set_live(self, data: MarketData | None) -> None:
         self._live = data
@@ -211,6 +219,7 @@ class LiveController:
         # Called with the liquidations just drawn as markers (the latency benchmark listens here).
         self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
+        self._notice_stream: str | None = None  # the stream a RECONNECTING / RATE LIMITED notice is about
         if not config.offline:
             try:
                 # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
@@ -308,10 +317,9 @@ class LiveController:
                 self._show_in_window(target)
             elif target.symbol == w.settings.symbol:
                 w.set_timeframe(target.timeframe)
-            else:
-                self._flash(
-                    f"{target.symbol}: nothing cached and {venue_name(self.config.exchange)} unreachable"
-                )
+            else:  # the window says so under the new symbol (never the old symbol's chart under it)
+                self.source.set_live(None)
+                self._show_in_window(target)
         self._restart(target)
 
     # -- the connection task ---------------------------------------------------------------------------------
@@ -483,15 +491,14 @@ class LiveController:
         what = {"sample": "the bundled sample", "cache": "cached data", "live": "the last live data"}.get(
             kind, "data from files"
         )
-        if market is not None and market.symbol != self.target.symbol:
-            # never let a tab titled ETH pass off the BTC sample as ETH
-            what += f" of {market.symbol} ({self.target.symbol} is not available offline)"
+        shown = f"showing {what}" if market is not None else f"no {self.target.symbol} data here"
         if self.mode == "sample":
-            w.show_notice("OFFLINE · bundled sample data (--offline)")
+            w.show_notice("OFFLINE · bundled sample data (--offline)" if market is not None else
+                          f"OFFLINE · {shown} (--offline)")  # fmt: skip
         elif self.mode == "connecting":
-            w.show_notice(f"CONNECTING to {venue_name(self.config.exchange)} · showing {what}")
+            w.show_notice(f"CONNECTING to {venue_name(self.config.exchange)} · {shown}")
         else:
-            w.show_notice(f"OFFLINE · {self._offline_reason or 'no connection'} · showing {what}")
+            w.show_notice(f"OFFLINE · {self._offline_reason or 'no connection'} · {shown}")
         if market is not None and kind != "live":
             w.set_status_source(market.label + " · not live")
 
@@ -541,8 +548,10 @@ class LiveController:
             appended |= self._apply_bar(w, e)
         if liqs or (appended and self._liq_waiting):
             self._show_liquidations(w, liqs)
-        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(("RECONNECTING", "RATE")):
+        flowing = ("RECONNECTING", "RATE") if not appended else ("RECONNECTING", "RATE", "WAITING")
+        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(flowing):
             w.show_notice(None)  # data flows again
+            self._notice_stream = None
 
     def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
         """New real liquidations to the window (``add_liquidations`` appends only the new markers and feeds the
@@ -605,6 +614,8 @@ class LiveController:
             return
         if e.level == "info":
             w.flash(text)
+            if e.text.endswith("connected") and e.stream == self._notice_stream:
+                self._reconnected(w, e)
             return
         low = e.text.lower()
         if "not stored" in low or "waiting for the cache" in low:
@@ -618,7 +629,25 @@ class LiveController:
         else:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
+        self._notice_stream = e.stream
         w.flash(text)
+
+    def _reconnected(self, w: MainWindow, e: StatusEvent) -> None:
+        """The stream behind the notice is back: the notice goes (bars may not flow at once: an exchange
+        whose clock is behind the newest bar shown sends bars the chart already has, and says so)."""
+        self._notice_stream = None
+        if not w.notice.text().startswith(("RECONNECTING", "RATE")):
+            return
+        c = w.candles
+        now = self.clock()
+        if e.stream == "candles" and c is not None and len(c) and int(c.open_time[-1]) > now:
+            from liqdesk.feeds.timeparse import format_time
+
+            w.show_notice(f"WAITING · {venue_name(e.exchange or self.config.exchange)} is at "
+                          f"{format_time(now)[:16]}Z, behind the newest bar shown "
+                          f"({format_time(int(c.open_time[-1]))[:16]}Z): new bars come once it passes")  # fmt: skip
+        else:
+            w.show_notice(None)
 
 
 def _last_taker_share(c: Candles) -> float:

@@ -3,6 +3,7 @@ clearly ended, so price chattering around a line does not repeat the alert."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from liqdesk.core.liqmap import Magnet
@@ -59,35 +60,87 @@ class LineCrossing:
 
 
 @dataclass
+class TrackedCluster:
+    """A magnet followed from map to map: same side, and its centre moved by less than its width."""
+
+    key: str
+    side: int
+    price: float
+    low: float
+    high: float
+    usd: float
+    armed: bool = True  # the next approach alerts; cleared when it does, set again once price is far
+
+    @property
+    def width(self) -> float:
+        return max(self.high - self.low, self.price * 1e-4)
+
+
+@dataclass
 class MagnetProximity:
-    """Fires when price comes within `within_pct` % of a magnet of at least `min_usd`; the same
-    magnet (bucketed by price) alerts again only after price has left `rearm_factor` × that distance."""
+    """Fires once per approach of one cluster: when price comes within `within_pct` % of a magnet of at
+    least `min_usd`, and again only after price has been more than `rearm_factor` × that distance away.
+
+    Clusters keep their identity across maps while their centre drifts by less than their width (the map
+    is recomputed every bar and the centre moves a little each time); a cluster missing from one map (out
+    of the top few, or just under `min_usd`) keeps its state until price is far from it."""
 
     within_pct: float = 0.5
     min_usd: float = 50e6
     rearm_factor: float = 1.5
-    bucket_pct: float = 0.25
-    _inside: set[str] = field(default_factory=set)
+    clusters: list[TrackedCluster] = field(default_factory=list)
+    _next_id: int = 0
 
     def update(self, price: float, magnets: list[Magnet], time_ms: int) -> list[AlertEvent]:
+        if not (price > 0 and math.isfinite(price)):
+            return []
+        big = [m for m in magnets if m.usd >= self.min_usd and m.price > 0 and math.isfinite(m.price)]
         out = []
-        seen = set()
-        for m in magnets:
-            if m.usd < self.min_usd:
-                continue
-            key = f"{'L' if m.side == LONG else 'S'}{round(m.price / (m.price * self.bucket_pct / 100))}"
+        seen: set[int] = set()
+        for m, c in self._match(big):
+            seen.add(id(c))
+            c.price, c.low, c.high, c.usd = m.price, m.low, m.high, m.usd
             dist = abs(m.price - price) / price * 100
-            seen.add(key)
-            if dist <= self.within_pct and key not in self._inside:
-                self._inside.add(key)
+            if dist <= self.within_pct and c.armed:
+                c.armed = False
                 side = "long" if m.side == LONG else "short"
                 out.append(
-                    AlertEvent("magnet", key, time_ms, price,
+                    AlertEvent("magnet", c.key, time_ms, price,
                                f"price within {dist:.2f} % of {side} cluster {m.price:,.0f} (${m.usd / 1e6:,.0f}M)")
                 )  # fmt: skip
             elif dist > self.within_pct * self.rearm_factor:
-                self._inside.discard(key)
-        self._inside &= seen  # a magnet that disappeared (swept) re-arms
+                c.armed = True
+        far = self.within_pct * self.rearm_factor
+        self.clusters = [
+            c for c in self.clusters if id(c) in seen or abs(c.price - price) / price * 100 <= far
+        ]
+        return out
+
+    def _match(self, magnets: list[Magnet]) -> list[tuple[Magnet, TrackedCluster]]:
+        """Each magnet with the tracked cluster it continues (closest pairs first), or a new one."""
+        pairs = []
+        for i, m in enumerate(magnets):
+            for j, c in enumerate(self.clusters):
+                gap = abs(m.price - c.price)
+                if c.side == m.side and gap < max(c.width, m.high - m.low):
+                    pairs.append((gap, i, j))
+        taken_m: dict[int, TrackedCluster] = {}
+        taken_c: set[int] = set()
+        for _, i, j in sorted(pairs):
+            if i not in taken_m and j not in taken_c:
+                taken_m[i] = self.clusters[j]
+                taken_c.add(j)
+        out = []
+        for i, m in enumerate(magnets):
+            found = taken_m.get(i)
+            if found is None:
+                self._next_id += 1
+                c = TrackedCluster(f"{'L' if m.side == LONG else 'S'}{self._next_id}", m.side, m.price, m.low,
+                                   m.high, m.usd)  # fmt: skip
+                self.clusters.append(c)
+            else:
+                c = found
+            out.append((m, c))
         return out
 
 

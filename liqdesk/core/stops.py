@@ -25,7 +25,9 @@ CLEAR = "clear"
 
 def snap_to_tick(price: float, tick: float) -> float:
     """Nearest multiple of the tick size, without binary noise (62000.1 stays 62000.1)."""
-    if tick <= 0 or not math.isfinite(price):
+    if not (tick > 0 and math.isfinite(tick) and math.isfinite(price)):
+        return price
+    if not abs(price / tick) < 2**53:  # beyond the float grid of this tick (1e308 overflowed round())
         return price
     decimals = max(0, -math.floor(math.log10(tick)) + 2)
     return round(round(price / tick) * tick, decimals)

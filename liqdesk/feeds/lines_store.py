@@ -8,15 +8,14 @@ tolerant load (a corrupt file is moved aside with a warning, a bad entry is skip
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from liqdesk.feeds.state import SCHEMA, load_state, save_state
+from liqdesk.feeds.state import LINE_KINDS, SCHEMA, clean_line, load_state, save_state
 
 log = logging.getLogger(__name__)
 
-KINDS = ("stop", "target", "entry", "alert", "liquidation")
+KINDS = LINE_KINDS
 
 
 @dataclass
@@ -35,19 +34,12 @@ class PriceLine:
 
     @staticmethod
     def from_json(raw: Any) -> PriceLine | None:
-        if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
+        """A line from the state file, through the state's one line check (None: unusable)."""
+        line = clean_line(raw)
+        if line is None:
             return None
-        price = raw.get("price")
-        if (
-            isinstance(price, bool)
-            or not isinstance(price, int | float)
-            or not math.isfinite(price)
-            or price <= 0
-        ):
-            return None
-        label = raw.get("label") if isinstance(raw.get("label"), str) else ""
-        extra = {k: v for k, v in raw.items() if k not in ("kind", "price", "label")}
-        return PriceLine(str(raw["kind"]), float(price), label, extra)
+        extra = {k: v for k, v in line.items() if k not in ("kind", "price", "label")}
+        return PriceLine(str(line["kind"]), float(line["price"]), str(line.get("label", "")), extra)
 
 
 def load_lines(exchange: str, symbol: str) -> list[PriceLine]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from liqdesk.feeds.atomic import write_json_atomic
 from liqdesk.feeds.presets import config_dir
@@ -29,20 +30,43 @@ STATE_FILE = "state.json"
 Check = Callable[[Any], bool]
 
 
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
+TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h")
+RANGES = ("12h", "24h", "3d", "7d", "30d", "90d", "180d", "1y")
+LINE_KINDS = ("stop", "target", "entry", "alert", "liquidation")
+MAX_PRICE = 1e12  # a line above this is no market's price (and 1e308 overflowed the tick snapping)
+MAX_TEXT = 4096
+MAX_FILE_BYTES = 16 << 20
+MAX_LINES_PER_MARKET = 500
+
+
+def _is_str(v: Any) -> TypeGuard[str]:
+    """Text the app can use anywhere (paths included): bounded, no NUL (os calls raise ValueError on it)."""
+    return isinstance(v, str) and len(v) <= MAX_TEXT and "\x00" not in v
 
 
 def _is_bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
+def _is_number(v: Any) -> TypeGuard[int | float]:
+    """A finite JSON number (JSON gives NaN, Infinity and 1e999 = inf to Python as floats)."""
+    if isinstance(v, bool):
+        return False
+    if isinstance(v, int):
+        return abs(v) < 2**63  # JSON ints are unbounded; math.isfinite(10**400) raises
+    return isinstance(v, float) and math.isfinite(v)
+
+
 def _num(lo: float, hi: float) -> Check:
-    return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi
+    return lambda v: _is_number(v) and lo <= v <= hi
+
+
+def _int(lo: int, hi: int) -> Check:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
 def _one_of(*options: str) -> Check:
-    return lambda v: v in options
+    return lambda v: isinstance(v, str) and v in options
 
 
 def _opt(check: Check) -> Check:
@@ -50,36 +74,84 @@ def _opt(check: Check) -> Check:
 
 
 def _int_list(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+    return isinstance(v, list) and len(v) <= 16 and all(_int(0, 100_000)(x) for x in v)
 
 
 def _levels(v: Any) -> bool:
     return v is None or (
-        isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v) and v[0] < v[1]
+        isinstance(v, list) and len(v) == 2 and all(_num(-1e15, 1e15)(x) for x in v) and v[0] < v[1]
     )
 
 
 def _pane(v: Any) -> bool:
-    return isinstance(v, dict) and all(
-        isinstance(v.get(k), str) for k in ("exchange", "symbol", "timeframe", "range")
+    return (
+        isinstance(v, dict)
+        and all(_is_str(v.get(k)) and 0 < len(v[k]) <= 64 for k in ("exchange", "symbol"))
+        and v.get("timeframe") in TIMEFRAMES
+        and v.get("range") in RANGES
     )
+
+
+def _clean_pane(v: Any) -> dict[str, str] | None:
+    """A tab from the state file with each bad field replaced by its default (None: not a tab at all)."""
+    if not isinstance(v, dict):
+        return None
+    default = TOP_LEVEL["panes"][0][0]
+    out = {k: v.get(k) for k in ("exchange", "symbol", "timeframe", "range")}
+    for k in ("exchange", "symbol"):
+        text = out[k]
+        if not (_is_str(text) and 0 < len(text) <= 64):
+            out[k] = default[k]
+    out["timeframe"] = out["timeframe"] if out["timeframe"] in TIMEFRAMES else default["timeframe"]
+    out["range"] = out["range"] if out["range"] in RANGES else default["range"]
+    return out  # type: ignore[return-value]
 
 
 def _panes(v: Any) -> bool:
     return isinstance(v, list) and 1 <= len(v) <= 16 and all(_pane(p) for p in v)
 
 
-def _line(v: Any) -> bool:
-    return (
-        isinstance(v, dict)
-        and v.get("kind") in ("stop", "target", "entry", "alert", "liquidation")
-        and isinstance(v.get("price"), int | float)
-        and v["price"] > 0
-    )
+# What rides on a line besides kind, price and label: the position on its entry line.
+_POSITION_FIELDS: dict[str, Check] = {
+    "side": _one_of("long", "short"),
+    "leverage": lambda v: _is_number(v) and 1 < v <= 1000,
+    "size_usd": lambda v: _is_number(v) and 0 < v <= MAX_PRICE,
+}
+
+
+def clean_line(raw: Any) -> dict[str, Any] | None:
+    """The one check of a price line read from the state file or about to be written to it: the line as
+    the app may use it, or None when it cannot be used at all (no kind, no finite price in (0, MAX_PRICE]).
+    A bad label or position field is dropped (a bad position leaves a plain line); other fields are kept
+    when they are plain finite values (a newer version's additions)."""
+    if not isinstance(raw, dict) or raw.get("kind") not in LINE_KINDS:
+        return None
+    price = raw.get("price")
+    if not (_is_number(price) and 0 < price <= MAX_PRICE):
+        return None
+    out: dict[str, Any] = {"kind": raw["kind"], "price": price}
+    label = raw.get("label")
+    if _is_str(label) and label and len(label) <= 200:
+        out["label"] = label
+    position = {k: raw[k] for k in _POSITION_FIELDS if k in raw}
+    if (
+        position
+        and len(position) == len(_POSITION_FIELDS)
+        and all(check(position[k]) for k, check in _POSITION_FIELDS.items())
+    ):
+        out.update(position)
+    for k, x in raw.items():
+        if k in out or k in _POSITION_FIELDS or k == "label" or not (_is_str(k) and len(k) <= 64):
+            continue
+        if _is_bool(x) or _is_number(x) or (_is_str(x) and len(x) <= 200):
+            out[k] = x
+    return out
 
 
 def _lines(v: Any) -> bool:
-    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, list) for k, x in v.items())
+    return isinstance(v, dict) and all(
+        _is_str(k) and len(k) <= 200 and isinstance(x, list) for k, x in v.items()
+    )
 
 
 # field -> (default, check). Nested sections are dicts of the same.
@@ -88,13 +160,13 @@ SCHEMA: dict[str, dict[str, tuple[Any, Check]]] = {
         "geometry": ("", _is_str),  # Qt saveGeometry() as base64
         "dock_state": ("", _is_str),
         "splitter": ([], _int_list),
-        "current_tab": (0, _num(0, 15)),  # the workspace tab shown (index into panes)
+        "current_tab": (0, _int(0, 15)),  # the workspace tab shown (index into panes)
     },
     "market": {
         "exchange": ("binanceusdm", _is_str),
         "symbol": ("BTC/USDT:USDT", _is_str),
-        "timeframe": ("5m", _one_of("1m", "5m", "15m", "1h", "4h")),
-        "range": ("3d", _one_of("12h", "24h", "3d", "7d", "30d", "90d", "180d", "1y")),
+        "timeframe": ("5m", _one_of(*TIMEFRAMES)),
+        "range": ("3d", _one_of(*RANGES)),
     },
     "model": {
         "preset": ("coinglass", _is_str),
@@ -102,8 +174,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, Check]]] = {
         "half_life_h": (None, _opt(_num(0.1, 1e5))),
         "churn": (0.06, _num(0.0, 10.0)),
         "volume_half_life_h": (24.0, _num(0.1, 1e5)),
-        "entry_points": (1, _num(1, 15)),
-        "bins": (1000, _num(50, 4000)),  # the heatmap's price bins at most (MainWindow.max_bins)
+        "entry_points": (1, _int(1, 15)),
+        "bins": (1000, _int(50, 4000)),  # the heatmap's price bins at most (MainWindow.max_bins)
         # compute backend (core.backend): read once at start; --backend and LIQDESK_BACKEND win over it
         "backend": ("auto", _one_of("auto", "numpy", "cupy")),
     },
@@ -161,10 +233,11 @@ class AppState:
         return [dict(x) for x in self.data["lines"].get(f"{exchange}|{symbol}", [])]
 
     def set_lines(self, exchange: str, symbol: str, lines: list[dict[str, Any]]) -> None:
-        bad = [x for x in lines if not _line(x)]
+        clean = [clean_line(x) for x in lines]
+        bad = [x for x, c in zip(lines, clean, strict=True) if c is None]
         if bad:
             raise ValueError(f"bad price line {bad[0]!r}")
-        self.data["lines"][f"{exchange}|{symbol}"] = [dict(x) for x in lines]
+        self.data["lines"][f"{exchange}|{symbol}"] = clean[:MAX_LINES_PER_MARKET]
 
 
 def defaults() -> dict[str, Any]:
@@ -185,10 +258,14 @@ def load_state(path: Path | None = None) -> AppState:
     if not path.exists():
         return state
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_FILE_BYTES >> 20} MB")
+        raw = json.loads(data.decode("utf-8"))
         if not isinstance(raw, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         aside = _keep_aside(path, "corrupt")
         state.warnings.append(f"{path}: unreadable ({exc}); kept as {aside.name}, using defaults")
         return _logged(state)
@@ -213,15 +290,20 @@ def load_state(path: Path | None = None) -> AppState:
                 state.data[section][key] = value
             else:
                 state.warnings.append(f"{path}: bad value for {section}.{key} ({value!r}); using the default")
+    panes = raw.get("panes")
+    if isinstance(panes, list) and panes and not _panes(panes):  # repair tabs field by field
+        fixed = [c for c in map(_clean_pane, panes[:16]) if c is not None]
+        state.warnings.append(f"{path}: bad tab settings replaced by defaults")
+        raw = {**raw, "panes": fixed} if fixed else {k: v for k, v in raw.items() if k != "panes"}
     for key, (_, check) in TOP_LEVEL.items():
         if key in raw:
             if check(raw[key]):
-                state.data[key] = raw[key]
+                state.data[key] = copy.deepcopy(raw[key])
             else:
                 state.warnings.append(f"{path}: bad '{key}'; using the default")
     # price lines are checked one by one: a bad line is dropped, the others kept
     for market, lines in list(state.data["lines"].items()):
-        good = [x for x in lines if _line(x)]
+        good = [c for c in map(clean_line, lines) if c is not None][:MAX_LINES_PER_MARKET]
         if len(good) != len(lines):
             state.warnings.append(f"{path}: {len(lines) - len(good)} bad price line(s) for {market} dropped")
         state.data["lines"][market] = good
@@ -249,7 +331,14 @@ def _keep_aside(path: Path, why: str) -> Path:
     return aside
 
 
+_said: set[str] = (
+    set()
+)  # warnings logged already: the file is read again by every save (lines, prefs, layout)
+
+
 def _logged(state: AppState) -> AppState:
     for w in state.warnings:
-        log.warning("%s", w)
+        if w not in _said:
+            _said.add(w)
+            log.warning("%s", w)
     return state

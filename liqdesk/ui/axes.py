@@ -145,13 +145,23 @@ class PriceAxisItem(pg.AxisItem):
 
 
 class UsdAxisItem(pg.AxisItem):
-    """Axis for USD notional (liquidation-map x)."""
+    """Axis for USD notional (liquidation-map x). Blank until there are numbers to scale it (before the
+    first frame its default 0–1 range read "-$0 0 $0 $1")."""
 
     def __init__(self, orientation: str = "bottom", **kwargs: object) -> None:
         super().__init__(orientation=orientation, **kwargs)
         self.enableAutoSIPrefix(False)
+        self.blank = True
+
+    def set_blank(self, blank: bool) -> None:
+        if blank != self.blank:
+            self.blank = blank
+            self.picture = None
+            self.update()
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if self.blank:
+            return ["" for _ in values]
         return [fmt.usd(v) if v else "0" for v in values]
 
 

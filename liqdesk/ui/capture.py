@@ -46,11 +46,25 @@ def default_folder() -> Path:
     return Path.cwd()
 
 
+def data_time_ms(window: MainWindow) -> int | None:
+    """When the picture is of: the liquidation map's bar (the last bar in view), else the newest bar; never
+    the time the screenshot is taken (historical data is not today's)."""
+    if window.frame is not None:
+        return int(window.frame.lmap.time_ms)
+    c = window.candles
+    return int(c.open_time[-1]) if c is not None and len(c) else None
+
+
 def watermark_lines(window: MainWindow) -> list[str]:
-    """What the image is: market, timeframe, time (UTC), data source, model."""
+    """What the image is: market, timeframe, the data's time (UTC), data source, model."""
     m = window.market
-    symbol = f"{plain_symbol(m.symbol)} · {m.exchange}" if m else "?"
-    when = datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    symbol = f"{plain_symbol(m.symbol)} · {m.exchange}" if m else window.settings.symbol or "?"
+    t = data_time_ms(window)
+    when = (
+        datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if t is not None
+        else "no data"
+    )
     model = window.model_label.text()
     return [
         f"{symbol} · {window.settings.timeframe} · {when}",
@@ -100,6 +114,7 @@ def watermark_area(window: MainWindow) -> QtCore.QRectF:
 def chart_image(window: MainWindow, scale: float = 1.0, watermark: bool = True) -> QtGui.QImage:
     """The chart area as an image at device resolution × scale (2.0: twice the pixels)."""
     widget = window.chart
+    window.refresh_readout()
     if scale == 1.0:
         image = widget.grab().toImage()
     else:

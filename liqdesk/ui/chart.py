@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from liqdesk.core.liqmap import Magnet
 from liqdesk.core.series import LONG, Candles
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
@@ -35,6 +36,9 @@ class EagerViewBox(pg.ViewBox):
         super().updateViewRange(forceX, forceY)
         if self._matrixNeedsUpdate and self.width() > 0 and self.height() > 0:
             self.updateMatrix()
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:
+        ev.ignore()  # pyqtgraph's zoom history took -, +, = and Backspace: the window's keys do the chart's
 
 
 class HeatmapItem(pg.ImageItem):
@@ -134,6 +138,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._n_bars = 0
         self._transform = "sqrt"
         self._frame: Frame | None = None
+        self._magnets: list[Magnet] = []  # the frame's magnets, as laid out beside the map
         self._magnet_prices: list[float] = []
         self._flush_window: QtWidgets.QWidget | None = None
         self._map_title = ""
@@ -199,8 +204,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             line.hide()
             p.addItem(line, ignoreBounds=True)
 
-        self.legend = pg.LegendItem(offset=(8, -8), labelTextColor=theme.TEXT, labelTextSize="8pt",
-                                    brush=pg.mkBrush(13, 16, 23, 200), pen=pg.mkPen("#2a3142"))  # fmt: skip
+        pal = theme.palette()
+        self.legend = pg.LegendItem(offset=(8, -8), labelTextColor=pal["text"], labelTextSize="8pt",
+                                    brush=pg.mkBrush(pal["legend"]), pen=pg.mkPen(pal["legend_border"]))  # fmt: skip
         self.legend.setParentItem(self.price_vb)
         self._legend_samples = self._make_legend()
 
@@ -310,6 +316,14 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.empty_notice = QtWidgets.QLabel(self)
         self.empty_notice.setObjectName("notice")
         self.empty_notice.hide()
+        # Back to the newest bar (End does the same): shown while the newest bar is out of view.
+        self.live_button = QtWidgets.QToolButton(self)
+        self.live_button.setObjectName("liveButton")
+        self.live_button.setText("Go live ⇥")
+        self.live_button.setToolTip("Back to the newest bar and follow it (End)")
+        self.live_button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.live_button.clicked.connect(self.jump_to_end)
+        self.live_button.hide()
 
         # ---- signals
         self._debounce = QtCore.QTimer(self)
@@ -318,10 +332,19 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._debounce.timeout.connect(self.view_changed)
         self.price_vb.sigXRangeChanged.connect(self._on_x_range)
         self.price_vb.sigYRangeChanged.connect(self._on_y_range)
+        # A resized plot (shown, a dock opened) may need a sharper frame: the window checks on view changes.
+        self.price_vb.sigResized.connect(lambda *_: self._announce_view_change())
         self._mouse_proxy = pg.SignalProxy(self.scene().sigMouseMoved, rateLimit=60, slot=self._on_mouse)
+        self._pointer_inside = False
+        self._pointer_at: QtCore.QPointF | None = None  # scene position of the pointer over the chart
         self.set_colormap(theme.DEFAULT_COLORMAP)
 
     # ------------------------------------------------------------------ painting
+
+    def keyPressEvent(self, ev: QtGui.QKeyEvent) -> None:
+        # Every key goes on to the window (its keyPressEvent and shortcuts): the scene had pyqtgraph's view
+        # box zoom on -, + and Backspace, and the scroll area behind the view took the arrow keys.
+        ev.ignore()
 
     def showEvent(self, ev: QtGui.QShowEvent) -> None:
         super().showEvent(ev)
@@ -361,6 +384,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         rect = self.price_vb.sceneBoundingRect()
         top_left = self.mapFromScene(rect.topLeft())
         self.readout.move(top_left.x() + 8, top_left.y() + 8)
+        if self.live_button.isVisible():
+            self.live_button.adjustSize()
+            bottom_right = self.mapFromScene(rect.bottomRight())
+            self.live_button.move(bottom_right.x() - self.live_button.width() - 8,
+                                  bottom_right.y() - self.live_button.height() - 8)  # fmt: skip
         if self.empty_notice.isVisible():
             self.empty_notice.adjustSize()
             c = self.mapFromScene(rect.center())
@@ -403,6 +431,15 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             self.legend.addItem(item, name)
         return [i for i, _ in items]
 
+    def set_legend_theme(self, p: dict[str, str]) -> None:
+        """The legend box and its text in the theme's colours (pyqtgraph's setLabelTextColor only applies
+        to labels drawn later: each label is drawn again here)."""
+        self.legend.setBrush(pg.mkBrush(p["legend"]))
+        self.legend.setPen(pg.mkPen(p["legend_border"]))
+        self.legend.setLabelTextColor(p["text"])
+        for _, label in self.legend.items:
+            label.setText(label.text)
+
     def set_real_legend(self, has_real: bool) -> None:
         for item in self._legend_samples[2:]:
             self.legend.removeItem(item)
@@ -421,21 +458,46 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.volume.set_bars(candles.open, candles.high, candles.low, candles.close, candles.volume)
         self.time_axis.set_times(candles.open_time, candles.interval_ms)
         self.price_plot.getAxis("bottom").set_times(candles.open_time, candles.interval_ms)
-        n = len(candles)
-        for vb in (self.price_vb, self.volume_vb):
-            vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
-        if n:
+        self._set_x_limits()
+        if len(candles):
             self.price_line.setPos(float(candles.close[-1]))
             self.map_price_line.setPos(float(candles.close[-1]))
+        self._update_live_button()
+
+    def _set_x_limits(self) -> None:
+        # Grown with every appended bar: limits set once at load would cap panning and End at the bars
+        # loaded then, and a live chart would run off its own edge.
+        n = self._n_bars
+        for vb in (self.price_vb, self.volume_vb):
+            vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
+
+    def newest_in_view(self) -> bool:
+        """The newest bar is on screen: a live chart follows new bars only then."""
+        if not self._n_bars:
+            return False
+        x0, x1 = self.visible_bars()
+        return x0 - 0.5 <= self._n_bars - 1 <= x1
 
     def update_last_bar(self, candles_row: Candles, append: bool) -> None:
+        """A live bar moved (or a new one came). While the newest bar is in view the chart scrolls with it
+        (one bar per new bar, as TradingView does) and the price axis re-fits; once the user has panned
+        back in time the view stays where it is."""
         r = candles_row
+        following = self.newest_in_view()
         self.candles.update_last(r.open[0], r.high[0], r.low[0], r.close[0], r.volume[0], append=append)
         self.volume.update_last(r.open[0], r.high[0], r.low[0], r.close[0], r.volume[0], append=append)
         if append:
             self._n_bars += 1
+            self._set_x_limits()
         self.price_line.setPos(float(r.close[0]))
         self.map_price_line.setPos(float(r.close[0]))
+        if following:
+            x0, x1 = self.visible_bars()
+            if append:
+                self.price_vb.setXRange(x0 + 1.0, x1 + 1.0, padding=0)  # fits y in _on_x_range
+            elif self.auto_y:
+                self.fit_y()
+        self._update_live_button()
 
     def set_times(self, open_time: np.ndarray, interval_ms: int) -> None:
         self.time_axis.set_times(open_time, interval_ms)
@@ -488,9 +550,10 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.price_vb.setXRange(c - (c - x0) * factor, c + (x1 - c) * factor, padding=0)
 
     def jump_to_end(self) -> None:
+        """The live edge: the newest bar at the right, the zoom kept (End, the "Live" button)."""
         x0, x1 = self.visible_bars()
         width = x1 - x0
-        end = self._n_bars + 2
+        end = self._n_bars - 1 + max(3.0, width * 0.04)  # room for the price tag, as show_bars leaves
         self.price_vb.setXRange(end - width, end, padding=0)
 
     def _on_x_range(self, *_: object) -> None:
@@ -498,7 +561,16 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             self.fit_y()
         else:
             self._refit_volume()
+        self._update_live_button()
+        self._follow_pointer()
         self._announce_view_change()
+
+    def _update_live_button(self) -> None:
+        show = self._n_bars > 0 and not self.newest_in_view()
+        if show != self.live_button.isVisible():
+            self.live_button.setVisible(show)
+            if show:
+                self._place_overlays()
 
     def _refit_volume(self, *_: object) -> None:
         if len(self.volume):
@@ -508,6 +580,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     def _on_y_range(self, *_: object) -> None:
         self._realign_map()
         self._layout_magnets()
+        self._follow_pointer()
         self._announce_view_change()
 
     def _announce_view_change(self) -> None:
@@ -528,6 +601,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.colorbar.axis.update()
 
     def apply_frame(self, frame: Frame) -> None:
+        if self._frame is None:
+            self._frame = frame
+            self._show_scales(True)
         self._frame = frame
         self._set_image(frame.image)
         self.heatmap.setRect(*frame.rect)
@@ -561,7 +637,35 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self.levels_changed.emit(float(lo), float(hi))
 
     def _colorbar_ticks(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if self._frame is None:  # no levels yet: no "$0 $0 $0 $1" while the model builds
+            return ["" for _ in values]
         return [fmt.usd(_inverse_transform(v, self._transform)) for v in values]
+
+    def _show_scales(self, on: bool) -> None:
+        self.map_plot.getAxis("bottom").set_blank(not on)
+        self.colorbar.axis.picture = None
+        self.colorbar.axis.update()
+
+    def clear_data(self) -> None:
+        """Nothing to show (a market without data): no candles, heatmap, map, magnets or markers."""
+        empty = np.zeros(0)
+        self.set_candles(
+            Candles(np.zeros(0, np.int64), empty, empty, empty, empty, empty, interval_ms=60_000)
+        )
+        self._frame = None
+        self.heatmap.clear()
+        for bar in self.tier_bars:
+            bar.hide()
+        self.cum_long.setData([], [])
+        self.cum_short.setData([], [])
+        self._magnets = []
+        self._layout_magnets()
+        _set_text(self.cum_label, "")
+        self.sweeps.setData([], [])
+        self.real_liqs.setData([], [])
+        self._map_title = ""
+        self.map_plot.setTitle("Liquidation map", color=theme.TEXT_DIM, size="8pt")
+        self._show_scales(False)
 
     def _apply_map(self, frame: Frame) -> None:
         lmap = frame.lmap
@@ -694,7 +798,30 @@ class ChartWidget(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------------ crosshair
 
     def _on_mouse(self, args: tuple[QtCore.QPointF]) -> None:
-        pos = args[0]
+        if not self._pointer_inside:
+            return  # a move queued by the rate limiter, after the pointer left
+        self._pointer_at = QtCore.QPointF(args[0])
+        self._crosshair_at(self._pointer_at)
+
+    def mouseMoveEvent(self, ev: QtGui.QMouseEvent) -> None:
+        self._pointer_inside = True
+        super().mouseMoveEvent(ev)
+
+    def leaveEvent(self, ev: QtCore.QEvent) -> None:
+        # The pointer left the chart: no crosshair, no readout, no hovered price (Alt+S/T/E/A then use the
+        # last price, and a screenshot shows no stale readout).
+        self._pointer_inside = False
+        self._pointer_at = None
+        self.hide_crosshair()
+        super().leaveEvent(ev)
+
+    def _follow_pointer(self) -> None:
+        """The view moved under a still pointer (wheel zoom, keys, a live bar): the crosshair and the readout
+        follow what is under it now."""
+        if self._pointer_at is not None and self._pointer_inside:
+            self._crosshair_at(self._pointer_at)
+
+    def _crosshair_at(self, pos: QtCore.QPointF) -> None:
         for vb in (self.price_vb, self.volume_vb, self.map_vb):
             if vb.sceneBoundingRect().contains(pos):
                 pt = vb.mapSceneToView(pos)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,6 +65,7 @@ USER_KINDS = ("stop", "target", "entry", "alert")  # what the user adds; "liquid
 LABEL_BACKGROUND = (10, 12, 18, 225)
 LINE_WIDTH = 2.0
 WARN_COLOR = "#ffcc00"
+MAP_INTERVAL_S = 0.25  # live revisions: labels and magnet alerts from a map at most this old
 
 
 @dataclass
@@ -268,6 +271,11 @@ class _Relay(QtCore.QObject):
     map_ready = QtCore.Signal(object, object)  # request key, LiquidationMap
 
 
+# Every lines controller of the process: a save by one reloads the others showing the same market (two tabs
+# of one market each kept their own copy, and the last to save overwrote the other's lines).
+_controllers: weakref.WeakSet[LinesController] = weakref.WeakSet()
+
+
 class LinesController(QtCore.QObject):
     """Owns the lines of the current market: add, move, remove, persist, labels and advice."""
 
@@ -304,6 +312,11 @@ class LinesController(QtCore.QObject):
         self._menu: QtWidgets.QMenu | None = None
         self._relay = _Relay(self)
         self._relay.map_ready.connect(self._on_map)
+        self._map_asked = 0.0  # monotonic time of the last map asked for
+        self._magnets: tuple[LiquidationMap | None, list[Any]] = (None, [])
+        self._map_timer = QtCore.QTimer(self)
+        self._map_timer.setSingleShot(True)
+        self._map_timer.timeout.connect(lambda: self.request_map())
         self._save_timer = QtCore.QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(400)  # nudges and drags: one write after the last change
@@ -318,6 +331,7 @@ class LinesController(QtCore.QObject):
         readout_toggled = getattr(window.chart, "readout_toggled", None)
         if readout_toggled is not None:
             readout_toggled.connect(self._schedule_layout)
+        _controllers.add(self)
 
     # ------------------------------------------------------------------ market
 
@@ -388,6 +402,9 @@ class LinesController(QtCore.QObject):
     def add_line(self, kind: str, price: float | None = None, label: str = "") -> PriceLineItem | None:
         if kind not in USER_KINDS:
             raise ValueError(f"unknown line kind {kind!r}")
+        if self.window.market is None:
+            self.window.flash(f"no {self.symbol or 'market'} data here: lines need a chart to be drawn on")
+            return None
         price = self.default_price(kind) if price is None else price
         if price is None or not math.isfinite(price) or price <= 0:
             self.window.flash("no price yet: wait for the data")
@@ -492,6 +509,19 @@ class LinesController(QtCore.QObject):
             save_lines(self.exchange, self.symbol, self.lines())
         except OSError as exc:
             self.window.flash(f"cannot save price lines: {exc.strerror or exc}")
+            return
+        for other in list(_controllers):
+            if (
+                other is not self
+                and other.persist
+                and (other.exchange, other.symbol) == (self.exchange, self.symbol)
+            ):
+                with contextlib.suppress(RuntimeError):  # a closed tab's controller, being deleted
+                    other.reload()
+
+    def reload(self) -> None:
+        """The market's lines as stored (another tab of the same market saved them)."""
+        self.set_market(self.exchange, self.symbol, self.tick, self.last_price)
 
     # ------------------------------------------------------------------ position
 
@@ -543,8 +573,9 @@ class LinesController(QtCore.QObject):
 
     # ------------------------------------------------------------------ advice
 
-    def request_map(self) -> None:
-        """Ask the worker for the liquidation map at the latest bar (fixed-width bins)."""
+    def request_map(self, live: bool = False) -> None:
+        """Ask the worker for the liquidation map at the latest bar (fixed-width bins). ``live``: a revision of
+        the live bar asks for it (many a second): at most one map every MAP_INTERVAL_S then, the newest."""
         w = self.window
         worker = w.worker
         if not w.engine_ready or w.candles is None or not len(w.candles):
@@ -554,6 +585,14 @@ class LinesController(QtCore.QObject):
         key = (w.data_generation, len(w.candles), now, bins)
         if key == self._map_key:
             return
+        if live and self._map_key is not None and self._map_key[:2] == key[:2]:
+            wait_ms = int((self._map_asked + MAP_INTERVAL_S - time.monotonic()) * 1000)
+            if wait_ms > 0:
+                if not self._map_timer.isActive():
+                    self._map_timer.start(wait_ms)
+                return
+        self._map_timer.stop()
+        self._map_asked = time.monotonic()
         if self._map_pending:
             self._map_dirty = True
             return
@@ -579,7 +618,7 @@ class LinesController(QtCore.QObject):
             self.advice_map_changed.emit(lmap)
         if self._map_dirty:
             self._map_dirty = False
-            self.request_map()
+            self.request_map(live=True)
 
     def advice_for(self, item: PriceLineItem) -> StopAdvice | None:
         if self.lmap is None or item.kind != "stop":
@@ -609,7 +648,12 @@ class LinesController(QtCore.QObject):
         return True
 
     def magnets(self) -> list[Any]:
-        return find_magnets(self.lmap, per_side=3) if self.lmap is not None else []
+        """The advice map's magnets (every price update asks: found once per map)."""
+        if self.lmap is None:
+            return []
+        if self._magnets[0] is not self.lmap:
+            self._magnets = (self.lmap, find_magnets(self.lmap, per_side=3))
+        return self._magnets[1]
 
     # ------------------------------------------------------------------ labels
 
@@ -637,7 +681,10 @@ class LinesController(QtCore.QObject):
             band = band_notional(self.lmap, price, self.settings.band_pct)
             parts.append(f"liq ±{self.settings.band_pct:g}%: <b>{fmt.usd(band)}</b>")
         risk = self.risk_for(item)
-        if risk is not None and risk.stop_loss_usd is not None:
+        if risk is not None and risk.stop_after_liquidation:
+            # past the position's own liquidation price: no P&L here, the position is gone before
+            parts.append(f"<b style='color:{WARN_COLOR}'>liquidated first</b>")
+        elif risk is not None and risk.stop_loss_usd is not None:
             money = -risk.stop_loss_usd
             color = "#ff6b81" if money < 0 else "#2ee6a6"
             word = "risk" if money < 0 else "reward"
@@ -649,9 +696,11 @@ class LinesController(QtCore.QObject):
                 f"<span style='color:{WARN_COLOR}'>⚠ {advice.message()}</span>"
                 f" · <u style='color:#ffffff'>click: move beyond → {fmt.price(advice.beyond, d)}</u>"
             )
-        if risk is not None and risk.stop_after_liquidation and item.kind == "stop":
+        if risk is not None and risk.stop_after_liquidation:
+            what = "it would never fire" if item.kind == "stop" else "the position is liquidated before it"
             rows.append(
-                f"<span style='color:{WARN_COLOR}'>⚠ past the liquidation price: it would never fire</span>"
+                f"<span style='color:{WARN_COLOR}'>⚠ past the liquidation price "
+                f"{fmt.price(risk.liquidation, d)}: {what}</span>"
             )
         html = f"<div style='font-size:8pt; color:#dfe4ee; white-space:nowrap'>{'<br>'.join(rows)}</div>"
         return LineReadout(item.kind, price, last, dist, dist_pct, band, advice, risk, html)
@@ -693,23 +742,36 @@ class LinesController(QtCore.QObject):
         for item in order:
             label = item.text
             y = item.price()
-            if not (y0 <= y <= y1):
+            # A line off screen keeps no label: it would hang into the plot from the edge, cut in half.
+            label.setVisible(y0 <= y <= y1 and item.isVisible())
+            if not label.isVisible():
                 continue
             size = label.boundingRect().size()
             w, h = size.width(), size.height()
             line_y = self.vb.mapViewToScene(QtCore.QPointF(0.0, y)).y()
-            chosen = candidates[0]
+            whole: list[tuple[float, tuple[int, int], QtCore.QRectF]] = []  # inside the plot, clear or not
+            chosen = None
             for pos, anchor in candidates:
                 left = vb_rect.left() + pos * width
                 top = line_y - h if anchor[1] == 1 else line_y
                 rect = QtCore.QRectF(left, top, w, h)
-                if rect.top() < vb_rect.top() or rect.bottom() > vb_rect.bottom():
+                if (
+                    rect.top() < vb_rect.top()
+                    or rect.bottom() > vb_rect.bottom()
+                    or rect.right() > vb_rect.right()
+                ):
                     continue
+                whole.append((pos, anchor, rect))
                 if not any(rect.intersects(o) for o in obstacles):
-                    chosen = (pos, anchor)
-                    obstacles.append(rect)
+                    chosen = (pos, anchor, rect)
                     break
-            label.place(*chosen)
+            if chosen is None and whole:
+                chosen = whole[0]  # over another label or the readout, but whole, never cut at the edge
+            if chosen is None:  # taller or wider than the room: on the side of the line with more of it
+                room_above = line_y - vb_rect.top()
+                chosen = (0.01, (0, 1) if room_above > vb_rect.bottom() - line_y else (0, 0), QtCore.QRectF())
+            obstacles.append(chosen[2])
+            label.place(chosen[0], chosen[1])
 
     # ------------------------------------------------------------------ editing and menus
 

@@ -66,7 +66,9 @@ class PositionDock(QtWidgets.QDockWidget):
         self.summary.setTextFormat(QtCore.Qt.TextFormat.RichText)
         form.addRow(self.summary)
         self.setWidget(body)
+        self._filled: Position | None = None  # the position the fields last showed
         lines.changed.connect(self.refresh)
+        self.refresh()
 
     def use_last_price(self) -> None:
         if self.lines.last_price is not None:
@@ -79,15 +81,22 @@ class PositionDock(QtWidgets.QDockWidget):
         self.entry.setSingleStep(self.lines.tick)
         pos = self.lines.position
         if pos is not None:
-            self.side.setCurrentIndex(self.side.findData(pos.side))
-            self.entry.setValue(pos.entry)
-            self.leverage.setValue(pos.leverage)
-            self.size.setValue(pos.size_usd)
+            self._fill(pos)
         elif price is not None:
             self.entry.setValue(price)
         elif self.lines.last_price is not None:
             self.entry.setValue(self.lines.last_price)
         self.refresh()
+
+    def _fill(self, pos: Position) -> None:
+        d = tick_decimals(self.lines.tick)
+        self.entry.setDecimals(d)
+        self.entry.setSingleStep(self.lines.tick)
+        self.side.setCurrentIndex(self.side.findData(pos.side))
+        self.entry.setValue(pos.entry)
+        self.leverage.setValue(pos.leverage)
+        self.size.setValue(pos.size_usd)
+        self._filled = pos
 
     def position(self) -> Position:
         return Position(
@@ -104,8 +113,11 @@ class PositionDock(QtWidgets.QDockWidget):
     def refresh(self) -> None:
         pos = self.lines.position
         if pos is None:
+            self._filled = None
             self.summary.setText("<span style='color:#7c8699'>No position drawn.</span>")
             return
+        if pos != self._filled:  # restored from the state file, or moved on the chart: the form says so too
+            self._fill(pos)
         d = tick_decimals(self.lines.tick)
         risk = position_risk(pos.side, pos.entry, pos.leverage, pos.size_usd)
         move = (risk.liquidation - pos.entry) / pos.entry * 100
@@ -118,14 +130,16 @@ class PositionDock(QtWidgets.QDockWidget):
             r = self.lines.risk_for(item)
             if r is None or r.stop_loss_usd is None:
                 continue
+            if r.stop_after_liquidation:
+                word = "Stop" if item.kind == "stop" else "Target"
+                rows.append(f"{word} {fmt.price(item.price(), d)}: <b style='color:#ffcc00'>liquidated first</b>"
+                            + (" (never fires)" if item.kind == "stop" else ""))  # fmt: skip
+                continue
             money = -r.stop_loss_usd
             word = "Stop" if item.kind == "stop" else "Target"
             color = "#ff6b81" if money < 0 else "#2ee6a6"
-            note = " <span style='color:#ffcc00'>(after liquidation: never fires)</span>" if (
-                item.kind == "stop" and r.stop_after_liquidation
-            ) else ""  # fmt: skip
             rows.append(
                 f"{word} {fmt.price(item.price(), d)}: <b style='color:{color}'>"
-                f"{'−' if money < 0 else '+'}${abs(money):,.0f}</b>{note}"
+                f"{'−' if money < 0 else '+'}${abs(money):,.0f}</b>"
             )
         self.summary.setText("<br>".join(rows))

@@ -123,6 +123,7 @@ PALETTES: dict[str, dict[str, str]] = {
         "text": TEXT, "text_dim": TEXT_DIM, "axis": AXIS, "chart": CHART_BACKGROUND, "map": PANEL_BACKGROUND,
         "readout": "rgba(13, 16, 23, 215)", "grid": "#ffffff12", "marker_pen": "#ffffff",
         "heading": ACCENT, "warning_text": "#ffcc66", "warning_bg": "#2a2412", "warning_border": "#4a3d18",
+        "legend": "#0d1017c8", "legend_border": "#2a3142",  # legend: pyqtgraph #RRGGBBAA
     },
     "light": {
         "window": "#f4f5f8", "panel": "#ffffff", "bar": "#e9ecf2", "border": "#cdd2dc",
@@ -130,6 +131,7 @@ PALETTES: dict[str, dict[str, str]] = {
         "text": "#1b2230", "text_dim": "#566074", "axis": "#3d4657", "chart": CHART_BACKGROUND, "map": "#fbfbfd",
         "readout": "rgba(255, 255, 255, 230)", "grid": "#0000001a", "marker_pen": "#ffffff",
         "heading": "#9a6700", "warning_text": "#7a5200", "warning_bg": "#fff4d6", "warning_border": "#e6c770",
+        "legend": "#ffffffe6", "legend_border": "#b9c0cc",
     },
 }  # fmt: skip
 THEMES = tuple(PALETTES)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -52,6 +52,7 @@ RENDER_MARGIN = 0.3
 RENDER_MARGIN_Y = 0.15  # y re-fits to the candles while panning, so its margin matters less
 MAX_COLUMNS = 3200
 MAX_BINS = 1000
+DEFAULT_PRESET = "coinglass"
 
 
 @dataclass
@@ -59,7 +60,7 @@ class ViewSettings:
     symbol: str = ""
     timeframe: str = "5m"
     range_name: str = data_mod.DEFAULT_RANGE
-    preset: str = "coinglass"
+    preset: str = DEFAULT_PRESET
     colormap: str = theme.DEFAULT_COLORMAP
     transform: str = "sqrt"
     lock_levels: bool = False
@@ -72,6 +73,9 @@ class ViewSettings:
     theme: str = "dark"  # theme.THEMES
     max_bins: int = MAX_BINS  # price bins of the visible heatmap at most (settings: Model → bins)
     persist: bool = True  # price lines and trader prefs from/to the state file (off: snapshots, tests)
+    # ModelParams fields over the preset's (settings dialog, state file): known before the first build, so the
+    # engine is built once at start
+    model_overrides: dict[str, object] = field(default_factory=dict)
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -89,7 +93,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source = source
         self.settings = settings or ViewSettings(theme=theme.current_theme())
         self._explicit_params = params  # fixed params from the command line (overrides presets)
-        self.model_overrides: dict[str, object] = {}  # ModelParams fields over the preset's (settings dialog)
+        self.model_overrides: dict[str, object] = dict(self.settings.model_overrides)
         self.market: data_mod.MarketData | None = None
         self.candles: Candles | None = None
         self.data_generation = 0
@@ -111,6 +115,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.image_ready.connect(self._on_image)
         self.worker.cursor_ready.connect(self._on_cursor_info)
         self.worker.failed.connect(self._on_worker_failed)
+        self.worker.engine_lost.connect(self._on_engine_lost)
+        self.worker.bar_applied.connect(self._on_bar_applied)
+        self._bars_in_flight = 0  # live bars sent to the worker, not yet applied to its engine
+        self._model_error = ""  # the model/frame error on screen ("" when the last frame came through)
+        self._engine_lost = False  # a live bar broke the worker's engine: the next bar rebuilds it
+        self.errors_shown: list[str] = []  # model errors the user was shown (once each; tests read them)
 
         self.chart = ChartWidget(self)
         self.setCentralWidget(self.chart)
@@ -251,7 +261,7 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.hide()
         self.alerts.fired.connect(lambda e: self.flash(f"⚑ {e.message}"))
         self.alert_dock.visibilityChanged.connect(self._size_docks)
-        self.frame_applied.connect(lambda _f: self.lines.request_map())
+        self.frame_applied.connect(lambda _f: self.lines.request_map(live=True))
         self.chart.scene().sigMouseClicked.connect(self._on_chart_click)
         self._build_menus()
 
@@ -515,7 +525,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             market = self.source.load(symbol)
         except Exception as exc:
-            self.flash(f"cannot load {symbol}: {exc}")
+            self.show_no_data(symbol, str(exc))
             return
         self.settings.symbol = symbol
         self.market = market
@@ -543,6 +553,26 @@ class MainWindow(QtWidgets.QMainWindow):
         tick = getattr(market, "tick_size", None) or tick_size(market.exchange, market.symbol, last)
         self.lines.set_market(market.exchange, market.symbol, float(tick), last)
         self._load_candles()
+
+    def show_no_data(self, symbol: str, why: str) -> None:
+        """A market without data to show: an empty chart that says so, under the market's own name, never
+        another market's data (or its lines) under this one's label."""
+        self.settings.symbol = symbol
+        self.market = None
+        self.candles = None
+        self.data_generation += 1  # results for the data shown before are dropped
+        self.engine_ready = False
+        self.frame = None
+        self.cursor_info = None
+        self._bars_in_flight = 0
+        self.chart.clear_data()
+        self.chart.show_notice(f"no {symbol} data · {why}")
+        self.lines.set_market("", symbol, self.lines.tick, None)  # no lines: nothing to draw them on
+        self.model_label.setText("")
+        self.set_status_source(f"{symbol}: no data")
+        self.set_last_update(None)
+        self.flash(why)
+        self._sync_controls()
 
     def _load_candles(self) -> None:
         assert self.market is not None
@@ -615,7 +645,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for label in (ch.map_plot.titleLabel, ch.cum_label, ch.tier_legend, ch._colorbar_label):
             label.opts["color"] = p["text_dim"]
             label.setText(label.text)
-        ch.legend.setLabelTextColor(p["text"])
+        ch.set_legend_theme(p)
         model_check = getattr(self, "model_check", None)  # installed after the first apply_theme
         if model_check is not None:
             model_check.apply_theme()
@@ -628,13 +658,24 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             params = self.params()
         except Exception as exc:
-            self.flash(f"preset {self.settings.preset}: {exc}")
+            if self.settings.preset == DEFAULT_PRESET:
+                self.flash(f"preset {self.settings.preset}: {exc}")
+                return
+            # an unknown or broken preset (a removed user preset, a bad state file): the default one draws
+            self.flash(f"preset {self.settings.preset!r}: {exc}; using {DEFAULT_PRESET}")
+            self.settings.preset = DEFAULT_PRESET
+            self._sync_controls()
+            self._rebuild_engine()
             return
         self.data_generation += 1
         self.engine_ready = False
+        self._engine_lost = False
+        self._bars_in_flight = 0
         self.frame = None
         self.cursor_info = None
         self.model_label.setText("building model…")
+        if self.chart._frame is None:  # nothing drawn yet: say what is coming instead of an empty plot
+            self.chart.show_notice("building the liquidation model…")
         self.worker.build(self.data_generation, self.candles, self.market.open_interest, params)
 
     def _on_engine_ready(self, generation: int, engine: object) -> None:
@@ -692,7 +733,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.candles = self.candles.concat(candles_row)
         self.chart.update_last_bar(candles_row, append=not revise)
         self.chart.set_times(self.candles.open_time, self.candles.interval_ms)
-        self.worker.apply_bar(self.data_generation, candles_row, oi_close, revise)
+        if self._engine_lost:
+            self._rebuild_engine()  # the retry: a new engine from the bars shown, this one included
+        else:
+            self._bars_in_flight += 1
+            self.worker.apply_bar(self.data_generation, candles_row, oi_close, revise)
+            if self._model_error:
+                self.request_frame(force=True)  # the retry of a failed frame
         now_ms = int(time.time() * 1000)
         self.set_last_update(now_ms)
         self.set_last_price(float(candles_row.close[0]), now_ms)
@@ -820,16 +867,36 @@ class MainWindow(QtWidgets.QMainWindow):
         bins_per_px = r.bins.n / (r.bins.hi - r.bins.lo) * (y1 - y0) / h_px * self.settings.bin_px
         sharp = 0.5 < cols_per_px < 2.0 or r.columns == r.end_bar - r.start_bar
         last_visible = int(np.clip(np.ceil(x1 - 0.5), 1, n)) - 1
-        return covered_x and covered_y and sharp and 0.6 < bins_per_px < 1.7 and r.map_bar == last_visible
+        # A frame that followed the live edge for long: its left margin has grown (memory), or its newest
+        # column has taken in several new bars while the image spreads columns evenly (misaligned).
+        lean = r.start_bar == 0 or r.start_bar >= x0 - (x1 - x0) * (RENDER_MARGIN + 0.5)
+        cols = f.columns
+        per = int(cols.last_bar[0] - cols.first_bar[0]) + 1 if len(cols) else 1
+        even = not len(cols) or int(cols.last_bar[-1] - cols.first_bar[-1]) + 1 <= per + max(1, per // 2)
+        return (covered_x and covered_y and sharp and lean and even and 0.6 < bins_per_px < 1.7
+                and r.map_bar == last_visible)  # fmt: skip
 
     def request_frame(self, force: bool = False) -> None:
         if not self.engine_ready or self._closed:
             return
-        if not force and self._frame_covers_view():
+        if not force and (self._frame_covers_view() or self._patch_pending()):
             return
         req = self.frame_request()
         if req is not None:
             self.worker.request_frame(self.data_generation, req)
+
+    def _patch_pending(self) -> bool:
+        """A live bar is on its way through the worker and the frame shown reaches the live edge: the
+        patched frame will bring the new column and map (a full frame now would be thrown away)."""
+        f = self.frame
+        return self._bars_in_flight > 0 and f is not None and f.request.end_bar >= self.chart._n_bars - 1
+
+    def _on_bar_applied(self, generation: int, _n_bars: int) -> None:
+        if generation != self.data_generation:
+            return
+        self._bars_in_flight = max(self._bars_in_flight - 1, 0)
+        if not self._bars_in_flight:
+            self.request_frame()  # the patched frame (sent before this signal) is in; anything else to draw?
 
     def _on_frame(self, generation: int, frame: Frame) -> None:
         # Stale: another data set, or an older request than one already shown.
@@ -837,6 +904,10 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.frame is not None and frame.request.generation < self.frame.request.generation:
             return
+        if self._model_error:
+            self._model_error = ""  # recovered
+            self.model_label.setStyleSheet("")
+            self.model_label.setToolTip("")
         self.frame = frame
         if self.settings.lock_levels and self.settings.levels is None:
             self.settings.levels = frame.levels
@@ -879,7 +950,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.apply_image(image, levels)
 
     def _on_worker_failed(self, message: str) -> None:
-        self.flash(f"model error: {message}")
+        """Shown once (the worker logs it once), kept in the status bar until a frame comes through; the next
+        live bar retries, so the heatmap never silently stops."""
+        if message == self._model_error:
+            return
+        self._model_error = message
+        self.errors_shown.append(message)
+        retry = "retrying with the next bar" if self.market is not None and not self.market.offline else (
+            "change the view to retry")  # fmt: skip
+        self.flash(f"model error: {message[:160]} · {retry}")
+        self.model_label.setText("model error")
+        self.model_label.setToolTip(f"{message}\n{retry}")
+        self.model_label.setStyleSheet("color: #ef5350;")
+
+    def _on_engine_lost(self, generation: int) -> None:
+        if generation != self.data_generation:
+            return
+        self.engine_ready = False
+        self._engine_lost = True
+        self._bars_in_flight = 0
 
     # ------------------------------------------------------------------ crosshair readout
 
@@ -896,6 +985,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_cursor_left(self) -> None:
         self._cursor = None
+
+    def refresh_readout(self) -> None:
+        """The crosshair box as it should be now: gone when the pointer is not over the chart, else the bar
+        and price under it (a screenshot never shows a stale one)."""
+        if self._cursor is None:
+            self.chart.hide_crosshair()
+        else:
+            self._refresh_readout()
 
     def _on_cursor_info(self, generation: int, info: CursorInfo) -> None:
         if generation != self.data_generation:
@@ -945,6 +1042,8 @@ class MainWindow(QtWidgets.QMainWindow):
                     lines += self._liquidity_lines(v)
             else:
                 lines.append(f"<span style='color:{theme.TEXT_DIM}'>computing…</span>")
+                if self.frame is not None:  # a new frame (zoom, pan, live bar) came since: ask again
+                    self.worker.request_cursor(self.data_generation, bar, self.frame.request.bins)
         self.readout_values = values
         self.chart.set_readout("<br>".join(lines))
 

@@ -165,6 +165,12 @@ class _SerialThread:
             self._cv.notify_all()
 
 
+@dataclasses.dataclass
+class _Slot:
+    payload: Any
+    after: int  # ordered jobs submitted before this one was queued
+
+
 class ModelWorker(QtCore.QObject):
     """Owns the LiquidationEngine; the UI talks to it only through requests and signals."""
 
@@ -173,6 +179,9 @@ class ModelWorker(QtCore.QObject):
     image_ready = QtCore.Signal(int, int, object, object)  # data gen, frame gen, uint8 image, levels
     cursor_ready = QtCore.Signal(int, object)  # data generation, frames.CursorInfo
     bar_applied = QtCore.Signal(int, int)  # data generation, engine bar count
+    # A live bar could not be applied: the engine of that data generation is dropped (it may be half
+    # updated) and the window builds a new one from its bars.
+    engine_lost = QtCore.Signal(int)
     failed = QtCore.Signal(str)
 
     def __init__(self, parent: QtCore.QObject | None = None, backend: Backend | None = None) -> None:
@@ -182,8 +191,10 @@ class ModelWorker(QtCore.QObject):
         self.device: LiquidationEngine | None = None  # the engine on the GPU when the backend is CuPy
         self._pool = _SerialThread("liqdesk-model-worker")
         self._lock = threading.Lock()
-        self._latest: dict[str, Any] = {}
-        self._queued: set[str] = set()
+        self._waiting: dict[str, _Slot] = {}  # per kind, the coalesced request still queued
+        self._ordered = 0  # ordered jobs (builds, live bars, run_in_order) submitted so far
+        self._logged: set[str] = set()  # errors already logged (the same error on every frame: logged once)
+        self._bars_queued = 0  # live bar jobs submitted, not started
         self.engine: LiquidationEngine | None = None
         self._engine_generation = -1
         self._last_frame_ref: weakref.ref[frames.Frame] | None = None
@@ -230,25 +241,43 @@ class ModelWorker(QtCore.QObject):
         """A live bar (a one-row Candles): revise the last one or append; then patch the newest
         heatmap column."""
 
+        with self._lock:
+            self._bars_queued += 1
+
         def job() -> None:
+            with self._lock:
+                self._bars_queued -= 1
+                newer = self._bars_queued > 0
             if self.engine is None or generation != self._engine_generation:
                 return
-            if revise:
-                self.engine.revise_last_bar(row, oi_close)
-            else:
-                self.engine.append_bar(row, oi_close)
+            try:
+                if revise:
+                    self.engine.revise_last_bar(row, oi_close)
+                else:
+                    self.engine.append_bar(row, oi_close)
+            except Exception:
+                self.engine, self._engine_generation, self._last_frame = None, -1, None
+                self.device = None
+                self.engine_lost.emit(generation)
+                raise
             if self.device is not None:
                 self._device_bar(row, oi_close, revise)
-            self.bar_applied.emit(generation, self.engine.n_bars)
             frame = self._last_frame
-            heat = self._heat_engine(frame)
-            if frame is not None and heat is not None:
-                patched = patch_frame(self.engine, heat, frame)
-                if patched is not None:
-                    _colour(patched, patched.image, patched.request.colormap)
-                    frame.values = None  # superseded by the patched frame
-                    self._last_frame = patched
-                    self.frame_ready.emit(generation, patched)
+            try:
+                # A revision with newer bars queued behind it: the next job patches this column anyway (a
+                # revision leaves the bar count as it is, so the frame stays patchable); under a burst of
+                # updates the chart then shows the newest one sooner instead of every step.
+                heat = self._heat_engine(frame)
+                if frame is not None and heat is not None and not (revise and newer):
+                    patched = patch_frame(self.engine, heat, frame)
+                    if patched is not None:
+                        _colour(patched, patched.image, patched.request.colormap)
+                        frame.values = None  # superseded by the patched frame
+                        self._last_frame = patched
+                        self.frame_ready.emit(generation, patched)
+            finally:
+                # after the patched frame: the window counts a bar as done once its frame can be on screen
+                self.bar_applied.emit(generation, self.engine.n_bars)
 
         self._submit(job)
 
@@ -302,31 +331,45 @@ class ModelWorker(QtCore.QObject):
             self.device = None
 
     def _submit(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            self._ordered += 1
         self._pool.start(self._guard(fn))
 
     def _submit_latest(self, kind: str, payload: Any, fn: Callable[[Any], None]) -> None:
+        """Coalesce: a newer request replaces the queued one of its kind, but only while no ordered job
+        (a live bar, a build) was queued after it. Otherwise the newer request, made for the data as
+        it is after that job, would run before it: a frame for bar n+1 on an engine that has n bars."""
         with self._lock:
-            self._latest[kind] = payload
-            if kind in self._queued:
-                return  # the queued job will pick up this newer payload
-            self._queued.add(kind)
+            slot = self._waiting.get(kind)
+            if slot is not None and slot.after == self._ordered:
+                slot.payload = payload
+                return
+            if slot is not None:
+                slot.payload = None  # superseded: the new request runs after the ordered job instead
+            slot = self._waiting[kind] = _Slot(payload, self._ordered)
 
         def job() -> None:
             with self._lock:
-                self._queued.discard(kind)
-                latest = self._latest.pop(kind, None)
-            if latest is not None:
-                fn(latest)
+                if self._waiting.get(kind) is slot:
+                    del self._waiting[kind]
+                payload, slot.payload = slot.payload, None
+            if payload is not None:
+                fn(payload)
 
-        self._submit(job)
+        self._pool.start(self._guard(job))
 
     def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 fn()
             except Exception as exc:  # a worker death must reach the user, not vanish
-                log.error("model worker failed: %s\n%s", exc, traceback.format_exc())
-                self.failed.emit(f"{type(exc).__name__}: {exc}")
+                message = f"{type(exc).__name__}: {exc}"
+                if message not in self._logged:
+                    if len(self._logged) > 100:
+                        self._logged.clear()
+                    self._logged.add(message)
+                    log.error("model worker failed: %s\n%s", exc, traceback.format_exc())
+                self.failed.emit(message)
 
         return run
 

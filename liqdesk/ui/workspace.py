@@ -38,7 +38,7 @@ MODEL_FIELDS = ("taker_floor", "half_life_h", "churn", "volume_half_life_h", "en
 CHART_KEYS = [
     ("Pan left / right", "Left / Right"),
     ("Zoom in / out", "+ / -"),
-    ("Jump to the newest bar", "End"),
+    ("Back to the newest bar and follow it (or the Go live button)", "End"),
     ("Reset the view to the chosen range", "Home"),
     ("Nudge the selected line by one tick (×10 with Shift)", "Up / Down"),
     ("Delete the selected line", "Backspace"),
@@ -75,6 +75,7 @@ def settings_from_state(state: AppState, spec: dict[str, Any]) -> ViewSettings:
         utc=bool(state.get("appearance", "utc")),
         theme=state.get("appearance", "theme"),
         max_bins=int(state.get("model", "bins")),
+        model_overrides=model_overrides(state),
     )
 
 

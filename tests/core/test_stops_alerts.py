@@ -105,3 +105,62 @@ def test_line_crossing_after_chatter_a_decisive_move_back_fires():
     down = a.update(99.0, 3)  # through the line and beyond the band: a real crossing
     assert down is not None and down.message.endswith("down")
     assert a.update(99.8, 4) is None and a.update(99.2, 5) is None
+
+
+def _mag(side: int, centre: float, half_width: float, usd: float = 80e6, now: float = 100_000.0) -> Magnet:
+    return Magnet(
+        side, centre, centre - half_width, centre + half_width, usd, (centre - now) / now * 100, "25x"
+    )
+
+
+def test_magnet_alert_fires_once_while_price_sits_in_the_band_beside_another_cluster():
+    """Two long clusters: one 0.3 % below price, one 2 % below. Keyed by round(price / (price · 0.25 %)),
+    which is 400 for every price, they shared one key: the far one re-armed the near one on every map."""
+    p = MagnetProximity(within_pct=0.5, min_usd=50e6, rearm_factor=1.5)
+    fired = []
+    for i in range(300):  # a map per bar, price chattering inside the band, centres moving a little
+        price = 100_000 + 40 * ((i % 7) - 3)
+        near = _mag(LONG, 99_700 + 5 * (i % 5), 120)
+        far = _mag(LONG, 98_000 - 5 * (i % 3), 150)
+        fired += p.update(price, [far, near] if i % 2 else [near, far], i)
+    assert len(fired) == 1 and "99,7" in fired[0].message
+
+
+def test_a_cluster_keeps_its_identity_while_it_drifts_less_than_its_width():
+    p = MagnetProximity(within_pct=0.5, min_usd=50e6, rearm_factor=1.5)
+    fired = []
+    centre = 99_700.0
+    for i in range(100):
+        centre -= 30.0  # 3,000 in all, 30 a map: far less than its 200 width each time
+        fired += p.update(centre + 300, [_mag(LONG, centre, 100)], i)  # price follows 0.3 % above it
+    assert len(fired) == 1
+    assert len(p.clusters) == 1
+
+
+def test_each_approach_of_each_cluster_alerts_once_with_hysteresis():
+    p = MagnetProximity(within_pct=0.5, min_usd=50e6, rearm_factor=1.5)
+    a, b = _mag(LONG, 99_000, 100), _mag(LONG, 97_000, 100)
+    fired = [e.key for e in p.update(99_400, [a, b], 0)]  # near a
+    fired += [e.key for e in p.update(99_600, [a, b], 1)]  # 0.6 %: inside the re-arm band, nothing
+    fired += [e.key for e in p.update(99_300, [a, b], 2)]  # back in: the same approach
+    fired += [e.key for e in p.update(97_300, [b], 3)]  # a is swept and gone; price reaches b
+    fired += [e.key for e in p.update(97_200, [b], 4)]
+    fired += [e.key for e in p.update(99_000, [b], 5)]  # far from b: re-armed
+    fired += [e.key for e in p.update(97_400, [b], 6)]  # a second approach of b
+    assert len(fired) == 3 and fired[1] == fired[2] != fired[0]
+
+
+def test_a_cluster_missing_from_one_map_while_price_is_near_does_not_alert_again():
+    p = MagnetProximity(within_pct=0.5, min_usd=50e6, rearm_factor=1.5)
+    near = _mag(SHORT, 100_300, 100)
+    dim = _mag(SHORT, 100_300, 100, usd=45e6)  # just under the threshold for a map
+    out = p.update(100_000, [near], 0) + p.update(100_010, [dim], 1) + p.update(100_020, [], 2)
+    out += p.update(100_000, [near], 3)
+    assert len(out) == 1
+
+
+def test_snap_to_tick_never_raises_on_huge_or_odd_numbers():
+    assert snap_to_tick(1e308, 0.1) == 1e308  # was OverflowError: every start crashed on such a line
+    assert snap_to_tick(float("inf"), 0.1) == float("inf")
+    assert snap_to_tick(62000.123, float("nan")) == 62000.123
+    assert snap_to_tick(1e12, 0.1) == 1e12

@@ -95,14 +95,28 @@ class FakeBinance:
 
     symbol = "BTCUSDT"
 
-    def __init__(self, *, live_index: int | None = None, ping_interval: float | None = None) -> None:
-        k = fdata.klines_1h()
+    def __init__(
+        self,
+        *,
+        live_index: int | None = None,
+        ping_interval: float | None = None,
+        klines: fdata.KlineTable | None = None,
+        oi_shift_ms: int | None = None,
+        revision_path: bool = False,
+    ) -> None:
+        """``klines``: the bars served (default the 1h table; ``fdata.klines_5m()`` for the 5-minute replay week);
+        ``oi_shift_ms``: added to the open-interest times (default: the whole days that put the 2024 week inside
+        the 1h table's last day; 0 for the 5m week, recorded at the same time); ``revision_path``: partial
+        revisions move from the open towards the recorded bar (interpolated: close, wicks and volume grow with
+        the bar's elapsed share) instead of sitting at the open price."""
+        k = klines if klines is not None else fdata.klines_1h()
         self.klines = k
-        self.interval = "1h"
+        self.interval = next(name for name, ms in INTERVALS_MS.items() if ms == k.interval_ms)
         self.interval_ms = k.interval_ms
         oi = fdata.open_interest_5m_raw()
-        self.oi_time = oi.time + fdata.open_interest_shift_ms()
+        self.oi_time = oi.time + (fdata.open_interest_shift_ms() if oi_shift_ms is None else oi_shift_ms)
         self.oi_rows = oi.rows
+        self.revision_path = revision_path
         # by default the last 48 bars are "future": they are pushed live by advance()
         self.live_index = len(k.open_time) - 48 if live_index is None else live_index
         self.now_ms = int(k.open_time[self.live_index]) + self.interval_ms // 2
@@ -247,6 +261,49 @@ class FakeBinance:
                 for r in range(revisions):
                     await self.push_kline(i + 1, final=False, fraction=(r + 1) / (revisions + 1))
 
+    async def replay(
+        self,
+        bars: int,
+        bars_per_s: float,
+        *,
+        revisions: int = 3,
+        tape: list[dict[str, str]] | None = None,
+        on_bar: Any = None,
+        stop: asyncio.Event | None = None,
+    ) -> int:
+        """Replay the next ``bars`` bars in real time at ``bars_per_s``: the live bar is pushed as ``revisions``
+        partial revisions, then closed (final kline) and the clock moves on; liquidations of ``tape`` (capture
+        rows) are pushed when the clock passes their trade time. ``on_bar(index)`` is called after each bar
+        closes. Returns the bars closed."""
+        tape = sorted(tape or [], key=lambda r: int(r["trade_time_ms"]))
+        k = 0
+        while k < len(tape) and int(tape[k]["trade_time_ms"]) <= self.now_ms:
+            k += 1  # already in the past
+        steps = revisions + 1
+        pace = 1.0 / (bars_per_s * steps)
+        due = time.perf_counter()
+        closed = 0
+        for _ in range(bars):
+            i = self.closed_count()
+            if i >= len(self.klines.open_time) or (stop is not None and stop.is_set()):
+                break
+            t_open = int(self.klines.open_time[i])
+            for r in range(1, steps + 1):
+                now = t_open + self.interval_ms * r // steps
+                if now <= self.now_ms:
+                    continue  # the part of the live bar already served before the replay began
+                due += pace
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                while k < len(tape) and int(tape[k]["trade_time_ms"]) < now:
+                    await self.push_liquidation(fdata.force_order_event(tape[k]))
+                    k += 1
+                self.now_ms = now
+                await self.push_kline(i, final=r == steps, fraction=r / steps)
+            closed += 1
+            if on_bar is not None:
+                on_bar(i)
+        return closed
+
     async def push_kline(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
         k = self._kline_row(index, final=final, fraction=fraction)
         msg = {
@@ -267,7 +324,16 @@ class FakeBinance:
     def _kline_row(self, i: int, *, final: bool, fraction: float = 0.5) -> list[Any]:
         t = int(self.klines.open_time[i])
         o, h, low, c, v, q, n, tb, tq = self.klines.rows[i]
-        if not final:
+        if not final and self.revision_path:
+            f = fraction
+            fo, fh, fl, fc = (float(x) for x in (o, h, low, c))
+            close = fo + (fc - fo) * f
+            h = f"{max(fo, close) + (fh - max(fo, fc)) * f:.2f}"
+            low = f"{min(fo, close) - (min(fo, fc) - fl) * f:.2f}"
+            c = f"{close:.2f}"
+            v, q, tb, tq = (f"{float(x) * f:.3f}" for x in (v, q, tb, tq))
+            n = int(n * f)
+        elif not final:
             # a partial revision: the bar so far (open price, a share of the volume)
             f = fraction
             h = low = c = o

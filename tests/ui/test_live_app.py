@@ -270,8 +270,9 @@ def test_offline_tab_for_another_symbol_names_the_data_it_shows(
         await c.close()
 
     assert run_qasync(scenario()) == []
-    assert w.market is not None and w.market.symbol == "BTC/USDT:USDT"
-    assert "of BTC/USDT:USDT (ETH/USDT:USDT is not available offline)" in w.notice.text()
+    assert w.market is None and w.settings.symbol == "ETH/USDT:USDT"  # never the BTC sample under ETH
+    assert "no ETH/USDT:USDT data here" in w.notice.text() and "unreachable" in w.notice.text()
+    assert w.chart.empty_notice.isVisible() and "no ETH/USDT:USDT data" in w.chart.empty_notice.text()
     w.close()
 
 
@@ -355,3 +356,48 @@ def test_liqdesk_offline_flag_and_app_quit(qapp: QtWidgets.QApplication, env: Pa
 
     assert desktop.run(args, after_start=drive) == 0
     assert seen == {"notice": "OFFLINE · bundled sample data (--offline)", "mode": "sample", "kind": "sample"}
+
+
+def test_reconnecting_clears_when_the_stream_is_back_even_if_the_exchange_clock_is_behind(
+    qapp: QtWidgets.QApplication, env: Path
+) -> None:
+    """The exchange came back with its clock behind the newest bar shown: its bars are all older, none reach the
+    chart, and RECONNECTING used to stay on screen until its clock passed the chart (minutes)."""
+    with ServerThread() as st:
+        s = st.server
+        config = LiveConfig(timeframe="1h", ccxt_options=s.ccxt_options(), feed=SETTINGS)
+        c, w = make(config, lambda: s.now_ms)
+
+        async def scenario() -> None:
+            c.start()
+            await until(lambda: c.mode == "live", what="live")
+            await drawn(w)
+            await st.call_async(s.wait_subscribed(KLINES))
+            await st.call_async(s.advance(2))
+            await until(lambda: int(w.candles.open_time[-1]) == int(s.klines.open_time[s.closed_count()]),
+                        what="bars")  # fmt: skip
+            newest = int(w.candles.open_time[-1])
+            s.now_ms -= 3 * H  # the exchange restarts behind the chart
+            assert await st.call_async(s.drop_websockets()) >= 1
+            await until(lambda: w.notice.text().startswith("RECONNECTING"), what="RECONNECTING")
+            await st.call_async(s.wait_subscribed(KLINES))
+            await until(
+                lambda: not w.notice.text().startswith("RECONNECTING"), timeout=5, what="notice updated"
+            )
+            assert w.notice.text().startswith("WAITING") and "behind the newest bar" in w.notice.text()
+            assert int(w.candles.open_time[-1]) == newest  # nothing older overwrote the chart
+            s.now_ms += 3 * H  # its clock passes the chart: bars flow, the notice goes
+            await st.call_async(s.advance(1))
+            await until(lambda: int(w.candles.open_time[-1]) > newest, what="a new bar")
+            await until(lambda: not w.notice.isVisible(), what="notice gone")
+            await c.close()
+
+        async def guarded() -> None:
+            try:
+                await scenario()
+            finally:
+                await c.close()
+
+        errors = run_qasync(guarded())
+        w.close()
+    assert errors == []
