@@ -134,7 +134,8 @@ class FakeHyperliquid(FakeVenue):
         self.auto_liquidate = auto_liquidate
         self.liquidated: list[tuple[int, str, HlPosition]] = []  # (bar close time, address, position)
         self.answers: dict[str, Any] = {}  # address → the clearinghouseState answer to send instead
-        self.weight_log: list[tuple[float, int]] = []  # (monotonic time, weight) of every request served
+        # (monotonic time, info type, HTTP status, weight) of every info request that reached the weight budget
+        self.info_log: list[tuple[float, str, int, int]] = []
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing hyperliquid (info endpoint and websocket) at this server."""
@@ -218,11 +219,13 @@ class FakeHyperliquid(FakeVenue):
         weight = 2 if kind in LIGHT_INFO else 20
         if kind == "candleSnapshot":
             weight += len(result) // 60
+        now = time.monotonic()
         if self.weight_used() + weight > self.weight_limit:
             self.rate_limited += 1
+            self.info_log.append((now, kind, 429, weight))
             return self._fault(429)
-        self._weights.append((time.monotonic(), weight))
-        self.weight_log.append((time.monotonic(), weight))
+        self._weights.append((now, weight))
+        self.info_log.append((now, kind, 200, weight))
         return web.json_response(result)
 
     def _universe(self) -> list[dict[str, Any]]:
