@@ -159,8 +159,8 @@ class SamplerStatus:
             f"accounts known {self.accounts_known:,}, sampled in the last hour {self.sampled_last_hour:,}, "
             f"coverage {cov} of open interest, budget used {self.budget_used:g}/{self.budget:g} weight a minute, "
             f"{self.requests:,} requests, {self.rate_limited} rate-limited, {self.bad_answers} unreadable "
-            f"answers, {self.inferred} inferred liquidations, {self.positions_without_price} positions without "
-            "a liquidation price"
+            f"answers, inferred liquidations {self.inferred}, positions without a liquidation price "
+            f"{self.positions_without_price}"
         )
 
 
