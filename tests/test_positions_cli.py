@@ -11,6 +11,7 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from liqdesk.app.cli import main as cli_main
@@ -205,3 +206,62 @@ def test_sample_positions_on_the_command_line(
     with PositionsStore(tmp_path / "data" / "liqdesk.sqlite3") as st:
         assert st.count("position_samples") == 9
         assert set(st.samples("BTC").sample_account.tolist()) == set(CRAFTED)  # stored under the addresses
+
+
+# -- calibrate: estimate vs actual -------------------------------------------------------------------------------
+def test_calibrate_scores_the_estimate_against_sampled_positions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liqdesk.core.calibration_config import CalibrationConfig
+    from liqdesk.core.density_snapshots import density_snapshots
+    from liqdesk.core.engine import LiquidationEngine
+    from liqdesk.feeds.presets import params_for
+    from liqdesk.feeds.sample import load_sample
+    from liqdesk.feeds.timeparse import parse_time
+    from tests.fake_exchange.hyperliquid import HlPosition
+
+    sample = load_sample("btcusdt-1m-2025-05")
+    engine = LiquidationEngine.build(sample.candles, sample.open_interest, params_for("coinglass"))
+    instants = [parse_time(t) for t in ("2025-05-26T00:00Z", "2025-05-26T06:00Z", "2025-05-26T12:00Z")]
+    snaps = density_snapshots(engine, np.array(instants, np.int64), CalibrationConfig())
+    # at each instant, accounts whose liquidation prices sit at the centre of the estimate's densest cell
+    lines = []
+    for s, t in enumerate(instants):
+        dens = snaps.long[s] + snaps.short[s]
+        top = int(np.argmax(dens))
+        centre = float(snaps.centers[s, top])
+        side = 1.0 if centre < snaps.spot[s] else -1.0
+        for k in range(4):
+            user = addr(0x40 + 4 * s + k)
+            fake = FakeHyperliquid(accounts={user: [HlPosition("BTC", side * (k + 1), centre, 20,
+                                                               liquidation_px=centre)]})  # fmt: skip
+            fake.now_ms = t - 60_000
+            lines.append(
+                json.dumps({"user": user, "time": t - 60_000, "response": fake.clearinghouse_state(user)})
+            )
+    f = tmp_path / "p.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    args = [
+        "calibrate",
+        "--sample",
+        "btcusdt-1m-2025-05",
+        "--horizon",
+        "4h",
+        "--boot",
+        "50",
+        "--positions",
+        str(f),
+    ]
+    assert cli_main([*args, "--compare", "coinglass,all", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)["estimate_vs_actual"]
+    assert set(d) == {"coinglass", "all"}
+    c = d["coinglass"]
+    assert c["n_snapshots"] == 3 and [r["time_ms"] for r in c["snapshots"]] == instants
+    assert c["top_share"]["0.1"]["value"] == pytest.approx(1.0)  # all of it in the estimate's densest cells
+    assert d["all"]["n_snapshots"] == 3 and d["all"]["w1_pct"]["value"] != c["w1_pct"]["value"]
+    assert cli_main(args) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Estimate vs actual (sampled Hyperliquid positions)" in out and "positions are Hyperliquid's" in out
+    )
+    assert "12 answers of 12 accounts" in out
