@@ -279,3 +279,37 @@ def test_the_sampler_resumes_from_the_store(tmp_path: Path) -> None:
         assert len(again._accounts) == 9
 
     run(FakeHyperliquid(accounts=copy.deepcopy(CRAFTED)), body, tmp_path)
+
+
+def test_the_trades_stream_reconnects_after_a_drop_and_a_silence(tmp_path: Path) -> None:
+    a, b = addr(0xE1), addr(0xE2)
+
+    async def body(s: FakeHyperliquid, venue: Hyperliquid, store: PositionsStore) -> None:
+        got: list[TradeEvent] = []
+        settings = LiveSettings(
+            backoff_base_s=0.02, backoff_cap_s=0.1, trades_stale_s=0.4, close_timeout_s=2.0
+        )
+        with Cache(tmp_path / "liqdesk.sqlite3") as cache:
+            async with LiveFeed("hyperliquid", SYMBOL, "1h", streams=("trades",), venue=venue, cache=cache,
+                                settings=settings, clock=lambda: s.now_ms,
+                                on_event=lambda e: isinstance(e, TradeEvent) and got.append(e)) as feed:  # fmt: skip
+                await s.wait_subscribed("trades:BTC")
+                await s.push_trades([HlTrade(s.now_ms, 70_000.0, 0.1, "B", a, b)])
+                await until(lambda: len(got) == 1, what="first trade")
+                await s.drop_websockets()
+                await s.wait_subscribed("trades:BTC")
+                await s.push_trades([HlTrade(s.now_ms + 1, 70_001.0, 0.2, "A", b, a)])
+                await until(lambda: len(got) == 2, what="a trade after the drop")
+                s.silence_websockets()  # open but mute: only the watchdog notices
+                await until(lambda: feed.stats[(SYMBOL, "trades")].stale_reconnects >= 1, what="watchdog")
+                await s.wait_subscribed("trades:BTC")
+                bad = '{"channel":"trades","data":[{"coin":"BTC","side":"B","px":"1","sz":"1","time":1,"tid":7}]}'
+                await s.send_raw("trades:BTC", bad)  # no users: counted, not delivered
+                await s.push_trades([HlTrade(s.now_ms + 2, 70_002.0, 0.3, "B", a, b)])
+                await until(lambda: len(got) == 3, what="a trade after the silence")
+                st = feed.stats[(SYMBOL, "trades")]
+                assert st.reconnects >= 2 and st.malformed >= 1
+        assert [(e.record.buyer, e.record.seller, e.record.size) for e in got] == [(a, b, 0.1), (b, a, 0.2),
+                                                                                  (a, b, 0.3)]  # fmt: skip
+
+    run(FakeHyperliquid(ping_interval=0.05), body, tmp_path)

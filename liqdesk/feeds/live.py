@@ -225,6 +225,8 @@ class LiveFeed:
             str, OrderedDict[Any, float]
         ] = {}  # symbol → recent (open_time → volume) handled
         self._closed = False
+        self._trade_seen: dict[str, _Seen] = {}  # symbol → trade ids delivered
+        self._trade_last: dict[str, Any] = {}  # symbol → the last ccxt trade object processed
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     @property
@@ -582,28 +584,40 @@ class LiveFeed:
         ex = self.venue.exchange
         normalise = getattr(self.venue, "normalise_trade")  # noqa: B009 (checked in start)
         await self.venue.market(symbol)
-        seen = _Seen(self.settings.dedupe_capacity)
-        last_obj: Any = None
+        # kept across reconnects: ccxt's trade cache outlives the connection, and its old trades are not new
+        seen = self._trade_seen.setdefault(symbol, _Seen(self.settings.dedupe_capacity))
         self._status("trades connected", "info", symbol, "trades")
-        while True:
-            await self._watch(
-                lambda: ex.watch_trades(symbol), symbol, "trades", self.settings.trades_stale_s, st
-            )
-            st.last_message = time.monotonic()
-            fresh = _after((ex.trades or {}).get(symbol) or [], last_obj)
-            if fresh:
-                last_obj = fresh[-1]
-            for raw in fresh:
-                try:
-                    rec = normalise(raw, symbol)
-                except (ValueError, TypeError, KeyError):
-                    st.malformed += 1
+        pending: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                # The next watch is registered before the cache is read: a message handled between reading and
+                # registering would otherwise resolve no future and wait in the cache for the one after it.
+                if pending is None:
+                    pending = asyncio.ensure_future(ex.watch_trades(symbol))
+                    await asyncio.sleep(0)
+                fresh = _after((ex.trades or {}).get(symbol) or [], self._trade_last.get(symbol))
+                if not fresh:
+                    p, pending = pending, None
+                    await self._watch(lambda p=p: p, symbol, "trades", self.settings.trades_stale_s, st)
+                    st.last_message = time.monotonic()
                     continue
-                st.messages += 1
-                if seen.add(rec.trade_id or (rec.time, rec.price, rec.size, rec.buyer, rec.seller)):
-                    self._emit(TradeEvent(rec))
-                else:
-                    st.duplicates += 1
+                self._trade_last[symbol] = fresh[-1]
+                for raw in fresh:
+                    try:
+                        rec = normalise(raw, symbol)
+                    except (ValueError, TypeError, KeyError):
+                        st.malformed += 1
+                        continue
+                    st.messages += 1
+                    if seen.add(rec.trade_id or (rec.time, rec.price, rec.size, rec.buyer, rec.seller)):
+                        self._emit(TradeEvent(rec))
+                    else:
+                        st.duplicates += 1
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
 
 
 def _after(cache: Sequence[Any], last_obj: Any) -> list[Any]:
