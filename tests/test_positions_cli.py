@@ -196,6 +196,9 @@ def test_sample_positions_on_the_command_line(
         assert cli_main(["sample-positions", "--symbol", SYMBOL, *bad]) == 2
         assert message in capsys.readouterr().err
     with _Threaded(FakeHyperliquid(accounts=copy.deepcopy(CRAFTED), wall_clock=True)) as s:
+        opts = json.dumps(s.ccxt_options())
+        assert cli_main(["sample-positions", "--symbol", "NOPE/USDC:USDC", "--ccxt-options", opts]) == 2
+        assert "hyperliquid has no market 'NOPE/USDC:USDC'" in capsys.readouterr().err
         rc = cli_main(["sample-positions", "--symbol", SYMBOL, "--duration", "3s", "--timeframe", "1h",
                        "--addresses", str(addresses), "--ccxt-options", json.dumps(s.ccxt_options()),
                        "--account-keys", "address"])  # fmt: skip

@@ -58,7 +58,7 @@ from liqdesk.feeds.venues.hyperliquid import (
 log = logging.getLogger(__name__)
 
 Level = Literal["info", "warning", "error"]
-DEFAULT_BUDGET = WEIGHT_LIMIT_PER_MINUTE / 3
+DEFAULT_BUDGET = WEIGHT_LIMIT_PER_MINUTE / 3  # a third of the venue's limit
 HOUR_MS = 3_600_000
 
 

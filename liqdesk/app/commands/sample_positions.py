@@ -11,22 +11,23 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from liqdesk.app.commands.actual import OBSERVED_PRESET, save_observed_preset
 from liqdesk.core.inferred_liquidations import PricePath
 from liqdesk.core.series import timeframe_ms
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.exchange_config import ccxt_options_for
-from liqdesk.feeds.live import LiveSettings
-from liqdesk.feeds.position_sampler import DEFAULT_BUDGET, SamplerSettings, SamplerStatus
-from liqdesk.feeds.positions_store import AccountKeys
+from liqdesk.feeds.position_sampler import DEFAULT_BUDGET
 from liqdesk.feeds.timeparse import parse_duration
-from liqdesk.feeds.venues.hyperliquid import WEIGHT_LIMIT_PER_MINUTE
+from liqdesk.feeds.venues.hyperliquid import WEIGHT_LIMIT_PER_MINUTE, Hyperliquid
+
+if TYPE_CHECKING:  # the live-data modules are imported when the command runs (a quick --help)
+    from liqdesk.feeds.live import LiveFeed, LiveSettings
+    from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings, SamplerStatus
+    from liqdesk.feeds.positions_store import AccountKeys
 
 PATH_SEED_MS = 24 * 3_600_000
-DEFAULT_SETTINGS = SamplerSettings()
-DEFAULT_LIVE = LiveSettings()
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         if report.rejected:
             print(f"liqdesk sample-positions: {report.summary()}", file=sys.stderr)
     options = ccxt_options_for(args.exchange, args.ccxt_options)
+    from liqdesk.feeds.position_sampler import SamplerSettings
+
     status = asyncio.run(
         sample_positions(
             args.symbol, options, duration, timeframe=args.timeframe,
@@ -122,8 +125,8 @@ async def sample_positions(
     duration_ms: int | None,
     *,
     timeframe: str = "1m",
-    settings: SamplerSettings = DEFAULT_SETTINGS,
-    live_settings: LiveSettings = DEFAULT_LIVE,
+    settings: SamplerSettings | None = None,
+    live_settings: LiveSettings | None = None,
     addresses: list[str] | None = None,
     record_path: Path | None = None,
     account_keys: AccountKeys = "hash",
@@ -137,13 +140,14 @@ async def sample_positions(
     """Run discovery and sampling until ``duration_ms`` passes or a stop signal; returns the last status (None if
     the sampler stopped on an error, which was said)."""
     from liqdesk.feeds.cache import Cache
-    from liqdesk.feeds.live import CandleUpdate, FeedEvent, LiveFeed, StatusEvent, TradeEvent
+    from liqdesk.feeds.live import CandleUpdate, FeedEvent, LiveFeed, LiveSettings, StatusEvent, TradeEvent
     from liqdesk.feeds.position_records import ResponseRecorder
-    from liqdesk.feeds.position_sampler import PositionSampler
+    from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings
     from liqdesk.feeds.positions_store import PositionsStore
     from liqdesk.feeds.venues import create_venue
-    from liqdesk.feeds.venues.hyperliquid import Hyperliquid
 
+    settings = settings or SamplerSettings()
+    live_settings = live_settings or LiveSettings()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -154,73 +158,40 @@ async def sample_positions(
     venue = create_venue("hyperliquid", ccxt_options)
     assert isinstance(venue, Hyperliquid)
     venue.clock = now
-    cache = Cache(db_path)
-    store = PositionsStore(cache.path, account_keys=account_keys)
-
-    def on_status(text: str, level: str) -> None:
-        if level != "info" or not quiet:
-            say(text)
-
-    sampler = PositionSampler(venue, store, symbol, settings=settings, clock=now, on_status=on_status,
-                              record=recorder)  # fmt: skip
-    interval = timeframe_ms(timeframe)
-    stored = cache.get_candles("hyperliquid", symbol, timeframe, now() - PATH_SEED_MS, now())
-    if len(stored):
-        sampler.seed_path(PricePath.from_bars(stored.open_time, interval, stored.low, stored.high))
-
-    def on_event(e: FeedEvent) -> None:
-        if isinstance(e, TradeEvent):
-            sampler.observe_trade(e.record)
-        elif isinstance(e, CandleUpdate):
-            sampler.observe_candle(e.open_time, interval, e.low, e.high)
-        elif isinstance(e, StatusEvent) and (e.level != "info" or not quiet):
-            say(f"{e.stream or 'feed'}: {e.text}")
-
-    feed = LiveFeed("hyperliquid", symbol, timeframe, streams=("candles", "trades"), on_event=on_event,
-                    cache=cache, settings=live_settings, clock=now, venue=venue)  # fmt: skip
-    last: SamplerStatus | None = None
-    task: asyncio.Task[None] | None = None
+    cache: Cache | None = None
+    store: PositionsStore | None = None
     try:
+        cache = Cache(db_path)
+        store = PositionsStore(cache.path, account_keys=account_keys)
+
+        def on_status(text: str, level: str) -> None:
+            if level != "info" or not quiet:
+                say(text)
+
+        sampler = PositionSampler(venue, store, symbol, settings=settings, clock=now, on_status=on_status,
+                                  record=recorder)  # fmt: skip
+        interval = timeframe_ms(timeframe)
+        stored = cache.get_candles("hyperliquid", symbol, timeframe, now() - PATH_SEED_MS, now())
+        if len(stored):
+            sampler.seed_path(PricePath.from_bars(stored.open_time, interval, stored.low, stored.high))
+
+        def on_event(e: FeedEvent) -> None:
+            if isinstance(e, TradeEvent):
+                sampler.observe_trade(e.record)
+            elif isinstance(e, CandleUpdate):
+                sampler.observe_candle(e.open_time, interval, e.low, e.high)
+            elif isinstance(e, StatusEvent) and (e.level != "info" or not quiet):
+                say(f"{e.stream or 'feed'}: {e.text}")
+
         await venue.market(symbol)  # an unknown symbol is one line, before anything runs
         if addresses:
             new = sampler.import_addresses(addresses)
             say(f"imported {len(addresses):,} addresses ({new:,} new)")
         say(f"{symbol} → {store.path} (budget {settings.budget:g} weight a minute"
             + (f", for {duration_ms / 60000:g} min)" if duration_ms else ", Ctrl-C stops)"))  # fmt: skip
-        await feed.start()
-        task = asyncio.ensure_future(sampler.run())
-        stopping = asyncio.ensure_future(stop.wait())
-        started = time.monotonic()
-        deadline = None if duration_ms is None else started + duration_ms / 1000
-        while not stop.is_set() and not task.done():
-            timeout = report_every_s if deadline is None else min(report_every_s, deadline - time.monotonic())
-            if timeout <= 0:
-                break
-            await asyncio.wait({task, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            if not quiet and not task.done() and not stop.is_set():
-                say(sampler.status().line())
-        stopping.cancel()
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            say(f"error: the sampler stopped: {type(exc).__name__}: {exc}")
-            return None
-        last = sampler.status()
-    finally:
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        await feed.close()
-        with contextlib.suppress(Exception):
-            await venue.close()
-        sampler.flush()
-        sampler.decide(final=True)
-        if recorder is not None:
-            recorder.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
-    try:
+        feed = LiveFeed("hyperliquid", symbol, timeframe, streams=("candles", "trades"), on_event=on_event,
+                        cache=cache, settings=live_settings, clock=now, venue=venue)  # fmt: skip
+        last = await _sample_until(sampler, feed, stop, duration_ms, report_every_s, quiet, say)
         if write_preset:
             try:
                 say(save_observed_preset(store.state_at(sampler.coin, 2**62)))
@@ -228,7 +199,56 @@ async def sample_positions(
                 say(f"warning: preset {OBSERVED_PRESET} not written: {exc}")
         if last is not None:
             say(f"stopped; {last.line()}")
+        return last
     finally:
-        store.close()
-        cache.close()
-    return last
+        with contextlib.suppress(Exception):
+            await venue.close()
+        if recorder is not None:
+            recorder.close()
+        if store is not None:
+            store.close()
+        if cache is not None:
+            cache.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def _sample_until(
+    sampler: PositionSampler,
+    feed: LiveFeed,
+    stop: asyncio.Event,
+    duration_ms: int | None,
+    report_every_s: float,
+    quiet: bool,
+    say: Callable[[str], None],
+) -> SamplerStatus | None:
+    """Run the feed and the sampler until the duration passes, a stop signal, or the sampler fails (said; None).
+    Whatever was discovered is stored and pending answers are compared before it returns."""
+    task: asyncio.Task[None] | None = None
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await feed.start()
+        task = asyncio.ensure_future(sampler.run())
+        deadline = None if duration_ms is None else time.monotonic() + duration_ms / 1000
+        while not stop.is_set() and not task.done():
+            timeout = report_every_s if deadline is None else min(report_every_s, deadline - time.monotonic())
+            if timeout <= 0:
+                break
+            await asyncio.wait({task, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if not quiet and not task.done() and not stop.is_set():
+                say(sampler.status().line())
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            say(f"error: the sampler stopped: {type(exc).__name__}: {exc}")
+            return None
+        return sampler.status()
+    finally:
+        stopping.cancel()
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        await feed.close()
+        sampler.flush()
+        sampler.decide(final=True)
