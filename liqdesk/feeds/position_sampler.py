@@ -42,13 +42,15 @@ from liqdesk.core.inferred_liquidations import (
     infer_liquidations,
 )
 from liqdesk.core.sampling_schedule import NEVER, SamplingRule, due_order, near_mask
+from liqdesk.core.series import timeframe_ms
 from liqdesk.feeds.addresses import Activity, AddressBook
 from liqdesk.feeds.history import NETWORK_ERRORS, RATE_LIMIT_ERRORS
+from liqdesk.feeds.live import CandleUpdate, FeedEvent, TradeEvent
 from liqdesk.feeds.positions_store import PositionsStore
 from liqdesk.feeds.venues.base import VenueDataError
 from liqdesk.feeds.venues.hyperliquid import (
+    DEFAULT_SAMPLER_BUDGET,
     WEIGHT_CLEARINGHOUSE_STATE,
-    WEIGHT_LIMIT_PER_MINUTE,
     WEIGHT_META_AND_ASSET_CTXS,
     AccountState,
     Hyperliquid,
@@ -58,7 +60,6 @@ from liqdesk.feeds.venues.hyperliquid import (
 log = logging.getLogger(__name__)
 
 Level = Literal["info", "warning", "error"]
-DEFAULT_BUDGET = WEIGHT_LIMIT_PER_MINUTE / 3  # a third of the venue's limit
 HOUR_MS = 3_600_000
 
 
@@ -66,7 +67,7 @@ HOUR_MS = 3_600_000
 class SamplerSettings:
     """Budget and timings; tests shrink the window and the waits."""
 
-    budget: float = DEFAULT_BUDGET  # request weight per window
+    budget: float = DEFAULT_SAMPLER_BUDGET  # request weight per window
     window_s: float = 60.0  # the venue counts weight per minute
     market_poll_s: float = 60.0  # open interest and marks (metaAndAssetCtxs)
     rule: SamplingRule = SamplingRule()
@@ -220,6 +221,14 @@ class PositionSampler:
         self._newest = 0  # the newest answer's time
 
     # -- inputs --------------------------------------------------------------------------------------------------
+    def observe_event(self, event: FeedEvent) -> None:
+        """Feed a LiveFeed event (``on_event`` of a feed with the ``trades`` and ``candles`` streams): trades
+        bring addresses, candles the price path. Other events are ignored."""
+        if isinstance(event, TradeEvent):
+            self.observe_trade(event.record)
+        elif isinstance(event, CandleUpdate) and event.symbol == self.symbol:
+            self.observe_candle(event.open_time, timeframe_ms(event.timeframe), event.low, event.high)
+
     def observe_trade(self, trade: TradeRecord) -> None:
         if trade.symbol == self.symbol:
             self.book.observe(trade)

@@ -18,9 +18,8 @@ from liqdesk.core.inferred_liquidations import PricePath
 from liqdesk.core.series import timeframe_ms
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.exchange_config import ccxt_options_for
-from liqdesk.feeds.position_sampler import DEFAULT_BUDGET
 from liqdesk.feeds.timeparse import parse_duration
-from liqdesk.feeds.venues.hyperliquid import WEIGHT_LIMIT_PER_MINUTE, Hyperliquid
+from liqdesk.feeds.venues.hyperliquid import DEFAULT_SAMPLER_BUDGET, WEIGHT_LIMIT_PER_MINUTE, Hyperliquid
 
 if TYPE_CHECKING:  # the live-data modules are imported when the command runs (a quick --help)
     from liqdesk.feeds.live import LiveFeed, LiveSettings
@@ -54,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--budget",
         type=float,
-        default=DEFAULT_BUDGET,
+        default=DEFAULT_SAMPLER_BUDGET,
         metavar="WEIGHT",
         help=f"request weight a minute (the venue allows {WEIGHT_LIMIT_PER_MINUTE} per IP; an account costs 2, "
-        f"an open-interest poll 20; default {DEFAULT_BUDGET:g}, a third)",
+        f"an open-interest poll 20; default {DEFAULT_SAMPLER_BUDGET:g}, a third)",
     )
     p.add_argument("--addresses", metavar="FILE", help="also sample these accounts (one 0x address a line)")
     p.add_argument(
@@ -140,7 +139,7 @@ async def sample_positions(
     """Run discovery and sampling until ``duration_ms`` passes or a stop signal; returns the last status (None if
     the sampler stopped on an error, which was said)."""
     from liqdesk.feeds.cache import Cache
-    from liqdesk.feeds.live import CandleUpdate, FeedEvent, LiveFeed, LiveSettings, StatusEvent, TradeEvent
+    from liqdesk.feeds.live import FeedEvent, LiveFeed, LiveSettings, StatusEvent
     from liqdesk.feeds.position_records import ResponseRecorder
     from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings
     from liqdesk.feeds.positions_store import PositionsStore
@@ -176,11 +175,8 @@ async def sample_positions(
             sampler.seed_path(PricePath.from_bars(stored.open_time, interval, stored.low, stored.high))
 
         def on_event(e: FeedEvent) -> None:
-            if isinstance(e, TradeEvent):
-                sampler.observe_trade(e.record)
-            elif isinstance(e, CandleUpdate):
-                sampler.observe_candle(e.open_time, interval, e.low, e.high)
-            elif isinstance(e, StatusEvent) and (e.level != "info" or not quiet):
+            sampler.observe_event(e)
+            if isinstance(e, StatusEvent) and (e.level != "info" or not quiet):
                 say(f"{e.stream or 'feed'}: {e.text}")
 
         await venue.market(symbol)  # an unknown symbol is one line, before anything runs

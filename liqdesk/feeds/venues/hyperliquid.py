@@ -43,6 +43,8 @@ CANDLE_DEPTH = 5000
 WEIGHT_LIMIT_PER_MINUTE = 1200
 WEIGHT_CLEARINGHOUSE_STATE = 2
 WEIGHT_META_AND_ASSET_CTXS = 20
+# The sampler's default share: a third, so the window and other tools on the same address keep room.
+DEFAULT_SAMPLER_BUDGET = WEIGHT_LIMIT_PER_MINUTE / 3
 MARGIN_TYPES = ("cross", "isolated")
 
 
