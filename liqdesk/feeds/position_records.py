@@ -134,7 +134,7 @@ def read_position_records(
             f"{name}: {bad} of {report.rows} lines cannot be used (expected one JSON object a line: "
             f'{{"user": ADDRESS, "time": MS, "response": <clearinghouseState answer>}}); first: {first}'
         )
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(10)]
+    cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in range(10)]
     samples = PositionSamples(
         np.asarray(s_acc, str), np.asarray(s_time, np.int64), np.asarray(cols[0], str), np.asarray(cols[1], str),
         np.asarray(cols[2], np.int64), np.asarray(cols[3], np.float64), np.asarray(cols[4], np.float64),

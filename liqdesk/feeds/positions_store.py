@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -345,7 +345,7 @@ class PositionsStore:
             ),
         ).fetchall()
         n = len(rows)
-        cols = list(zip(*rows, strict=True)) if rows else [[] for _ in range(7)]
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in range(7)]
         return Liquidations(
             np.asarray(cols[0], np.int64), np.asarray(cols[1], str), np.asarray(cols[2], str),
             np.asarray(cols[3], np.int8), np.asarray(cols[4], np.float64), np.asarray(cols[5], np.float64),
@@ -378,8 +378,8 @@ class _Tx:
 
 
 def _samples(s: list[tuple[object, ...]], p: list[tuple[object, ...]]) -> PositionSamples:
-    sc = list(zip(*s, strict=True)) if s else [[], []]
-    pc = list(zip(*p, strict=True)) if p else [[] for _ in range(10)]
+    sc: list[tuple[Any, ...]] = list(zip(*s, strict=True)) if s else [(), ()]
+    pc: list[tuple[Any, ...]] = list(zip(*p, strict=True)) if p else [() for _ in range(10)]
 
     def f(i: int) -> np.ndarray:
         return np.asarray([np.nan if v is None else v for v in pc[i]], np.float64)
