@@ -29,15 +29,19 @@ def test_top_level_help_lists_every_command_and_window_option(capsys: pytest.Cap
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for name in COMMAND_MODULES:
+    for module in COMMAND_MODULES:
+        name = module.replace("_", "-")  # the module sample_positions holds the command sample-positions
         assert re.search(rf"^\s+{name}\s+\S", out, re.M), name  # listed with a one-line description
     for opt in ("--exchange", "--symbol", "--timeframe", "--ccxt-options", "--offline", "--version"):
         assert opt in out
     assert "estimates" in out and "LIQDESK_CONFIG_DIR" in out
 
 
-@pytest.mark.parametrize("name", COMMAND_MODULES)
-def test_each_command_has_help_and_the_readme_shows_it(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("module", COMMAND_MODULES)
+def test_each_command_has_help_and_the_readme_shows_it(
+    module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = module.replace("_", "-")
     with pytest.raises(SystemExit) as exc:
         main([name, "--help"])
     out = capsys.readouterr().out

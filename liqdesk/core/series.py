@@ -7,7 +7,7 @@ Containers are immutable by convention: methods return new containers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, cast
 
 import numpy as np
@@ -196,7 +196,10 @@ class OpenInterest:
 
 @dataclass(frozen=True, eq=False)
 class Liquidations:
-    """Real liquidation events reported by an exchange (ground truth, sampled by the venue)."""
+    """Real liquidation events reported by an exchange (ground truth, sampled by the venue).
+
+    ``inferred`` marks events nobody reported: a sampled position that vanished while price crossed its
+    liquidation price. They are evidence, not records; keep them apart wherever the two are compared."""
 
     time: np.ndarray  # int64 ms
     exchange: np.ndarray  # str
@@ -205,6 +208,8 @@ class Liquidations:
     price: np.ndarray
     quantity: np.ndarray  # base
     usd: np.ndarray
+    # bool per event; left out (empty), every event is a recorded one
+    inferred: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "time", np.ascontiguousarray(self.time, dtype=np.int64))
@@ -214,6 +219,8 @@ class Liquidations:
         for name in ("price", "quantity", "usd"):
             object.__setattr__(self, name, _f64(getattr(self, name)))
         n = len(self.time)
+        flags = np.ascontiguousarray(self.inferred, dtype=bool)
+        object.__setattr__(self, "inferred", np.zeros(n, bool) if len(flags) == 0 else flags)
         for f in fields(self):
             if len(getattr(self, f.name)) != n:
                 raise ValueError(f"Liquidations.{f.name} has {len(getattr(self, f.name))} rows, time has {n}")

@@ -18,6 +18,9 @@ A cache that cannot take a write (full disk, a lock, an I/O error, damage) stops
 memory and stored again with backoff (said in StatusEvents) until the cache takes them; fetched bars and open
 interest are emitted anyway and fetched again later. What is still unstored at ``close()`` is in
 ``unstored_liquidations``.
+Trades (asked for by name, not a default stream; venues whose trades carry both counterparties, see
+``Venue.normalise_trade``): read from ccxt's trade cache the same way, deduplicated on the trade id, emitted as
+``TradeEvent`` (not stored: the position sampler keeps the addresses it needs).
 
 Usage::
 
@@ -55,12 +58,14 @@ from liqdesk.feeds.history import (
 )
 from liqdesk.feeds.venues import Venue, create_venue
 from liqdesk.feeds.venues.base import LiquidationRecord
+from liqdesk.feeds.venues.hyperliquid import TradeRecord
 
 log = logging.getLogger(__name__)
 
 Level = Literal["info", "warning", "error"]
-StreamKind = Literal["candles", "open_interest", "liquidations"]
-ALL_STREAMS: tuple[StreamKind, ...] = ("candles", "open_interest", "liquidations")
+StreamKind = Literal["candles", "open_interest", "liquidations", "trades"]
+ALL_STREAMS: tuple[StreamKind, ...] = ("candles", "open_interest", "liquidations")  # the default set
+KNOWN_STREAMS: tuple[StreamKind, ...] = (*ALL_STREAMS, "trades")
 
 
 # -- events --------------------------------------------------------------------------------------------------
@@ -102,6 +107,14 @@ class LiquidationEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class TradeEvent:
+    """A public trade with both counterparties' addresses."""
+
+    record: TradeRecord
+    received: float = field(default_factory=time.perf_counter, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class StatusEvent:
     text: str
     level: Level = "info"
@@ -111,7 +124,7 @@ class StatusEvent:
     received: float = field(default_factory=time.perf_counter, compare=False)
 
 
-FeedEvent = CandleUpdate | OpenInterestUpdate | LiquidationEvent | StatusEvent
+FeedEvent = CandleUpdate | OpenInterestUpdate | LiquidationEvent | TradeEvent | StatusEvent
 
 
 @dataclass
@@ -140,6 +153,7 @@ class LiveSettings:
     candle_stale_s: float = 30.0  # connection check: kline streams update several times a second
     candle_silent_s: float = 120.0  # no kline update at all on a live connection: resubscribe
     liquidation_stale_s: float = 300.0  # quiet streams: the connection must still show pings/pongs
+    trades_stale_s: float = 60.0  # trades can pause too: the connection check, like liquidations
     oi_poll_s: float = 60.0
     history_bars: int = 500  # bars fetched on first start when the cache has none
     dedupe_capacity: int = 20_000
@@ -198,8 +212,8 @@ class LiveFeed:
         self.interval = timeframe_ms(timeframe)
         self.streams = tuple(streams)
         for s in self.streams:
-            if s not in ALL_STREAMS:
-                raise ValueError(f"unknown stream {s!r}; expected one of {', '.join(ALL_STREAMS)}")
+            if s not in KNOWN_STREAMS:
+                raise ValueError(f"unknown stream {s!r}; expected one of {', '.join(KNOWN_STREAMS)}")
         self.ccxt_options = ccxt_options
         self.on_event = on_event
         self.queue = queue
@@ -219,6 +233,8 @@ class LiveFeed:
         self._closed = False
         self._unstored: list[LiquidationRecord] = []  # received, not yet in the cache (it refused the write)
         self._store_retry: asyncio.Task[None] | None = None
+        self._trade_seen: dict[str, _Seen] = {}  # symbol → trade ids delivered
+        self._trade_last: dict[str, Any] = {}  # symbol → the last ccxt trade object processed
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     @property
@@ -244,12 +260,17 @@ class LiveFeed:
             self._venue = create_venue(self.exchange_id, self.ccxt_options)
             self._venue.clock = self.clock
         runners = {"candles": self._run_candles, "open_interest": self._run_open_interest,
-                   "liquidations": self._run_liquidations}  # fmt: skip
+                   "liquidations": self._run_liquidations, "trades": self._run_trades}  # fmt: skip
         for sym in self.symbols:
             for kind in self.streams:
                 if kind == "liquidations" and self._venue.liquidation_feed is None:
                     self._status(f"{self._venue.label} publishes no liquidation stream: no tape is recorded",
                                  "info", sym, kind)  # fmt: skip
+                    continue
+                if kind == "trades" and not callable(getattr(self._venue, "normalise_trade", None)):
+                    self._status(
+                        f"{self._venue.label} trades carry no addresses: not watched", "info", sym, kind
+                    )
                     continue
                 self.stats[(sym, kind)] = StreamStats()
                 self._tasks[(sym, kind)] = asyncio.ensure_future(self._guard(sym, kind, runners[kind]))
@@ -387,7 +408,9 @@ class LiveFeed:
                     await task
 
     def _clients_for(self, symbol: str, kind: str) -> list[Any]:
-        words = ("ohlcv", "kline", "candle") if kind == "candles" else ("liquidation", "forceorder")
+        words = {"candles": ("ohlcv", "kline", "candle"), "trades": ("trade",)}.get(
+            kind, ("liquidation", "forceorder")
+        )
         ex = self.venue.exchange
         market = (ex.markets or {}).get(symbol) or {}
         ids = {symbol.lower(), str(market.get("id", "")).lower(), str(market.get("lowercaseId", "")).lower()}
@@ -557,15 +580,8 @@ class LiveFeed:
             await self._watch(lambda: ex.watch_liquidations(symbol), symbol, "liquidations",
                               self.settings.liquidation_stale_s, st)  # fmt: skip
             st.last_message = time.monotonic()
-            cache = ex.liquidations or []
             # everything after the last item we processed (watch_liquidations returns only the newest one)
-            start = 0
-            if last_obj is not None:
-                for i in range(len(cache) - 1, -1, -1):
-                    if cache[i] is last_obj:
-                        start = i + 1
-                        break
-            fresh = list(cache[start:])
+            fresh = _after(ex.liquidations or [], last_obj)
             if fresh:
                 last_obj = fresh[-1]
             records: list[LiquidationRecord] = []
@@ -643,3 +659,52 @@ class LiveFeed:
                          stream="liquidations")  # fmt: skip
         else:
             log.info("cache still refuses: %s", exc)
+
+    # -- trades ----------------------------------------------------------------------------------------------------
+    async def _run_trades(self, symbol: str, st: StreamStats) -> None:
+        ex = self.venue.exchange
+        normalise = getattr(self.venue, "normalise_trade")  # noqa: B009 (checked in start)
+        await self.venue.market(symbol)
+        # kept across reconnects: ccxt's trade cache outlives the connection, and its old trades are not new
+        seen = self._trade_seen.setdefault(symbol, _Seen(self.settings.dedupe_capacity))
+        self._status("trades connected", "info", symbol, "trades")
+        pending: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                # The next watch is registered before the cache is read: a message handled between reading and
+                # registering would otherwise resolve no future and wait in the cache for the one after it.
+                if pending is None:
+                    pending = asyncio.ensure_future(ex.watch_trades(symbol))
+                    await asyncio.sleep(0)
+                fresh = _after((ex.trades or {}).get(symbol) or [], self._trade_last.get(symbol))
+                if not fresh:
+                    p, pending = pending, None
+                    await self._watch(lambda p=p: p, symbol, "trades", self.settings.trades_stale_s, st)
+                    st.last_message = time.monotonic()
+                    continue
+                self._trade_last[symbol] = fresh[-1]
+                for raw in fresh:
+                    try:
+                        rec = normalise(raw, symbol)
+                    except (ValueError, TypeError, KeyError):
+                        st.malformed += 1
+                        continue
+                    st.messages += 1
+                    if seen.add(rec.trade_id or (rec.time, rec.price, rec.size, rec.buyer, rec.seller)):
+                        self._emit(TradeEvent(rec))
+                    else:
+                        st.duplicates += 1
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+
+
+def _after(cache: Sequence[Any], last_obj: Any) -> list[Any]:
+    """The items of a ccxt cache after ``last_obj`` (all of them when it is gone or None)."""
+    if last_obj is not None:
+        for i in range(len(cache) - 1, -1, -1):
+            if cache[i] is last_obj:
+                return list(cache[i + 1 :])
+    return list(cache)

@@ -12,6 +12,7 @@ from typing import Any
 from liqdesk.core.leverage import Brackets, Tiers
 from liqdesk.core.params import ModelParams, Preset
 from liqdesk.errors import ConfigError
+from liqdesk.feeds.atomic import write_json_atomic
 from liqdesk.feeds.paths import config_dir
 from liqdesk.feeds.resources import resource_path
 
@@ -66,6 +67,27 @@ def load_presets() -> dict[str, Preset]:
         except ConfigError as exc:
             log.warning("ignoring user presets: %s", exc)
     return presets
+
+
+def save_user_preset(name: str, label: str, tiers: dict[float, float]) -> Path:
+    """Add or replace the user preset ``name`` in the user's presets.json (written atomically; the other presets
+    in it are kept as they are). A user file that cannot be read is left alone: ConfigError."""
+    checked = Tiers.from_mapping(tiers)  # the same checks as a preset read from the file
+    path = config_dir() / "presets.json"
+    data: Any = _read_json(path) if path.exists() else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected an object of presets; not changed")
+    data[name] = {
+        "label": label,
+        "tiers": {
+            f"{lev:g}": round(float(w), 6) for lev, w in zip(checked.leverage, checked.weight, strict=True)
+        },
+    }
+    try:
+        write_json_atomic(path, data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return path
 
 
 @lru_cache(maxsize=4)

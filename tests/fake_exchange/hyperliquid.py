@@ -18,6 +18,12 @@ info endpoint, perpetuals, rate limits, websocket subscriptions) and what ccxt 4
   has no positions; a malformed one is HTTP 422.
 Anything else is HTTP 422 ("Failed to deserialize the JSON body into the target type"), as the venue answers.
 
+The market moves: ``mark_overrides`` sets a coin's mark price (BTC's is otherwise the live bar's close);
+``auto_liquidate=True`` makes the fake act as the venue's liquidation engine: when a bar closes (``advance``), every
+position whose liquidation price that bar's low (longs) or high (shorts) reached is removed from its account and
+logged in ``liquidated``. ``answers`` replaces an account's ``clearinghouseState`` answer with any JSON value (bad
+payloads).
+
 Rate limit: an aggregated weight of 1,200 per minute per IP (configurable): weight 2 for ``clearinghouseState``
 (and the venue's other light requests), 20 for the rest, ``candleSnapshot`` plus 1 per 60 candles returned.
 Over the budget: HTTP 429. ``fail_next`` keys are info types.
@@ -111,6 +117,7 @@ class FakeHyperliquid(FakeVenue):
         weight_limit: int = 1200,
         weight_window_s: float = 60.0,
         wall_clock: bool = False,
+        auto_liquidate: bool = False,
     ) -> None:
         super().__init__(
             binance_year_1h(), live_index=live_index, ping_interval=ping_interval, wall_clock=wall_clock
@@ -123,6 +130,12 @@ class FakeHyperliquid(FakeVenue):
         self._weights: deque[tuple[float, int]] = deque()
         self.rate_limited = 0  # requests answered 429 for the weight budget
         self._tid = 1_000_000
+        self.mark_overrides: dict[str, float] = {}
+        self.auto_liquidate = auto_liquidate
+        self.liquidated: list[tuple[int, str, HlPosition]] = []  # (bar close time, address, position)
+        self.answers: dict[str, Any] = {}  # address → the clearinghouseState answer to send instead
+        # (monotonic time, info type, HTTP status, weight) of every info request that reached the weight budget
+        self.info_log: list[tuple[float, str, int, int]] = []
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing hyperliquid (info endpoint and websocket) at this server."""
@@ -138,6 +151,8 @@ class FakeHyperliquid(FakeVenue):
 
     # -- the market now ------------------------------------------------------------------------------------------
     def mark_price(self, coin: str = "BTC") -> float:
+        if coin in self.mark_overrides:
+            return self.mark_overrides[coin]
         for name, _, _, px, _ in UNIVERSE:
             if name == coin and px is not None:
                 return px
@@ -204,10 +219,13 @@ class FakeHyperliquid(FakeVenue):
         weight = 2 if kind in LIGHT_INFO else 20
         if kind == "candleSnapshot":
             weight += len(result) // 60
+        now = time.monotonic()
         if self.weight_used() + weight > self.weight_limit:
             self.rate_limited += 1
+            self.info_log.append((now, kind, 429, weight))
             return self._fault(429)
-        self._weights.append((time.monotonic(), weight))
+        self._weights.append((now, weight))
+        self.info_log.append((now, kind, 200, weight))
         return web.json_response(result)
 
     def _universe(self) -> list[dict[str, Any]]:
@@ -304,7 +322,25 @@ class FakeHyperliquid(FakeVenue):
         user = body.get("user")
         if not isinstance(user, str) or not ADDRESS.match(user):
             return self._fault(422)
+        if user.lower() in self.answers:
+            return self.answers[user.lower()]
         return self.clearinghouse_state(user)
+
+    def liquidate_crossed(self, time_ms: int, low: float, high: float, coin: str = "BTC") -> int:
+        """Remove every ``coin`` position whose liquidation price [low, high] reached; returns how many."""
+        n = 0
+        for address, positions in self.accounts.items():
+            keep = []
+            for p in positions:
+                liq = p.liquidation_px
+                hit = p.coin == coin and liq is not None and (low <= liq if p.szi > 0 else high >= liq)
+                if hit:
+                    self.liquidated.append((time_ms, address, p))
+                    n += 1
+                else:
+                    keep.append(p)
+            self.accounts[address] = keep
+        return n
 
     # -- websocket -----------------------------------------------------------------------------------------------
     async def on_ws_text(self, conn: WsConn, text: str) -> None:
@@ -349,6 +385,8 @@ class FakeHyperliquid(FakeVenue):
 
     async def push_bar(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
         b = bar_values(self.bars, index, final=final, fraction=fraction)
+        if final and self.auto_liquidate:
+            self.liquidate_crossed(b.open_time + self.interval_ms, float(b.low), float(b.high))
         data = {"t": b.open_time, "T": b.open_time + self.interval_ms - 1, "s": self.coin, "i": "1h", "o": b.open,
                 "c": b.close, "h": b.high, "l": b.low, "v": b.volume, "n": 0}  # fmt: skip
         return await self.broadcast(f"candle:{self.coin}:1h", json.dumps({"channel": "candle", "data": data}))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from liqdesk.app.calibration_report import html_report
 from liqdesk.app.calibration_tables import (
     INTERVALS,
+    actual_table,
     comparison_table,
     day,
     magnet_table,
@@ -21,8 +23,11 @@ from liqdesk.app.calibration_tables import (
 )
 from liqdesk.app.modelrun import check_backend, check_calibration_budget
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
-from liqdesk.core.calibration import CalibrationConfig, CalibrationResult, compare_presets
-from liqdesk.core.density_snapshots import snapshot_times
+from liqdesk.core.actual_map import PositionSamples
+from liqdesk.core.calibration import CalibrationConfig, CalibrationResult, score_snapshots
+from liqdesk.core.density_snapshots import density_snapshots, snapshot_times
+from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.estimate_vs_actual import ComparisonConfig, ComparisonSummary, compare_snapshots, summarise
 from liqdesk.core.params import ModelParams
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import write_text_atomic
@@ -84,6 +89,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument(
         "--report", metavar="FILE", help="also write the tables and plots as one self-contained HTML page"
     )
+    a = p.add_argument_group("estimate vs actual (sampled Hyperliquid positions)")
+    src = a.add_mutually_exclusive_group()
+    src.add_argument(
+        "--positions",
+        metavar="FILE",
+        help="recorded clearinghouseState answers (JSON lines, as sample-positions --record writes them): score "
+        "the estimated map against the actual one at each snapshot",
+    )
+    src.add_argument(
+        "--sampled-positions",
+        action="store_true",
+        help="the same with the positions sample-positions stored in the local database",
+    )
+    a.add_argument(
+        "--positions-max-age",
+        metavar="SPAN",
+        help="an account counts at a snapshot if answered this long before it at most (default: --every)",
+    )
     p.set_defaults(func=run)
 
 
@@ -95,15 +118,29 @@ def run(args: argparse.Namespace) -> int:
     report = _report_path(args)
     inputs = load_inputs(args)
     check_backend(inputs)
+    positions = _positions(args, inputs.symbol)
+    max_age = (
+        parse_duration(args.positions_max_age, what="--positions-max-age") if args.positions_max_age else None
+    )
     # An explicit view picks the snapshots; otherwise all of the loaded history is scored.
     start = inputs.view_start_ms if (args.start or args.range) else None
     c = inputs.candles
     check_calibration_budget(
         len(snapshot_times(c.open_time, c.interval_ms, config, start, inputs.view_end_ms)), config.n_bins
     )
-    results = compare_presets(
-        inputs.candles, inputs.open_interest, inputs.liquidations, params, config, start, inputs.view_end_ms
-    )
+    results: dict[str, CalibrationResult] = {}
+    actual: dict[str, ComparisonSummary] = {}
+    for name, p in params.items():
+        # the same scoring as compare_presets, with the snapshots kept for the positions
+        engine = LiquidationEngine.build(inputs.candles, inputs.open_interest, p)
+        times = snapshot_times(engine.open_time, engine.interval_ms, config, start, inputs.view_end_ms)
+        snaps = density_snapshots(engine, times, config)
+        results[name] = score_snapshots(
+            snaps, inputs.liquidations, engine.sweep_high, engine.sweep_low, config
+        )
+        if positions is not None:
+            rows = compare_snapshots(snaps, positions, max_age or config.every_ms)
+            actual[name] = summarise(rows, ComparisonConfig(n_boot=config.n_boot, seed=config.seed))
     first = next(iter(results.values()))
     if first.n_snapshots == 0:
         raise DataError(
@@ -118,12 +155,48 @@ def run(args: argparse.Namespace) -> int:
         )
         write_text_atomic(report, page)
     if args.json:
-        print(json.dumps(_report(inputs, results), indent=2, allow_nan=False))
+        out = _report(inputs, results)
+        if positions is not None:
+            out["estimate_vs_actual"] = {name: a.to_dict() for name, a in actual.items()}
+        print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print(_text(inputs, results))
+        if positions is not None:
+            print("\n".join(_actual_text(inputs, positions, actual)))
         if report is not None:
             print(f"report written to {report}")
     return 0
+
+
+def _positions(args: argparse.Namespace, symbol: str) -> PositionSamples | None:
+    """The sampled positions of the symbol's coin (recorded file or the local database), or None."""
+    coin = symbol.split("/")[0]
+    if args.positions:
+        from liqdesk.feeds.position_records import read_position_records
+
+        rec = read_position_records(args.positions)
+        for msg in rec.report.messages()[:5]:
+            print(f"liqdesk calibrate: skipped {msg}", file=sys.stderr)
+        return rec.samples.for_coin(coin)
+    if args.sampled_positions:
+        from liqdesk.feeds.positions_store import PositionsStore
+
+        with PositionsStore() as store:
+            return store.samples(coin)
+    return None
+
+
+def _actual_text(
+    inputs: Inputs, positions: PositionSamples, actual: dict[str, ComparisonSummary]
+) -> list[str]:
+    lines = ["", *render_text(actual_table(actual), indent="")]
+    if inputs.exchange != "hyperliquid":
+        lines.append(f"  · the estimate is built from {inputs.label}; the positions are Hyperliquid's")
+    lines.append(
+        f"  · {positions.n_samples} answers of {len(set(positions.sample_account.tolist()))} accounts, "
+        f"{len(positions)} positions in the coin"
+    )
+    return [line.rstrip() for line in lines]
 
 
 def _report_path(args: argparse.Namespace) -> Path | None:
