@@ -7,8 +7,8 @@ interest reported by t, the real liquidations before t. `cut_at` gives those inp
 - forward one bar: `LiquidationEngine.append_bar` (the live update; about a millisecond);
 - back one bar or a jump back: `LiquidationEngine.truncate` (the state at any earlier bar is
   still in the arrays: one pass over the levels, a few ms for a year of 5-minute bars);
-- a jump forward beyond `FORWARD_APPEND_MAX` bars: a rebuild on the bars up to there (cheaper
-  than appending them one by one past that point; measured in tests/benchmarks/replay.py).
+- a longer jump forward: a rebuild on the bars up to there, once appending the bars one by one
+  would cost more (`APPEND_VS_REBUILD`; measured in tests/benchmarks/replay.py).
 
 Open interest in a replay is the value known at each bar's close (`open_interest_known_at_close`):
 the newest snapshot at or before the close. The plain model interpolates between the snapshots
@@ -32,9 +32,11 @@ from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
 
-# A forward jump of more bars than this rebuilds instead of appending bar by bar (tests/benchmarks/
-# replay.py: on a year of 5-minute bars a rebuild costs about as much as 300 appends).
-FORWARD_APPEND_MAX = 200
+# One append costs about as much as a full build of this many bars (tests/benchmarks/replay.py: one
+# append ~0.08 ms, a build of 53,000 bars ~50 ms): a forward jump of k bars over a history of n
+# rebuilds when k × APPEND_VS_REBUILD > n, and always appends up to MIN_APPENDS bars.
+APPEND_VS_REBUILD = 70
+MIN_APPENDS = 8
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,14 @@ class ReplaySession:
         params: ModelParams,
         *,
         backend: Backend | None = None,
-        forward_append_max: int = FORWARD_APPEND_MAX,
+        append_vs_rebuild: int = APPEND_VS_REBUILD,
     ) -> None:
         if len(candles) < 2:
             raise ValueError("a replay needs at least two bars")
         self.history = candles
         self.params = params
         self.backend = backend
-        self.forward_append_max = forward_append_max
+        self.append_vs_rebuild = append_vs_rebuild
         known = open_interest_known_at_close(candles, open_interest, params.oi_max_gap_bars)
         self._has_oi = known is not None
         self._oi_close = known.usd if known is not None else np.full(len(candles), np.nan)
@@ -148,7 +150,8 @@ class ReplaySession:
         """Show the first `bars` bars (clipped to 1..all loaded)."""
         bars = int(np.clip(bars, 1, len(self.history)))
         eng = self.engine
-        if eng is None or bars - eng.n_bars > self.forward_append_max:
+        ahead = bars - (0 if eng is None else eng.n_bars)
+        if eng is None or (ahead > MIN_APPENDS and ahead * self.append_vs_rebuild > bars):
             self._rebuild(bars)
         elif bars < eng.n_bars:
             eng.truncate(bars)

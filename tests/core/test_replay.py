@@ -151,7 +151,7 @@ def build_at(c: Candles, oi: OpenInterest | None, liq: Liquidations, t: int) -> 
 def test_stepping_back_and_forth_always_equals_a_build_on_the_data_cut_there():
     c, oi = random_market(600, 8)
     liq = liquidations(c.open_time[::7] + 1000)
-    s = ReplaySession(c, oi, liq, PARAMS, forward_append_max=40)
+    s = ReplaySession(c, oi, liq, PARAMS, append_vs_rebuild=2)
     moves = [("start", 300), ("step", 1), ("step", 1), ("back", 1), ("back", 5), ("step", 3),
              ("seek", 150), ("seek", 180), ("seek", 500), ("back", 499), ("step", 1), ("seek", 600)]  # fmt: skip
     for kind, k in moves:
@@ -219,7 +219,7 @@ def test_the_chart_at_t_is_the_same_whatever_happens_after_t():
 @given(seed=st.integers(0, 10_000), moves=st.lists(st.integers(-60, 60), min_size=1, max_size=12))
 def test_random_moves_equal_a_build(seed, moves):
     c, oi = random_market(300, seed, oi=seed % 2 == 0)
-    s = ReplaySession(c, oi, None, PARAMS, forward_append_max=25)
+    s = ReplaySession(c, oi, None, PARAMS, append_vs_rebuild=3)
     s.start(int(c.close_time[150]))
     for m in moves:
         pos = s.step(m) if m >= 0 else s.step_back(-m)
