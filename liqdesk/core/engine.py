@@ -431,6 +431,13 @@ class LiquidationEngine:
             decayed=float(st[:, lifecycle.STAT_DECAYED].sum()),
         )
 
+    def nbytes(self) -> int:
+        """Memory the engine's arrays hold (their capacity, host and backend together)."""
+        held = [*self._lv.values(), *self._bars.values(), self._model, self._oi_close, self._oi_delta,
+                self._decay, self._dep, self._stats, self._log_factor]  # fmt: skip
+        alive = [*self._alive_idx, *self._alive_price]
+        return sum(int(g.capacity_nbytes) for g in held) + sum(int(a.nbytes) for a in alive)
+
     def coverage(self) -> list[tuple[int, int, str]]:
         """Which model produced the openings over which span of bars."""
         return describe_coverage(self.open_time, self.model, self.interval_ms)
