@@ -2,14 +2,14 @@
 
 Per market: its recent bars and one LiquidationEngine on them, and its screener row.
 
-The budget (`WatchBudget`, defaults for 5-minute bars):
+The budget (`WatchBudget`; spans in time, so markets of any bar interval share it):
 - every bar or revision patches that market's engine at once (`append_bar` / `revise_last_bar`:
   well under a millisecond for a few days of bars), so no update is ever lost;
 - a market's row (its map at the newest bar and the clusters) is recomputed at most once per
   `row_every_ms`, when asked for and only if the market changed: a burst of revisions costs one row;
-- a market's engine is rebuilt on its newest `history_bars` at most every `rebuild_every_ms`, once
-  it holds `trim_slack_bars` more than that: memory stays bounded in a session of any length. The
-  rebuild forgets levels opened before the kept history (the same cut a fresh start makes);
+- a market's engine is rebuilt on its newest `history_ms` of bars at most every `rebuild_every_ms`,
+  once it holds `trim_slack_ms` more than that: memory stays bounded in a session of any length.
+  The rebuild forgets levels opened before the kept history (the same cut a fresh start makes);
 - a row is stale once its market's data is older than `stale_after_ms` (default two bars, at
   least two minutes): the row says so, with its age.
 
@@ -33,16 +33,22 @@ from liqdesk.core.series import Candles, OpenInterest
 BIN_PCT = 0.1  # map bin width in % of price: clusters of the same width in every market
 
 
+_DAY_MS = 86_400_000
+
+
 @dataclass(frozen=True)
 class WatchBudget:
-    history_bars: int = 2 * 864  # kept per market: the 3-day map range and as much again of warm-up
-    view_bars: int = 864  # the map's price range: these newest bars' lows and highs (plus a margin)
+    view_ms: int = 3 * _DAY_MS  # the map's price range: the newest bars of this span (plus a margin)
+    history_ms: int = 6 * _DAY_MS  # kept per market: the view and as much again of warm-up
     row_every_ms: int = 1_000
     rebuild_every_ms: int = 3_600_000
-    trim_slack_bars: int = 288
+    trim_slack_ms: int = _DAY_MS
     stale_after_ms: int | None = None  # None: two bar intervals, at least two minutes
     within_pct: float = WITHIN_PCT
     min_share: float = MIN_SHARE
+
+    def bars(self, span_ms: int, interval_ms: int) -> int:
+        return max(int(span_ms // interval_ms), 2)
 
     def stale_after(self, interval_ms: int) -> int:
         return self.stale_after_ms if self.stale_after_ms is not None else max(2 * interval_ms, 120_000)
@@ -81,12 +87,14 @@ class MarketWatch:
         now_ms: int,
         updated_ms: int | None = None,
     ) -> None:
-        """A market's history (its newest `history_bars` are kept); replaces what was there.
+        """A market's history (its newest `history_ms` are kept); replaces what was there.
         updated_ms: when the data is from (default now_ms)."""
         if len(candles) < 2:
             raise ValueError(f"{market}: fewer than two bars")
         oi = open_interest_at_close(candles, open_interest, self.params.oi_max_gap_bars)
-        keep = slice(max(len(candles) - self.budget.history_bars, 0), None)
+        keep = slice(
+            max(len(candles) - self.budget.bars(self.budget.history_ms, candles.interval_ms), 0), None
+        )
         kept, oi_kept = candles.take(keep), oi[keep]
         engine = LiquidationEngine.build(kept, params=self.params, oi_close=oi_kept)
         self.markets[market] = _Market(
@@ -112,21 +120,22 @@ class MarketWatch:
             return  # older than the newest bar: the engine has it already
         m.updated_ms = now_ms
         m.dirty = True
-        over = len(m.candles) - self.budget.history_bars
-        if over >= self.budget.trim_slack_bars and now_ms - m.built_ms >= self.budget.rebuild_every_ms:
+        b, interval = self.budget, m.candles.interval_ms
+        over = len(m.candles) - b.bars(b.history_ms, interval)
+        if over >= b.trim_slack_ms // interval and now_ms - m.built_ms >= b.rebuild_every_ms:
             self._trim(m, now_ms)
 
     def _trim(self, m: _Market, now_ms: int) -> None:
-        keep = slice(len(m.candles) - self.budget.history_bars, None)
+        keep = slice(len(m.candles) - self.budget.bars(self.budget.history_ms, m.candles.interval_ms), None)
         m.candles, m.oi_close = m.candles.take(keep), m.oi_close[keep].copy()
         m.engine = LiquidationEngine.build(m.candles, params=self.params, oi_close=m.oi_close)
         m.built_ms = now_ms
         self.rebuilds += 1
 
     def bins(self, market: str) -> PriceBins:
-        """The map's price range: the newest `view_bars` bars' range plus a margin, bins of BIN_PCT %."""
+        """The map's price range: the newest `view_ms` of bars, their range plus a margin, bins of BIN_PCT %."""
         c = self.markets[market].candles
-        v = slice(max(len(c) - self.budget.view_bars, 0), None)
+        v = slice(max(len(c) - self.budget.bars(self.budget.view_ms, c.interval_ms), 0), None)
         rough = auto_bins(c.low[v], c.high[v], 1)
         width = float(c.close[-1]) * BIN_PCT / 100.0
         n = int(np.clip(np.ceil((rough.hi - rough.lo) / width), 50, 2_000))

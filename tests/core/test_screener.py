@@ -110,7 +110,7 @@ PARAMS = ModelParams(preset="x")
 
 def test_kept_warm_rows_equal_a_fresh_build_and_rows_are_throttled() -> None:
     c, oi = random_market(700, 5)
-    budget = WatchBudget(history_bars=600, view_bars=300, row_every_ms=1_000)
+    budget = WatchBudget(history_ms=600 * BAR, view_ms=300 * BAR, row_every_ms=1_000)
     w = MarketWatch(PARAMS, budget)
     w.load("m", "x", "M", c.take(slice(0, 500)), oi, now_ms=0)
     first = w.rows(now_ms=0)[0]
@@ -130,7 +130,7 @@ def test_kept_warm_rows_equal_a_fresh_build_and_rows_are_throttled() -> None:
 
 def test_a_revision_replaces_the_newest_bar() -> None:
     c, oi = random_market(300, 7)
-    w = MarketWatch(PARAMS, WatchBudget(history_bars=400))
+    w = MarketWatch(PARAMS, WatchBudget(history_ms=400 * BAR))
     w.load("m", "x", "M", c.take(slice(0, 299)), oi, now_ms=0)
     moved = c.take(slice(298, 299))
     w.on_bar("m", moved, None, now_ms=1)  # same open time: a revision
@@ -143,7 +143,9 @@ def test_a_revision_replaces_the_newest_bar() -> None:
 def test_memory_stays_bounded_by_trimming_within_the_rebuild_budget() -> None:
     c, oi = random_market(2000, 9)
     assert oi is not None
-    budget = WatchBudget(history_bars=500, view_bars=200, trim_slack_bars=100, rebuild_every_ms=60_000)
+    budget = WatchBudget(
+        history_ms=500 * BAR, view_ms=200 * BAR, trim_slack_ms=100 * BAR, rebuild_every_ms=60_000
+    )
 
     def run(ms_per_bar: int) -> MarketWatch:
         w = MarketWatch(PARAMS, budget)
