@@ -141,6 +141,7 @@ def main() -> int:
     begin = time.perf_counter()
     clock.start(begin)
     busy, stepped, frame_gen = 0.0, 0, 10**6
+    longest: list[float] = []
     while (now := time.perf_counter()) < begin + args.play_s:
         for _ in range(clock.due(now)):
             t0 = time.perf_counter()
@@ -155,13 +156,16 @@ def main() -> int:
             frame.values = None
             frame = patched
             busy += time.perf_counter() - t0
+            longest.append(time.perf_counter() - t0)
             stepped += 1
         time.sleep(max(0.0, clock.interval_ms() / 1000 - (time.perf_counter() - now)))
     elapsed = time.perf_counter() - begin
     due = int(elapsed * args.speed)
     print(
         f"played at {args.speed:g} bars/s for {elapsed:.1f} s (a {clock.interval_ms()} ms timer): {stepped} of {due} "
-        f"bars stepped and patched, {due - stepped} dropped or late; worker busy {busy / elapsed:.0%} of the time"
+        f"bars stepped and patched, {clock.played - stepped} skipped after a stall (more than {clock.max_burst} bars "
+        f"behind), {due - clock.played} not yet due at the end; longest step {max(longest) * 1000:.0f} ms; worker "
+        f"busy {busy / elapsed:.0%} of the time"
     )
 
     # ---------------------------------------------------------------- back
