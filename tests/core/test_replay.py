@@ -280,3 +280,25 @@ def test_play_clock_gives_the_bars_due_and_drops_a_backlog():
     assert PlayClock(speed=2).interval_ms() == 500
     with pytest.raises(ValueError):
         PlayClock(speed=0)
+
+
+def test_a_device_engine_rewinds_and_replays_like_the_cpu_engine():
+    """The device path (CuPy code, CUDA kernels emulated on the CPU): its statistics are not kept, so the
+    rewind takes the alive notional from the levels; stepping on from there matches the CPU engine."""
+    from liqdesk.core.backend import select_backend
+    from tests.core import cuda_emulator
+    from tests.core.test_device_build import assert_same_state
+
+    if not cuda_emulator.compiler_available():
+        pytest.skip("needs g++ for the CUDA emulator")
+    gpu = select_backend("cupy", importer=lambda name: cuda_emulator.fake_cupy())
+    c, oi = random_market(400, 12)
+    dev = ReplaySession(c, oi, None, PARAMS, backend=gpu)
+    cpu = ReplaySession(c, oi, None, PARAMS)
+    for s in (dev, cpu):
+        s.start(int(c.close_time[299]))
+        s.step_back(40)
+        s.step(5)
+    assert dev.engine is not None and cpu.engine is not None
+    assert dev.engine._alive_total == pytest.approx(cpu.engine._alive_total, rel=1e-9)
+    assert_same_state(cpu.engine, dev.engine)
