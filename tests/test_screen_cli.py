@@ -96,6 +96,7 @@ def test_rows_sort_by_the_column_asked_and_the_table_says_stale(capsys: pytest.C
         (["--symbols", "BTC/USDT:USDT"], "--symbols needs --exchange"),
         (["--sample", "btcusdt-5m", "--exchange", "okx", "--symbols", "X"], "not both"),
         (["--within", "0"], "--within 0"),
+        (["--exchange", "binanceusdm", "--symbols", "BTC/USDT:USDT", "--timeframe", "7m"], "--timeframe 7m"),
         (
             ["--sample", "btcusdt-5m", "--at", "2020-01-01"],
             "no market could be screened: sample btcusdt-5m: ",

@@ -92,10 +92,13 @@ class Market:
 
 
 def run(args: argparse.Namespace) -> int:
+    from liqdesk.app.options import check_timeframe
     from liqdesk.feeds import presets as presets_mod
     from liqdesk.feeds.timeparse import now_ms, parse_duration, parse_time
 
     column, descending = _sort_option(args.sort)
+    if args.exchange:
+        check_timeframe(args.timeframe)
     if not 0 < args.within <= 50:
         raise ConfigError(f"--within {args.within:g}: give a percentage above 0 and at most 50")
     if not 0 <= args.min_share < 100:
@@ -201,14 +204,14 @@ def _history(m: Market, args: argparse.Namespace, span: int, now: int) -> tuple[
     from liqdesk.feeds.exchange_config import ccxt_options_for
     from liqdesk.feeds.history import load_history
 
-    try:
-        tf_ms = timeframe_ms(args.timeframe)
-    except ValueError as exc:
-        raise ConfigError(f"--timeframe {args.timeframe}: {exc}") from None
+    tf_ms = timeframe_ms(args.timeframe)
     hist = load_history(
         m.exchange, m.symbol, args.timeframe, now - _history_ms(span) - tf_ms, now,
         ccxt_options=ccxt_options_for(m.exchange, args.ccxt_options),
     )  # fmt: skip
+    if hist.offline and len(hist.candles) < 2:  # nothing to fall back on: why, in one line
+        why = next(w for w in hist.warnings if w.startswith("offline")).removeprefix("offline: ")
+        raise DataError(f"cannot load history: {why.removesuffix('; showing cached data')}; nothing cached")
     for w in hist.warnings:
         print(f"liqdesk: warning: {m.name}: {w}", file=sys.stderr)
     return hist.candles, hist.open_interest
