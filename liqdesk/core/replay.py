@@ -4,9 +4,9 @@ At replay time t the chart may know only what was known at t: the bars closed by
 interest reported by t, the real liquidations before t. `cut_at` gives those inputs, and a
 `ReplaySession` keeps an engine on them while the replay moves:
 
-- forward one bar: `LiquidationEngine.append_bar` (the live update; about a millisecond);
+- forward one bar: `LiquidationEngine.append_bar` (the live update; well under a millisecond);
 - back one bar or a jump back: `LiquidationEngine.truncate` (the state at any earlier bar is
-  still in the arrays: one pass over the levels, a few ms for a year of 5-minute bars);
+  still in the arrays: one pass over the levels, about a millisecond for a year of 5-minute bars);
 - a longer jump forward: a rebuild on the bars up to there, once appending the bars one by one
   would cost more (`APPEND_VS_REBUILD`; measured in tests/benchmarks/replay.py).
 
