@@ -21,7 +21,9 @@ def ms(iso: str) -> int:
 
 
 def test_list_samples() -> None:
-    assert list_samples() == ["btcusdt-5m", "btcusdt-1m-2025-01", "btcusdt-1h-2025", "btcusdt-1m-2025-05"]
+    assert list_samples() == [
+        "btcusdt-5m", "btcusdt-1m-2025-01", "btcusdt-1h-2025", "btcusdt-1m-2025-05", "btcusdt-5m-2025-10-10",
+    ]  # fmt: skip
     assert list_samples()[0] == DEFAULT_SAMPLE
     assert all(sample_description(n) for n in list_samples())
     with pytest.raises(DataError, match="unknown sample 'nope'; available: btcusdt-5m"):
@@ -90,6 +92,20 @@ def test_sample_1h_klines_with_quote_and_taker_volume() -> None:
     assert len(s.notes) == 1 and "3 duplicate rows dropped" in s.notes[0]
 
 
+def test_sample_of_the_2025_10_10_crash_with_two_weeks_of_history() -> None:
+    s = load_sample("btcusdt-5m-2025-10-10")
+    c = s.candles
+    assert s.open_interest is None and s.liquidations is None
+    assert s.label == (
+        "Bundled sample: Binance BTCUSDT 5m, 2025-09-26 → 2025-10-12 (real data; no open interest: volume model)"
+    )
+    assert len(c) == 17 * 288 and c.timeframe == "5m" and np.all(np.diff(c.open_time) == MIN5)
+    assert c.open_time[0] == ms("2025-09-26T00:00") and c.open_time[-1] == ms("2025-10-12T23:55")
+    day = c.between(ms("2025-10-10T00:00"), ms("2025-10-11T00:00"))
+    assert float(day.low.min()) == 101_516.5 and float(day.high.max()) == 122_497.0
+    assert c.quote_volume is None and c.taker_buy_volume is None and s.notes == ()
+
+
 def test_samples_are_cached_and_read_only() -> None:
     s = load_sample("btcusdt-1h-2025")
     assert load_sample("btcusdt-1h-2025") is s
@@ -122,6 +138,7 @@ def test_provenance_covers_every_bundled_file() -> None:
             sample_mod.KLINES_1H,
             sample_mod.CANDLES_1M_2025_05,
             sample_mod.HYPERLIQUID_FILLS,
+            sample_mod.CANDLES_5M_2025_10,
         ]
     )
     for name in files:

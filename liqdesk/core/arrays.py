@@ -40,6 +40,11 @@ class Growable:
         self._buf[self.n : need] = rows
         self.n = need
 
+    @property
+    def capacity_nbytes(self) -> int:
+        """Bytes of the whole buffer (filled rows and headroom)."""
+        return int(self._buf.nbytes)
+
     def truncate(self, n: int) -> None:
         self.n = min(self.n, n)
 

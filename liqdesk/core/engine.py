@@ -148,6 +148,40 @@ class LiquidationEngine:
         self._rollback_last()
         self.append_bar(row, oi_close)
 
+    def truncate(self, n_bars: int) -> None:
+        """Rewind to the state after the first `n_bars` bars: the same numbers as a build on those
+        bars (bar replay steps back with it).
+
+        Levels are appended in creation order and a level's sweep bar is set once, by the bar that
+        reaches it, so the earlier state is still in the arrays: drop the newer levels and bars,
+        and revive the levels swept after the cut. One pass over the levels (a few ms for a year
+        of 5-minute bars), where a rebuild redoes the whole history."""
+        if not 1 <= n_bars <= self.n_bars:
+            raise ValueError(f"truncate needs 1..{self.n_bars} bars, got {n_bars}")
+        if n_bars == self.n_bars:
+            return
+        xp, j = self.xp, n_bars - 1
+        lv = self._lv
+        keep = count_upto(xp, lv["created"].a, j, "right")
+        for g in lv.values():
+            g.truncate(keep)
+        sweep = lv["sweep"].a
+        sweep[sweep > j] = NEVER
+        for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
+                  self._log_factor, self._stats):  # fmt: skip
+            g.truncate(n_bars)
+        side, created = lv["side"].a, lv["created"].a
+        for k, s in enumerate((LONG, SHORT)):
+            alive = xp.nonzero((sweep == NEVER) & (side == s))[0]
+            self._alive_idx[k] = alive
+            self._alive_price[k] = lv["price"].a[alive]
+            self._last_added[k] = int(xp.count_nonzero(created[alive] == j))
+        self._alive_before_last = None
+        self._last_swept = None
+        alive_now = float(self._stats.a[j, lifecycle.STAT_ALIVE])
+        # NaN: the statistics of a device build are not kept
+        self._alive_total = alive_now if alive_now == alive_now else float(self.alive_at(j)[1].sum())
+
     def _rollback_last(self) -> None:
         xp, j = self.xp, self.n_bars - 1
         sweep = self._lv["sweep"]
@@ -396,6 +430,13 @@ class LiquidationEngine:
             closed=float(st[:, lifecycle.STAT_CLOSED].sum()),
             decayed=float(st[:, lifecycle.STAT_DECAYED].sum()),
         )
+
+    def nbytes(self) -> int:
+        """Memory the engine's arrays hold (their capacity, host and backend together)."""
+        held = [*self._lv.values(), *self._bars.values(), self._model, self._oi_close, self._oi_delta,
+                self._decay, self._dep, self._stats, self._log_factor]  # fmt: skip
+        alive = [*self._alive_idx, *self._alive_price]
+        return sum(int(g.capacity_nbytes) for g in held) + sum(int(a.nbytes) for a in alive)
 
     def coverage(self) -> list[tuple[int, int, str]]:
         """Which model produced the openings over which span of bars."""

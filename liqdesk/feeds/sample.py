@@ -36,6 +36,7 @@ FORCE_ORDERS = "binance_forceOrder_capture_2025-01-26_2025-02-06.csv.gz"
 KLINES_1H = "binance_um_BTCUSDT_1h_klines_2025-05-11_2025-08-10.csv.gz"
 CANDLES_1M_2025_05 = "binance_um_BTCUSDT_1m_2025-05-25_2025-05-27.csv.gz"
 HYPERLIQUID_FILLS = "hyperliquid_BTC_liquidation_fills_2025-05-25_2025-05-26.csv.gz"
+CANDLES_5M_2025_10 = "binance_um_BTCUSDT_5m_2025-09-26_2025-10-12.freqtrade.json.gz"
 
 DEFAULT_SAMPLE = "btcusdt-5m"
 
@@ -56,6 +57,11 @@ _DESCRIPTIONS: dict[str, str] = {
         "Binance USDⓈ-M BTCUSDT 1m candles 2025-05-25 10:33 → 05-27 07:00 and 464 real Hyperliquid BTC "
         "liquidation fills 2025-05-25 15:21 → 05-26 06:56 (another venue; side inferred from the price "
         "path, 4 ambiguous fills left out); no open interest"
+    ),
+    "btcusdt-5m-2025-10-10": (
+        "Binance USDⓈ-M BTCUSDT 5m candles 2025-09-26 → 2025-10-12 23:55 (open of the last bar): the crash of "
+        "2025-10-10 (high 122,497, low 101,516.5), the largest liquidation day on record, with two weeks of "
+        "history before it; no open interest or taker volume (volume model)"
     ),
 }
 
@@ -101,6 +107,8 @@ def _load(name: str) -> SampleData:
         data = _btcusdt_1m_2025_01()
     elif name == "btcusdt-1m-2025-05":
         data = _btcusdt_1m_2025_05()
+    elif name == "btcusdt-5m-2025-10-10":
+        data = _btcusdt_5m_2025_10_10()
     else:
         data = _btcusdt_1h_2025()
     for part in (data.candles, data.open_interest, data.liquidations):
@@ -151,6 +159,12 @@ def _btcusdt_1m_2025_05() -> SampleData:
     liq, rl, _ = read_fills_report(_path(HYPERLIQUID_FILLS), candles)
     label = _label(candles).replace("(real data)", "+ Hyperliquid liquidation fills (real data)")
     return SampleData("btcusdt-1m-2025-05", label, candles, None, liq, notes=_notes(rc, rl))
+
+
+def _btcusdt_5m_2025_10_10() -> SampleData:
+    candles, rc = read_candles_report(_path(CANDLES_5M_2025_10))
+    label = _label(candles).replace("(real data)", "(real data; no open interest: volume model)")
+    return SampleData("btcusdt-5m-2025-10-10", label, candles, None, None, notes=_notes(rc))
 
 
 def _btcusdt_1h_2025() -> SampleData:

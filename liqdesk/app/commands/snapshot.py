@@ -6,10 +6,16 @@ import argparse
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import WriteResult
+
+if TYPE_CHECKING:
+    from liqdesk.app.options import Inputs
+    from liqdesk.ui.window import MainWindow
 
 MAX_SIDE = 8000
 
@@ -39,6 +45,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default=[],
         metavar="KIND:PRICE",
         help="draw a price line (repeatable); KIND is stop, target, entry or alert, e.g. --line stop:64000",
+    )
+    p.add_argument(
+        "--at",
+        metavar="ISO",
+        help="the chart as it stood at this instant (replay): only the bars closed by then, the open interest "
+        "known at their closes and the real liquidations before it; the view ends there (--range before it, "
+        "or from --start). Nothing after the instant is read into the picture",
     )
     add_data_options(p)
     p.set_defaults(func=run)
@@ -120,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.start and not args.range:
         args.range = DEFAULT_RANGE  # the window's own default, so the toolbar tells the truth
+    at = _replay_instant(args)
     inputs = load_inputs(args)
+    if at is not None:
+        inputs = _as_of(inputs, at)
     timeframe = args.timeframe or timeframe_name(inputs.candles.interval_ms)
     if timeframe not in TIMEFRAME_MS:
         raise ConfigError(f"--timeframe {timeframe}: expected one of 1m, 5m, 15m, 1h, 4h")
@@ -173,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         window.show_time_range(inputs.view_start_ms, inputs.view_end_ms)
         if not wait_until_drawn(window, 60.0):
             raise DataError("the chart did not finish drawing within 60 s")
+        _redraw_for_settled_layout(window)
         if lines:
             for kind, price in lines:
                 window.lines.add_line(kind, price)
@@ -188,6 +205,49 @@ def run(args: argparse.Namespace) -> int:
     note = f"; {written.note()}" if written.note() else ""
     print(f"wrote {out} ({width}x{height}{note})")
     return 0
+
+
+def _redraw_for_settled_layout(window: MainWindow) -> None:
+    """The frame the final layout asks for. The first frames are sized while the window still lays itself
+    out, and the window keeps a frame within its resolution tolerance: without this the same data could
+    give pictures a bin apart, depending on timing."""
+    from liqdesk.ui.session import wait_until_drawn
+
+    for _ in range(5):
+        want, shown = window.frame_request(), window.frame
+        if want is None or (
+            shown is not None and replace(want, generation=shown.request.generation) == shown.request
+        ):
+            return
+        window.request_frame(force=True)
+        if not wait_until_drawn(window, 60.0):
+            raise DataError("the chart did not finish drawing within 60 s")
+
+
+def _replay_instant(args: argparse.Namespace) -> int | None:
+    """--at as epoch ms; the data is then loaded up to that instant (the view's end)."""
+    if not getattr(args, "at", None):
+        return None
+    from liqdesk.feeds.timeparse import parse_time
+
+    if args.end:
+        raise ConfigError("give --at or --end, not both (--at ends the view at that instant)")
+    at = parse_time(args.at, what="--at")
+    args.end = args.at
+    return at
+
+
+def _as_of(inputs: Inputs, at: int) -> Inputs:
+    """The inputs as they stood at `at` (core.replay.cut_at): everything the window is given ends there."""
+    from liqdesk.core.replay import cut_at
+    from liqdesk.feeds.timeparse import format_time
+
+    cut = cut_at(inputs.candles, inputs.open_interest, inputs.liquidations, at, inputs.params.oi_max_gap_bars)
+    if len(cut.candles) < 2:
+        raise DataError(f"--at {format_time(at)}: fewer than two bars of {inputs.label} had closed by then")
+    return replace(
+        inputs, candles=cut.candles, open_interest=cut.open_interest, liquidations=cut.liquidations
+    )
 
 
 def _save(window: object, out: Path, width: int, height: int, inputs: list[str]) -> WriteResult:
