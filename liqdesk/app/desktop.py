@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liqdesk.errors import ConfigError
+from liqdesk.feeds.loop_errors import is_orphaned_heartbeat
 
 if TYPE_CHECKING:
     from liqdesk.app.live_source import LiveConfig, LiveController
@@ -272,6 +273,9 @@ def _exception_handler(window: Any) -> Callable[[asyncio.AbstractEventLoop, dict
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # A silently dead task is the usual failure: log it and say so in the window.
         exc = context.get("exception")
+        if is_orphaned_heartbeat(context):  # ccxt's unawaited pong after a disconnect the stream handles
+            log.debug("event loop: %s: %r", context.get("message"), exc)
+            return
         message = str(context.get("message") or "")
         text = f"{message}: {type(exc).__name__}: {exc}" if exc is not None else message
         log.error("event loop: %s", text, exc_info=exc if isinstance(exc, BaseException) else None)

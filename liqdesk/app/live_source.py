@@ -219,7 +219,9 @@ class LiveController:
         # Called with the liquidations just drawn as markers (the latency benchmark listens here).
         self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
-        self._notice_stream: str | None = None  # the stream a RECONNECTING / RATE LIMITED notice is about
+        # streams with a RECONNECTING / RATE LIMITED notice up, and the notice each gave: the notice goes once all
+        # of them are back (both streams share one connection and usually drop together, in either order)
+        self._troubled: dict[str, str] = {}
         if not config.offline:
             try:
                 # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
@@ -551,7 +553,7 @@ class LiveController:
         flowing = ("RECONNECTING", "RATE") if not appended else ("RECONNECTING", "RATE", "WAITING")
         if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(flowing):
             w.show_notice(None)  # data flows again
-            self._notice_stream = None
+            self._troubled.clear()
 
     def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
         """New real liquidations to the window (``add_liquidations`` appends only the new markers and feeds the
@@ -614,7 +616,7 @@ class LiveController:
             return
         if e.level == "info":
             w.flash(text)
-            if e.text.endswith("connected") and e.stream == self._notice_stream:
+            if e.text.endswith("connected") and self._troubled.pop(e.stream or "", None) is not None:
                 self._reconnected(w, e)
             return
         low = e.text.lower()
@@ -629,18 +631,23 @@ class LiveController:
         else:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
-        self._notice_stream = e.stream
+        if notice.startswith(("RECONNECTING", "RATE")):
+            self._troubled[e.stream or ""] = notice
         w.flash(text)
 
     def _reconnected(self, w: MainWindow, e: StatusEvent) -> None:
-        """The stream behind the notice is back: the notice goes (bars may not flow at once: an exchange
-        whose clock is behind the newest bar shown sends bars the chart already has, and says so)."""
-        self._notice_stream = None
+        """A stream behind the notice is back. While another is still down its notice stays; once all are back the
+        notice goes (bars may not flow at once: an exchange whose clock is behind the newest bar shown sends bars
+        the chart already has, and says so — whichever stream came back last)."""
         if not w.notice.text().startswith(("RECONNECTING", "RATE")):
+            self._troubled.clear()
+            return
+        if self._troubled:
+            w.show_notice(next(reversed(self._troubled.values())))
             return
         c = w.candles
         now = self.clock()
-        if e.stream == "candles" and c is not None and len(c) and int(c.open_time[-1]) > now:
+        if c is not None and len(c) and int(c.open_time[-1]) > now:
             from liqdesk.feeds.timeparse import format_time
 
             w.show_notice(f"WAITING · {venue_name(e.exchange or self.config.exchange)} is at "
