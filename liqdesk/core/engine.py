@@ -350,6 +350,21 @@ class LiquidationEngine:
         """All levels ever created (views on the backend, in creation order)."""
         return {k: g.a for k, g in self._lv.items()}
 
+    def bars_closed_by(self, times_ms: Any) -> np.ndarray:
+        """Per instant, the index of the last bar whose close is at or before it (−1: none yet)."""
+        close = self.open_time + self.interval_ms
+        return np.searchsorted(close, np.asarray(times_ms, np.int64), "right").astype(np.int64) - 1
+
+    def alive_now(self) -> tuple[Any, Any]:
+        """`alive_at` of the last bar from the live alive lists: O(alive levels), not O(all levels).
+        The same levels, in another order (sums over them agree to rounding)."""
+        xp, lf = self.xp, self.log_factor
+        if not self.n_bars:
+            return xp.zeros(0, np.int64), xp.zeros(0)
+        idx = xp.concatenate(self._alive_idx)
+        usd = self._lv["deposit"].a[idx] * xp.exp(lf[self.n_bars - 1] - lf[self._lv["created"].a[idx]])
+        return idx, usd
+
     def bar_at(self, time_ms: int) -> int:
         """Index of the bar containing time_ms (clamped to the series)."""
         i = int(np.searchsorted(self.open_time, time_ms, "right")) - 1
