@@ -23,12 +23,14 @@ import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from liqdesk.core import display
+from liqdesk.core.calibration_config import CalibrationConfig
+from liqdesk.core.density_snapshots import Snapshots, density_snapshots
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.grid import PriceBins, column_bars
 from liqdesk.core.heatmap import visible_levels
@@ -584,3 +586,36 @@ def build_venues(inputs: Sequence[VenueInput], workers: int | None = None) -> li
         return [one(v) for v in inputs]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, inputs))
+
+
+# ---------------------------------------------------------------------------------------------- scoring
+
+
+def aggregate_snapshots(
+    venues: Sequence[VenueModel], reference: int, times_ms: np.ndarray, config: CalibrationConfig
+) -> Snapshots:
+    """The summed map at snapshot instants on the reference venue's grid: its snapshots (spot, range, ATR and
+    cells from its own bars, as `density_snapshots` makes them) with every other venue's alive levels at its
+    last bar closed by each instant added into the same cells. Scoring a venue's tape on its own snapshots and
+    on these differs only in the density."""
+    ref = venues[reference].engine
+    snaps = density_snapshots(ref, times_ms, config)
+    long_, short = snaps.long.copy(), snaps.short.copy()
+    width = snaps.width
+    for i, vm in enumerate(venues):
+        e = vm.engine
+        if i == reference or not e.n_bars:
+            continue
+        bars = e.bars_closed_by(snaps.time_ms)
+        lv = e.levels()
+        for s, b in enumerate(bars.tolist()):
+            if b < 0:
+                continue
+            idx, usd = e.alive_at(b)
+            cell = np.floor((lv["price"][idx] - snaps.lo[s]) / width[s]).astype(np.int64)
+            inside = (cell >= 0) & (cell < snaps.n_bins)
+            side = lv["side"][idx]
+            for dens, want in ((long_, LONG), (short, SHORT)):
+                m = inside & (side == want)
+                dens[s] += np.bincount(cell[m], weights=usd[m], minlength=snaps.n_bins)
+    return replace(snaps, long=long_, short=short)
