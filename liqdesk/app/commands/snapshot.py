@@ -7,9 +7,14 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import WriteResult
+
+if TYPE_CHECKING:
+    from liqdesk.app.options import Inputs
+    from liqdesk.core.aggregate_engine import AggregateEngine
 
 MAX_SIDE = 8000
 
@@ -112,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from liqdesk.app.options import choose_backend, load_inputs
+    from liqdesk.app.venue_inputs import is_venue_set
     from liqdesk.core.series import TIMEFRAME_MS, timeframe_name
     from liqdesk.ui.data import DEFAULT_RANGE
 
@@ -120,7 +126,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.start and not args.range:
         args.range = DEFAULT_RANGE  # the window's own default, so the toolbar tells the truth
-    inputs = load_inputs(args)
+    aggregate = None
+    if is_venue_set(args):
+        inputs, aggregate = _venue_inputs(args)
+    else:
+        inputs = load_inputs(args)
     timeframe = args.timeframe or timeframe_name(inputs.candles.interval_ms)
     if timeframe not in TIMEFRAME_MS:
         raise ConfigError(f"--timeframe {timeframe}: expected one of 1m, 5m, 15m, 1h, 4h")
@@ -143,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
         exchange=inputs.exchange,
         label=inputs.label,
         offline=True,
-        source_kind="sample" if inputs.exchange != "file" and not getattr(args, "exchange", None) else "file",
+        source_kind="file"
+        if aggregate is not None or inputs.exchange == "file" or getattr(args, "exchange", None)
+        else "sample",
         notes=list(inputs.notes),
     )
     ok, why = market.timeframe_status(timeframe)
@@ -173,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         window.show_time_range(inputs.view_start_ms, inputs.view_end_ms)
         if not wait_until_drawn(window, 60.0):
             raise DataError("the chart did not finish drawing within 60 s")
+        if aggregate is not None:
+            _show_aggregate(window, aggregate)
         if lines:
             for kind, price in lines:
                 window.lines.add_line(kind, price)
@@ -188,6 +202,38 @@ def run(args: argparse.Namespace) -> int:
     note = f"; {written.note()}" if written.note() else ""
     print(f"wrote {out} ({width}x{height}{note})")
     return 0
+
+
+def _venue_inputs(args: argparse.Namespace) -> tuple[Inputs, AggregateEngine]:
+    """Several venues: the window's inputs are the first venue's (its candles are the chart's bars) and the
+    aggregate of every venue's engine is what it draws (each venue at its last bar closed by each bar's end)."""
+    from liqdesk.app.options import Inputs
+    from liqdesk.app.venue_inputs import load_venue_inputs, run_venues
+    from liqdesk.core.aggregate_engine import AggregateEngine
+
+    vs = load_venue_inputs(args)
+    run_ = run_venues(vs)
+    ref = next(i for i, v in enumerate(vs.venues) if len(v.candles.between(vs.view_start_ms, vs.view_end_ms)))
+    v = vs.venues[ref]
+    coin = v.symbol.split("/")[0]
+    notes = [*vs.notes, *run_.coverage().lines()]
+    if ref:
+        notes.insert(0, f"chart candles: {v.name} (the first venue with bars in the view)")
+    inputs = Inputs(v.candles, v.open_interest, vs.liquidations, vs.params, vs.label, f"{coin} · {len(vs.venues)} venues",
+                    vs.exchange, vs.view_start_ms, vs.view_end_ms, notes, vs.backend)  # fmt: skip
+    return inputs, AggregateEngine(run_.venues, ref)
+
+
+def _show_aggregate(window: Any, aggregate: AggregateEngine) -> None:
+    """Draw the aggregate in the window through its worker: the engine the frames are computed from is replaced
+    in the worker's order (after every job before it), then a frame is asked for."""
+    from liqdesk.ui.session import wait_until_drawn
+
+    worker = window.worker
+    worker.run_in_order(lambda: setattr(worker, "engine", aggregate))
+    window.request_frame(force=True)
+    if not wait_until_drawn(window, 60.0):
+        raise DataError("the aggregate did not finish drawing within 60 s")
 
 
 def _save(window: object, out: Path, width: int, height: int, inputs: list[str]) -> WriteResult:
