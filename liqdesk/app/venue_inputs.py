@@ -17,6 +17,7 @@ core.aggregate for how each venue's bars fill the columns.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -167,8 +168,6 @@ def venue_params(params: ModelParams, name: str) -> ModelParams:
 
 def load_venue_inputs(args: argparse.Namespace) -> VenueSetInputs:
     """The venues of a command: a comma list of exchanges, or --venue files."""
-    import os
-
     from liqdesk.core.backend import resolve_request
 
     params = model_params(args)
@@ -392,8 +391,9 @@ class VenueSetRun:
 
 
 def run_venues(inputs: VenueSetInputs) -> VenueSetRun:
+    """The venues' engines, built side by side (one thread per CPU core)."""
     check_backend_choice(inputs.backend, inputs.notes)
-    return VenueSetRun(inputs, build_venues(inputs.venues))
+    return VenueSetRun(inputs, build_venues(inputs.venues, workers=os.cpu_count() or 1))
 
 
 __all__ = [

@@ -19,7 +19,6 @@ parts are kept when asked for (the export's breakdown, which venue holds a clust
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -573,10 +572,10 @@ class VenueInput:
     tape: str = TAPE_FILE
 
 
-def build_venues(inputs: Sequence[VenueInput], workers: int | None = None) -> list[VenueModel]:
-    """Each venue's engine, built on its own inputs; `workers` threads build venues side by side (the
-    compiled loops release the GIL; default: one per CPU core, at most one per venue)."""
-    workers = max(1, min(len(inputs), workers if workers is not None else os.cpu_count() or 1))
+def build_venues(inputs: Sequence[VenueInput], workers: int = 1) -> list[VenueModel]:
+    """Each venue's engine, built on its own inputs; with `workers` > 1, that many threads build venues side by
+    side (the compiled loops release the GIL; at most one thread per venue)."""
+    workers = max(1, min(len(inputs), workers))
 
     def one(v: VenueInput) -> VenueModel:
         engine = LiquidationEngine.build(v.candles, v.open_interest, v.params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -200,7 +201,7 @@ def _run_venues(args: argparse.Namespace) -> int:
     scores: dict[str, list[VenueScores]] = {}
     for name, p in params.items():
         per_venue = [replace(v, params=venue_params(p, v.name)) for v in inputs.venues]
-        venues = build_venues(per_venue)
+        venues = build_venues(per_venue, workers=os.cpu_count() or 1)
         scores[name] = [_score_venue(venues, i, times[vm.name], config) for i, vm in enumerate(venues)]
     if report is not None:
         pages = {
