@@ -387,7 +387,13 @@ class VenueSetRun:
         return auto_bins(np.concatenate(lows), np.concatenate(highs), n, margin)
 
     def grid(self, bins: PriceBins, columns: int | None = None, *, by_venue: bool = True) -> AggregateGrid:
-        return render_aggregate_grid(self.venues, bins, self.inputs.time_columns(columns), by_venue=by_venue)
+        return render_aggregate_grid(
+            self.venues,
+            bins,
+            self.inputs.time_columns(columns),
+            by_venue=by_venue,
+            workers=os.cpu_count() or 1,
+        )
 
 
 def run_venues(inputs: VenueSetInputs) -> VenueSetRun:

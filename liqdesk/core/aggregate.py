@@ -160,30 +160,37 @@ def render_aggregate_grid(
     *,
     by_venue: bool = True,
     keep_scratch: bool = True,
+    workers: int = 1,
 ) -> AggregateGrid:
     """USD grids of the venues' CPU engines on one grid. by_venue: each venue painted into its own slice
     of a (V, T, P) array and the totals summed from them in venue order (float32); otherwise every venue
-    is painted into the same two (T, P) buffers (the window's need: no per-venue grids)."""
+    is painted into the same two (T, P) buffers (the window's need: no per-venue grids). With `workers` ≥ 2
+    the long and the short side are painted side by side, in two threads (the painter releases the GIL)."""
     t, p, v = len(columns), bins.n, len(venues)
     bars = np.stack([columns.venue_bars(vm.engine) for vm in venues]) if v else np.zeros((0, t), np.int64)
-    if by_venue:
-        parts = [np.zeros((v, t, p), np.float32) for _ in (LONG, SHORT)]
-        for k, side in enumerate((LONG, SHORT)):
-            for i, vm in enumerate(venues):
-                _paint_venue(vm.engine, bars[i], bins, side, parts[k][i])
-        totals = [part.sum(axis=0, dtype=np.float32) for part in parts]
-        out = AggregateGrid(
-            columns, bins, tuple(vm.name for vm in venues), totals[0], totals[1], bars, *parts
-        )
+    shape = (v, t, p) if by_venue else (t, p)
+    out = [np.zeros(shape, np.float32) for _ in (LONG, SHORT)]
+
+    def paint(k: int) -> None:
+        side = (LONG, SHORT)[k]
+        for i, vm in enumerate(venues):
+            _paint_venue(vm.engine, bars[i], bins, side, out[k][i] if by_venue else out[k])
+        if not keep_scratch:
+            release_scratch()
+
+    if workers >= 2:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(paint, (0, 1)))  # the pool's threads (and their scratch) end here
     else:
-        totals = [np.zeros((t, p), np.float32) for _ in (LONG, SHORT)]
-        for k, side in enumerate((LONG, SHORT)):
-            for i, vm in enumerate(venues):
-                _paint_venue(vm.engine, bars[i], bins, side, totals[k])
-        out = AggregateGrid(columns, bins, tuple(vm.name for vm in venues), totals[0], totals[1], bars)
-    if not keep_scratch:
-        release_scratch()
-    return out
+        paint(0)
+        paint(1)
+    names = tuple(vm.name for vm in venues)
+    if not by_venue:
+        return AggregateGrid(columns, bins, names, out[0], out[1], bars)
+    if v == 1:
+        return AggregateGrid(columns, bins, names, out[0][0], out[1][0], bars, *out)
+    totals = [part.sum(axis=0, dtype=np.float32) for part in out]
+    return AggregateGrid(columns, bins, names, totals[0], totals[1], bars, *out)
 
 
 def paint_aggregate(
@@ -308,6 +315,12 @@ def aggregate_map(venues: Sequence[VenueModel], bins: PriceBins, time_ms: int | 
     for vm in venues:
         bar = int(vm.engine.bars_closed_by([time_ms])[0]) if vm.engine.n_bars else -1
         maps.append(liquidation_map(vm.engine, bins, bar) if bar >= 0 else None)
+    return _sum_maps(tuple(vm.name for vm in venues), maps, bins, int(time_ms))
+
+
+def _sum_maps(
+    names: tuple[str, ...], maps: list[LiquidationMap | None], bins: PriceBins, time_ms: int
+) -> AggregateMap:
     present = [m for m in maps if m is not None]
     if not present:
         raise ValueError("no venue has a bar closed by that time")
@@ -324,7 +337,7 @@ def aggregate_map(venues: Sequence[VenueModel], bins: PriceBins, time_ms: int | 
         long_by_tier=long_t, short_by_tier=short_t, total_long=sum(m.total_long for m in present),
         total_short=sum(m.total_short for m in present),
     )  # fmt: skip
-    return AggregateMap(int(time_ms), tuple(vm.name for vm in venues), tuple(maps), total)
+    return AggregateMap(int(time_ms), names, tuple(maps), total)
 
 
 def notional_within(
@@ -476,12 +489,34 @@ class AggregateUpdate:
     short: np.ndarray
 
 
-class AggregateModel:
-    """Venue engines kept up to date bar by bar, and the aggregate's newest column on fixed price bins.
+# Every this many bars appended to a venue, its newest columns are recomputed from the levels (the incremental
+# update's sums carry rounding from bar to bar; this keeps it from accumulating).
+EXACT_EVERY = 2048
 
-    `apply_bar` takes one venue's bar (a live revision or a new bar) and updates only that venue's engine
-    and its newest column; the sum is re-added from the venues' cached columns. Qt-free: the caller runs it
-    wherever its engines live (a worker thread in the window)."""
+
+@dataclass
+class _Column:
+    """One venue's alive notional at the end of one bar on the model's bins: USD and level counts per (side,
+    tier, bin) (a count of zero makes a cell exactly zero), and all alive notional per side, inside or not."""
+
+    usd: np.ndarray  # (2, K, P) float64
+    count: np.ndarray  # (2, K, P) int64
+    total: np.ndarray  # (2,) float64
+
+    def copy(self) -> _Column:
+        return _Column(self.usd.copy(), self.count.copy(), self.total.copy())
+
+
+class AggregateModel:
+    """Venue engines kept up to date bar by bar, with the aggregate's newest column and map on fixed bins.
+
+    `apply_bar` takes one venue's bar (a live revision or a new bar) and updates only that venue's engine and
+    its newest column; the sum is re-added from the venues' columns. A venue's newest column is updated from the
+    one before it, not recomputed from every level: the closes and decay of the bar scale every alive level alike,
+    so the column at the end of bar j is (the column at the end of bar j − 1 − the levels bar j swept) × the bar's
+    factor + the levels bar j created (engine.lifecycle). That costs the bar's swept and new levels, not the
+    venue's alive levels. Qt-free: the caller runs it wherever its engines live (a worker thread in the window).
+    """
 
     def __init__(self, venues: Sequence[VenueModel], bins: PriceBins) -> None:
         if not venues:
@@ -490,11 +525,8 @@ class AggregateModel:
         if len(set(names)) != len(names):
             raise ValueError(f"venue names repeat: {', '.join(names)}")
         self.venues = list(venues)
-        self.bins = bins
         self._index = {n: i for i, n in enumerate(names)}
-        self._cols = np.zeros((2, len(venues), bins.n))
-        for i in range(len(venues)):
-            self._refresh(i)
+        self.set_bins(bins)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -504,25 +536,64 @@ class AggregateModel:
         return self.venues[self._index[name]]
 
     def set_bins(self, bins: PriceBins) -> None:
+        """New price bins: every venue's columns recomputed from its levels."""
         self.bins = bins
-        self._cols = np.zeros((2, len(self.venues), bins.n))
-        for i in range(len(self.venues)):
-            self._refresh(i)
+        self._prev: list[_Column] = []
+        self._now: list[_Column] = []
+        self._since_exact = [0] * len(self.venues)
+        for vm in self.venues:
+            e = vm.engine
+            self._prev.append(self._exact(e, e.n_bars - 2))
+            self._now.append(self._exact(e, e.n_bars - 1))
 
-    def _refresh(self, i: int) -> None:
-        e = self.venues[i].engine
-        if not e.n_bars:
-            self._cols[:, i] = 0.0
-            return
-        xp = e.xp
-        idx, usd = e.alive_now()
-        lv = e.levels()
+    # -- one venue's columns -----------------------------------------------------------------------------------
+    def _empty(self, e: LiquidationEngine) -> _Column:
+        shape = (2, len(e.params.tiers), self.bins.n)
+        return _Column(np.zeros(shape), np.zeros(shape, np.int64), np.zeros(2))
+
+    def _binned(self, e: LiquidationEngine, idx: Any, usd: Any) -> _Column:
+        """USD and counts per (side, tier, bin) of the levels `idx` worth `usd`, and the totals per side."""
+        xp, lv = e.xp, e.levels()
+        out = self._empty(e)
+        if not len(idx):
+            return out
+        k, p = out.usd.shape[1], self.bins.n
         b = self.bins.index(lv["price"][idx], xp)
         side = lv["side"][idx]
-        for k, s in enumerate((LONG, SHORT)):
-            m = (side == s) & (b >= 0)
-            self._cols[k, i] = e.backend.asnumpy(xp.bincount(b[m], weights=usd[m], minlength=self.bins.n))
+        tier = lv["tier"][idx].astype(xp.int64)
+        for s_i, s in enumerate((LONG, SHORT)):
+            mine = side == s
+            m = mine & (b >= 0)
+            flat = tier[m] * p + b[m]
+            out.usd[s_i] = e.backend.asnumpy(xp.bincount(flat, weights=usd[m], minlength=k * p)).reshape(k, p)
+            out.count[s_i] = e.backend.asnumpy(xp.bincount(flat, minlength=k * p)).reshape(k, p)
+            out.total[s_i] = float(usd[mine].sum())
+        return out
 
+    def _exact(self, e: LiquidationEngine, bar: int) -> _Column:
+        if bar < 0 or bar >= e.n_bars:
+            return self._empty(e)
+        idx, usd = e.alive_at(bar)
+        return self._binned(e, idx, usd)
+
+    def _step(self, e: LiquidationEngine, prev: _Column) -> _Column:
+        """The column at the end of the engine's last bar j from the one at the end of bar j − 1."""
+        xp, lv, lf = e.xp, e.levels(), e.log_factor
+        j = e.n_bars - 1
+        if j == 0:
+            return self._exact(e, 0)
+        swept, first_new = e.last_bar_levels()
+        gone = self._binned(e, swept, lv["deposit"][swept] * xp.exp(lf[j - 1] - lf[lv["created"][swept]]))
+        new_idx = xp.arange(first_new, e.n_levels)
+        new = self._binned(e, new_idx, lv["deposit"][new_idx])
+        factor = float(xp.exp(lf[j] - lf[j - 1]))
+        out = _Column((prev.usd - gone.usd) * factor + new.usd, prev.count - gone.count + new.count,
+                      (prev.total - gone.total) * factor + new.total)  # fmt: skip
+        out.usd[(out.count <= 0) | (out.usd < 0)] = 0.0
+        out.total = np.maximum(out.total, 0.0)
+        return out
+
+    # -- bars ----------------------------------------------------------------------------------------------------
     def apply_bar(self, venue: str, row: Candles, oi_close: float | None = None) -> AggregateUpdate | None:
         """One venue's bar: a revision of its last bar (same open time) or the next one. A bar older than
         the venue's last is ignored (None)."""
@@ -535,24 +606,47 @@ class AggregateModel:
         appended = last is None or t > last
         if appended:
             e.append_bar(row, oi_close)
+            self._prev[i] = self._now[i]
+            self._since_exact[i] += 1
         else:
             e.revise_last_bar(row, oi_close)
-        self._refresh(i)
+        if self._since_exact[i] >= EXACT_EVERY:
+            self._prev[i] = self._exact(e, e.n_bars - 2)
+            self._now[i] = self._exact(e, e.n_bars - 1)
+            self._since_exact[i] = 0
+        else:
+            self._now[i] = self._step(e, self._prev[i])
         return self.newest(venue, appended)
 
     def newest(self, venue: str = "", appended: bool = False) -> AggregateUpdate:
-        cols = self._cols
-        return AggregateUpdate(
-            venue, appended, cols[0].copy(), cols[1].copy(), cols[0].sum(axis=0), cols[1].sum(axis=0)
-        )
+        long_v = np.stack([c.usd[0].sum(axis=0) for c in self._now])
+        short_v = np.stack([c.usd[1].sum(axis=0) for c in self._now])
+        return AggregateUpdate(venue, appended, long_v, short_v, long_v.sum(axis=0), short_v.sum(axis=0))
 
     def newest_column(self) -> tuple[np.ndarray, np.ndarray]:
         """Long and short USD per bin of the aggregate at each venue's newest bar (the column a live bar
         changes), as `heatmap.column_at` sums them per venue."""
-        return self._cols[0].sum(axis=0), self._cols[1].sum(axis=0)
+        u = self.newest()
+        return u.long, u.short
 
-    def map(self, time_ms: int | None = None) -> AggregateMap:
-        return aggregate_map(self.venues, self.bins, time_ms)
+    def map(self) -> AggregateMap:
+        """The summed liquidation map at each venue's newest bar (from the kept columns: no level is read)."""
+        maps: list[LiquidationMap | None] = []
+        for vm, col in zip(self.venues, self._now, strict=True):
+            e = vm.engine
+            if not e.n_bars:
+                maps.append(None)
+                continue
+            bar = e.n_bars - 1
+            maps.append(LiquidationMap(
+                bar=bar, time_ms=int(e.open_time[bar]), price_now=float(e.close[bar]), bins=self.bins,
+                tier_labels=e.params.tiers.labels(), long_by_tier=col.usd[0].copy(), short_by_tier=col.usd[1].copy(),
+                total_long=float(col.total[0]), total_short=float(col.total[1]),
+            ))  # fmt: skip
+        time_ms = max(
+            int(vm.engine.open_time[-1]) + vm.engine.interval_ms for vm in self.venues if vm.engine.n_bars
+        )
+        return _sum_maps(self.names, maps, self.bins, time_ms)
 
 
 # ---------------------------------------------------------------------------------------------- building

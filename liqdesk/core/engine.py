@@ -355,15 +355,16 @@ class LiquidationEngine:
         close = self.open_time + self.interval_ms
         return np.searchsorted(close, np.asarray(times_ms, np.int64), "right").astype(np.int64) - 1
 
-    def alive_now(self) -> tuple[Any, Any]:
-        """`alive_at` of the last bar from the live alive lists: O(alive levels), not O(all levels).
-        The same levels, in another order (sums over them agree to rounding)."""
-        xp, lf = self.xp, self.log_factor
-        if not self.n_bars:
-            return xp.zeros(0, np.int64), xp.zeros(0)
-        idx = xp.concatenate(self._alive_idx)
-        usd = self._lv["deposit"].a[idx] * xp.exp(lf[self.n_bars - 1] - lf[self._lv["created"].a[idx]])
-        return idx, usd
+    def last_bar_levels(self) -> tuple[Any, int]:
+        """What the last bar changed: the levels it swept (indices, level order) and the first level it created
+        (its levels are those from there to the end)."""
+        xp, j = self.xp, self.n_bars - 1
+        if j < 0:
+            return xp.zeros(0, np.int64), 0
+        swept = self._last_swept
+        if swept is None:  # after a full build or a rollback: the sweep bars say it
+            swept = xp.nonzero(self._lv["sweep"].a == j)[0]
+        return swept, count_upto(xp, self._lv["created"].a, j, "left")
 
     def bar_at(self, time_ms: int) -> int:
         """Index of the bar containing time_ms (clamped to the series)."""

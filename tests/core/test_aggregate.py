@@ -139,6 +139,9 @@ def test_the_aggregate_is_the_sum_of_its_venues_on_any_grid(sample, case) -> Non
     )
     bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, nbins)
     one_buffer = render_aggregate_grid(venues, bins, cols, by_venue=False)
+    two_threads = render_aggregate_grid(venues, bins, cols, by_venue=False, workers=2)
+    np.testing.assert_array_equal(two_threads.long, one_buffer.long)  # each side in its own thread: same sums
+    np.testing.assert_array_equal(two_threads.short, one_buffer.short)
     parts = render_aggregate_grid(venues, bins, cols)
     alone = [render_aggregate_grid([v], bins, cols) for v in venues]
     for side in ("long", "short"):
@@ -191,19 +194,44 @@ def test_live_model_updates_one_venue_and_the_sum(sample) -> None:  # type: igno
     ]
     bins = auto_bins(c.low, c.high, 150)
     model = AggregateModel(part, bins)
-    moved = full[1].engine
     for j in range(1100, 1200):
         row = c.take(slice(j, j + 1))
         oi_close = float(full[0].engine._oi_close.a[j])  # what the full build saw at this bar's close
-        u = model.apply_bar("binanceusdm", row, None if np.isnan(oi_close) else oi_close)
-        assert u is not None and u.appended and u.venue == "binanceusdm"
+        oi_j = None if np.isnan(oi_close) else oi_close
+        if j % 3 == 0:  # a live revision first (another bar at the same open time), then the final bar
+            early = Candles(
+                row.open_time, row.open, row.open, row.open, row.open, row.volume * 0.3, row.interval_ms
+            )
+            assert model.apply_bar("binanceusdm", early, oi_j) is not None
+        u = model.apply_bar("binanceusdm", row, oi_j)
+        assert u is not None and u.venue == "binanceusdm" and u.appended == (j % 3 != 0)
         model.apply_bar("bybit", _moved(row, 1.0003))
+        if j % 25 == 0:  # the incremental column is the definition, bar after bar
+            _assert_newest(model, bins)
     assert model.apply_bar("bybit", c.take(slice(5, 6))) is None  # older than its last bar: ignored
     long_, short = model.newest_column()
-    want = [column_at(v.engine, bins, v.engine.n_bars - 1) for v in full]
-    np.testing.assert_allclose(long_, want[0][0] + want[1][0], rtol=1e-9)
-    np.testing.assert_allclose(short, want[0][1] + want[1][1], rtol=1e-9)
-    assert moved.n_bars == part[1].engine.n_bars
+    want = [column_at(v.engine, bins, v.engine.n_bars - 1) for v in full]  # the engines built on every bar
+    scale = float(max(long_.max(), short.max()))
+    np.testing.assert_allclose(long_, want[0][0] + want[1][0], rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(short, want[0][1] + want[1][1], rtol=1e-9, atol=1e-9 * scale)
+    amap = model.map()  # the summed map from the kept columns: the venues' maps
+    for i, v in enumerate(full):
+        m = liquidation_map(v.engine, bins)
+        np.testing.assert_allclose(amap.maps[i].long_by_tier, m.long_by_tier, rtol=1e-9, atol=1e-9 * scale)
+        assert amap.maps[i].total_short == pytest.approx(m.total_short, rel=1e-9)
+    np.testing.assert_allclose(amap.total.short, amap.short_by_venue.sum(axis=0))
+
+
+def _assert_newest(model: AggregateModel, bins: PriceBins) -> None:
+    got = model.newest()
+    for i, vm in enumerate(model.venues):
+        want_l, want_s = column_at(vm.engine, bins, vm.engine.n_bars - 1)
+        scale = max(1.0, float(want_l.max()), float(want_s.max()))
+        np.testing.assert_allclose(got.long_by_venue[i], want_l, rtol=1e-9, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.short_by_venue[i], want_s, rtol=1e-9, atol=1e-9 * scale)
+        np.testing.assert_array_equal(
+            got.long_by_venue[i] == 0, np.asarray(want_l) == 0
+        )  # empty cells exactly 0
 
 
 def test_aggregate_snapshots_add_every_venue_on_the_reference_grid(sample) -> None:  # type: ignore[no-untyped-def]
@@ -223,3 +251,28 @@ def test_aggregate_snapshots_add_every_venue_on_the_reference_grid(sample) -> No
 
 def test_default_params_are_binances() -> None:
     assert ModelParams().brackets.basis == "mark"
+
+
+def test_engines_on_a_gpu_paint_the_same_aggregate(sample) -> None:  # type: ignore[no-untyped-def]
+    """The device path (CuPy with the CUDA kernels emulated on the CPU): each venue painted on the device and
+    added there gives the CPU's one-buffer aggregate."""
+    from liqdesk.core.aggregate import paint_aggregate
+    from liqdesk.core.backend import select_backend
+    from tests.core import cuda_emulator
+
+    if not cuda_emulator.compiler_available():
+        pytest.skip("needs g++ for the CUDA emulator")
+    gpu = select_backend("cupy", importer=lambda name: cuda_emulator.fake_cupy())
+    c, oi = sample
+    cpu = [_venue("binanceusdm", c, oi), _venue("okx", c.take(slice(300, None)), None, 1.0004)]
+    dev = [VenueModel(v.name, v.symbol, LiquidationEngine.build(_moved(c, 1.0) if v.name == "binanceusdm"
+                                                                else _moved(c.take(slice(300, None)), 1.0004),
+                                                                oi if v.name == "binanceusdm" else None,
+                                                                v.engine.params, backend=gpu))
+           for v in cpu]  # fmt: skip
+    bins = auto_bins(c.low, c.high, 90)
+    cols = time_columns(int(c.open_time[0]), int(c.close_time[-1]), M5, 150)
+    want = paint_aggregate(cpu, bins, cols, "sqrt")
+    got = paint_aggregate(dev, bins, cols, "sqrt")
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(gpu.asnumpy(g), w, rtol=1e-4, atol=1e-3)
