@@ -22,6 +22,7 @@ import numpy as np
 from liqdesk.core.aggregate import TimeColumns, VenueModel, model_mix, paint_aggregate
 from liqdesk.core.engine import SweepEvents
 from liqdesk.core.params import ModelParams
+from liqdesk.core.series import LONG, SHORT
 
 
 class AggregateKernels:
@@ -71,12 +72,8 @@ class AggregateEngine:
 
     def refresh(self) -> None:
         """Re-read the venues' engines (after one of them changed)."""
-        xp = self.xp
         self._offsets = np.cumsum([0] + [vm.engine.n_levels for vm in self.venues])
-        lvs = [vm.engine.levels() for vm in self.venues]
-        self._levels = {
-            k: xp.concatenate([lv[k] for lv in lvs]) for k in ("price", "side", "tier", "deposit")
-        }
+        self._levels = {k: _VenueColumn(self, k) for k in ("price", "side", "tier")}
 
     # -- what one engine offers ---------------------------------------------------------------------------
     @property
@@ -116,8 +113,9 @@ class AggregateEngine:
         return self.ref.bar_column(name)  # type: ignore[no-any-return]
 
     def levels(self) -> dict[str, Any]:
-        """Every venue's levels side by side: price, side, tier and deposit (creation and sweep bars are each
-        venue's own, so they are not given)."""
+        """Every venue's levels side by side, read by level index (as `alive_at` gives them): price, side and
+        tier (creation and sweep bars are each venue's own, so they are not given). Nothing is copied: an index
+        array picks from each venue's own arrays."""
         return self._levels
 
     def venue_of(self, idx: Any) -> np.ndarray:
@@ -145,14 +143,16 @@ class AggregateEngine:
 
     def sweeps(self, start_bar: int = 0, end_bar: int | None = None) -> SweepEvents:
         """Every venue's sweeps in reference bars [start_bar, end_bar), each placed at the reference bar whose
-        end first reaches the sweeping bar's end."""
+        end first reaches the sweeping bar's end, and summed per venue, bar and side: one event each, at the
+        notional-weighted price of the levels it swept, with tier −1 (several tiers). A month of 1-minute bars
+        sweeps millions of levels across venues; what is drawn of them (bubbles) is per bar and side."""
         end_bar = self.n_bars if end_bar is None else end_bar
         if end_bar <= start_bar:
             return _no_sweeps()
         t0 = int(self.open_time[start_bar])
         t1 = int(self.open_time[end_bar - 1]) + self.interval_ms
         close = self.open_time + self.interval_ms
-        parts = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for vm in self.venues:
             e = vm.engine
             if not e.n_bars:
@@ -164,17 +164,22 @@ class AggregateEngine:
                 continue
             slot = np.searchsorted(close, ev.time_ms + e.interval_ms, "left")
             keep = (slot >= start_bar) & (slot < end_bar)
-            parts.append((slot[keep], ev, keep))
+            key = slot[keep].astype(np.int64) * 2 + (ev.side[keep] == SHORT)
+            uniq, inv = np.unique(key, return_inverse=True)
+            usd = np.bincount(inv, weights=ev.usd[keep])
+            price = np.bincount(inv, weights=ev.usd[keep] * ev.price[keep]) / np.where(usd > 0, usd, 1.0)
+            del ev
+            parts.append((uniq // 2, np.where(uniq % 2 == 1, SHORT, LONG), price, usd))
         if not parts:
             return _no_sweeps()
-        bar = np.concatenate([s for s, _, _ in parts]).astype(np.int64)
+        bar = np.concatenate([p[0] for p in parts]).astype(np.int64)
         return SweepEvents(
             bar=bar,
             time_ms=self.open_time[bar],
-            price=np.concatenate([ev.price[k] for _, ev, k in parts]),
-            side=np.concatenate([ev.side[k] for _, ev, k in parts]),
-            tier=np.concatenate([ev.tier[k] for _, ev, k in parts]),
-            usd=np.concatenate([ev.usd[k] for _, ev, k in parts]),
+            price=np.concatenate([p[2] for p in parts]),
+            side=np.concatenate([p[1] for p in parts]).astype(np.int8),
+            tier=np.full(len(bar), -1, np.int8),
+            usd=np.concatenate([p[3] for p in parts]),
         )
 
     def model_label(self, start_bar: int = 0, end_bar: int | None = None) -> str:
@@ -185,6 +190,36 @@ class AggregateEngine:
 
     def coverage(self) -> list[tuple[int, int, str]]:
         return self.ref.coverage()  # type: ignore[no-any-return]
+
+
+class _VenueColumn:
+    """One level column of every venue, indexed by aggregate level index (venue after venue)."""
+
+    def __init__(self, owner: AggregateEngine, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __len__(self) -> int:
+        return self._owner.n_levels
+
+    def __getitem__(self, idx: Any) -> Any:
+        o = self._owner
+        xp = o.xp
+        host = np.atleast_1d(o.backend.asnumpy(xp.asarray(idx))).astype(np.int64)
+        ordered = bool(np.all(host[1:] >= host[:-1]))  # alive_at gives them venue after venue, in order
+        order = None if ordered else np.argsort(host, kind="stable")
+        ranked = host if order is None else host[order]
+        cuts = np.searchsorted(ranked, o._offsets)
+        parts = [
+            vm.engine.levels()[self._name][xp.asarray(ranked[cuts[v] : cuts[v + 1]] - int(o._offsets[v]))]
+            for v, vm in enumerate(o.venues)
+        ]
+        picked = xp.concatenate(parts)
+        if order is not None:
+            out = xp.empty(len(host), picked.dtype)
+            out[xp.asarray(order)] = picked
+            picked = out
+        return picked if np.ndim(idx) else picked[0]
 
 
 def _no_sweeps() -> SweepEvents:

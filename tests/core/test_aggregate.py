@@ -178,8 +178,13 @@ def test_summed_map_and_engine_facade_read_the_venues(sample) -> None:  # type: 
     np.testing.assert_allclose(view.values, (grid.long + grid.short).T, rtol=1e-6)
     assert own[0].long.shape[0] == len(c)
     # sweeps of both venues, on the reference venue's bars
-    ev = agg.sweeps(0, len(c))
-    assert len(ev) == len(venues[0].engine.sweeps()) + len(venues[1].engine.sweeps())
+    ev = agg.sweeps(0, len(c))  # per venue, bar and side, notional-weighted
+    own = [v.engine.sweeps() for v in venues]
+    assert float(ev.usd.sum()) == pytest.approx(sum(float(o.usd.sum()) for o in own), rel=1e-9)
+    assert float((ev.usd * ev.price).sum()) == pytest.approx(
+        sum(float((o.usd * o.price).sum()) for o in own), rel=1e-9
+    )
+    assert len(ev) == sum(len(set(zip(o.bar.tolist(), o.side.tolist(), strict=True))) for o in own)
     assert "2 venues" in agg.model_label() and "volume model: hyperliquid" in agg.model_label()
     agg_view = render_aggregate_view(venues, bins, cols)
     assert agg_view.image.shape == (200, 300) and agg_view.image.max() > 0
