@@ -71,13 +71,20 @@ def inputs() -> list[VenueInput]:
     return out
 
 
+CPU_MS: dict[int, float] = {}  # id of a timed function → median CPU time of this process (all threads), ms
+
+
 def median_ms(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, out = [], None
+    """Median wall time of `repeat` runs (and, in CPU_MS, their median CPU time: what the work costs whoever
+    else runs on the machine)."""
+    times, cpu, out = [], [], None
     for _ in range(repeat):
         out = None  # one result alive at a time, as the app holds it
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    CPU_MS[id(fn)] = statistics.median(cpu)
     return statistics.median(times), out
 
 
@@ -92,7 +99,7 @@ def speed(repeat: int) -> None:
     )  # fmt: skip  JIT warm-up
     print(f"data: {len(c):,} real 1 m bars × 4 venues (3 synthetic derivatives, synthetic OI), preset 'all' "
           f"(8 tiers) → {COLUMNS:,} × {BINS:,}; {os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    single = {}
+    single, single_cpu = {}, {}
     for v in vin:
 
         def one(v=v):  # type: ignore[no-untyped-def]
@@ -100,7 +107,9 @@ def speed(repeat: int) -> None:
             return render_grid(e, bins, columns=COLUMNS)
 
         single[v.name], _ = median_ms(one, repeat)
+        single_cpu[v.name] = CPU_MS[id(one)]
     mean_single = statistics.mean(single.values())
+    mean_single_cpu = statistics.mean(single_cpu.values())
     slowest = max(single.values())
     workers = os.cpu_count() or 1
 
@@ -113,7 +122,9 @@ def speed(repeat: int) -> None:
         return run
 
     one_buffer, grid = median_ms(agg(workers, False), repeat)
-    sequential, _ = median_ms(agg(1, False), repeat)
+    seq_fn = agg(1, False)
+    sequential, _ = median_ms(seq_fn, repeat)
+    sequential_cpu = CPU_MS[id(seq_fn)]
     parts, _ = median_ms(agg(workers, True), repeat)
     engines = build_venues(vin, workers=1)
     paint_only, _ = median_ms(lambda: render_aggregate_grid(engines, bins, cols, by_venue=False), repeat)
@@ -125,15 +136,16 @@ def speed(repeat: int) -> None:
     )
     paint_single, _ = median_ms(lambda: render_grid(engines[0].engine, bins, columns=COLUMNS), repeat)
     levels = sum(vm.engine.n_levels for vm in engines)
-    print("\nsingle venue, build + 2000 × 1000 grid (median):")
+    print("\nsingle venue, build + 2000 × 1000 grid (median wall time; CPU time):")
     for name, ms in single.items():
-        print(f"  {name:<12} {ms:7.1f} ms")
-    print(f"  mean         {mean_single:7.1f} ms")
+        print(f"  {name:<12} {ms:7.1f} ms  (CPU {single_cpu[name]:.1f} ms)")
+    print(f"  mean         {mean_single:7.1f} ms  (CPU {mean_single_cpu:.1f} ms)")
     print(f"\naggregate of 4 venues ({levels:,} levels), build + one 2000 × 1000 grid (median):")
     print(f"  {workers} threads, painted into one buffer   {one_buffer:7.1f} ms  = {one_buffer / mean_single:.2f}× the "
           f"mean single venue, {one_buffer / slowest:.2f}× the slowest  [target ≤ 2.5×]")  # fmt: skip
     print(f"  1 thread, painted into one buffer    {sequential:7.1f} ms  = {sequential / mean_single:.2f}× / "
-          f"{sequential / slowest:.2f}×")  # fmt: skip
+          f"{sequential / slowest:.2f}×; CPU {sequential_cpu:.1f} ms = {sequential_cpu / mean_single_cpu:.2f}× the "
+          f"mean single venue's CPU")  # fmt: skip
     print(f"  {workers} threads, with each venue's part     {parts:7.1f} ms  = {parts / mean_single:.2f}× / "
           f"{parts / slowest:.2f}×  (the export's breakdown)")  # fmt: skip
     print(
@@ -191,22 +203,63 @@ def memory() -> None:
     print(f"  one aggregated frame (values + uint8 image, 2000 × 1000): {(after_frame - after_engines) * mb:.0f} MB kept, "
           f"{(peak_frame - after_engines) * mb:.0f} MB at its peak")  # fmt: skip
     print(f"  process max RSS: {base:.0f} MB with the data and compiled kernels loaded, {rss:.0f} MB after "
-          f"(the window adds Qt, about 150 MB: see render.py)")  # fmt: skip
+          f"(the window's total: the next case)")  # fmt: skip
     assert view.image.shape == (BINS, COLUMNS)
+
+
+def window() -> None:
+    """The window with the four venues: `liqdesk snapshot` (offscreen) on the four venues' files, 30 days of
+    1-minute bars, preset 'all', range 30d; its max RSS against one venue's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        specs = []
+        for v in inputs():
+            c = v.candles
+            path = Path(d) / f"{v.name}.csv"
+            cols = [c.open_time.tolist(), c.open.tolist(), c.high.tolist(), c.low.tolist(), c.close.tolist(),
+                    c.volume.tolist()]  # fmt: skip
+            lines = [",".join(repr(x) for x in row) for row in zip(*cols, strict=True)]
+            path.write_text("open_time,open,high,low,close,volume\n" + "\n".join(lines) + "\n")
+            spec = f"{v.name}={path}"
+            if v.open_interest is not None:
+                oi = Path(d) / f"{v.name}-oi.csv"
+                pts = zip(v.open_interest.time.tolist(), v.open_interest.usd.tolist(), strict=True)
+                oi.write_text("timestamp,sum_open_interest_value\n" + "".join(f"{t},{u!r}\n" for t, u in pts))
+                spec += f",{oi}"
+            specs.append(spec)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIQDESK_CONFIG_DIR": d, "LIQDESK_DATA_DIR": d}
+        measure = (
+            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024 if r.returncode == 0 else -1)"
+        )
+        print(
+            "\nthe window (liqdesk snapshot, offscreen), 30 days × 1 m × 8 tiers, range 30d: max RSS of 2 runs"
+        )
+        for label, venues in (("one venue (binanceusdm)", specs[:1]), ("four venues (the aggregate)", specs)):
+            rss = []
+            for _ in range(2):
+                cmd = [sys.executable, "-m", "liqdesk", "snapshot", *[x for s in venues for x in ("--venue", s)],
+                       "--preset", "all", "--range", "30d", "--out", str(Path(d) / "shot.png")]  # fmt: skip
+                out = subprocess.run(
+                    [sys.executable, "-c", measure, *cmd], env=env, capture_output=True, text=True
+                )
+                rss.append(int(out.stdout.strip() or -1))
+            print(f"  {label:<28} {min(rss)}–{max(rss)} MB  [target with 4 venues ≤ 500 MB]")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--case", choices=["speed", "memory"])
+    ap.add_argument("--case", choices=["speed", "memory", "window"])
     args = ap.parse_args()
-    if args.case is None:
-        for case in ("speed", "memory"):
+    if args.case is None:  # each case in its own process: max RSS only grows
+        for case in ("speed", "memory", "window"):
             subprocess.run(
                 [sys.executable, __file__, "--repeat", str(args.repeat), "--case", case], check=True
             )
         return
-    speed(args.repeat) if args.case == "speed" else memory()
+    {"speed": lambda: speed(args.repeat), "memory": memory, "window": window}[args.case]()
 
 
 if __name__ == "__main__":
