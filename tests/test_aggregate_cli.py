@@ -68,6 +68,10 @@ def test_export_levels_liquidations_on_four_venues_at_once(
             assert rc == 0, capsys.readouterr().err
             s = np.load(one)
             assert "venues" not in s.files  # one venue: the totals only, as before
+            # one venue from an exchange is modelled with that venue's own liquidation formula
+            assert json.loads(str(s["params"]))["params"]["margin_basis"] == (
+                "entry" if v == "bybit" else "mark"
+            )
             np.testing.assert_array_equal(s["time_ms"], z["time_ms"])
             np.testing.assert_array_equal(s["price"], z["price"])
             np.testing.assert_array_equal(s["long"], z["long_by_venue"][i])  # its part is its own map

@@ -133,3 +133,50 @@ def test_four_venues_stream_bars_and_tapes_into_their_engines_and_the_sum(env: P
             assert all(len(st.apply_ms) == st.bars for st in live.state.values())
 
     asyncio.run(main())
+
+
+def test_bars_reach_the_engines_or_the_callers_hook_without_a_network() -> None:
+    """Feed events as the feeds emit them: a live revision (OHLCV only, the last taker share carried), the closed
+    bar, an open interest too old to use, a late revision (ignored), and the hook that hands bars elsewhere."""
+    from liqdesk.core.aggregate import VenueModel
+    from liqdesk.core.engine import LiquidationEngine
+    from liqdesk.feeds.live import CandleUpdate, OpenInterestUpdate
+    from liqdesk.feeds.live_aggregate import candle_row, oi_for_close
+    from liqdesk.feeds.sample import load_sample
+
+    s = load_sample("btcusdt-5m")
+    c = s.candles.take(slice(-600, -1))
+    vm = VenueModel(
+        "bybit", "BTC/USDT:USDT", LiquidationEngine.build(c, None, params_for("coinglass", venue="bybit"))
+    )
+    model = AggregateModel([vm], auto_bins(c.low, c.high, 100))
+    live = LiveAggregate(model, {"bybit": "BTC/USDT:USDT"}, "5m")
+    t = int(c.open_time[-1]) + 300_000
+
+    def bar(closed: bool, volume: float, taker: float | None = None) -> CandleUpdate:
+        return CandleUpdate("bybit", "BTC/USDT:USDT", "5m", t, 60_000.0, 60_100.0, 59_900.0, 60_050.0, volume,
+                            6e6 if closed else None, taker, closed)  # fmt: skip
+
+    live._on_event("bybit", OpenInterestUpdate("bybit", "BTC/USDT:USDT", t - 86_400_000, 5e9))  # a day old
+    assert oi_for_close(live.state["bybit"].oi, t + 300_000, "bybit", "5m") is None  # too old: volume model
+    assert oi_for_close((t, 5e9), t + 300_000, "bybit", "5m") == 5e9
+    live._on_event("bybit", bar(False, 40.0))
+    assert (
+        vm.engine.n_bars == len(c) + 1 and live.state["bybit"].bars == 1 and live.state["bybit"].closed == 0
+    )
+    live._on_event("bybit", bar(True, 100.0, 60.0))
+    assert vm.engine.n_bars == len(c) + 1 and live.state["bybit"].closed == 1  # the same bar, revised
+    row, share = candle_row(bar(False, 50.0), 0.6)
+    assert (
+        share == 0.6 and row.taker_buy_volume is not None and row.taker_buy_volume[0] == pytest.approx(30.0)
+    )
+    late = CandleUpdate(
+        "bybit", "BTC/USDT:USDT", "5m", t - 300_000, 1.0, 1.0, 1.0, 1.0, 1.0, None, None, False
+    )
+    live._on_event("bybit", late)
+    assert live.state["bybit"].bars == 2  # older than the newest bar: not applied, not counted
+    handed: list[tuple[str, int]] = []
+    other = LiveAggregate(model, {"bybit": "BTC/USDT:USDT"}, "5m",
+                          apply=lambda v, r, oi: handed.append((v, int(r.open_time[0]))))  # type: ignore[func-returns-value]  # fmt: skip
+    other._on_event("bybit", bar(True, 100.0, 60.0))
+    assert handed == [("bybit", t)] and other.state["bybit"].closed == 1

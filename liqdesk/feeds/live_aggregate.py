@@ -106,7 +106,9 @@ class LiveAggregate:
     `symbols`: each venue's symbol; `ccxt_options`: each venue's ccxt options; `cache`: shared by the feeds
     (default: the user's cache, opened and closed here); `clock`: epoch-ms now for every feed (tests: the fakes'
     clock); `on_update`: called after each venue bar with what the aggregate's newest column became;
-    `on_event`: every feed event with its venue."""
+    `on_event`: every feed event with its venue; `apply(venue, row, oi)`: what applies a bar (default: the
+    model's `apply_bar`, here in the loop's thread; the window hands bars to the thread its engines live in,
+    returns None and reports the updates itself)."""
 
     def __init__(
         self,
@@ -120,6 +122,7 @@ class LiveAggregate:
         clock: Callable[[], int] | None = None,
         on_update: Callable[[AggregateUpdate], None] | None = None,
         on_event: Callable[[str, FeedEvent], None] | None = None,
+        apply: Callable[[str, Candles, float | None], AggregateUpdate | None] | None = None,
     ) -> None:
         missing = [n for n in model.names if n not in symbols]
         if missing:
@@ -132,6 +135,10 @@ class LiveAggregate:
         self.clock = clock
         self.on_update = on_update
         self.on_event = on_event
+        self.apply = apply or model.apply_bar
+        self._handed_off = (
+            apply is not None
+        )  # bars go elsewhere: None from `apply` does not mean an older bar
         self.state = {n: VenueLiveState(n, symbols[n]) for n in model.names}
         self._cache = cache
         self._own_cache = cache is None
@@ -196,18 +203,18 @@ class LiveAggregate:
         row, st.taker_share = candle_row(e, st.taker_share)
         t0 = time.perf_counter()
         try:
-            update = self.model.apply_bar(st.venue, row, oi_for_close(st.oi, e.open_time + self.interval_ms,
-                                                                       st.venue, self.timeframe))  # fmt: skip
+            update = self.apply(st.venue, row, oi_for_close(st.oi, e.open_time + self.interval_ms, st.venue,
+                                                            self.timeframe))  # fmt: skip
         except ValueError as exc:  # a bar the engine cannot take: said, never silently dropped
             st.status, st.level = f"bar {e.open_time} not applied: {exc}", "warning"
             log.warning("%s: bar %s not applied: %s", st.venue, e.open_time, exc)
             return
-        if update is None:
+        if update is None and not self._handed_off:
             return  # older than the venue's newest bar (a late revision)
         st.apply_ms.append((time.perf_counter() - t0) * 1000)
         del st.apply_ms[:-1000]
         st.bars += 1
         st.closed += int(e.closed)
         st.last_open_ms = e.open_time
-        if self.on_update is not None:
+        if self.on_update is not None and update is not None:
             self.on_update(update)
