@@ -212,10 +212,13 @@ def venue_title(key: str, score: LiquidationScore) -> str:
     return f"events of {who}" if key != "all" or "+" not in who else f"all events ({who})"
 
 
-def comparison_table(results: dict[str, CalibrationResult]) -> Table:
+def comparison_table(
+    results: dict[str, CalibrationResult], title: str = "Presets side by side", what: str = "preset"
+) -> Table:
+    """Key scores of several results side by side (presets, or one venue's tape on different maps)."""
     first = next(iter(results.values()))
     q = first.config.top_shares[0]
-    header = ["preset", "events", f"top {q * 100:g} % lift (USD)", "LL − Laplace@spot fitted",
+    header = [what, "events", f"top {q * 100:g} % lift (USD)", "LL − Laplace@spot fitted",
               "LL − Laplace@spot best", "path ρ (USD)", "magnet difference"]  # fmt: skip
     rows = []
     for name, r in results.items():
@@ -225,10 +228,10 @@ def comparison_table(results: dict[str, CalibrationResult]) -> Table:
             num(row.lift["spot_laplace_best"]), num(r.all.path["total"].rho_usd, "+.2f"),
             num(r.magnet.difference.scaled(100.0), "+.1f") + " pp",
         ])  # fmt: skip
-    notes = ["total density; intervals are per preset, not paired"]
+    notes = [f"total density; intervals are per {what}, not paired"]
     if not all(r.enough for r in results.values()):
-        notes.append("too few events to rank the presets on liquidations")
-    return Table("Presets side by side", header, rows, notes)
+        notes.append(f"too few events to rank the {what}s on liquidations")
+    return Table(title, header, rows, notes)
 
 
 def actual_table(summaries: dict[str, ComparisonSummary]) -> Table:

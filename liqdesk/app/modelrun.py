@@ -20,14 +20,18 @@ GRID_BUDGET_BYTES = 1 << 30
 CALIBRATION_CELL_BYTES = 144
 
 
-def check_grid_budget(columns: int, bins: int, budget: int = GRID_BUDGET_BYTES) -> None:
-    """ConfigError (with the numbers and what to change) when a columns × bins heatmap exceeds the budget."""
-    need = grid_bytes(columns, bins)
+def check_grid_budget(columns: int, bins: int, budget: int = GRID_BUDGET_BYTES, venues: int = 1) -> None:
+    """ConfigError (with the numbers and what to change) when a columns × bins heatmap exceeds the budget
+    (with several venues: the totals and each venue's part)."""
+    grids = 1 if venues <= 1 else venues + 1
+    need = grid_bytes(columns, bins) * grids
     if need <= budget:
         return
-    fits = max(1, budget // grid_bytes(1, bins))
+    fits = max(1, budget // (grid_bytes(1, bins) * grids))
     raise ConfigError(
-        f"the heatmap would be {columns:,} columns × {bins:,} bins = {_size(need)}, over the {_size(budget)} "
+        f"the heatmap would be {columns:,} columns × {bins:,} bins"
+        + (f" × {grids} grids (the total and {venues} venues' parts)" if grids > 1 else "")
+        + f" = {_size(need)}, over the {_size(budget)} "
         f"memory budget; resample time with --time-columns (at most {fits:,} columns at {bins:,} bins, e.g. "
         f"--time-columns {min(fits, 2000)}), or use a shorter --range or fewer --bins"
     )
@@ -76,11 +80,13 @@ def check_backend(inputs: Inputs) -> None:
     """--backend is checked by the headless commands too (a cupy that cannot run is a one-line
     error), but they need float USD grids and per-level numbers, which the CPU engine computes;
     the device pipeline returns display images (window and snapshot)."""
-    backend, _ = choose_backend(inputs.backend, os.environ)
+    check_backend_choice(inputs.backend, inputs.notes)
+
+
+def check_backend_choice(requested: str, notes: list[str]) -> None:
+    backend, _ = choose_backend(requested, os.environ)
     if backend.name != "numpy":
-        inputs.notes.append(
-            f"--backend {backend.name}: this command computes on the CPU engine (float output)"
-        )
+        notes.append(f"--backend {backend.name}: this command computes on the CPU engine (float output)")
 
 
 def run_model(inputs: Inputs) -> ModelRun:

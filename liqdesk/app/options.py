@@ -47,10 +47,15 @@ class Inputs:
         )
 
 
-def add_market_arguments(p: argparse.ArgumentParser) -> None:
-    """The required --exchange and --symbol of the commands that work on one live market."""
+def add_market_arguments(p: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """The required --exchange and --symbol of the commands that work on live markets (`several`: a comma
+    list of exchanges is accepted)."""
     p.add_argument(
-        "--exchange", required=True, metavar="ID", help="ccxt exchange id: binanceusdm, bybit, okx"
+        "--exchange",
+        required=True,
+        metavar="ID[,ID…]" if several else "ID",
+        help="ccxt exchange id: binanceusdm, bybit, okx, hyperliquid"
+        + (" (several: a comma list, e.g. binanceusdm,bybit,okx,hyperliquid)" if several else ""),
     )
     p.add_argument("--symbol", required=True, metavar="SYM", help="symbol in ccxt form, e.g. BTC/USDT:USDT")
 
@@ -68,14 +73,40 @@ def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> N
     )
     g.add_argument("--sample", metavar="NAME", help="a bundled sample by name (see README)")
     g.add_argument(
-        "--exchange", metavar="ID", help="use exchange data through the local cache (e.g. binanceusdm)"
+        "--exchange",
+        metavar="ID[,ID…]",
+        help="use exchange data through the local cache (e.g. binanceusdm); a comma list sums the venues' "
+        "models (binanceusdm,bybit,okx,hyperliquid)",
     )
-    g.add_argument("--symbol", metavar="SYM", default=None, help="symbol in ccxt form, e.g. BTC/USDT:USDT")
+    g.add_argument(
+        "--symbol",
+        metavar="SYM",
+        default=None,
+        help="symbol in ccxt form, e.g. BTC/USDT:USDT (with several venues: the coin, traded on each venue "
+        "in its settle currency, or VENUE=SYMBOL items)",
+    )
+    g.add_argument(
+        "--venue",
+        action="append",
+        default=[],
+        metavar="NAME=CANDLES[,OPEN_INTEREST]",
+        help="one venue's files (repeat for several; NAME is the venue's id, which picks its brackets)",
+    )
+    g.add_argument(
+        "--venue-liquidations",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="a --venue's real liquidations (forceOrder capture or JSON lines)",
+    )
     g.add_argument(
         "--timeframe", metavar="TF", default=None, help="bar interval for exchange data (1m, 5m, 15m, 1h, 4h)"
     )
     g.add_argument(
-        "--ccxt-options", metavar="JSON", help="ccxt constructor options (urls, proxies, options), JSON"
+        "--ccxt-options",
+        metavar="JSON",
+        help="ccxt constructor options (urls, proxies, options), JSON; with several exchanges keyed by id, "
+        'e.g. {"bybit": {...}, "okx": {...}}',
     )
     if view:
         v = parser.add_argument_group("view")
@@ -115,7 +146,28 @@ def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> N
 def input_files(args: argparse.Namespace) -> list[str]:
     """The data files this run reads (an output must never replace one of them)."""
     names = ("candles", "open_interest", "liquidations")
-    return [str(getattr(args, n)) for n in names if getattr(args, n, None)]
+    files = [str(getattr(args, n)) for n in names if getattr(args, n, None)]
+    for spec in getattr(args, "venue", None) or []:
+        files += [f.strip() for f in spec.partition("=")[2].split(",") if f.strip()]
+    files += [spec.partition("=")[2].strip() for spec in getattr(args, "venue_liquidations", None) or []]
+    return files
+
+
+def parse_prices(text: str, option: str = "--prices") -> tuple[float, float]:
+    """``LO:HI`` → (lo, hi) with 0 < lo < hi. ConfigError otherwise."""
+    parts = str(text).split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        lo, hi = (
+            float(parts[0].replace(",", "").replace("_", "")),
+            float(parts[1].replace(",", "").replace("_", "")),
+        )
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected LO:HI, e.g. 60000:80000") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise ConfigError(f"{option} {text!r}: need 0 < LO < HI")
+    return lo, hi
 
 
 def model_params(args: argparse.Namespace) -> ModelParams:
@@ -163,6 +215,9 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         notes_before.append("--ccxt-options is ignored without --exchange")
     if getattr(args, "exchange", None):
         candles, oi, liqs, label, symbol, exchange = _from_exchange(args)
+        params = params.with_(
+            brackets=presets_mod.venue_brackets(exchange)
+        )  # the venue's liquidation formula
     elif getattr(args, "candles", None):
         candles, oi, liqs, label, symbol, exchange = _from_files(args)
     else:
@@ -267,8 +322,8 @@ def print_report(report: ReadReport, limit: int = 5) -> None:
 
 
 def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from liqdesk.feeds.exchange_config import ccxt_options_for
     from liqdesk.feeds.history import load_history
+    from liqdesk.feeds.venue_set import venue_ccxt_options
 
     if getattr(args, "candles", None):
         raise ConfigError("give --exchange or --candles, not both")
@@ -289,7 +344,7 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     fetch_start = max(end - fetch_span, MIN_TIME_MS)
     if fetch_start >= end:
         raise DataError(f"--end {_iso(end)} is before any market data (2009)")
-    options = ccxt_options_for(args.exchange, getattr(args, "ccxt_options", None))
+    options = venue_ccxt_options(args.exchange, getattr(args, "ccxt_options", None))
     hist = load_history(
         args.exchange, symbol, tf, fetch_start, end, ccxt_options=options, progress=_progress_bar(),
     )  # fmt: skip

@@ -384,6 +384,22 @@ class LiquidationEngine:
         """All levels ever created (views on the backend, in creation order)."""
         return {k: g.a for k, g in self._lv.items()}
 
+    def bars_closed_by(self, times_ms: Any) -> np.ndarray:
+        """Per instant, the index of the last bar whose close is at or before it (−1: none yet)."""
+        close = self.open_time + self.interval_ms
+        return np.searchsorted(close, np.asarray(times_ms, np.int64), "right").astype(np.int64) - 1
+
+    def last_bar_levels(self) -> tuple[Any, int]:
+        """What the last bar changed: the levels it swept (indices, level order) and the first level it created
+        (its levels are those from there to the end)."""
+        xp, j = self.xp, self.n_bars - 1
+        if j < 0:
+            return xp.zeros(0, np.int64), 0
+        swept = self._last_swept
+        if swept is None:  # after a full build or a rollback: the sweep bars say it
+            swept = xp.nonzero(self._lv["sweep"].a == j)[0]
+        return swept, count_upto(xp, self._lv["created"].a, j, "left")
+
     def bar_at(self, time_ms: int) -> int:
         """Index of the bar containing time_ms (clamped to the series)."""
         i = int(np.searchsorted(self.open_time, time_ms, "right")) - 1

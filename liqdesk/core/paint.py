@@ -40,17 +40,25 @@ def paint_side(
     side: int,
     *,
     transposed: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T, P) float32 USD of one side's alive levels at the end of each column's `last` bar, or
     with `transposed` the same as a row-major (P, T) array (an image's layout, painted straight
-    into it: no second grid for the transpose). The scratch is kept per thread until
-    release_scratch."""
+    into it: no second grid for the transpose). With `out` (a (T, P) float32 array, any strides,
+    e.g. the transpose of an image) the notional is added to what it holds: several engines paint
+    into one buffer. The scratch is kept per thread until release_scratch."""
     block = max(1, min(len(last), SCRATCH_CELLS // nbins))
     val, cnt = _workspace(block + 1, nbins)
-    grid = np.zeros((nbins, len(last)) if transposed else (len(last), nbins), np.float32)
+    if out is not None:
+        if out.shape != (len(last), nbins) or out.dtype != np.float32:
+            raise ValueError(f"out must be a ({len(last)}, {nbins}) float32 array")
+        grid = target = out
+    else:
+        grid = np.zeros((nbins, len(last)) if transposed else (len(last), nbins), np.float32)
+        target = grid.T if transposed else grid
     _paint_levels(
         levels["created"], levels["sweep"], levels["price"], levels["deposit"], levels["side"], log_factor,
-        np.asarray(last, np.int64), lo, width, nbins, val, cnt, side, grid.T if transposed else grid,
+        np.asarray(last, np.int64), lo, width, nbins, val, cnt, side, target,
     )  # fmt: skip
     return grid
 
@@ -87,7 +95,7 @@ def _paint_levels(
     want: int,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Scatter starts/ends, then sum down the time axis, into `out` ((T, P), zeros; any strides).
+    """Scatter starts/ends, then sum down the time axis, added into `out` ((T, P); any strides).
 
     The columns are done in blocks of val.shape[0] − 1, so the scratch stays small for big grids:
     each block scatters only the events that fall inside it and the running sums carry over, which
@@ -138,4 +146,4 @@ def _paint_levels(
                 run[b] += val[k - c0, b]
                 run_n[b] += cnt[k - c0, b]
                 if run_n[b] > 0 and run[b] > 0.0:
-                    out[k, b] = run[b] * scale
+                    out[k, b] += run[b] * scale

@@ -61,6 +61,9 @@ class ModelParams:
         d["weights"] = [float(x) for x in self.tiers.weight]
         d["bracket_mmr"] = [float(x) for x in self.brackets.mmr]
         d["bracket_floor"] = [float(x) for x in self.brackets.notional_floor]
+        d["bracket_max_leverage"] = [float(x) for x in self.brackets.max_leverage]
+        d["margin_basis"] = self.brackets.basis
+        d["close_fee"] = self.brackets.close_fee
         return d
 
 

@@ -6,13 +6,17 @@ The file is ``<config dir>/config.json`` (``LIQDESK_CONFIG_DIR`` overrides the d
     {"exchanges": {"binanceusdm": {"urls": {...}, "options": {...}, "aiohttp_proxy": "http://..."}}}
 
 A ``"*"`` entry applies to every exchange. The command line's JSON is either options for the one exchange
-(``{"options": ...}``) or, like the file, ``{"exchanges": {ID: {...}}}``. Command line wins; dicts merge deeply.
+(``{"options": ...}``), or options per exchange: like the file, ``{"exchanges": {ID: {...}}}``, or keyed by
+exchange id at the top, ``{"binanceusdm": {...}, "bybit": {...}}`` (what a list of exchanges needs; told apart
+from the one-exchange form by its keys being exchange ids or ``"*"``, see ``keyed_by_exchange``). Command line
+wins; dicts merge deeply.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +87,28 @@ def _for_exchange(data: dict[str, Any], exchange_id: str, where: str) -> dict[st
     return merged
 
 
+def keyed_by_exchange(data: dict[str, Any], exchange_ids: Iterable[str]) -> bool:
+    """Whether ``data`` gives options per exchange at its top level: every key is one of ``exchange_ids`` or
+    ``"*"`` and every value an object."""
+    ids = {*exchange_ids, "*"}
+    return bool(data) and all(k in ids and isinstance(v, dict) for k, v in data.items())
+
+
 def ccxt_options_for(
     exchange_id: str,
     cli_json: str | dict[str, Any] | None = None,
     *,
     config_path: Path | None = None,
+    exchange_ids: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The ccxt constructor options for ``exchange_id``: config file, then the command line on top."""
+    """The ccxt constructor options for ``exchange_id``: config file, then the command line on top.
+    ``exchange_ids``: the supported exchanges, whose ids may key the command line's JSON at its top level."""
     file_data = load_config_file(config_path)
     file_opts = _for_exchange(
         file_data, exchange_id, f"config file {config_path or config_dir() / CONFIG_FILE}"
     )
     cli = cli_json if isinstance(cli_json, dict) else parse_options_json(cli_json)
+    if "exchanges" not in cli and keyed_by_exchange(cli, {exchange_id, *exchange_ids}):
+        cli = {"exchanges": cli}
     cli_opts = _for_exchange(cli, exchange_id, "--ccxt-options")
     return deep_merge(file_opts, cli_opts)

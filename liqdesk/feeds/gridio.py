@@ -3,7 +3,10 @@ liquidation map at one instant (File → Export). Both in .npz or .csv, chosen b
 
 Heatmap: .npz holds time_ms (T), price (P bin centres), price_edges (P+1), long and short (T × P
 float32 USD) and params (JSON text with source, model and parameters); .csv is long format
-`time_ms,price,long_usd,short_usd`, one row per non-empty cell.
+`time_ms,price,long_usd,short_usd`, one row per non-empty cell. The heatmap of several venues (the aggregate)
+adds each venue's part: in .npz `venues` (V names), `long_by_venue` and `short_by_venue` (V × T × P float32;
+summed over venues they give long and short, to float32 rounding); in .csv two columns per venue after the
+totals, `long_usd_<venue>,short_usd_<venue>`, on the same rows (cells where the total is zero omitted).
 
 Liquidation map: .npz holds time_ms (scalar, the map's bar open time), price_now, price (P),
 price_edges (P+1), tiers (K labels), long_by_tier and short_by_tier (K × P USD), long, short,
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from liqdesk.core.aggregate import AggregateGrid
 from liqdesk.core.grid import HeatmapGrid
 from liqdesk.core.liqmap import LiquidationMap
 from liqdesk.errors import ConfigError, DataError
@@ -62,36 +66,54 @@ def _writing(out: Path, inputs: Iterable[Path | str | None]) -> Iterator[tuple[s
 
 
 def write_grid(
-    grid: HeatmapGrid, out: Path, meta: dict, *, inputs: Iterable[Path | str | None] = ()
+    grid: HeatmapGrid | AggregateGrid, out: Path, meta: dict, *, inputs: Iterable[Path | str | None] = ()
 ) -> WriteResult:
-    """Write a grid as .npz or .csv (the File menu's export uses the same function). ``inputs``: files this
-    run read, which the output must not replace."""
+    """Write a grid as .npz or .csv (the File menu's export uses the same function); an aggregate of several
+    venues with its venues' parts (module notes). ``inputs``: files this run read, which the output must not
+    replace."""
+    parts = _venue_parts(grid)
     with _writing(out, inputs) as (suffix, w):
         if suffix == ".npz":
+            arrays: dict[str, np.ndarray] = {
+                "time_ms": grid.time_ms.astype(np.int64),
+                "price": grid.price,
+                "price_edges": grid.bins.edges,
+                "long": grid.long,
+                "short": grid.short,
+                "params": np.array(json.dumps(meta, default=float)),
+            }
+            if parts is not None:
+                arrays.update(venues=np.array(parts[0]), long_by_venue=parts[1], short_by_venue=parts[2])
             with w.open("wb") as fh:
-                np.savez_compressed(
-                    fh,
-                    time_ms=grid.time_ms.astype(np.int64),
-                    price=grid.price,
-                    price_edges=grid.bins.edges,
-                    long=grid.long,
-                    short=grid.short,
-                    params=np.array(json.dumps(meta, default=float)),
-                )
+                np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
         else:
             with w.open("w", newline="") as fh:
-                fh.write("time_ms,price,long_usd,short_usd\n")
+                header = ["time_ms", "price", "long_usd", "short_usd"]
+                if parts is not None:
+                    header += [f"{side}_usd_{v}" for v in parts[0] for side in ("long", "short")]
+                fh.write(",".join(header) + "\n")
                 price = grid.price
                 step = max(1, CSV_BLOCK_CELLS // max(grid.long.shape[1], 1))
                 for t0 in range(0, grid.long.shape[0], step):
                     lo, sh = grid.long[t0 : t0 + step], grid.short[t0 : t0 + step]
                     t_idx, p_idx = np.nonzero((lo > 0) | (sh > 0))
-                    rows = np.column_stack(
-                        [grid.time_ms[t0 + t_idx], price[p_idx], lo[t_idx, p_idx], sh[t_idx, p_idx]]
-                    )
-                    np.savetxt(fh, rows, fmt=["%d", "%.2f", "%.2f", "%.2f"], delimiter=",")
+                    cols = [grid.time_ms[t0 + t_idx], price[p_idx], lo[t_idx, p_idx], sh[t_idx, p_idx]]
+                    if parts is not None:
+                        for i in range(len(parts[0])):
+                            cols += [parts[1][i, t0 + t_idx, p_idx], parts[2][i, t0 + t_idx, p_idx]]
+                    rows = np.column_stack(cols)
+                    np.savetxt(fh, rows, fmt=["%d"] + ["%.2f"] * (len(cols) - 1), delimiter=",")
     assert w.result is not None
     return w.result
+
+
+def _venue_parts(grid: HeatmapGrid | AggregateGrid) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """(venues, long_by_venue, short_by_venue) of an aggregate of several venues, else None."""
+    if not isinstance(grid, AggregateGrid) or len(grid.venues) < 2:
+        return None
+    if grid.long_by_venue is None or grid.short_by_venue is None:
+        return None
+    return list(grid.venues), grid.long_by_venue, grid.short_by_venue
 
 
 def write_map(

@@ -1,5 +1,8 @@
 """Leverage presets and bracket tables: shipped as data in resources/model, user presets in the
-config directory (presets.json there adds or overrides entries)."""
+config directory (presets.json there adds or overrides entries).
+
+Each venue has its own bracket table and margin rule (`VENUE_BRACKETS`, core.leverage); data from files
+or the bundled samples use Binance's. The tables are BTC's; other symbols use their venue's BTC table."""
 
 from __future__ import annotations
 
@@ -19,6 +22,14 @@ from liqdesk.feeds.resources import resource_path
 log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "coinglass"
+DEFAULT_BRACKETS = "brackets_binance_btcusdt.json"
+# The bracket table of each venue (the venues' BTC tables; see each file's "source").
+VENUE_BRACKETS = {
+    "binanceusdm": DEFAULT_BRACKETS,
+    "bybit": "brackets_bybit_btcusdt.json",
+    "okx": "brackets_okx_btcusdt.json",
+    "hyperliquid": "brackets_hyperliquid_btc.json",
+}
 
 
 def _read_json(path: Path) -> Any:
@@ -90,18 +101,30 @@ def save_user_preset(name: str, label: str, tiers: dict[float, float]) -> Path:
     return path
 
 
-@lru_cache(maxsize=4)
-def load_brackets(name: str = "brackets_binance_btcusdt.json") -> Brackets:
+@lru_cache(maxsize=8)
+def load_brackets(name: str = DEFAULT_BRACKETS) -> Brackets:
     path = resource_path("model", name)
     data = _read_json(path)
     try:
-        return Brackets.from_rows(data["brackets"])
-    except (KeyError, TypeError):
+        return Brackets.from_rows(
+            data["brackets"], basis=data.get("basis", "mark"), close_fee=data.get("close_fee", 0.0)
+        )
+    except (KeyError, TypeError, AttributeError):
         raise ConfigError(f"{path}: expected a 'brackets' list") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
-def params_for(preset: str = DEFAULT_PRESET, **overrides: Any) -> ModelParams:
+def venue_brackets(exchange: str | None) -> Brackets:
+    """The bracket table and margin rule of a venue (Binance's for files, samples and unknown ids)."""
+    return load_brackets(VENUE_BRACKETS.get(exchange or "", DEFAULT_BRACKETS))
+
+
+def params_for(preset: str = DEFAULT_PRESET, *, venue: str | None = None, **overrides: Any) -> ModelParams:
+    """The preset's parameters with the venue's brackets (Binance's when no venue is given)."""
     presets = load_presets()
     if preset not in presets:
         raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(sorted(presets))}")
-    return ModelParams(tiers=presets[preset].tiers, preset=preset, brackets=load_brackets(), **overrides)
+    return ModelParams(
+        tiers=presets[preset].tiers, preset=preset, brackets=venue_brackets(venue), **overrides
+    )

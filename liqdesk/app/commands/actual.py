@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from liqdesk.app.options import parse_prices
 from liqdesk.core.actual_map import (
     ActualMap,
     PositionSamples,
@@ -67,20 +68,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"save the leverage mix of the mapped positions (by position value) as the user preset {OBSERVED_PRESET}",
     )
     p.set_defaults(func=run)
-
-
-def parse_prices(text: str) -> tuple[float, float]:
-    """``LO:HI`` → (lo, hi) with 0 < lo < hi. ConfigError otherwise."""
-    parts = str(text).split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        lo, hi = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ConfigError(f"--prices {text!r}: expected LO:HI, e.g. 60000:80000") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
-        raise ConfigError(f"--prices {text!r}: need 0 < LO < HI")
-    return lo, hi
 
 
 def coin_of(symbol: str) -> str:

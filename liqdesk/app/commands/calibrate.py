@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,9 @@ from liqdesk.app.calibration_tables import (
 )
 from liqdesk.app.modelrun import check_backend, check_calibration_budget
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
+from liqdesk.app.venue_inputs import VenueSetInputs, is_venue_set, load_venue_inputs, venue_params
 from liqdesk.core.actual_map import PositionSamples
+from liqdesk.core.aggregate import VenueModel, aggregate_snapshots, build_venues
 from liqdesk.core.calibration import CalibrationConfig, CalibrationResult, score_snapshots
 from liqdesk.core.density_snapshots import density_snapshots, snapshot_times
 from liqdesk.core.engine import LiquidationEngine
@@ -111,6 +115,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_venue_set(args):
+        return _run_venues(args)
     if not (args.sample or args.candles or args.exchange):
         args.sample = DEFAULT_SAMPLE
     config = _config(args)
@@ -166,6 +172,113 @@ def run(args: argparse.Namespace) -> int:
         if report is not None:
             print(f"report written to {report}")
     return 0
+
+
+@dataclass
+class VenueScores:
+    """One venue's tape scored on its own venue's map and on the aggregate, on the same snapshots and grid."""
+
+    venue: str
+    events: int
+    own: CalibrationResult | None  # None: no snapshot or no tape
+    aggregate: CalibrationResult | None
+
+
+def _run_venues(args: argparse.Namespace) -> int:
+    """Several venues: each venue's tape against its own map and against the sum of every venue's map."""
+    if args.positions or args.sampled_positions:
+        raise ConfigError("--positions / --sampled-positions score one venue's map: give one --exchange")
+    config = _config(args)
+    params = _params(args)
+    report = _report_path(args)
+    inputs = load_venue_inputs(args)
+    start = inputs.view_start_ms if (args.start or args.range) else None
+    times = {
+        v.name: snapshot_times(v.candles.open_time, v.candles.interval_ms, config, start, inputs.view_end_ms)
+        for v in inputs.venues
+    }
+    check_calibration_budget(max(len(t) for t in times.values()) * 2, config.n_bins)
+    scores: dict[str, list[VenueScores]] = {}
+    for name, p in params.items():
+        per_venue = [replace(v, params=venue_params(p, v.name)) for v in inputs.venues]
+        venues = build_venues(per_venue, workers=os.cpu_count() or 1)
+        scores[name] = [_score_venue(venues, i, times[vm.name], config) for i, vm in enumerate(venues)]
+    if report is not None:
+        pages = {
+            f"{name} · {vs.venue} {kind}": r
+            for name, rows in scores.items() for vs in rows
+            for kind, r in (("own map", vs.own), ("aggregate map", vs.aggregate)) if r is not None
+        }  # fmt: skip
+        if not pages:
+            raise DataError(
+                "no venue has recorded liquidations inside the scored horizons: nothing to report"
+            )
+        write_text_atomic(report, html_report(pages, source=inputs.label, notes=inputs.notes,
+                                              tape_events=len(inputs.liquidations)))  # fmt: skip
+    if args.json:
+        out = {
+            "source": inputs.label, "venues": inputs.names, "notes": inputs.notes,
+            "tape_events": {v.name: len(v.liquidations) for v in inputs.venues}, "presets": list(scores),
+            "results": {
+                name: {vs.venue: {"events": vs.events, "own": None if vs.own is None else vs.own.to_dict(),
+                                  "aggregate": None if vs.aggregate is None else vs.aggregate.to_dict()}
+                       for vs in rows}
+                for name, rows in scores.items()
+            },
+            "note": "each venue's real liquidations scored on its own venue's estimated map and on the sum of every "
+            "venue's map, on the same snapshots, grid and nulls (the venue's own bars)",
+        }  # fmt: skip
+        print(json.dumps(out, indent=2, allow_nan=False))
+    else:
+        print(_venue_text(inputs, scores, config))
+        if report is not None:
+            print(f"report written to {report}")
+    return 0
+
+
+def _score_venue(venues: list[VenueModel], i: int, times: Any, config: CalibrationConfig) -> VenueScores:
+    vm = venues[i]
+    e = vm.engine
+    tape = vm.liquidations
+    if not len(tape) or not len(times):
+        return VenueScores(vm.name, len(tape), None, None)
+    own = score_snapshots(density_snapshots(e, times, config), tape, e.sweep_high, e.sweep_low, config)
+    agg = score_snapshots(
+        aggregate_snapshots(venues, i, times, config), tape, e.sweep_high, e.sweep_low, config
+    )
+    return VenueScores(vm.name, len(tape), own, agg)
+
+
+def _venue_text(
+    inputs: VenueSetInputs, scores: dict[str, list[VenueScores]], config: CalibrationConfig
+) -> str:
+    lines = [
+        "liqdesk calibrate: does the estimated heatmap predict where real liquidations happen? (per venue: its own "
+        "venue's map and the aggregate of every venue's)",
+        f"source: {inputs.label}",
+        *(f"note: {n}" for n in inputs.notes),
+        f"horizon {span(config.horizon_ms)}, snapshots every {span(config.every_ms)}, lookback "
+        f"{span(config.lookback_ms)}; {config.n_bins} cells on the scored venue's own range; price tolerance "
+        f"±{config.tolerance_pct:g} %",
+    ]
+    for name, rows in scores.items():
+        for vs in rows:
+            if vs.own is None or vs.aggregate is None:
+                why = "no recorded liquidations" if not vs.events else "no snapshot to score"
+                lines += ["", f"preset {name} · {vs.venue}: {why}; not scored"]
+                continue
+            pair = {f"{vs.venue} map": vs.own, "aggregate map": vs.aggregate}
+            lines += ["", f"preset {name} · events of {vs.venue}: {vs.own.all.rows['total'].n_events} in the scored "
+                      f"horizons ({vs.events} in its tape)"]  # fmt: skip
+            lines += render_text(comparison_table(pair, title=f"{vs.venue}'s tape: its own map vs the aggregate",
+                                                  what="map"))  # fmt: skip
+            for label, r in pair.items():
+                lines += ["", f"  {label}"]
+                for t in venue_tables(r.all, r):
+                    lines += render_text(t, indent="    ")
+                lines += ["    verdict", *(f"      {v}" for v in verdicts(r.all, r))]
+    lines += ["", INTERVALS]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _positions(args: argparse.Namespace, symbol: str) -> PositionSamples | None:

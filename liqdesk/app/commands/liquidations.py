@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from typing import Any
 
 from liqdesk.app.options import add_market_arguments
 from liqdesk.feeds.exchange_config import parse_options_json
@@ -19,10 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Print the real liquidations recorded in the local cache by `liqdesk record` or the app. "
             "side: long = a long position was liquidated. price: the fill (average) price; order_price: the "
             "liquidation order's limit (Binance) or bankruptcy (OKX) price. Binance streams at most one "
-            "liquidation per symbol per second, so its tape is a sample."
+            "liquidation per symbol per second, so its tape is a sample. Several venues (a comma list): their "
+            "tapes merged by time, each row naming its venue; --symbol is the coin, traded on each venue in its "
+            "settle currency (or VENUE=SYMBOL items)."
         ),
     )
-    add_market_arguments(p)
+    add_market_arguments(p, several=True)
     p.add_argument(
         "--since", metavar="ISO", help="only from this time (ISO 8601; UTC unless an offset is given)"
     )
@@ -36,18 +39,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from liqdesk.feeds.cache import Cache
-    from liqdesk.feeds.venues import venue_class
+    from liqdesk.feeds.market_list import load_market_lists
+    from liqdesk.feeds.venue_set import parse_exchanges, tape_kind, venue_symbols
 
-    venue_class(args.exchange)
+    exchanges = parse_exchanges(args.exchange)
+    symbols = (
+        {exchanges[0]: args.symbol}
+        if len(exchanges) == 1
+        else venue_symbols(args.symbol, exchanges, load_market_lists(exchanges).lists)
+    )
     parse_options_json(args.ccxt_options)  # unused here, but a broken option is still an error
     since = parse_time(args.since, what="--since") if args.since else None
     until = parse_time(args.until, what="--until") if args.until else None
     # read-only: printing the tape never moves, repairs or rewrites the database, and waits out a writer's lock
     with Cache(read_only=True) as cache:
-        rows = cache.liquidation_rows(args.exchange, args.symbol, since, until)
+        rows = []
+        for ex in exchanges:
+            rows += cache.liquidation_rows(ex, symbols[ex], since, until)
+        rows.sort(key=lambda r: r[2])  # by time (stable: each venue's own order kept)
         path = cache.path
         if cache.damaged:
             print(f"liqdesk: warning: {cache.damaged}", file=sys.stderr)
+    if len(exchanges) > 1:
+        return _print_venues(args, exchanges, symbols, rows, str(path), tape_kind)
     out = sys.stdout
     if args.csv:
         w = csv.writer(out, lineterminator="\n")
@@ -73,4 +87,44 @@ def run(args: argparse.Namespace) -> int:
             short_usd += usd
     print(f"{len(rows)} liquidations: longs ${long_usd:,.0f}, shorts ${short_usd:,.0f} ({args.exchange} "
           f"{args.symbol}; exchange data recorded in {path})", file=out)  # fmt: skip
+    return 0
+
+
+def _print_venues(
+    args: argparse.Namespace, exchanges: list[str], symbols: dict[str, str], rows: list, path: str, kind: Any
+) -> int:
+    """Several venues' tapes by time: the CSV columns name each row's venue; the table says per venue what its
+    tape is (every liquidation, a sample, or none published)."""
+    out = sys.stdout
+    if args.csv:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(["time", "time_ms", "exchange", "symbol", "side", "price", "quantity", "usd", "order_price",
+                    "raw_side"])  # fmt: skip
+        for ex, sym, t, side, price, qty, usd, order_price, raw_side in rows:
+            w.writerow([format_time(t), t, ex, sym, "long" if side > 0 else "short", repr(price), repr(qty),
+                        f"{usd:.2f}", "" if order_price is None else repr(order_price), raw_side or ""])  # fmt: skip
+        return 0
+    if rows:
+        print(
+            f"{'time (UTC)':<24} {'venue':<12} {'side':<5} {'price':>14} {'quantity':>14} {'usd':>14}",
+            file=out,
+        )
+        for ex, _sym, t, side, price, qty, usd, _op, _rs in rows:
+            print(f"{format_time(t):<24} {ex:<12} {'long' if side > 0 else 'short':<5} {price:>14,.6g} "
+                  f"{qty:>14,.6g} {usd:>14,.0f}", file=out)  # fmt: skip
+    what = {
+        "complete": "every liquidation",
+        "sample": "a sample (throttled stream)",
+        "none": "none published",
+    }
+    for ex in exchanges:
+        mine = [r for r in rows if r[0] == ex]
+        long_usd = sum(r[6] for r in mine if r[3] > 0)
+        short_usd = sum(r[6] for r in mine if r[3] <= 0)
+        print(f"{ex} {symbols[ex]}: {len(mine)} liquidations, longs ${long_usd:,.0f}, shorts ${short_usd:,.0f} "
+              f"(tape: {what.get(kind(ex), kind(ex))})", file=out)  # fmt: skip
+    print(
+        f"exchange data recorded in {path}" + ("" if rows else "; run `liqdesk record` to record them"),
+        file=out,
+    )
     return 0

@@ -8,13 +8,14 @@ import re
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import WriteResult
 
 if TYPE_CHECKING:
     from liqdesk.app.options import Inputs
+    from liqdesk.core.aggregate_engine import AggregateEngine
     from liqdesk.ui.window import MainWindow
 
 MAX_SIDE = 8000
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from liqdesk.app.options import choose_backend, load_inputs
+    from liqdesk.app.venue_inputs import is_venue_set
     from liqdesk.core.series import TIMEFRAME_MS, timeframe_name
     from liqdesk.ui.data import DEFAULT_RANGE
 
@@ -134,9 +136,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.start and not args.range:
         args.range = DEFAULT_RANGE  # the window's own default, so the toolbar tells the truth
     at = _replay_instant(args)
-    inputs = load_inputs(args)
-    if at is not None:
-        inputs = _as_of(inputs, at)
+    aggregate = None
+    if is_venue_set(args):
+        if at is not None:
+            raise ConfigError("--at is for one venue; the aggregate of several venues has no replay yet")
+        inputs, aggregate = _venue_inputs(args)
+    else:
+        inputs = load_inputs(args)
+        if at is not None:
+            inputs = _as_of(inputs, at)
     timeframe = args.timeframe or timeframe_name(inputs.candles.interval_ms)
     if timeframe not in TIMEFRAME_MS:
         raise ConfigError(f"--timeframe {timeframe}: expected one of 1m, 5m, 15m, 1h, 4h")
@@ -159,7 +167,9 @@ def run(args: argparse.Namespace) -> int:
         exchange=inputs.exchange,
         label=inputs.label,
         offline=True,
-        source_kind="sample" if inputs.exchange != "file" and not getattr(args, "exchange", None) else "file",
+        source_kind="file"
+        if aggregate is not None or inputs.exchange == "file" or getattr(args, "exchange", None)
+        else "sample",
         notes=list(inputs.notes),
     )
     ok, why = market.timeframe_status(timeframe)
@@ -189,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         window.show_time_range(inputs.view_start_ms, inputs.view_end_ms)
         if not wait_until_drawn(window, 60.0):
             raise DataError("the chart did not finish drawing within 60 s")
+        if aggregate is not None:
+            _show_aggregate(window, aggregate)
         _redraw_for_settled_layout(window)
         if lines:
             for kind, price in lines:
@@ -248,6 +260,38 @@ def _as_of(inputs: Inputs, at: int) -> Inputs:
     return replace(
         inputs, candles=cut.candles, open_interest=cut.open_interest, liquidations=cut.liquidations
     )
+
+
+def _venue_inputs(args: argparse.Namespace) -> tuple[Inputs, AggregateEngine]:
+    """Several venues: the window's inputs are the first venue's (its candles are the chart's bars) and the
+    aggregate of every venue's engine is what it draws (each venue at its last bar closed by each bar's end)."""
+    from liqdesk.app.options import Inputs
+    from liqdesk.app.venue_inputs import load_venue_inputs, run_venues
+    from liqdesk.core.aggregate_engine import AggregateEngine
+
+    vs = load_venue_inputs(args)
+    run_ = run_venues(vs)
+    ref = next(i for i, v in enumerate(vs.venues) if len(v.candles.between(vs.view_start_ms, vs.view_end_ms)))
+    v = vs.venues[ref]
+    coin = v.symbol.split("/")[0]
+    notes = [*vs.notes, *run_.coverage().lines()]
+    if ref:
+        notes.insert(0, f"chart candles: {v.name} (the first venue with bars in the view)")
+    inputs = Inputs(v.candles, v.open_interest, vs.liquidations, vs.params, vs.label, f"{coin} · {len(vs.venues)} venues",
+                    vs.exchange, vs.view_start_ms, vs.view_end_ms, notes, vs.backend)  # fmt: skip
+    return inputs, AggregateEngine(run_.venues, ref)
+
+
+def _show_aggregate(window: Any, aggregate: AggregateEngine) -> None:
+    """Draw the aggregate in the window through its worker: the engine the frames are computed from is replaced
+    in the worker's order (after every job before it), then a frame is asked for."""
+    from liqdesk.ui.session import wait_until_drawn
+
+    worker = window.worker
+    worker.run_in_order(lambda: setattr(worker, "engine", aggregate))
+    window.request_frame(force=True)
+    if not wait_until_drawn(window, 60.0):
+        raise DataError("the aggregate did not finish drawing within 60 s")
 
 
 def _save(window: object, out: Path, width: int, height: int, inputs: list[str]) -> WriteResult:

@@ -176,6 +176,7 @@ class Venue:
     quote_volume: ClassVar[bool] = False  # candles carry quote (USD) volume
     taker_volume: ClassVar[bool] = False  # candles carry taker-buy volume
     liquidation_feed: ClassVar[LiquidationFeed | None] = None
+    settles: ClassVar[tuple[str, ...]] = ("USDT", "USDC")  # settle currencies of its linear perpetuals
     data_notes: ClassVar[tuple[str, ...]] = ()  # what a user should know about this venue's data
     ccxt_defaults: ClassVar[dict[str, Any]] = {}
 

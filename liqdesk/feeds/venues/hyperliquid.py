@@ -193,6 +193,7 @@ class Hyperliquid(Venue):
     quote_volume: ClassVar[bool] = False
     taker_volume: ClassVar[bool] = False
     liquidation_feed: ClassVar[LiquidationFeed | None] = None
+    settles: ClassVar[tuple[str, ...]] = ("USDC",)
     data_notes: ClassVar[tuple[str, ...]] = (
         "candles: base volume only (no quote or taker volume); only the latest 5,000 candles of an interval",
         "no open-interest history: the current value is recorded from first use",

@@ -1,0 +1,229 @@
+"""The aggregate read as one engine: several venues' engines presented on a reference venue's bars.
+
+Code written against one LiquidationEngine (the heatmap view, the liquidation map, the sweep bubbles, the
+newest column of a live chart) reads an `AggregateEngine` the same way: bar i is the reference venue's bar i,
+and at the end of it every venue shows the state after its last bar closed by then (core.aggregate). Levels
+are the venues' levels side by side (venue after venue), so an index from `alive_at` picks a level's price,
+side and tier out of `levels()`; the heatmap is painted by `kernels.paint`, which adds every venue into one
+buffer per side (aggregate.paint_aggregate) and ignores the level arrays it is handed, as they belong to
+several engines. `venue_of` tells which venue holds a level (the breakdowns).
+
+Read-only over the venues' engines as they are: after a venue's engine changes (a live bar), `refresh()`
+before reading again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from liqdesk.core.aggregate import TimeColumns, VenueModel, model_mix, paint_aggregate
+from liqdesk.core.engine import SweepEvents
+from liqdesk.core.params import ModelParams
+from liqdesk.core.series import LONG, SHORT
+
+
+class AggregateKernels:
+    """The painter of an AggregateEngine: `paint` as the kernels of one engine give it."""
+
+    def __init__(self, owner: AggregateEngine) -> None:
+        self._owner = owner
+
+    @property
+    def xp(self) -> Any:
+        return self._owner.xp
+
+    @property
+    def name(self) -> str:
+        return "aggregate"
+
+    def paint(
+        self, levels: dict[str, Any], log_factor: Any, last: Any, lo: float, width: float, nbins: int,
+        transform: str,
+    ) -> tuple[Any, Any]:  # fmt: skip
+        """Both sides' (P, T) grids at the end of the reference bars `last`, every venue added in."""
+        from liqdesk.core.grid import PriceBins
+
+        o = self._owner
+        bars = np.asarray(o.backend.asnumpy(last), np.int64)
+        columns = TimeColumns(o.interval_ms, o.open_time[bars], o.open_time[bars] + o.interval_ms)
+        return paint_aggregate(o.venues, PriceBins(lo, lo + width * nbins, nbins), columns, transform)
+
+
+class AggregateEngine:
+    """Several venues' engines read as one, on the bars of `venues[reference]`."""
+
+    def __init__(self, venues: Sequence[VenueModel], reference: int = 0) -> None:
+        if not venues:
+            raise ValueError("an aggregate needs at least one venue")
+        if not venues[reference].engine.n_bars:
+            raise ValueError(f"the reference venue {venues[reference].name} has no bars")
+        self.venues = list(venues)
+        self.reference = reference
+        ref = self.venues[reference].engine
+        self.params: ModelParams = ref.params
+        self.interval_ms = ref.interval_ms
+        self.backend = ref.backend
+        self.xp: Any = ref.xp
+        self.kernels = AggregateKernels(self)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read the venues' engines (after one of them changed)."""
+        self._offsets = np.cumsum([0] + [vm.engine.n_levels for vm in self.venues])
+        self._levels = {k: _VenueColumn(self, k) for k in ("price", "side", "tier")}
+
+    # -- what one engine offers ---------------------------------------------------------------------------
+    @property
+    def ref(self) -> Any:
+        return self.venues[self.reference].engine
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.ref.n_bars)
+
+    @property
+    def n_levels(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def open_time(self) -> np.ndarray:
+        return self.ref.open_time  # type: ignore[no-any-return]
+
+    @property
+    def close(self) -> np.ndarray:
+        return self.ref.close  # type: ignore[no-any-return]
+
+    @property
+    def sweep_low(self) -> np.ndarray:
+        return self.ref.sweep_low  # type: ignore[no-any-return]
+
+    @property
+    def sweep_high(self) -> np.ndarray:
+        return self.ref.sweep_high  # type: ignore[no-any-return]
+
+    @property
+    def log_factor(self) -> Any:
+        """The reference venue's (the painter does not use it: each venue scales its own levels)."""
+        return self.ref.log_factor
+
+    def bar_column(self, name: str) -> np.ndarray:
+        return self.ref.bar_column(name)  # type: ignore[no-any-return]
+
+    def levels(self) -> dict[str, Any]:
+        """Every venue's levels side by side, read by level index (as `alive_at` gives them): price, side and
+        tier (creation and sweep bars are each venue's own, so they are not given). Nothing is copied: an index
+        array picks from each venue's own arrays."""
+        return self._levels
+
+    def venue_of(self, idx: Any) -> np.ndarray:
+        """The venue (index into `venues`) of each level index."""
+        return np.searchsorted(self._offsets, np.asarray(idx), "right") - 1
+
+    def venue_bars(self, bar: int) -> list[int]:
+        """Each venue's bar at the end of reference bar `bar` (−1: none yet)."""
+        end = int(self.open_time[bar]) + self.interval_ms
+        return [int(vm.engine.bars_closed_by([end])[0]) if vm.engine.n_bars else -1 for vm in self.venues]
+
+    def alive_at(self, bar: int) -> tuple[Any, Any]:
+        """Levels alive at the end of reference bar `bar` in every venue, and their notional then."""
+        xp = self.xp
+        idx, usd = [], []
+        for off, vm, b in zip(self._offsets[:-1], self.venues, self.venue_bars(bar), strict=True):
+            if b < 0:
+                continue
+            i, u = vm.engine.alive_at(b)
+            idx.append(i + int(off))
+            usd.append(u)
+        if not idx:
+            return xp.zeros(0, np.int64), xp.zeros(0)
+        return xp.concatenate(idx), xp.concatenate(usd)
+
+    def sweeps(self, start_bar: int = 0, end_bar: int | None = None) -> SweepEvents:
+        """Every venue's sweeps in reference bars [start_bar, end_bar), each placed at the reference bar whose
+        end first reaches the sweeping bar's end, and summed per venue, bar and side: one event each, at the
+        notional-weighted price of the levels it swept, with tier −1 (several tiers). A month of 1-minute bars
+        sweeps millions of levels across venues; what is drawn of them (bubbles) is per bar and side."""
+        end_bar = self.n_bars if end_bar is None else end_bar
+        if end_bar <= start_bar:
+            return _no_sweeps()
+        t0 = int(self.open_time[start_bar])
+        t1 = int(self.open_time[end_bar - 1]) + self.interval_ms
+        close = self.open_time + self.interval_ms
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for vm in self.venues:
+            e = vm.engine
+            if not e.n_bars:
+                continue
+            a = int(np.searchsorted(e.open_time + e.interval_ms, t0, "right"))
+            b = int(np.searchsorted(e.open_time + e.interval_ms, t1, "right"))
+            ev = e.sweeps(a, b)
+            if not len(ev):
+                continue
+            slot = np.searchsorted(close, ev.time_ms + e.interval_ms, "left")
+            keep = (slot >= start_bar) & (slot < end_bar)
+            key = slot[keep].astype(np.int64) * 2 + (ev.side[keep] == SHORT)
+            uniq, inv = np.unique(key, return_inverse=True)
+            usd = np.bincount(inv, weights=ev.usd[keep])
+            price = np.bincount(inv, weights=ev.usd[keep] * ev.price[keep]) / np.where(usd > 0, usd, 1.0)
+            del ev
+            parts.append((uniq // 2, np.where(uniq % 2 == 1, SHORT, LONG), price, usd))
+        if not parts:
+            return _no_sweeps()
+        bar = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        return SweepEvents(
+            bar=bar,
+            time_ms=self.open_time[bar],
+            price=np.concatenate([p[2] for p in parts]),
+            side=np.concatenate([p[1] for p in parts]).astype(np.int8),
+            tier=np.full(len(bar), -1, np.int8),
+            usd=np.concatenate([p[3] for p in parts]),
+        )
+
+    def model_label(self, start_bar: int = 0, end_bar: int | None = None) -> str:
+        end_bar = self.n_bars if end_bar is None else end_bar
+        t0 = int(self.open_time[start_bar])
+        t1 = int(self.open_time[max(start_bar, end_bar - 1)]) + self.interval_ms
+        return f"{len(self.venues)} venues · " + model_mix(self.venues, t0, t1)
+
+    def coverage(self) -> list[tuple[int, int, str]]:
+        return self.ref.coverage()  # type: ignore[no-any-return]
+
+
+class _VenueColumn:
+    """One level column of every venue, indexed by aggregate level index (venue after venue)."""
+
+    def __init__(self, owner: AggregateEngine, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __len__(self) -> int:
+        return self._owner.n_levels
+
+    def __getitem__(self, idx: Any) -> Any:
+        o = self._owner
+        xp = o.xp
+        host = np.atleast_1d(o.backend.asnumpy(xp.asarray(idx))).astype(np.int64)
+        ordered = bool(np.all(host[1:] >= host[:-1]))  # alive_at gives them venue after venue, in order
+        order = None if ordered else np.argsort(host, kind="stable")
+        ranked = host if order is None else host[order]
+        cuts = np.searchsorted(ranked, o._offsets)
+        parts = [
+            vm.engine.levels()[self._name][xp.asarray(ranked[cuts[v] : cuts[v + 1]] - int(o._offsets[v]))]
+            for v, vm in enumerate(o.venues)
+        ]
+        picked = xp.concatenate(parts)
+        if order is not None:
+            out = xp.empty(len(host), picked.dtype)
+            out[xp.asarray(order)] = picked
+            picked = out
+        return picked if np.ndim(idx) else picked[0]
+
+
+def _no_sweeps() -> SweepEvents:
+    z = np.zeros(0)
+    return SweepEvents(
+        np.zeros(0, np.int64), np.zeros(0, np.int64), z, np.zeros(0, np.int8), np.zeros(0, np.int8), z
+    )

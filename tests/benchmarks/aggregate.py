@@ -1,0 +1,266 @@
+"""Aggregate benchmark (not part of the test run): python tests/benchmarks/aggregate.py [--repeat 7]
+
+Four venues × 30 days of 1-minute bars × the 8-tier "all" preset → one 2,000 × 1,000 grid, against each venue
+alone on the same grid; the live update of the aggregate per venue bar; memory of the four engines and of one
+aggregated frame. Targets (2-core machine): aggregate build ≤ 2.5× the single-venue time, live update ≤ 2 ms per
+venue bar, the window's total with 4 venues ≤ 500 MB.
+
+Data: the bundled 30 days of real Binance BTCUSDT 1-minute bars. No other venue's 1-minute history is bundled,
+so the other venues' bars are SYNTHETIC derivatives of Binance's: the same bars at a basis (Bybit +3 bp, OKX
+−2 bp, Hyperliquid +1 bp), with other volumes (60 %, 40 %, 20 %), and what each venue's data really lacks left
+out (Bybit: no taker volume; Hyperliquid: no open interest, so the volume model, the most levels). Open interest
+for Binance, Bybit and OKX is a SYNTHETIC random walk (the sample has none). Each venue uses its own bracket
+table and margin rule. Times are medians of --repeat runs; the machine is shared: compare ratios within a run.
+The single-venue figure is each venue alone (build + grid), and the ratio is quoted against their mean (the
+aggregate builds all four) and against the slowest one (Hyperliquid's volume model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from liqdesk.core.aggregate import (  # noqa: E402
+    AggregateModel,
+    VenueInput,
+    build_venues,
+    render_aggregate_grid,
+    time_columns,
+)
+from liqdesk.core.engine import LiquidationEngine  # noqa: E402
+from liqdesk.core.grid import render_grid  # noqa: E402
+from liqdesk.core.liqmap import auto_bins  # noqa: E402
+from liqdesk.core.series import Candles, OpenInterest  # noqa: E402
+from liqdesk.feeds.presets import params_for  # noqa: E402
+from liqdesk.feeds.sample import load_sample  # noqa: E402
+
+BARS = 30 * 24 * 60
+COLUMNS, BINS = 2000, 1000
+# venue, basis, volume share, open interest, taker volume
+VENUES = (("binanceusdm", 1.0, 1.0, True, True), ("bybit", 1.0003, 0.6, True, False),
+          ("okx", 0.9998, 0.4, True, True), ("hyperliquid", 1.0001, 0.2, False, False))  # fmt: skip
+
+
+def inputs() -> list[VenueInput]:
+    s = load_sample("btcusdt-1m-2025-01")
+    c = s.candles.take(slice(0, BARS))
+    rng = np.random.default_rng(0)
+    out = []
+    for name, basis, share, with_oi, with_taker in VENUES:
+        moved = Candles(
+            c.open_time, c.open * basis, c.high * basis, c.low * basis, c.close * basis, c.volume * share,
+            c.interval_ms, quote_volume=None if c.quote_volume is None else c.quote_volume * basis * share,
+            taker_buy_volume=None if not with_taker or c.taker_buy_volume is None else c.taker_buy_volume * share,
+        )  # fmt: skip
+        oi = (
+            OpenInterest(c.close_time, share * (8e9 + np.cumsum(rng.normal(0, 4e6, len(c)))))
+            if with_oi
+            else None
+        )
+        out.append(VenueInput(name, "BTC", moved, oi, params_for("all", venue=name)))
+    return out
+
+
+CPU_MS: dict[int, float] = {}  # id of a timed function → median CPU time of this process (all threads), ms
+
+
+def median_ms(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    """Median wall time of `repeat` runs (and, in CPU_MS, their median CPU time: what the work costs whoever
+    else runs on the machine)."""
+    times, cpu, out = [], [], None
+    for _ in range(repeat):
+        out = None  # one result alive at a time, as the app holds it
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.process_time() - c) * 1000)
+    CPU_MS[id(fn)] = statistics.median(cpu)
+    return statistics.median(times), out
+
+
+def speed(repeat: int) -> None:
+    vin = inputs()
+    c = vin[0].candles
+    bins = auto_bins(c.low, c.high, BINS)
+    cols = time_columns(int(c.open_time[0]), int(c.close_time[-1]), c.interval_ms, COLUMNS)
+    warm = [VenueInput(v.name, v.symbol, v.candles.take(slice(0, 500)), None, v.params) for v in vin]
+    render_aggregate_grid(
+        build_venues(warm), bins, time_columns(int(c.open_time[0]), int(c.open_time[499]), c.interval_ms, 10)
+    )  # fmt: skip  JIT warm-up
+    print(f"data: {len(c):,} real 1 m bars × 4 venues (3 synthetic derivatives, synthetic OI), preset 'all' "
+          f"(8 tiers) → {COLUMNS:,} × {BINS:,}; {os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    single, single_cpu = {}, {}
+    for v in vin:
+
+        def one(v=v):  # type: ignore[no-untyped-def]
+            e = LiquidationEngine.build(v.candles, v.open_interest, v.params)
+            return render_grid(e, bins, columns=COLUMNS)
+
+        single[v.name], _ = median_ms(one, repeat)
+        single_cpu[v.name] = CPU_MS[id(one)]
+    mean_single = statistics.mean(single.values())
+    mean_single_cpu = statistics.mean(single_cpu.values())
+    slowest = max(single.values())
+    workers = os.cpu_count() or 1
+
+    def agg(w: int, by_venue: bool):  # type: ignore[no-untyped-def]
+        def run():  # type: ignore[no-untyped-def]
+            return render_aggregate_grid(
+                build_venues(vin, workers=w), bins, cols, by_venue=by_venue, workers=w
+            )
+
+        return run
+
+    one_buffer, grid = median_ms(agg(workers, False), repeat)
+    seq_fn = agg(1, False)
+    sequential, _ = median_ms(seq_fn, repeat)
+    sequential_cpu = CPU_MS[id(seq_fn)]
+    parts, _ = median_ms(agg(workers, True), repeat)
+    engines = build_venues(vin, workers=1)
+    paint_only, _ = median_ms(lambda: render_aggregate_grid(engines, bins, cols, by_venue=False), repeat)
+    paint_two, _ = median_ms(
+        lambda: render_aggregate_grid(engines, bins, cols, by_venue=False, workers=workers), repeat
+    )
+    paint_apart, _ = median_ms(
+        lambda: [render_grid(vm.engine, bins, columns=COLUMNS) for vm in engines], repeat
+    )
+    paint_single, _ = median_ms(lambda: render_grid(engines[0].engine, bins, columns=COLUMNS), repeat)
+    levels = sum(vm.engine.n_levels for vm in engines)
+    print("\nsingle venue, build + 2000 × 1000 grid (median wall time; CPU time):")
+    for name, ms in single.items():
+        print(f"  {name:<12} {ms:7.1f} ms  (CPU {single_cpu[name]:.1f} ms)")
+    print(f"  mean         {mean_single:7.1f} ms  (CPU {mean_single_cpu:.1f} ms)")
+    print(f"\naggregate of 4 venues ({levels:,} levels), build + one 2000 × 1000 grid (median):")
+    print(f"  {workers} threads, painted into one buffer   {one_buffer:7.1f} ms  = {one_buffer / mean_single:.2f}× the "
+          f"mean single venue, {one_buffer / slowest:.2f}× the slowest  [target ≤ 2.5×]")  # fmt: skip
+    print(f"  1 thread, painted into one buffer    {sequential:7.1f} ms  = {sequential / mean_single:.2f}× / "
+          f"{sequential / slowest:.2f}×; CPU {sequential_cpu:.1f} ms = {sequential_cpu / mean_single_cpu:.2f}× the "
+          f"mean single venue's CPU")  # fmt: skip
+    print(f"  {workers} threads, with each venue's part     {parts:7.1f} ms  = {parts / mean_single:.2f}× / "
+          f"{parts / slowest:.2f}×  (the export's breakdown)")  # fmt: skip
+    print(
+        f"  painting alone: 4 venues into one buffer {paint_only:.1f} ms (both sides side by side: "
+        f"{paint_two:.1f} ms); each venue into its own grid {paint_apart:.1f} ms; one venue {paint_single:.1f} ms"
+    )
+    assert grid is not None
+
+    # live: one venue's bar (its live bar revised) → its engine, its newest column, the sum
+    model = AggregateModel(engines, bins)
+    upd: dict[str, list[float]] = {v.name: [] for v in engines}
+    for k in range(400):
+        vm = engines[k % len(engines)]
+        c_k = vin[k % len(engines)].candles
+        last = c_k.take(slice(len(c_k) - 1, len(c_k)))
+        t = time.perf_counter()
+        model.apply_bar(vm.name, last)
+        upd[vm.name].append((time.perf_counter() - t) * 1000)
+    allv = [x for xs in upd.values() for x in xs]
+    print("\nlive update of the aggregate per venue bar (engine revise + its newest column + the sum):")
+    for name, xs in upd.items():
+        print(f"  {name:<12} median {statistics.median(xs):6.3f} ms  p95 {np.percentile(xs, 95):6.3f} ms")
+    print(f"  all          median {statistics.median(allv):6.3f} ms  p95 {np.percentile(allv, 95):6.3f} ms  "
+          f"[target ≤ 2 ms]")  # fmt: skip
+    t = time.perf_counter()
+    model.map()
+    print(
+        f"  the summed liquidation map (4 venues' maps at their newest bar): {(time.perf_counter() - t) * 1000:.2f} ms"
+    )
+
+
+def memory() -> None:
+    """In its own process: max RSS before and after four engines and one aggregated frame."""
+    import tracemalloc
+
+    vin = inputs()
+    c = vin[0].candles
+    bins = auto_bins(c.low, c.high, BINS)
+    cols = time_columns(int(c.open_time[0]), int(c.close_time[-1]), c.interval_ms, COLUMNS)
+    LiquidationEngine.build(c.take(slice(0, 500)), None, vin[0].params)  # JIT loaded
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tracemalloc.start()
+    engines = build_venues(vin, workers=1)
+    after_engines, peak_build = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    from liqdesk.core.aggregate import render_aggregate_view
+
+    view = render_aggregate_view(engines, bins, cols)
+    after_frame, peak_frame = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mb = 1 / (1 << 20)
+    print("\nmemory (NumPy allocations traced; max RSS of this process):")
+    print(f"  4 engines kept: {after_engines * mb:6.0f} MB (peak while building {peak_build * mb:.0f} MB)")
+    print(f"  one aggregated frame (values + uint8 image, 2000 × 1000): {(after_frame - after_engines) * mb:.0f} MB kept, "
+          f"{(peak_frame - after_engines) * mb:.0f} MB at its peak")  # fmt: skip
+    print(f"  process max RSS: {base:.0f} MB with the data and compiled kernels loaded, {rss:.0f} MB after "
+          f"(the window's total: the next case)")  # fmt: skip
+    assert view.image.shape == (BINS, COLUMNS)
+
+
+def window() -> None:
+    """The window with the four venues: `liqdesk snapshot` (offscreen) on the four venues' files, 30 days of
+    1-minute bars, preset 'all', range 30d; its max RSS against one venue's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        specs = []
+        for v in inputs():
+            c = v.candles
+            path = Path(d) / f"{v.name}.csv"
+            cols = [c.open_time.tolist(), c.open.tolist(), c.high.tolist(), c.low.tolist(), c.close.tolist(),
+                    c.volume.tolist()]  # fmt: skip
+            lines = [",".join(repr(x) for x in row) for row in zip(*cols, strict=True)]
+            path.write_text("open_time,open,high,low,close,volume\n" + "\n".join(lines) + "\n")
+            spec = f"{v.name}={path}"
+            if v.open_interest is not None:
+                oi = Path(d) / f"{v.name}-oi.csv"
+                pts = zip(v.open_interest.time.tolist(), v.open_interest.usd.tolist(), strict=True)
+                oi.write_text("timestamp,sum_open_interest_value\n" + "".join(f"{t},{u!r}\n" for t, u in pts))
+                spec += f",{oi}"
+            specs.append(spec)
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIQDESK_CONFIG_DIR": d, "LIQDESK_DATA_DIR": d}
+        measure = (
+            "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024 if r.returncode == 0 else -1)"
+        )
+        print(
+            "\nthe window (liqdesk snapshot, offscreen), 30 days × 1 m × 8 tiers, range 30d: max RSS of 2 runs"
+        )
+        for label, venues in (("one venue (binanceusdm)", specs[:1]), ("four venues (the aggregate)", specs)):
+            rss = []
+            for _ in range(2):
+                cmd = [sys.executable, "-m", "liqdesk", "snapshot", *[x for s in venues for x in ("--venue", s)],
+                       "--preset", "all", "--range", "30d", "--out", str(Path(d) / "shot.png")]  # fmt: skip
+                out = subprocess.run(
+                    [sys.executable, "-c", measure, *cmd], env=env, capture_output=True, text=True
+                )
+                rss.append(int(out.stdout.strip() or -1))
+            print(f"  {label:<28} {min(rss)}–{max(rss)} MB  [target with 4 venues ≤ 500 MB]")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--case", choices=["speed", "memory", "window"])
+    args = ap.parse_args()
+    if args.case is None:  # each case in its own process: max RSS only grows
+        for case in ("speed", "memory", "window"):
+            subprocess.run(
+                [sys.executable, __file__, "--repeat", str(args.repeat), "--case", case], check=True
+            )
+        return
+    {"speed": lambda: speed(args.repeat), "memory": memory, "window": window}[args.case]()
+
+
+if __name__ == "__main__":
+    main()
