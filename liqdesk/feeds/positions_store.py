@@ -521,6 +521,37 @@ class _Unusable(Exception):
     pass
 
 
+def has_positions(target: StoreUrl) -> bool:
+    """Whether the store holds position tables (looked at read-only: nothing is created)."""
+    if target.kind == "sqlite":
+        path = target.path if target.path is not None else cache_mod.default_path()
+        if not path.exists():
+            return False
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+            try:
+                row = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'position_samples'"
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise DataError(str(cache_mod.classify(exc, path, "looking for position tables"))) from None
+        return bool(row and row[0])
+    from liqdesk.feeds import store_pg
+
+    session = store_pg.PgSession(target.url, target.location, read_only=True,
+                                 busy_timeout_s=cache_mod.BUSY_TIMEOUT_S, on_connect=lambda conn: None)  # fmt: skip
+    try:
+        return bool(
+            session.run("looking for position tables", lambda c: store_pg.schema_version(c, "positions"))
+        )
+    except cache_mod.CacheError as exc:
+        raise DataError(str(exc)) from None
+    finally:
+        session.close()
+
+
 def _target(path: Path | str | StoreUrl | None) -> StoreUrl | None:
     from liqdesk.feeds.store import StoreUrl, parse_store_url
 

@@ -6,7 +6,7 @@ import argparse
 import csv
 import sys
 
-from liqdesk.app.options import add_market_arguments
+from liqdesk.app.options import add_market_arguments, add_store_option
 from liqdesk.feeds.exchange_config import parse_options_json
 from liqdesk.feeds.timeparse import format_time, parse_time
 
@@ -14,15 +14,17 @@ from liqdesk.feeds.timeparse import format_time, parse_time
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "liquidations",
-        help="print the recorded real liquidations (from the local cache)",
+        help="print the recorded real liquidations (from the local cache or --store)",
         description=(
-            "Print the real liquidations recorded in the local cache by `liqdesk record` or the app. "
+            "Print the real liquidations recorded in the store (the local cache, or --store) by `liqdesk record` "
+            "or the app. "
             "side: long = a long position was liquidated. price: the fill (average) price; order_price: the "
             "liquidation order's limit (Binance) or bankruptcy (OKX) price. Binance streams at most one "
             "liquidation per symbol per second, so its tape is a sample."
         ),
     )
     add_market_arguments(p)
+    add_store_option(p)
     p.add_argument(
         "--since", metavar="ISO", help="only from this time (ISO 8601; UTC unless an offset is given)"
     )
@@ -35,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liqdesk.feeds.cache import Cache
+    from liqdesk.feeds.store import open_store
     from liqdesk.feeds.venues import venue_class
 
     venue_class(args.exchange)
@@ -43,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
     since = parse_time(args.since, what="--since") if args.since else None
     until = parse_time(args.until, what="--until") if args.until else None
     # read-only: printing the tape never moves, repairs or rewrites the database, and waits out a writer's lock
-    with Cache(read_only=True) as cache:
+    with open_store(args.store, read_only=True) as cache:
         rows = cache.liquidation_rows(args.exchange, args.symbol, since, until)
-        path = cache.path
+        path = cache.location
         if cache.damaged:
             print(f"liqdesk: warning: {cache.damaged}", file=sys.stderr)
     out = sys.stdout
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print(f"no liquidations recorded for {args.exchange} {args.symbol}"
-              + (f" since {format_time(since)}" if since is not None else "") + f" (cache: {path}); "
+              + (f" since {format_time(since)}" if since is not None else "") + f" (store: {path}); "
               "run `liqdesk record` to record them", file=sys.stderr)  # fmt: skip
         return 0
     print(f"{'time (UTC)':<24} {'side':<5} {'price':>14} {'quantity':>14} {'usd':>14}", file=out)
