@@ -91,7 +91,9 @@ class PgCluster:
         kw: dict[str, object] = {}
         if self._user is not None:
             kw = {"user": self._user, "group": self._group, "extra_groups": []}
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, cwd="/", **kw)  # type: ignore[call-overload]
+        done = subprocess.run(
+            args, capture_output=True, text=True, timeout=timeout, check=False, cwd="/", **kw
+        )  # type: ignore[call-overload]
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise PgUnavailable(f"{Path(args[0]).name} failed: {' / '.join(tail)}")
@@ -113,7 +115,9 @@ class PgCluster:
             try:
                 nobody = pwd.getpwnam("nobody")
             except KeyError:
-                raise PgUnavailable("running as root and there is no user 'nobody' to run PostgreSQL as") from None
+                raise PgUnavailable(
+                    "running as root and there is no user 'nobody' to run PostgreSQL as"
+                ) from None
             self._user, self._group = nobody.pw_uid, nobody.pw_gid
             os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
         data = self.dir / "data"
@@ -138,10 +142,16 @@ class PgCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    @staticmethod
+    def dbname(url: str) -> str:
+        from psycopg.conninfo import conninfo_to_dict
+
+        return str(conninfo_to_dict(url)["dbname"])
+
     def drop(self, url: str) -> None:
         import psycopg
 
-        name = url.split("/")[-1].split("?")[0]
+        name = self.dbname(url)
         with contextlib.suppress(psycopg.Error), psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

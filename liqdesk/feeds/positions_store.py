@@ -42,7 +42,7 @@ from liqdesk.feeds.addresses import Activity
 from liqdesk.feeds.venues.hyperliquid import AccountState, MarketContext
 
 if TYPE_CHECKING:
-    from liqdesk.feeds.store import StoreUrl
+    from liqdesk.feeds.store_url import StoreUrl
 
 log = logging.getLogger(__name__)
 
@@ -553,7 +553,7 @@ def has_positions(target: StoreUrl) -> bool:
 
 
 def _target(path: Path | str | StoreUrl | None) -> StoreUrl | None:
-    from liqdesk.feeds.store import StoreUrl, parse_store_url
+    from liqdesk.feeds.store_url import StoreUrl, parse_store_url
 
     if path is None or isinstance(path, StoreUrl):
         return path

@@ -65,7 +65,7 @@ from liqdesk.feeds.paths import data_dir
 from liqdesk.feeds.venues.base import LiquidationRecord
 
 if TYPE_CHECKING:
-    from liqdesk.feeds.store import StoreUrl
+    from liqdesk.feeds.store_url import StoreUrl
 
 log = logging.getLogger(__name__)
 
