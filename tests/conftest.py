@@ -2,12 +2,14 @@
 
 ``pg_cluster`` (session) starts a throwaway cluster the first time a test asks for it (tests/_postgres.py: installed
 from the Debian package where missing, run in a temporary folder on a Unix socket, stopped at the end); where it
-cannot run, the tests that need it are skipped with the reason (pytest -ra lists it). ``pg_url`` is a fresh
-database per test. ``store_url`` runs a test once on SQLite and once on PostgreSQL.
+cannot run, the tests that need it are skipped with the reason (pytest -ra lists it); LIQDESK_TEST_NO_POSTGRES=1
+skips them on purpose. ``pg_url`` is a fresh database per test. ``store_url`` runs a test once on SQLite and once
+on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ _failure: str | None = None
 
 def _get_cluster() -> PgCluster:
     global _cluster, _failure
+    if _failure is None and _cluster is None and os.environ.get("LIQDESK_TEST_NO_POSTGRES"):
+        _failure = "LIQDESK_TEST_NO_POSTGRES is set"
     if _failure is not None:
         pytest.skip(f"PostgreSQL not available: {_failure}")
     if _cluster is None:

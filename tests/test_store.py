@@ -448,3 +448,36 @@ def test_a_password_from_pgpass_connects(
 
 def test_every_market_table_is_listed() -> None:
     assert MARKET_TABLES[0] == "liquidations"  # copied first: the tape cannot be fetched again
+
+
+def test_a_read_only_role_reads_the_tape_and_is_told_it_cannot_write(
+    pg_url: str, pg_cluster: PgCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    from liqdesk.app.cli import main
+
+    with open_store(pg_url) as s:
+        s.put_liquidations([_liq("okx", T0), _liq("bybit", T0)])
+    with psycopg.connect(pg_url, autocommit=True) as c:
+        c.execute("DROP ROLE IF EXISTS trader")
+        c.execute("CREATE ROLE trader LOGIN")
+        c.execute("GRANT USAGE ON SCHEMA liqdesk TO trader")
+        c.execute("GRANT SELECT ON ALL TABLES IN SCHEMA liqdesk TO trader")
+    reader = pg_url.replace("liqdesk@", "trader@")
+    try:
+        assert (
+            main(
+                ["liquidations", "--exchange", "okx", "--symbol", "BTC/USDT:USDT", "--csv", "--store", reader]
+            )
+            == 0
+        )
+        assert len(capsys.readouterr().out.splitlines()) == 2
+        with open_store(reader) as s:  # opened for writing: the schema is current, nothing to create
+            assert s.count("liquidations") == 2
+            with pytest.raises(CacheError, match="does not allow this user"):
+                s.put_liquidations([_liq("okx", T0 + 1)])
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as c:
+            c.execute("DROP OWNED BY trader")
+            c.execute("DROP ROLE trader")
