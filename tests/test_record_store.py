@@ -98,7 +98,7 @@ def test_record_many_markets_into_postgres(
         pusher = threading.Thread(target=push)
         pusher.start()
         rc = main(["record", "--exchange", "binanceusdm,bybit", "--symbols", "BTC,ETH", "--timeframe", "1h",
-                   "--duration", "5s", "--store", pg_url, "--ccxt-options", options])  # fmt: skip
+                   "--duration", "3s", "--store", pg_url, "--ccxt-options", options])  # fmt: skip
         pusher.join()
         err = capsys.readouterr().err
         assert rc == 0, err
