@@ -238,26 +238,27 @@ def test_a_tape_is_copied_between_stores_idempotently_with_counts(
     assert main(["store", "copy", "--from", src, "--to", src]) == 2
 
 
-def test_the_sqlite_store_migrates_an_older_file(tmp_path: Path) -> None:
+def test_an_sqlite_file_without_the_time_index_gets_it_when_opened_for_writing(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite3"
     with Cache(db) as c:
         c.put_liquidations([_liq("okx", T0)])
-    with sqlite3.connect(db) as c:  # as the first liqdesk wrote it: schema 1, no time index
+    with sqlite3.connect(db) as c:  # as an earlier liqdesk wrote it: no index on time
         c.execute("DROP INDEX liquidations_time")
-        c.execute("PRAGMA user_version = 1")
     c.close()
+
+    def indexes() -> set[str]:
+        with sqlite3.connect(db) as c:
+            names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert c.execute("PRAGMA user_version").fetchone()[0] == 1  # an older liqdesk still opens it
+        c.close()
+        return names
+
     with Cache(db, read_only=True) as r:  # a reader changes nothing
         assert r.count("liquidations") == 1
-    with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
-    c.close()
+    assert "liquidations_time" not in indexes()
     with Cache(db) as w:
-        assert w.count("liquidations") == 1
-    with sqlite3.connect(db) as c:
-        assert c.execute("PRAGMA user_version").fetchone()[0] == 2
-        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    c.close()
-    assert "liquidations_time" in names
+        assert len(w.get_liquidations(start=T0, end=T0 + 1)) == 1
+    assert "liquidations_time" in indexes()
 
 
 # -- PostgreSQL only ------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ connections are not shared across threads); several processes may open the same 
 
 ``Cache`` is the SQLite implementation of ``liqdesk.feeds.store.MarketStore``; the PostgreSQL one
 (``liqdesk.feeds.store_pg``) shares the row conversions and the error classes defined here. The schema version is
-``PRAGMA user_version``; a file of an older version is migrated when opened for writing (``_MIGRATIONS``).
+``PRAGMA user_version``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from liqdesk.feeds.venues.base import LiquidationRecord
 log = logging.getLogger(__name__)
 
 APP_ID = 0x4C51444B  # "LQDK" in PRAGMA application_id
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 1
 DB_NAME = "liqdesk.sqlite3"
 BUSY_TIMEOUT_S = 10.0
 # A damaged file opened without repair is read from memory (the rows still readable); larger ones are refused.
@@ -84,9 +84,10 @@ CREATE TABLE IF NOT EXISTS coverage (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time);
 """
-# Schema changes from one version to the next (applied in order to an older file opened for writing). The primary
-# keys serve "a market's candles (open interest, tape) in a range"; version 2 adds "the whole tape in a range".
-_MIGRATIONS: dict[int, str] = {2: "CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time);"}
+# The primary keys serve "a market's candles (open interest, tape) in a range"; this index "the whole tape in a
+# range". It is added to a file that lacks it when opened for writing, without a new schema version: an older
+# liqdesk still opens the file (it only ignores the index).
+_TIME_INDEX = "CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time)"
 
 
 def _cols(spec: str) -> tuple[Column, ...]:
@@ -496,17 +497,15 @@ class Cache:
                 if str(conn.execute("PRAGMA journal_mode").fetchall()[0][0]).lower() != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
-                version = int(conn.execute("PRAGMA user_version").fetchall()[0][0])
                 if not set(TABLE_NAMES) <= tables:
                     conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-                elif version < SCHEMA_VERSION:
-                    steps = "".join(
-                        _MIGRATIONS.get(v, "") for v in range(max(version, 1) + 1, SCHEMA_VERSION + 1)
-                    )
-                    conn.executescript("BEGIN IMMEDIATE;" + steps + "COMMIT;")
+                elif not conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'liquidations_time'"
+                ).fetchall():
+                    conn.execute(_TIME_INDEX)
                 if conn.execute("PRAGMA application_id").fetchall()[0][0] != APP_ID:
                     conn.execute(f"PRAGMA application_id = {APP_ID}")
-                if version != SCHEMA_VERSION:
+                if conn.execute("PRAGMA user_version").fetchall()[0][0] != SCHEMA_VERSION:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             conn.close()

@@ -214,18 +214,12 @@ def open_positions(
     return PositionsStore(target, exchange=exchange, account_keys=account_keys)
 
 
-def describe(url: str | os.PathLike[str] | None) -> str:
-    """ "store: sqlite ~/…/liqdesk.sqlite3" or "store: postgresql user@host/db" (for status lines)."""
-    return "store: " + parse_store_url(resolve_store_url(None if url is None else os.fspath(url))).location
-
-
 __all__ = [
     "CONFIG_KEY",
     "ENV_VAR",
     "MARKET_TABLES",
     "MarketStore",
     "StoreUrl",
-    "describe",
     "open_positions",
     "open_store",
     "parse_store_url",

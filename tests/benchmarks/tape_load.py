@@ -110,9 +110,13 @@ class Load:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.coins = list(LOAD_COINS[: args.coins])
-        # 600 bars in the future of the real current hour: enough for 10 minutes at 1 bar/s
-        future = 600
+        # enough bars in the future of the real current hour for the run (and 500 of history before it)
         n_2025, n_year = len(binance_klines_2025()), len(binance_year_1h())
+        future = int(args.seconds * args.bars_per_second) + 60
+        if future > n_2025 - 600:
+            raise SystemExit(
+                f"at most {(n_2025 - 660) / args.bars_per_second:.0f} s at {args.bars_per_second:g} bar/s"
+            )
         self.fakes: dict[str, Any] = {
             "binanceusdm": FakeBinance(
                 ping_interval=5.0, coins=self.coins, wall_clock=True, live_index=n_2025 - future
@@ -228,6 +232,8 @@ class Load:
         venue = rng.choice(VENUES)
         f = self.fakes[venue]
         i = f.closed_count()
+        if i + 1 >= len(self.bars_of(venue)):
+            return
         coin = rng.choice(self.coins)
         if venue == "binanceusdm":
             await f.push_kline(i - 1, final=True, symbol=self.market_id(venue, coin))
@@ -402,7 +408,7 @@ async def run(args: argparse.Namespace) -> int:
                 log(f"recorder {killed.name} killed with SIGKILL after {now - started:.0f} s "
                     f"(store then: {after_kill_counts[0]:,} candles, {after_kill_counts[1]:,} liquidations)")  # fmt: skip
                 for venue in VENUES:  # one recorder's subscriptions from now on
-                    load.baseline[venue] = {t: max(1, n // 2) for t, n in load.baseline[venue].items()}
+                    load.baseline[venue] = dict.fromkeys(load.baseline[venue], 1)
             if now - last_sample >= 2:
                 last_sample = now
                 for r in recorders:
