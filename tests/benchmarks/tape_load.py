@@ -163,11 +163,16 @@ class Load:
         f = self.fakes[venue]
         return {t: f.subscribers(t) for t in self.topics(venue)}
 
-    async def wait_subscribed(self, venue: str, minimum: dict[str, int], timeout: float = 90.0) -> bool:
+    async def wait_subscribed(
+        self, venue: str, minimum: dict[str, int] | None = None, timeout: float = 90.0
+    ) -> bool:
+        """Until every topic of the venue has ``minimum`` subscribers (default: its baseline, read as it is now:
+        it drops when a recorder is killed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             now = self.subscribers(venue)
-            if all(now[t] >= n for t, n in minimum.items()):
+            want = minimum if minimum is not None else self.baseline[venue]
+            if all(now[t] >= n for t, n in want.items()):
                 return True
             await asyncio.sleep(0.1)
         return False
@@ -255,7 +260,7 @@ class Load:
         await asyncio.sleep(0.5)  # what was pushed is read before the cut
         n = await self.fakes[venue].drop_websockets()
         self.faults.append(f"dropped {n} websockets of {venue}")
-        ok = await self.wait_subscribed(venue, self.baseline[venue])
+        ok = await self.wait_subscribed(venue)
         if not ok:
             log(f"warning: {venue} did not resubscribe everything within 90 s: {self.subscribers(venue)}")
         await asyncio.sleep(0.5)
@@ -431,7 +436,7 @@ async def run(args: argparse.Namespace) -> int:
             f._faults.clear()
         await asyncio.sleep(args.settle)
         for venue in VENUES:
-            await load.wait_subscribed(venue, load.baseline[venue], timeout=60)
+            await load.wait_subscribed(venue, timeout=60)
         for f in load.fakes.values():
             await f.advance_all(1, revisions=1)
         await asyncio.sleep(args.settle)
