@@ -412,6 +412,9 @@ class LiveController:
         except (*NETWORK_ERRORS, ccxt_errors.ExchangeError) as exc:
             self._go_offline(target, f"{venue_name(cfg.exchange)} unreachable ({_short(exc)})")
             return "retry"
+        except CacheError as exc:  # the store cannot be used right now (a database server away, a lock)
+            self._go_offline(target, str(exc))
+            return "retry"
         except LiqdeskError as exc:  # no such market, bad ccxt options: say so, stay where we are
             self._go_offline(target, str(exc))
             return "stop"

@@ -15,6 +15,7 @@ from liqdesk.app.cli import build_parser
 from liqdesk.app.live_source import LiveConfig
 from liqdesk.feeds.store import open_store
 from tests._live_helpers import FAST, SYMBOL, ServerThread, force_order_event, force_orders
+from tests._postgres import PgCluster
 from tests.ui.test_live_app import drawn, make, run_qasync, until
 
 
@@ -79,3 +80,31 @@ def test_settings_saves_the_store_url_without_its_password(qapp: QtWidgets.QAppl
     assert not d.set_store() and "store not saved" in d.message.text()
     d.close()
     ws.close()
+
+
+def test_the_window_waits_for_a_database_that_is_away_and_goes_live_when_it_is_back(
+    qapp: QtWidgets.QApplication, env: Path, pg_url: str, pg_cluster: PgCluster
+) -> None:
+    with ServerThread() as st:
+        s = st.server
+        pg_cluster.pg_ctl("stop", "-m", "fast")
+        try:
+            config = LiveConfig(timeframe="1h", ccxt_options=s.ccxt_options(), cache_path=pg_url, retry_base_s=0.2,
+                                retry_cap_s=0.5, feed=replace(FAST, candle_stale_s=5.0, liquidation_stale_s=5.0))  # fmt: skip
+            c, w = make(config, lambda: s.now_ms)
+        except BaseException:
+            pg_cluster.pg_ctl("start")
+            raise
+
+        async def scenario() -> None:
+            try:
+                c.start()
+                await until(lambda: c.mode == "offline", what="offline")
+                assert "cannot be reached" in c.errors[-1] and w.notice.text().startswith("OFFLINE")
+            finally:
+                pg_cluster.pg_ctl("start")
+            await until(lambda: c.mode == "live", timeout=30, what="live once the database is back")
+            await c.close()
+
+        assert run_qasync(scenario()) == []
+        w.close()
