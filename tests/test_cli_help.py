@@ -60,6 +60,9 @@ def test_readme_options_exist() -> None:
     known = set(parser._option_string_actions)
     for sub in parser._subparsers._group_actions[0].choices.values():  # type: ignore[union-attr]
         known |= set(sub._option_string_actions)
+        for action in sub._subparsers._group_actions if sub._subparsers else []:  # e.g. `store copy`
+            for nested in getattr(action, "choices", None) or {}:
+                known |= set(action.choices[nested]._option_string_actions)
     named = set(re.findall(r"(--[a-z][a-z-]+)", _section("Command line")))
     assert named and named <= known, named - known
     commands = set(re.findall(r"^liqdesk ([a-z]+) ", _section("Command line"), re.M))

@@ -21,7 +21,7 @@ from liqdesk.errors import LiqdeskError
 
 # Order here is the order in --help.
 COMMAND_MODULES = ["export", "levels", "snapshot", "record", "liquidations", "calibrate"]
-COMMAND_MODULES += ["sample_positions", "actual", "screen"]
+COMMAND_MODULES += ["sample_positions", "actual", "screen", "store"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,9 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
                    help="ccxt constructor options (urls, proxies, options), JSON; merged over the config file")  # fmt: skip
     g.add_argument("--offline", dest="window_offline", action="store_true",
                    help="do not connect: open on the bundled sample")  # fmt: skip
+    g.add_argument("--store", dest="window_store", metavar="URL",
+                   help="the store the window reads and writes: sqlite:///path or postgresql://user@host/db "
+                        "(default: $LIQDESK_STORE, else Settings → Data, else the local cache)")  # fmt: skip
     from liqdesk.core.backend import BACKENDS
 
     g.add_argument("--backend", dest="window_backend", choices=BACKENDS, default=None,
@@ -69,9 +72,15 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
         raise ConfigError(f"bad --timeframe {timeframe!r}; the window offers {', '.join(TIMEFRAMES)}")
     offline = bool(_arg(args, "offline"))
     options = None if offline else ccxt_options_for(exchange, _arg(args, "ccxt_options"))
+    store = _arg(args, "store")
+    if store:
+        from liqdesk.feeds.store import parse_store_url
+
+        parse_store_url(store)  # a bad URL is one line, before any window opens
     return live_source.LiveConfig(
-        exchange=exchange, symbol=symbol, timeframe=timeframe, ccxt_options=options, offline=offline
-    )
+        exchange=exchange, symbol=symbol, timeframe=timeframe, ccxt_options=options, offline=offline,
+        cache_path=store or None,
+    )  # fmt: skip
 
 
 def _arg(args: argparse.Namespace, name: str) -> Any:
@@ -139,6 +148,18 @@ def run(
     if explicit:
         state.data["panes"][0] = {**state.data["panes"][0], "exchange": config.exchange, "symbol": config.symbol,
                                   "timeframe": config.timeframe}  # fmt: skip
+    if config.cache_path is None:  # no --store: $LIQDESK_STORE, else the store saved in Settings → Data
+        from dataclasses import replace
+
+        from liqdesk.feeds.store import resolve_store_url, saved_store_url
+
+        try:
+            chosen = resolve_store_url(None, saved_store_url())
+        except ConfigError as exc:  # a broken config.json: the local cache, and say why
+            log.warning("%s", exc)
+            chosen = None
+        if chosen:
+            config = replace(config, cache_path=chosen)
     cache_dir = state.get("data", "cache_dir")  # Settings → Data: another folder for the cache
     if cache_dir and config.cache_path is None:
         from dataclasses import replace

@@ -33,7 +33,7 @@ from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, Liquidations, timeframe_ms
 from liqdesk.errors import DataError, LiqdeskError
-from liqdesk.feeds.cache import Cache, CacheError
+from liqdesk.feeds.cache import CacheError
 from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
 from liqdesk.feeds.live import (
     CandleUpdate,
@@ -45,6 +45,7 @@ from liqdesk.feeds.live import (
     StatusEvent,
 )
 from liqdesk.feeds.markets import tick_from_market
+from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import LiquidationRecord
 from liqdesk.ui import data as data_mod
@@ -88,7 +89,9 @@ class LiveConfig:
     max_bars: int = 12_000  # … and at most this many (first start on 1m)
     feed: LiveSettings = field(default_factory=LiveSettings)
     history_policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3))
-    cache_path: str | None = None  # None: the user's cache (LIQDESK_DATA_DIR)
+    cache_path: str | None = (
+        None  # the store's URL or file (--store); None: $LIQDESK_STORE, else the user's cache
+    )
 
     def __post_init__(self) -> None:
         venue_class(self.exchange)  # ConfigError for an unknown exchange, before any window opens
@@ -166,7 +169,7 @@ def _default_sample() -> str:
     return DEFAULT_SAMPLE
 
 
-def cached_market(cache: Cache, exchange: str, target: Target, span_ms: int) -> MarketData | None:
+def cached_market(cache: MarketStore, exchange: str, target: Target, span_ms: int) -> MarketData | None:
     """What the cache holds for the target: ``span_ms`` up to its newest bar (None if too little to draw)."""
     tf_ms = timeframe_ms(target.timeframe)
     last = cache.last_candle_time(exchange, target.symbol, target.timeframe)
@@ -202,7 +205,10 @@ class LiveController:
         self.target = Target(config.symbol, config.timeframe)
         self.window: MainWindow | None = None
         self.mode = "sample" if config.offline else "connecting"
-        self.cache: Cache | None = None
+        self.cache: MarketStore | None = None
+        self.store_text = (
+            ""  # "store: sqlite ~/…" or "store: postgresql user@host/db", shown in the status bar
+        )
         self.venue: Venue | None = None
         self.feed: LiveFeed | None = None
         self.generation = 0  # bumps on every (re)start; events of older feeds are dropped
@@ -226,7 +232,8 @@ class LiveController:
             try:
                 # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
                 # cannot store in memory and retries
-                self.cache = Cache(config.cache_path or None, fallback_read_only=True)
+                self.cache = open_store(config.cache_path or None, fallback_read_only=True)
+                self.store_text = f"store: {self.cache.location}"
                 if self.cache.salvage is not None:
                     self.errors.append(
                         f"the cache was damaged and has been salvaged: {self.cache.salvage.summary()}"
@@ -407,6 +414,9 @@ class LiveController:
         except (*NETWORK_ERRORS, ccxt_errors.ExchangeError) as exc:
             self._go_offline(target, f"{venue_name(cfg.exchange)} unreachable ({_short(exc)})")
             return "retry"
+        except CacheError as exc:  # the store cannot be used right now (a database server away, a lock)
+            self._go_offline(target, str(exc))
+            return "retry"
         except LiqdeskError as exc:  # no such market, bad ccxt options: say so, stay where we are
             self._go_offline(target, str(exc))
             return "stop"
@@ -487,7 +497,7 @@ class LiveController:
         if self.mode == "live":
             w.show_notice(None)
             if market is not None:
-                w.set_status_source(market.label)
+                w.set_status_source(" · ".join(t for t in (market.label, self.store_text) if t))
             return
         kind = market.source_kind if market is not None else "sample"
         what = {"sample": "the bundled sample", "cache": "cached data", "live": "the last live data"}.get(
@@ -502,7 +512,7 @@ class LiveController:
         else:
             w.show_notice(f"OFFLINE · {self._offline_reason or 'no connection'} · {shown}")
         if market is not None and kind != "live":
-            w.set_status_source(market.label + " · not live")
+            w.set_status_source(" · ".join(t for t in (market.label + " · not live", self.store_text) if t))
 
     def _flash(self, text: str) -> None:
         self.status_log.append(text)

@@ -60,6 +60,17 @@ def add_market_arguments(p: argparse.ArgumentParser, *, several: bool = False) -
     p.add_argument("--symbol", required=True, metavar="SYM", help="symbol in ccxt form, e.g. BTC/USDT:USDT")
 
 
+STORE_HELP = (
+    "where candles, open interest and the liquidation tape are kept: sqlite:///path or postgresql://user@host/db "
+    "(password from ~/.pgpass or PGPASSWORD; default: $LIQDESK_STORE, else the local SQLite cache)"
+)
+
+
+def add_store_option(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--store URL``: the store every command that uses the cache reads and writes (liqdesk.feeds.store)."""
+    p.add_argument("--store", metavar="URL", default=None, help=STORE_HELP)
+
+
 def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> None:
     g = parser.add_argument_group("data (default: the bundled real BTCUSDT sample)")
     g.add_argument(
@@ -108,6 +119,7 @@ def add_data_options(parser: argparse.ArgumentParser, *, view: bool = True) -> N
         help="ccxt constructor options (urls, proxies, options), JSON; with several exchanges keyed by id, "
         'e.g. {"bybit": {...}, "okx": {...}}',
     )
+    add_store_option(g)
     if view:
         v = parser.add_argument_group("view")
         v.add_argument(
@@ -347,6 +359,7 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     options = venue_ccxt_options(args.exchange, getattr(args, "ccxt_options", None))
     hist = load_history(
         args.exchange, symbol, tf, fetch_start, end, ccxt_options=options, progress=_progress_bar(),
+        store=getattr(args, "store", None),
     )  # fmt: skip
     if hist.offline and len(hist.candles) < 2:
         # nothing to fall back on: one line that says why (the exchange's error), not two

@@ -24,6 +24,10 @@ What can go wrong, and what the cache does (each a ``CacheError`` subclass with 
 Read-only users (``liqdesk liquidations``, and any reader) open with ``read_only=True``: ``file:…?mode=ro``, no
 write of any kind, and a missing file reads as an empty cache. One ``Cache`` object per thread (sqlite3
 connections are not shared across threads); several processes may open the same file (WAL, busy timeout).
+
+``Cache`` is the SQLite implementation of ``liqdesk.feeds.store.MarketStore``; the PostgreSQL one
+(``liqdesk.feeds.store_pg``) shares the row conversions and the error classes defined here. The schema version is
+``PRAGMA user_version``.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -78,7 +82,12 @@ CREATE TABLE IF NOT EXISTS coverage (
     start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
     PRIMARY KEY (kind, exchange, symbol, timeframe, start_ms)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time);
 """
+# The primary keys serve "a market's candles (open interest, tape) in a range"; this index "the whole tape in a
+# range". It is added to a file that lacks it when opened for writing, without a new schema version: an older
+# liqdesk still opens the file (it only ignores the index).
+_TIME_INDEX = "CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time)"
 
 
 def _cols(spec: str) -> tuple[Column, ...]:
@@ -105,6 +114,110 @@ TABLE_NAMES = tuple(t.name for t in TABLES)
 
 def default_path() -> Path:
     return data_dir() / DB_NAME
+
+
+# -- rows in and out (shared by both stores) ---------------------------------------------------------------
+# How many leading columns of each table (in ``TABLES`` order) make its primary key.
+_KEY_WIDTH = {"liquidations": 6, "candles": 4, "open_interest": 4, "coverage": 5}
+
+
+def _table(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise ValueError(f"no table {name!r}; the store's tables are {', '.join(TABLE_NAMES)}")
+
+
+def _finite_or_none(a: np.ndarray | None, n: int) -> list[float | None]:
+    if a is None:
+        return [None] * n
+    return [None if not np.isfinite(v) else float(v) for v in a]
+
+
+def candle_rows(exchange: str, symbol: str, timeframe: str, candles: Candles) -> list[tuple[object, ...]]:
+    """Rows of the candles table (non-finite optional values stored as NULL)."""
+    n = len(candles)
+    cols = [
+        candles.open_time.tolist(), candles.open.tolist(), candles.high.tolist(), candles.low.tolist(),
+        candles.close.tolist(), candles.volume.tolist(), _finite_or_none(candles.quote_volume, n),
+        _finite_or_none(candles.taker_buy_volume, n), _finite_or_none(candles.mark_high, n),
+        _finite_or_none(candles.mark_low, n),
+    ]  # fmt: skip
+    return [(exchange, symbol, timeframe, *r) for r in zip(*cols, strict=True)]
+
+
+def candles_from_rows(rows: Sequence[Sequence[object]], timeframe: str) -> Candles:
+    """Rows (open_time, open, high, low, close, volume, quote_volume, taker_buy_volume, mark_high, mark_low) →
+    Candles; optional columns are None when no bar has them."""
+    from liqdesk.core.series import timeframe_ms
+
+    interval = timeframe_ms(timeframe)
+    if not rows:
+        z = np.zeros(0)
+        return Candles(np.zeros(0, np.int64), z, z, z, z, z, interval)
+    a = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    t = np.array([r[0] for r in rows], dtype=np.int64)
+
+    def opt(i: int) -> np.ndarray | None:
+        c = a[:, i]
+        return None if np.isnan(c).all() else c
+
+    mh, ml = opt(8), opt(9)
+    if mh is None or ml is None:
+        mh = ml = None
+    return Candles(
+        t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], interval,
+        quote_volume=opt(6), taker_buy_volume=opt(7), mark_high=mh, mark_low=ml,
+    )  # fmt: skip
+
+
+def open_interest_from_rows(rows: Sequence[Sequence[object]]) -> OpenInterest:
+    if not rows:
+        return OpenInterest(np.zeros(0, np.int64), np.zeros(0))
+    t, u = zip(*rows, strict=True)
+    return OpenInterest(np.asarray(t, np.int64), np.asarray(u, np.float64))
+
+
+def liquidation_rows_of(records: Sequence[LiquidationRecord]) -> list[tuple[object, ...]]:
+    """Rows of the liquidations table, received now."""
+    now = int(time.time() * 1000)
+    return [
+        (r.exchange, r.symbol, r.time, r.side, r.price, r.quantity, r.usd, r.order_price, r.raw_side, now)
+        for r in records
+    ]
+
+
+def liquidations_from_rows(rows: Sequence[Sequence[object]]) -> Liquidations:
+    """Rows starting (exchange, symbol, time, side, price, quantity, usd) → Liquidations."""
+    if not rows:
+        return Liquidations.empty()
+    ex, sym, t, side, price, qty, usd = zip(*[r[:7] for r in rows], strict=True)
+    return Liquidations(
+        np.asarray(t, np.int64), np.asarray(ex, str), np.asarray(sym, str), np.asarray(side, np.int8),
+        np.asarray(price, float), np.asarray(qty, float), np.asarray(usd, float),
+    )  # fmt: skip
+
+
+class _Coverage(Protocol):
+    def missing(
+        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
+    ) -> list[Range]: ...
+    def add_coverage(
+        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
+    ) -> None: ...
+
+
+def merge_coverage_rows(store: _Coverage, rows: Sequence[Sequence[object]]) -> int:
+    """Merge coverage rows (kind, exchange, symbol, timeframe, start, end) into a store's; returns how many
+    covered something the store did not."""
+    new = 0
+    for kind, exchange, symbol, timeframe, start, end in rows:
+        k, ex, sym, tf = str(kind), str(exchange), str(symbol), str(timeframe)
+        lo, hi = int(start), int(end)  # type: ignore[call-overload]
+        if store.missing(k, ex, sym, tf, lo, hi):
+            new += 1
+        store.add_coverage(k, ex, sym, tf, lo, hi)
+    return new
 
 
 Range = tuple[int, int]
@@ -153,6 +266,11 @@ class CacheIOError(CacheError):
 
 class CacheCorrupt(CacheError):
     """SQLite reports the database file malformed or not a database."""
+
+
+class CacheUnreachable(CacheIOError):
+    """The store's server cannot be reached (connection refused, the server gone, a timeout): nothing was
+    written; the caller keeps what it has and tries again later."""
 
 
 class CacheForeign(CacheError):
@@ -241,6 +359,22 @@ class Cache:
     @property
     def read_only(self) -> bool:
         return not self._want_write or self.write_error is not None
+
+    @property
+    def url(self) -> str:
+        return f"sqlite://{self.path.absolute().as_posix()}"
+
+    @property
+    def location(self) -> str:
+        home = str(Path.home())
+        text = str(self.path.absolute())
+        if home not in ("", "/") and text.startswith(home + "/"):
+            text = "~" + text[len(home) :]
+        return f"sqlite {text}"
+
+    @property
+    def unstored_dir(self) -> Path:
+        return self.path.parent
 
     def __init__(
         self,
@@ -365,6 +499,10 @@ class Cache:
                 conn.execute("PRAGMA synchronous = NORMAL")
                 if not set(TABLE_NAMES) <= tables:
                     conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+                elif not conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'liquidations_time'"
+                ).fetchall():
+                    conn.execute(_TIME_INDEX)
                 if conn.execute("PRAGMA application_id").fetchall()[0][0] != APP_ID:
                     conn.execute(f"PRAGMA application_id = {APP_ID}")
                 if conn.execute("PRAGMA user_version").fetchall()[0][0] != SCHEMA_VERSION:
@@ -594,18 +732,7 @@ class Cache:
         n = len(candles)
         if n == 0:
             return 0
-
-        def col(a: np.ndarray | None) -> list[float | None]:
-            if a is None:
-                return [None] * n
-            return [None if not np.isfinite(v) else float(v) for v in a]
-
-        cols = [
-            candles.open_time.tolist(), candles.open.tolist(), candles.high.tolist(), candles.low.tolist(),
-            candles.close.tolist(), candles.volume.tolist(), col(candles.quote_volume),
-            col(candles.taker_buy_volume), col(candles.mark_high), col(candles.mark_low),
-        ]  # fmt: skip
-        rows = [(exchange, symbol, timeframe, *r) for r in zip(*cols, strict=True)]
+        rows = candle_rows(exchange, symbol, timeframe, candles)
         # mark columns are filled separately (mark candles come from another endpoint): keep stored ones
         self._write("storing candles", lambda c: c.executemany(
             "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -641,31 +768,13 @@ class Cache:
         self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
     ) -> Candles:
         """Stored bars with start <= open_time < end. Optional columns are None when no bar has them."""
-        from liqdesk.core.series import timeframe_ms
-
         rows = self._read("reading candles", lambda c: c.execute(
             "SELECT open_time, open, high, low, close, volume, quote_volume, taker_buy_volume, mark_high, mark_low "
             "FROM candles WHERE exchange=? AND symbol=? AND timeframe=? AND open_time >= ? AND open_time < ? "
             "ORDER BY open_time",
             (exchange, symbol, timeframe, -(2**62) if start is None else start, 2**62 if end is None else end),
         ).fetchall())  # fmt: skip
-        interval = timeframe_ms(timeframe)
-        if not rows:
-            z = np.zeros(0)
-            return Candles(np.zeros(0, np.int64), z, z, z, z, z, interval)
-        a = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
-
-        def opt(i: int) -> np.ndarray | None:
-            c = a[:, i]
-            return None if np.isnan(c).all() else c
-
-        mh, ml = opt(8), opt(9)
-        if mh is None or ml is None:
-            mh = ml = None
-        return Candles(
-            a[:, 0].astype(np.int64), a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], interval,
-            quote_volume=opt(6), taker_buy_volume=opt(7), mark_high=mh, mark_low=ml,
-        )  # fmt: skip
+        return candles_from_rows(rows, timeframe)
 
     def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
         row = self._read("reading candles", lambda c: c.execute(
@@ -694,10 +803,7 @@ class Cache:
             "AND time < ? ORDER BY time",
             (exchange, symbol, period, -(2**62) if start is None else start, 2**62 if end is None else end),
         ).fetchall())  # fmt: skip
-        if not rows:
-            return OpenInterest(np.zeros(0, np.int64), np.zeros(0))
-        t, u = zip(*rows, strict=True)
-        return OpenInterest(np.asarray(t, np.int64), np.asarray(u, np.float64))
+        return open_interest_from_rows(rows)
 
     # -- liquidations ------------------------------------------------------------------------------------
     def put_liquidations(self, records: Sequence[LiquidationRecord]) -> int:
@@ -705,11 +811,7 @@ class Cache:
         Returns how many were new. On an error nothing is stored (the caller keeps the records)."""
         if not records:
             return 0
-        now = int(time.time() * 1000)
-        rows = [
-            (r.exchange, r.symbol, r.time, r.side, r.price, r.quantity, r.usd, r.order_price, r.raw_side, now)
-            for r in records
-        ]
+        rows = liquidation_rows_of(records)
 
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
@@ -725,14 +827,7 @@ class Cache:
         start: int | None = None,
         end: int | None = None,
     ) -> Liquidations:
-        rows = self.liquidation_rows(exchange, symbol, start, end)
-        if not rows:
-            return Liquidations.empty()
-        ex, sym, t, side, price, qty, usd = zip(*[r[:7] for r in rows], strict=True)
-        return Liquidations(
-            np.asarray(t, np.int64), np.asarray(ex, str), np.asarray(sym, str), np.asarray(side, np.int8),
-            np.asarray(price, float), np.asarray(qty, float), np.asarray(usd, float),
-        )  # fmt: skip
+        return liquidations_from_rows(self.liquidation_rows(exchange, symbol, start, end))
 
     def liquidation_rows(
         self,
@@ -752,7 +847,7 @@ class Cache:
             args.append(symbol)
         return self._read("reading liquidations", lambda c: c.execute(
             "SELECT exchange, symbol, time, side, price, quantity, usd, order_price, raw_side FROM liquidations "
-            f"WHERE {' AND '.join(where)} ORDER BY time, exchange, symbol",
+            f"WHERE {' AND '.join(where)} ORDER BY time, exchange, symbol, side, price, quantity",
             args,
         ).fetchall())  # fmt: skip
 
@@ -764,6 +859,45 @@ class Cache:
                 f"counting {table}", lambda c: c.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
             )
         )
+
+    def table_rows(self, table: str, batch: int = 20_000) -> Iterator[list[tuple[object, ...]]]:
+        """Every row of a table in its stored column order (``TABLES``), in primary-key order, in batches."""
+        spec = _table(table)
+        names = ", ".join(c.name for c in spec.columns)
+        key = ", ".join(c.name for c in spec.columns[: _KEY_WIDTH[table]])
+        after: tuple[object, ...] | None = None
+        width = _KEY_WIDTH[table]
+        while True:
+            args: tuple[object, ...]
+            if after is None:
+                sql, args = f"SELECT {names} FROM {table} ORDER BY {key} LIMIT ?", (batch,)
+            else:
+                marks = ", ".join("?" * width)
+                sql = f"SELECT {names} FROM {table} WHERE ({key}) > ({marks}) ORDER BY {key} LIMIT ?"
+                args = (*after, batch)
+            rows: list[Any] = self._read(f"reading {table}", _fetch_all(sql, args))
+            if not rows:
+                return
+            yield [tuple(r) for r in rows]
+            if len(rows) < batch:
+                return
+            after = tuple(rows[-1][:width])
+
+    def insert_rows(self, table: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """Insert whole rows (``table_rows``' columns); rows whose key is stored already are left as stored.
+        Coverage rows are merged into the stored ranges. Returns how many rows were new."""
+        spec = _table(table)
+        if not rows:
+            return 0
+        if table == "coverage":
+            return merge_coverage_rows(self, rows)
+        marks = ", ".join("?" * len(spec.columns))
+
+        def insert(conn: sqlite3.Connection) -> int:
+            cur = conn.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
+            return max(cur.rowcount, 0)
+
+        return self._write(f"storing {table}", insert)
 
 
 class _NotOurs(Exception):
@@ -799,6 +933,10 @@ class _Tx:
         elif self.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+
+
+def _fetch_all(sql: str, args: Sequence[object]) -> Callable[[sqlite3.Connection], list[Any]]:
+    return lambda conn: conn.execute(sql, args).fetchall()
 
 
 def _files_of(path: Path) -> list[Path]:

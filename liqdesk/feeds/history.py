@@ -21,7 +21,8 @@ from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
 from liqdesk.errors import DataError, LiqdeskError
-from liqdesk.feeds.cache import Cache, CacheError
+from liqdesk.feeds.cache import CacheError
+from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import OI_PERIODS_MS, empty_candles
 
@@ -176,7 +177,7 @@ def _floor(t: int, step: int) -> int:
 
 async def backfill_candles(
     venue: Venue,
-    cache: Cache,
+    cache: MarketStore,
     symbol: str,
     timeframe: str,
     start_ms: int,
@@ -252,7 +253,7 @@ def _with_mark(c: Candles, t: np.ndarray, high: np.ndarray, low: np.ndarray) -> 
 
 async def backfill_open_interest(
     venue: Venue,
-    cache: Cache,
+    cache: MarketStore,
     symbol: str,
     timeframe: str,
     start_ms: int,
@@ -306,7 +307,7 @@ async def backfill_open_interest(
 
 async def record_open_interest(
     venue: Venue,
-    cache: Cache,
+    cache: MarketStore,
     symbol: str,
     timeframe: str,
     *,
@@ -340,7 +341,8 @@ async def load_history_async(
     span_ms: int | None = None,
     ccxt_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
-    cache: Cache | None = None,
+    cache: MarketStore | None = None,
+    store: str | None = None,
     venue: Venue | None = None,
     now_ms: int | None = None,
     with_open_interest: bool = True,
@@ -352,7 +354,8 @@ async def load_history_async(
     interest over the range where the venue keeps it, and the recorded liquidations.
 
     ``now_ms`` (default: the clock) decides which bars are closed. ``venue``/``cache`` may be shared with a
-    LiveFeed; otherwise they are opened and closed here. With ``offline_ok`` a network failure yields the cache
+    LiveFeed; otherwise they are opened and closed here (the cache: the store at ``store``, a URL; None: the
+    default, see ``liqdesk.feeds.store``). With ``offline_ok`` a network failure yields the cache
     with a warning; otherwise it raises DataError. ``end_ms=None`` means now; ``start_ms=None`` means
     ``end - span_ms``."""
     interval = timeframe_ms(timeframe)
@@ -370,7 +373,7 @@ async def load_history_async(
     own_cache = cache is None
     # Our own cache is for this run: it never repairs (moves) a damaged file, and a cache that cannot be
     # written (full disk, a lock, damage) is still read, with what is fetched kept in memory.
-    db = Cache(repair=False, fallback_read_only=True) if cache is None else cache
+    db = open_store(store, repair=False, fallback_read_only=True) if cache is None else cache
     own_venue = venue is None
     warnings: list[str] = []
     if db.damaged:

@@ -46,7 +46,7 @@ import numpy as np
 from ccxt.base import errors as ccxt_errors
 
 from liqdesk.core.series import Candles, timeframe_ms
-from liqdesk.feeds.cache import Cache, CacheCorrupt, CacheError
+from liqdesk.feeds.cache import CacheCorrupt, CacheError
 from liqdesk.feeds.history import (
     NETWORK_ERRORS,
     RATE_LIMIT_ERRORS,
@@ -56,6 +56,7 @@ from liqdesk.feeds.history import (
     merge_candles,
     merge_open_interest,
 )
+from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venues import Venue, create_venue
 from liqdesk.feeds.venues.base import LiquidationRecord
 from liqdesk.feeds.venues.hyperliquid import TradeRecord
@@ -187,8 +188,8 @@ class LiveFeed:
     """Live data for one exchange and one or more symbols.
 
     Deliver events with ``on_event`` (called in the loop's thread; keep it quick) and/or ``queue`` (an
-    ``asyncio.Queue`` you read from). ``cache``: a Cache to write to (default: the user's cache, opened and
-    closed here). ``clock``: epoch-ms now (tests use the fake exchange's clock). ``venue``: an existing venue to
+    ``asyncio.Queue`` you read from). ``cache``: a store to write to (``liqdesk.feeds.store``; default: the user's
+    store, opened and closed here). ``clock``: epoch-ms now (tests use the fake exchange's clock). ``venue``: an existing venue to
     use (not closed by the feed)."""
 
     def __init__(
@@ -201,7 +202,7 @@ class LiveFeed:
         streams: Sequence[StreamKind] = ALL_STREAMS,
         on_event: Callable[[FeedEvent], None] | None = None,
         queue: asyncio.Queue[FeedEvent] | None = None,
-        cache: Cache | None = None,
+        cache: MarketStore | None = None,
         settings: LiveSettings = LiveSettings(),
         clock: Callable[[], int] | None = None,
         venue: Venue | None = None,
@@ -244,7 +245,7 @@ class LiveFeed:
         return self._venue
 
     @property
-    def cache(self) -> Cache:
+    def cache(self) -> MarketStore:
         if self._cache is None:
             raise RuntimeError("LiveFeed not started")
         return self._cache
@@ -255,7 +256,7 @@ class LiveFeed:
         if self._tasks:
             return
         if self._cache is None:
-            self._cache = Cache()
+            self._cache = open_store()
         if self._venue is None:
             self._venue = create_venue(self.exchange_id, self.ccxt_options)
             self._venue.clock = self.clock
@@ -360,6 +361,9 @@ class LiveFeed:
             except (ccxt_errors.BadSymbol, ccxt_errors.NotSupported, ccxt_errors.AuthenticationError) as exc:
                 self._status(f"{kind} stopped: {type(exc).__name__}: {exc}", "error", symbol, kind)
                 return
+            except CacheError as exc:  # the store cannot be read right now (a server away, a lock): try again
+                delay = min(s.backoff_cap_s, s.backoff_base_s * 2**attempt) * random.uniform(0.5, 1.0)
+                self._status(f"{exc}; {kind} paused, retrying in {delay:.1f} s", "warning", symbol, kind)
             except (*NETWORK_ERRORS, ccxt_errors.ExchangeError) as exc:
                 delay = min(s.backoff_cap_s, s.backoff_base_s * 2**attempt) * random.uniform(0.5, 1.0)
                 level: Level = "error" if attempt >= 2 else "warning"

@@ -313,7 +313,52 @@ class SettingsDialog(QtWidgets.QDialog):
         f.addRow("Size on disk", self.cache_size)
         f.addRow("", clear)
         v.addWidget(box)
+        v.addWidget(self._store_box())
         return page
+
+    def _store_box(self) -> QtWidgets.QGroupBox:
+        """Settings → Data → Store: the URL of a shared store (PostgreSQL) instead of the local cache."""
+        box = QtWidgets.QGroupBox("Store")
+        f = QtWidgets.QFormLayout(box)
+        row = QtWidgets.QHBoxLayout()
+        self.store_url = QtWidgets.QLineEdit()
+        self.store_url.setPlaceholderText("postgresql://user@host/db  (empty: the local cache)")
+        self.store_url.setToolTip(
+            "sqlite:///path or postgresql://user@host/db; --store and LIQDESK_STORE win"
+        )
+        use = QtWidgets.QPushButton("Use store")
+        use.clicked.connect(self.set_store)
+        row.addWidget(self.store_url, 1)
+        row.addWidget(use)
+        f.addRow("URL", row)
+        note = QtWidgets.QLabel(
+            "The password is never saved here: PostgreSQL takes it from ~/.pgpass (host:port:database:user:password,"
+            " mode 600) or PGPASSWORD. Used from the next start."
+        )
+        note.setWordWrap(True)
+        f.addRow("", note)
+        return box
+
+    def set_store(self) -> bool:
+        """Save the store URL in config.json (without a password: say so when one was left out)."""
+        from liqdesk.feeds.store import save_store_url
+
+        try:
+            said = save_store_url(self.store_url.text())
+        except (ConfigError, OSError) as exc:
+            self.say(f"store not saved: {exc}", error=True)
+            return False
+        self._show_store()
+        self.say(f"{said}; used from the next start")
+        return True
+
+    def _show_store(self) -> None:
+        from liqdesk.feeds.store import saved_store_url
+
+        try:
+            self.store_url.setText(saved_store_url() or "")
+        except ConfigError as exc:
+            self.say(str(exc), error=True)
 
     def _exchange(self) -> str:
         return self.ws.pane_of(self.ws.current).exchange
@@ -469,6 +514,7 @@ class SettingsDialog(QtWidgets.QDialog):
             self.cache_dir.setText(st.get("data", "cache_dir"))
             self.cache_dir.setPlaceholderText(str(default_cache_path().parent))
             self._show_cache()
+            self._show_store()
             from liqdesk.ui import theme
 
             (self.theme_dark if theme.current_theme() == "dark" else self.theme_light).setChecked(True)

@@ -34,13 +34,22 @@ plain-text gateway page. A bad symbol is retCode 10001 "Not supported symbols", 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
 from .venue_base import FakeVenue, Fault, WsConn
-from .venue_data import RecordedLiquidation, bar_values, binance_klines_2025, binance_open_interest_5m
+from .venue_data import (
+    Bars,
+    RecordedLiquidation,
+    bar_values,
+    binance_klines_2025,
+    binance_open_interest_5m,
+    coin_scale,
+    scaled_bars,
+)
 
 OI_INTERVALS = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000, "4h": 14_400_000,
                 "1d": 86_400_000}  # fmt: skip
@@ -80,14 +89,31 @@ class FakeBybit(FakeVenue):
     ws_paths = ("/v5/public/linear",)
 
     def __init__(
-        self, *, live_index: int | None = None, ping_interval: float | None = None, wall_clock: bool = False
+        self,
+        *,
+        live_index: int | None = None,
+        ping_interval: float | None = None,
+        wall_clock: bool = False,
+        coins: Sequence[str] = (),
     ) -> None:
+        """``coins``: more USDT perpetuals served with bars (BTC's, prices scaled: venue_data.coin_scale)."""
         super().__init__(binance_klines_2025(), live_index=live_index, ping_interval=ping_interval,
                          wall_clock=wall_clock)  # fmt: skip
         oi = binance_open_interest_5m()
         self.oi_time = oi.time + self.time_shift_ms
         self.oi_base = oi.base
         self._conn_ids = 0
+        self.coin_bars: dict[str, Bars] = {self.symbol: self.bars}
+        self.instruments = list(INSTRUMENTS)
+        for coin in coins:
+            sym = f"{coin.upper()}USDT"
+            if sym not in self.coin_bars:
+                self.coin_bars[sym] = scaled_bars(self.bars, coin_scale(coin))
+            if sym not in {i["symbol"] for i in self.instruments}:
+                self.instruments.append(_instrument(sym, coin.upper(), "USDT", "0.0001", "0.001", "50.00"))
+
+    def market_ids(self) -> list[str]:
+        return list(self.coin_bars)
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing bybit (REST and websocket) at this server."""
@@ -152,7 +178,7 @@ class FakeBybit(FakeVenue):
             return self._err(10001, "params error: category invalid")
         items: list[dict[str, Any]] = []
         if category == "linear":
-            items = PRELAUNCH if q.get("status") == "PreLaunch" else INSTRUMENTS
+            items = PRELAUNCH if q.get("status") == "PreLaunch" else self.instruments
         return self._ok({"category": category, "list": items, "nextPageCursor": ""})
 
     async def _time(self, request: web.Request) -> web.Response:
@@ -165,7 +191,7 @@ class FakeBybit(FakeVenue):
         if q.get("category", "linear") != "linear":
             return self._err(10001, "params error: category invalid")
         symbol = q.get("symbol")
-        if symbol not in {i["symbol"] for i in INSTRUMENTS}:
+        if symbol not in {i["symbol"] for i in self.instruments}:
             return self._err(10001, "Not supported symbols")
         if q.get("interval") != "60":
             return self._err(10001, "params error: Invalid interval")
@@ -180,14 +206,16 @@ class FakeBybit(FakeVenue):
         if start is not None and end is not None and start > end:
             return self._err(10001, "params error: start must be before end")
         rows: list[list[str]] = []
-        if symbol == self.symbol:
+        bars = self.coin_bars.get(str(symbol))
+        if bars is not None:
             lo, hi = self.index_range(start, end)
             if start is not None and end is None:
                 hi = min(hi, lo + limit)
             else:
                 lo = max(lo, hi - limit)
+            closed = self.closed_count()
             for i in range(hi - 1, lo - 1, -1):  # newest first
-                b = self.bar(i)
+                b = bar_values(bars, i, final=i < closed)
                 row = [str(b.open_time), b.open, b.high, b.low, b.close]
                 if not mark:
                     row += [b.volume, b.quote or "0"]
@@ -209,7 +237,7 @@ class FakeBybit(FakeVenue):
             return r
         q = request.query
         symbol = q.get("symbol")
-        if symbol not in {i["symbol"] for i in INSTRUMENTS}:
+        if symbol not in {i["symbol"] for i in self.instruments}:
             return self._err(10001, "Not supported symbols")
         interval = q.get("intervalTime")
         if interval not in OI_INTERVALS:
@@ -225,7 +253,7 @@ class FakeBybit(FakeVenue):
             return self._err(10001, "params error: limit must be in [1, 200]")
         rows: list[dict[str, str]] = []
         cursor = ""
-        if symbol == self.symbol:
+        if symbol in self.coin_bars:
             step = OI_INTERVALS[interval]
             t = self.oi_time
             mask = (t <= self.now_ms) & (t % step == 0)
@@ -245,7 +273,7 @@ class FakeBybit(FakeVenue):
     # -- websocket -----------------------------------------------------------------------------------------------
     def _topic_ok(self, topic: str) -> bool:
         parts = topic.split(".")
-        symbols = {i["symbol"] for i in INSTRUMENTS}
+        symbols = {i["symbol"] for i in self.instruments}
         if parts[0] == "kline" and len(parts) == 3:
             return parts[1] in (
                 "1",
@@ -291,16 +319,19 @@ class FakeBybit(FakeVenue):
             ack.update(success=False, ret_msg="error:invalid op")
         await self.send(conn, json.dumps(ack))
 
-    async def push_bar(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
-        b = bar_values(self.bars, index, final=final, fraction=fraction)
+    async def push_bar(
+        self, index: int, *, final: bool, fraction: float = 0.5, market: str | None = None
+    ) -> int:
+        symbol = market or self.symbol
+        b = bar_values(self.coin_bars[symbol], index, final=final, fraction=fraction)
         msg = {
-            "topic": f"kline.60.{self.symbol}",
+            "topic": f"kline.60.{symbol}",
             "data": [{"start": b.open_time, "end": b.open_time + self.interval_ms - 1, "interval": "60",
                       "open": b.open, "close": b.close, "high": b.high, "low": b.low, "volume": b.volume,
                       "turnover": b.quote or "0", "confirm": final, "timestamp": self.now_ms}],
             "ts": self.now_ms, "type": "snapshot",
         }  # fmt: skip
-        return await self.broadcast(f"kline.60.{self.symbol}", json.dumps(msg))
+        return await self.broadcast(f"kline.60.{symbol}", json.dumps(msg))
 
     async def push_liquidations(self, events: list[RecordedLiquidation], symbol: str = "BTCUSDT") -> int:
         """One ``allLiquidation`` push carrying ``events`` (the venue batches every 500 ms)."""

@@ -44,6 +44,7 @@ import json
 import re
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,14 @@ import numpy as np
 from aiohttp import web
 
 from .venue_base import FakeVenue, Fault, WsConn
-from .venue_data import bar_values, binance_year_1h, hyperliquid_open_interest_1h
+from .venue_data import (
+    Bars,
+    bar_values,
+    binance_year_1h,
+    coin_scale,
+    hyperliquid_open_interest_1h,
+    scaled_bars,
+)
 
 CANDLE_DEPTH = 5000
 LIGHT_INFO = {
@@ -118,10 +126,18 @@ class FakeHyperliquid(FakeVenue):
         weight_window_s: float = 60.0,
         wall_clock: bool = False,
         auto_liquidate: bool = False,
+        coins: Sequence[str] = (),
     ) -> None:
+        """``coins``: more coins served with candles (BTC's bars, prices scaled: venue_data.coin_scale)."""
         super().__init__(
             binance_year_1h(), live_index=live_index, ping_interval=ping_interval, wall_clock=wall_clock
         )
+        self.coin_bars: dict[str, Bars] = {self.coin: self.bars}
+        for c in coins:
+            if c.upper() not in self.coin_bars:
+                self.coin_bars[c.upper()] = scaled_bars(self.bars, coin_scale(c))
+        listed = {u[0] for u in UNIVERSE}
+        self.universe = list(UNIVERSE) + [(c, 2, 20, None, False) for c in self.coin_bars if c not in listed]
         oi_time, self.oi_usd = hyperliquid_open_interest_1h()
         self.oi_time = oi_time + self.time_shift_ms
         self.accounts: dict[str, list[HlPosition]] = {k.lower(): v for k, v in (accounts or {}).items()}
@@ -149,15 +165,19 @@ class FakeHyperliquid(FakeVenue):
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/info", self._info)
 
+    def market_ids(self) -> list[str]:
+        return list(self.coin_bars)
+
     # -- the market now ------------------------------------------------------------------------------------------
     def mark_price(self, coin: str = "BTC") -> float:
         if coin in self.mark_overrides:
             return self.mark_overrides[coin]
-        for name, _, _, px, _ in UNIVERSE:
-            if name == coin and px is not None:
+        bars = self.coin_bars.get(coin)
+        for name, _, _, px, _ in self.universe:
+            if name == coin and px is not None and bars is None:
                 return px
         i = min(self.closed_count(), len(self.bars) - 1)
-        return float(self.bar(i).close)
+        return float(bar_values(bars or self.bars, i, final=i < self.closed_count()).close)
 
     def open_interest_coins(self) -> float:
         """BTC open interest now, in coins: the latest hourly USD snapshot at or before now, over the price at
@@ -230,7 +250,7 @@ class FakeHyperliquid(FakeVenue):
 
     def _universe(self) -> list[dict[str, Any]]:
         out = []
-        for name, sz_dec, lev, _, delisted in UNIVERSE:
+        for name, sz_dec, lev, _, delisted in self.universe:
             entry: dict[str, Any] = {
                 "szDecimals": sz_dec,
                 "name": name,
@@ -247,9 +267,9 @@ class FakeHyperliquid(FakeVenue):
 
     def _meta_and_ctxs(self, body: dict[str, Any]) -> Any:
         ctxs = []
-        for name, _, _, _, _ in UNIVERSE:
+        for name, _, _, _, _ in self.universe:
             mark = self.mark_price(name)
-            oi = self.open_interest_coins() if name == "BTC" else 1000.0
+            oi = self.open_interest_coins() if name in self.coin_bars else 1000.0
             ctxs.append({
                 "funding": "0.0000125", "openInterest": _num(oi), "prevDayPx": _num(mark), "dayNtlVlm": "0.0",
                 "premium": "0.0", "oraclePx": _num(mark), "markPx": _num(mark), "midPx": _num(mark),
@@ -279,14 +299,16 @@ class FakeHyperliquid(FakeVenue):
             return self._fault(422)
         if req["interval"] != "1h":
             return web.Response(status=400, text="this fake serves 1h candles only (the bundled bars)")
-        if req["coin"] != self.coin:
+        bars = self.coin_bars.get(req["coin"])
+        if bars is None:
             return []
         lo, hi = self.index_range(start, end)
         lo = max(lo, self.available_count() - CANDLE_DEPTH)
         out = []
+        closed = self.closed_count()
         for i in range(lo, hi):
-            b = self.bar(i)
-            out.append({"t": b.open_time, "T": b.open_time + self.interval_ms - 1, "s": self.coin, "i": "1h",
+            b = bar_values(bars, i, final=i < closed)
+            out.append({"t": b.open_time, "T": b.open_time + self.interval_ms - 1, "s": req["coin"], "i": "1h",
                         "o": b.open, "c": b.close, "h": b.high, "l": b.low, "v": b.volume, "n": 0})  # fmt: skip
         return out
 
@@ -307,7 +329,7 @@ class FakeHyperliquid(FakeVenue):
                 "liquidationPx": None if p.liquidation_px is None else _num(p.liquidation_px),
                 "positionValue": _num(value), "marginUsed": _num(margin), "unrealizedPnl": _num(upnl),
                 "returnOnEquity": _num(upnl / (abs(p.szi) * p.entry_px / p.leverage)),
-                "maxLeverage": next(lv for n, _, lv, _, _ in UNIVERSE if n == p.coin),
+                "maxLeverage": next(lv for n, _, lv, _, _ in self.universe if n == p.coin),
                 "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"},
             }})  # fmt: skip
             total_ntl += value
@@ -383,13 +405,16 @@ class FakeHyperliquid(FakeVenue):
             return f"candle:{sub['coin']}:{sub['interval']}"
         return None
 
-    async def push_bar(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
-        b = bar_values(self.bars, index, final=final, fraction=fraction)
+    async def push_bar(
+        self, index: int, *, final: bool, fraction: float = 0.5, market: str | None = None
+    ) -> int:
+        coin = market or self.coin
+        b = bar_values(self.coin_bars[coin], index, final=final, fraction=fraction)
         if final and self.auto_liquidate:
-            self.liquidate_crossed(b.open_time + self.interval_ms, float(b.low), float(b.high))
-        data = {"t": b.open_time, "T": b.open_time + self.interval_ms - 1, "s": self.coin, "i": "1h", "o": b.open,
+            self.liquidate_crossed(b.open_time + self.interval_ms, float(b.low), float(b.high), coin)
+        data = {"t": b.open_time, "T": b.open_time + self.interval_ms - 1, "s": coin, "i": "1h", "o": b.open,
                 "c": b.close, "h": b.high, "l": b.low, "v": b.volume, "n": 0}  # fmt: skip
-        return await self.broadcast(f"candle:{self.coin}:1h", json.dumps({"channel": "candle", "data": data}))
+        return await self.broadcast(f"candle:{coin}:1h", json.dumps({"channel": "candle", "data": data}))
 
     async def push_trades(self, trades: list[HlTrade], coin: str = "BTC") -> int:
         """One ``trades`` message carrying ``trades`` (each with both counterparties' addresses)."""

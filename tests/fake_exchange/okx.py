@@ -37,13 +37,23 @@ plain-text gateway page. Unknown instrument: 51001; bad parameters: 51000.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
 from .venue_base import FakeVenue, Fault, WsConn
-from .venue_data import RecordedLiquidation, bar_values, binance_klines_2025, binance_open_interest_5m
+from .venue_data import (
+    Bars,
+    RecordedLiquidation,
+    bar_values,
+    binance_klines_2025,
+    binance_open_interest_5m,
+    coin_scale,
+    scale_text,
+    scaled_bars,
+)
 
 LIVE_DEPTH = 1440  # bars (market/candles) and entries (trading statistics) the venue keeps
 OI_PERIODS = {"5m": 300_000, "1H": 3_600_000, "1D": 86_400_000}
@@ -86,8 +96,15 @@ class FakeOkx(FakeVenue):
     ws_paths = ("/ws/v5/public", "/ws/v5/business")
 
     def __init__(
-        self, *, live_index: int | None = None, ping_interval: float | None = None, wall_clock: bool = False
+        self,
+        *,
+        live_index: int | None = None,
+        ping_interval: float | None = None,
+        wall_clock: bool = False,
+        coins: Sequence[str] = (),
     ) -> None:
+        """``coins``: more USDT swaps served with bars (BTC's, prices scaled: venue_data.coin_scale; a new
+        instrument's contract is 0.01 coin)."""
         super().__init__(binance_klines_2025(), live_index=live_index, ping_interval=ping_interval,
                          wall_clock=wall_clock)  # fmt: skip
         oi = binance_open_interest_5m()
@@ -95,6 +112,21 @@ class FakeOkx(FakeVenue):
         self.oi_base = oi.base
         self.oi_usd = oi.usd
         self._conn_ids = 0
+        self.coin_bars: dict[str, Bars] = {self.inst_id: self.bars}
+        self.instruments = list(INSTRUMENTS)
+        for coin in coins:
+            inst = f"{coin.upper()}-USDT-SWAP"
+            if inst not in self.coin_bars:
+                self.coin_bars[inst] = scaled_bars(self.bars, coin_scale(coin))
+            if inst not in {i["instId"] for i in self.instruments}:
+                self.instruments.append(_swap(inst, "USDT", "0.01", coin.upper(), "0.0001", "0.01", "50"))
+
+    def market_ids(self) -> list[str]:
+        return list(self.coin_bars)
+
+    def ct_val(self, inst_id: str) -> float:
+        """The contract size of an instrument, in coins."""
+        return float(next(i["ctVal"] for i in self.instruments if i["instId"] == inst_id))
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing okx (REST and websocket) at this server."""
@@ -169,7 +201,7 @@ class FakeOkx(FakeVenue):
         inst_type = request.query.get("instType")
         if inst_type not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
             return self._err("51000", "Parameter instType error")
-        return self._ok(INSTRUMENTS if inst_type == "SWAP" else [])
+        return self._ok(self.instruments if inst_type == "SWAP" else [])
 
     async def _time(self, request: web.Request) -> web.Response:
         if (r := await self._enter(request)) is not None:
@@ -183,7 +215,7 @@ class FakeOkx(FakeVenue):
         mark = "mark-price" in endpoint
         live = not endpoint.startswith("history")
         q = request.query
-        if q.get("instId") not in {i["instId"] for i in INSTRUMENTS}:
+        if q.get("instId") not in {i["instId"] for i in self.instruments}:
             return self._err("51001", "Instrument ID does not exist")
         if q.get("bar", "1m") != "1H":
             return self._err("51000", "Parameter bar error")
@@ -192,7 +224,9 @@ class FakeOkx(FakeVenue):
             return self._err("51000", w)
         limit, after, before = w
         rows: list[list[str]] = []
-        if q["instId"] == self.inst_id:
+        bars = self.coin_bars.get(q["instId"])
+        if bars is not None:
+            ct = self.ct_val(q["instId"])
             lo, hi = 0, self.available_count()
             if live:
                 lo = max(0, hi - LIVE_DEPTH)
@@ -204,12 +238,12 @@ class FakeOkx(FakeVenue):
             lo = max(lo, hi - limit)
             closed = self.closed_count()
             for i in range(hi - 1, lo - 1, -1):  # newest first
-                b = self.bar(i)
+                b = bar_values(bars, i, final=i < closed)
                 confirm = "1" if i < closed else "0"
                 if mark:
                     rows.append([str(b.open_time), b.open, b.high, b.low, b.close, confirm])
                 else:
-                    contracts = _fmt(float(b.volume) / CT_VAL)
+                    contracts = _fmt(float(b.volume) / ct)
                     rows.append([str(b.open_time), b.open, b.high, b.low, b.close, contracts, b.volume,
                                  b.quote or "0", confirm])  # fmt: skip
         return self._ok(rows)
@@ -230,7 +264,7 @@ class FakeOkx(FakeVenue):
         if (r := await self._enter(request)) is not None:
             return r
         q = request.query
-        if q.get("instId") not in {i["instId"] for i in INSTRUMENTS}:
+        if q.get("instId") not in {i["instId"] for i in self.instruments}:
             return self._err("51001", "Instrument ID does not exist")
         period = q.get("period", "5m")
         if period not in OI_PERIODS:
@@ -240,20 +274,21 @@ class FakeOkx(FakeVenue):
             return self._err("51000", w)
         begin, end, limit = w
         rows: list[list[str]] = []
-        if q["instId"] == self.inst_id:
+        if q["instId"] in self.coin_bars:
             t = self.oi_time
+            ct, k = self.ct_val(q["instId"]), coin_scale(q["instId"].split("-")[0])
             idx = [i for i in self._oi_available(period)
                    if (begin is None or t[i] > begin) and (end is None or t[i] < end)]  # fmt: skip
             for i in idx[::-1][:limit]:  # newest first
                 base = float(self.oi_base[i])
-                rows.append([str(int(t[i])), _fmt(base / CT_VAL), self.oi_base[i], self.oi_usd[i]])
+                rows.append([str(int(t[i])), _fmt(base / ct), self.oi_base[i], scale_text(self.oi_usd[i], k)])
         return self._ok(rows)
 
     async def _taker_volume(self, request: web.Request) -> web.Response:
         if (r := await self._enter(request)) is not None:
             return r
         q = request.query
-        if q.get("instId") not in {i["instId"] for i in INSTRUMENTS}:
+        if q.get("instId") not in {i["instId"] for i in self.instruments}:
             return self._err("51001", "Instrument ID does not exist")
         if q.get("period", "5m") != "1H":
             return self._err("51000", "Parameter period error")
@@ -265,19 +300,21 @@ class FakeOkx(FakeVenue):
             return self._err("51000", w)
         begin, end, limit = w
         rows: list[list[str]] = []
-        if q["instId"] == self.inst_id:
+        bars = self.coin_bars.get(q["instId"])
+        if bars is not None:
+            ct = self.ct_val(q["instId"])
             lo, hi = self.taker_available()
             t = self.bars.open_time
             picked = [
                 i for i in range(lo, hi) if (begin is None or t[i] > begin) and (end is None or t[i] < end)
             ]
             for i in picked[::-1][:limit]:
-                b = bar_values(self.bars, i, final=True)
+                b = bar_values(bars, i, final=True)
                 buy, total = float(b.taker_base or 0), float(b.volume)
                 if unit == "0":
                     sell_s, buy_s = _fmt(total - buy), b.taker_base or "0"
                 elif unit == "1":
-                    sell_s, buy_s = _fmt((total - buy) / CT_VAL), _fmt(buy / CT_VAL)
+                    sell_s, buy_s = _fmt((total - buy) / ct), _fmt(buy / ct)
                 else:
                     buy_q = float(b.taker_quote or 0)
                     sell_s, buy_s = _fmt(float(b.quote or 0) - buy_q), _fmt(buy_q)
@@ -302,7 +339,7 @@ class FakeOkx(FakeVenue):
         for arg in args:
             channel = str(arg.get("channel", "")) if isinstance(arg, dict) else ""
             if channel.startswith("candle"):
-                ok = business and arg.get("instId") in {i["instId"] for i in INSTRUMENTS}
+                ok = business and arg.get("instId") in {i["instId"] for i in self.instruments}
                 topic = f"{channel}:{arg.get('instId')}"
             elif channel == "liquidation-orders":
                 ok = not business and arg.get("instType") in ("SWAP", "FUTURES", "MARGIN", "OPTION")
@@ -320,24 +357,33 @@ class FakeOkx(FakeVenue):
                 conn.topics.discard(topic)
             await self.send(conn, json.dumps({"event": op, "arg": arg, "connId": conn_id}))
 
-    async def push_bar(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
-        b = bar_values(self.bars, index, final=final, fraction=fraction)
-        row = [str(b.open_time), b.open, b.high, b.low, b.close, _fmt(float(b.volume) / CT_VAL), b.volume,
+    async def push_bar(
+        self, index: int, *, final: bool, fraction: float = 0.5, market: str | None = None
+    ) -> int:
+        inst = market or self.inst_id
+        b = bar_values(self.coin_bars[inst], index, final=final, fraction=fraction)
+        row = [str(b.open_time), b.open, b.high, b.low, b.close, _fmt(float(b.volume) / self.ct_val(inst)), b.volume,
                b.quote or "0", "1" if final else "0"]  # fmt: skip
-        msg = {"arg": {"channel": "candle1H", "instId": self.inst_id}, "data": [row]}
-        return await self.broadcast(f"candle1H:{self.inst_id}", json.dumps(msg))
+        msg = {"arg": {"channel": "candle1H", "instId": inst}, "data": [row]}
+        return await self.broadcast(f"candle1H:{inst}", json.dumps(msg))
 
-    async def push_liquidations(self, events: list[RecordedLiquidation], *, net: bool = False) -> int:
+    async def push_liquidations(
+        self, events: list[RecordedLiquidation], *, net: bool = False, inst_id: str | None = None
+    ) -> int:
         """One ``liquidation-orders`` push for BTC-USDT-SWAP carrying ``events`` as details (``net``: one-way
-        mode positions, whose ``posSide`` is "net" and whose side only the order ``side`` tells)."""
+        mode positions, whose ``posSide`` is "net" and whose side only the order ``side`` tells); ``inst_id``:
+        another instrument's (sizes converted with its contract size)."""
+        inst = inst_id or self.inst_id
+        ct = self.ct_val(inst)
         details = [
             {"bkLoss": "0", "bkPx": e.order_price, "ccy": "", "posSide": "net" if net else ("long" if e.long else "short"),
-             "side": "sell" if e.long else "buy", "sz": _fmt(float(e.base) / CT_VAL), "ts": str(e.time)}
+             "side": "sell" if e.long else "buy", "sz": _fmt(float(e.base) / ct), "ts": str(e.time)}
             for e in events
         ]  # fmt: skip
+        family = inst.removesuffix("-SWAP")
         msg = {
             "arg": {"channel": "liquidation-orders", "instType": "SWAP"},
-            "data": [{"details": details, "instFamily": "BTC-USDT", "instId": self.inst_id, "instType": "SWAP",
-                      "uly": "BTC-USDT"}],
+            "data": [{"details": details, "instFamily": family, "instId": inst, "instType": "SWAP",
+                      "uly": family}],
         }  # fmt: skip
         return await self.broadcast("liquidation-orders:SWAP", json.dumps(msg))

@@ -21,6 +21,7 @@ import contextlib
 import json
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from . import data as fdata
+from .venue_data import coin_scale, scale_text
 
 INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
                 "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}  # fmt: skip
@@ -103,18 +105,31 @@ class FakeBinance:
         klines: fdata.KlineTable | None = None,
         oi_shift_ms: int | None = None,
         revision_path: bool = False,
+        coins: Sequence[str] = (),
+        wall_clock: bool = False,
     ) -> None:
         """``klines``: the bars served (default the 1h table; ``fdata.klines_5m()`` for the 5-minute replay week);
         ``oi_shift_ms``: added to the open-interest times (default: the whole days that put the 2024 week inside
         the 1h table's last day; 0 for the 5m week, recorded at the same time); ``revision_path``: partial
         revisions move from the open towards the recorded bar (interpolated: close, wicks and volume grow with
-        the bar's elapsed share) instead of sitting at the open price."""
+        the bar's elapsed share) instead of sitting at the open price. ``coins``: more USDT perpetuals served with
+        klines (BTC's bars, prices scaled: venue_data.coin_scale), open interest and liquidation streams;
+        ``wall_clock``: every series moves by whole bars so that the live bar is the real current one (for clients
+        that read the system clock, such as `liqdesk record`; values untouched)."""
         k = klines if klines is not None else fdata.klines_1h()
+        live = len(k.open_time) - 48 if live_index is None else live_index
+        shift = 0
+        if wall_clock:
+            real = time.time_ns() // 1_000_000
+            shift = real - real % k.interval_ms - int(k.open_time[live])
+            k = fdata.KlineTable(k.open_time + shift, k.rows, k.interval_ms)
         self.klines = k
         self.interval = next(name for name, ms in INTERVALS_MS.items() if ms == k.interval_ms)
         self.interval_ms = k.interval_ms
         oi = fdata.open_interest_5m_raw()
-        self.oi_time = oi.time + (fdata.open_interest_shift_ms() if oi_shift_ms is None else oi_shift_ms)
+        self.oi_time = (
+            oi.time + (fdata.open_interest_shift_ms() if oi_shift_ms is None else oi_shift_ms) + shift
+        )
         self.oi_rows = oi.rows
         self.revision_path = revision_path
         # by default the last 48 bars are "future": they are pushed live by advance()
@@ -132,6 +147,9 @@ class FakeBinance:
         self._ping_task: asyncio.Task[None] | None = None
         self.port = 0
         self.subscribed = asyncio.Event()
+        self.scales: dict[str, float] = {self.symbol: 1.0}  # venue id → price factor of its bars
+        for coin in coins:
+            self.scales.setdefault(f"{coin.upper()}USDT", coin_scale(coin))
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     async def start(self) -> FakeBinance:
@@ -194,12 +212,33 @@ class FakeBinance:
     def closed_count(self) -> int:
         return int(np.searchsorted(self.klines.open_time, self.now_ms - self.interval_ms, "right"))
 
-    def served_klines(self, start: int, end: int) -> list[list[Any]]:
-        """Closed 1h klines with start <= open_time < end, as Binance rows."""
+    def served_klines(self, start: int, end: int, symbol: str | None = None) -> list[list[Any]]:
+        """Closed 1h klines with start <= open_time < end, as Binance rows (of ``symbol``, a venue id)."""
         n = self.closed_count()
         lo = int(np.searchsorted(self.klines.open_time, start, "left"))
         hi = min(n, int(np.searchsorted(self.klines.open_time, end, "left")))
-        return [self._kline_row(i, final=True) for i in range(lo, hi)]
+        return [self._kline_row(i, final=True, symbol=symbol) for i in range(lo, hi)]
+
+    def market_ids(self) -> list[str]:
+        """The venue ids of every market served with klines (BTCUSDT first)."""
+        return list(self.scales)
+
+    async def advance_all(self, bars: int = 1, *, revisions: int = 1) -> None:
+        """``advance`` for every market served with klines."""
+        for _ in range(bars):
+            i = self.closed_count()
+            if i >= len(self.klines.open_time):
+                return
+            self.now_ms = int(self.klines.open_time[i]) + self.interval_ms
+            for sym in self.scales:
+                await self.push_kline(i, final=True, symbol=sym)
+            if i + 1 < len(self.klines.open_time):
+                self.now_ms = int(self.klines.open_time[i + 1]) + self.interval_ms // 2
+                for r in range(revisions):
+                    for sym in self.scales:
+                        await self.push_kline(
+                            i + 1, final=False, fraction=(r + 1) / (revisions + 1), symbol=sym
+                        )
 
     def served_oi(self, start: int, end: int) -> list[tuple[int, float]]:
         mask = (self.oi_time >= start) & (self.oi_time < end) & (self.oi_time <= self.now_ms)
@@ -304,15 +343,18 @@ class FakeBinance:
                 on_bar(i)
         return closed
 
-    async def push_kline(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
-        k = self._kline_row(index, final=final, fraction=fraction)
+    async def push_kline(
+        self, index: int, *, final: bool, fraction: float = 0.5, symbol: str | None = None
+    ) -> int:
+        sym = symbol or self.symbol
+        k = self._kline_row(index, final=final, fraction=fraction, symbol=sym)
         msg = {
-            "e": "kline", "E": self.now_ms, "s": self.symbol,
-            "k": {"t": k[0], "T": k[6], "s": self.symbol, "i": self.interval, "f": 100 * index,
+            "e": "kline", "E": self.now_ms, "s": sym,
+            "k": {"t": k[0], "T": k[6], "s": sym, "i": self.interval, "f": 100 * index,
                   "L": 100 * index + k[8], "o": k[1], "c": k[4], "h": k[2], "l": k[3], "v": k[5], "n": k[8],
                   "x": final, "q": k[7], "V": k[9], "Q": k[10], "B": "0"},
         }  # fmt: skip
-        return await self._broadcast(f"{self.symbol.lower()}@kline_{self.interval}", json.dumps(msg))
+        return await self._broadcast(f"{sym.lower()}@kline_{self.interval}", json.dumps(msg))
 
     async def push_liquidation(self, event: dict[str, Any]) -> int:
         """Send a forceOrder event to its symbol stream and to ``!forceOrder@arr``."""
@@ -321,9 +363,14 @@ class FakeBinance:
         n = await self._broadcast(f"{sym}@forceOrder", text)
         return n + await self._broadcast("!forceOrder@arr", text)
 
-    def _kline_row(self, i: int, *, final: bool, fraction: float = 0.5) -> list[Any]:
+    def _kline_row(
+        self, i: int, *, final: bool, fraction: float = 0.5, symbol: str | None = None
+    ) -> list[Any]:
         t = int(self.klines.open_time[i])
         o, h, low, c, v, q, n, tb, tq = self.klines.rows[i]
+        k = self.scales.get(symbol or self.symbol, 1.0)
+        if k != 1.0:  # another coin: BTC's bar, prices (and quote volumes) scaled
+            o, h, low, c, q, tq = (scale_text(x, k) or "0" for x in (o, h, low, c, q, tq))
         if not final and self.revision_path:
             f = fraction
             fo, fh, fl, fc = (float(x) for x in (o, h, low, c))
@@ -370,7 +417,9 @@ class FakeBinance:
             "exchangeFilters": [],
             "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
             "symbols": [_symbol_info("BTCUSDT", "BTC", "0.10", "0.001"),
-                        _symbol_info("ETHUSDT", "ETH", "0.01", "0.001")],
+                        _symbol_info("ETHUSDT", "ETH", "0.01", "0.001")]
+                       + [_symbol_info(sym, sym.removesuffix("USDT"), "0.0001", "0.001") for sym in self.scales
+                          if sym not in ("BTCUSDT", "ETHUSDT")],
         })  # fmt: skip
 
     async def _time(self, request: web.Request) -> web.Response:
@@ -385,7 +434,7 @@ class FakeBinance:
 
     def _kline_query(self, request: web.Request) -> tuple[int, int, int] | web.Response:
         q = request.query
-        if q.get("symbol") not in ("BTCUSDT",):
+        if q.get("symbol") not in self.scales:
             return self._error(-1121, "Invalid symbol.")
         if q.get("interval") != self.interval:
             return self._error(-1120, "Invalid interval.")
@@ -414,7 +463,8 @@ class FakeBinance:
         if isinstance(sel, web.Response):
             return sel
         lo, hi, closed = sel
-        return web.json_response([self._kline_row(i, final=i < closed) for i in range(lo, hi)])
+        sym = request.query.get("symbol")
+        return web.json_response([self._kline_row(i, final=i < closed, symbol=sym) for i in range(lo, hi)])
 
     async def _mark_klines(self, request: web.Request) -> web.Response:
         # No mark-price data is bundled: the mark klines replay the trade-price OHLC (plumbing only).
@@ -425,8 +475,9 @@ class FakeBinance:
             return sel
         lo, hi, closed = sel
         rows = []
+        sym = request.query.get("symbol")
         for i in range(lo, hi):
-            k = self._kline_row(i, final=i < closed)
+            k = self._kline_row(i, final=i < closed, symbol=sym)
             rows.append([k[0], k[1], k[2], k[3], k[4], "0", k[6], "0", 0, "0", "0", "0"])
         return web.json_response(rows)
 
@@ -434,7 +485,7 @@ class FakeBinance:
         if (r := await self._gate(request)) is not None:
             return r
         q = request.query
-        if q.get("symbol") != "BTCUSDT":
+        if q.get("symbol") not in self.scales:
             return self._error(-1121, "Invalid symbol.")
         period = q.get("period")
         if period not in OI_PERIODS:
@@ -458,9 +509,11 @@ class FakeBinance:
             mask &= t <= end
         idx = np.flatnonzero(mask)
         idx = idx[:limit] if start is not None else idx[-limit:]
+        k = self.scales[str(q.get("symbol"))]
         return web.json_response([
-            {"symbol": "BTCUSDT", "sumOpenInterest": self.oi_rows[i][0], "sumOpenInterestValue": self.oi_rows[i][1],
-             "CMCCirculatingSupply": "19690000.000", "timestamp": int(t[i])}
+            {"symbol": q.get("symbol"), "sumOpenInterest": self.oi_rows[i][0],
+             "sumOpenInterestValue": scale_text(self.oi_rows[i][1], k), "CMCCirculatingSupply": "19690000.000",
+             "timestamp": int(t[i])}
             for i in idx
         ])  # fmt: skip
 

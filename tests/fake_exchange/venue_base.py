@@ -173,8 +173,30 @@ class FakeVenue:
                 for r in range(revisions):
                     await self.push_bar(i + 1, final=False, fraction=(r + 1) / (revisions + 1))
 
-    async def push_bar(self, index: int, *, final: bool, fraction: float = 0.5) -> int:
+    async def push_bar(
+        self, index: int, *, final: bool, fraction: float = 0.5, market: str | None = None
+    ) -> int:
+        """Push bar ``index`` of ``market`` (a venue id such as BTCUSDT; default the main market)."""
         raise NotImplementedError
+
+    def market_ids(self) -> list[str]:
+        """The venue ids of every market served with bars (the main one first)."""
+        return [next(iter(self.coin_bars))] if getattr(self, "coin_bars", None) else []
+
+    async def advance_all(self, bars: int = 1, *, revisions: int = 1) -> None:
+        """``advance`` for every market served with bars (``coins=`` in the venue's constructor)."""
+        for _ in range(bars):
+            i = self.closed_count()
+            if i >= len(self.bars):
+                return
+            self.now_ms = int(self.bars.open_time[i]) + self.interval_ms
+            for m in self.market_ids():
+                await self.push_bar(i, final=True, market=m)
+            if i + 1 < len(self.bars):
+                self.now_ms = int(self.bars.open_time[i + 1]) + self.interval_ms // 2
+                for r in range(revisions):
+                    for m in self.market_ids():
+                        await self.push_bar(i + 1, final=False, fraction=(r + 1) / (revisions + 1), market=m)
 
     # -- faults -------------------------------------------------------------------------------------------------
     def error_fault(self, status: int) -> Fault:

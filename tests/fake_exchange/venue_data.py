@@ -157,3 +157,39 @@ def recorded_liquidations(symbol: str = "BTC", *, start_ms: int | None = None) -
         )
         for r in rows
     ]  # fmt: skip
+
+
+# -- many symbols (load tests) ------------------------------------------------------------------------------------
+# Twenty coins for a fake serving many markets. Only BTC has real bundled bars: every other coin is served with
+# the SAME recorded BTC bars, prices multiplied by a fixed factor per coin (``coin_scale``: 1 / (1 + its place in
+# this list)), base volumes unchanged and quote volumes scaled with the price. Plumbing and load, not markets.
+LOAD_COINS = ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC", "BCH", "TRX", "ATOM",
+              "NEAR", "APT", "ARB", "OP", "SUI", "FIL", "INJ")  # fmt: skip
+
+
+def coin_scale(coin: str) -> float:
+    """The price factor of a coin served from the BTC bars (BTC: 1)."""
+    coin = coin.upper()
+    return 1.0 / (1 + LOAD_COINS.index(coin)) if coin in LOAD_COINS else 1.0
+
+
+def scale_text(value: str | None, k: float, digits: int = 6) -> str | None:
+    """A decimal string times ``k``, as a venue would print it."""
+    if value is None or k == 1.0:
+        return value
+    return f"{float(value) * k:.{digits}f}".rstrip("0").rstrip(".") or "0"
+
+
+def scaled_bars(bars: Bars, k: float) -> Bars:
+    """``bars`` with prices (and quote volumes) times ``k``; the same bars when ``k`` is 1."""
+    if k == 1.0:
+        return bars
+
+    def col(values: list[str] | None) -> list[str] | None:
+        return None if values is None else [scale_text(v, k) or "0" for v in values]
+
+    return Bars(
+        bars.open_time, col(bars.open) or [], col(bars.high) or [], col(bars.low) or [], col(bars.close) or [],
+        bars.volume, col(bars.quote), bars.taker_base, col(bars.taker_quote), bars.interval_ms,
+        f"{bars.source}, prices × {k:g}",
+    )  # fmt: skip

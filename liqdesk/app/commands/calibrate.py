@@ -292,9 +292,9 @@ def _positions(args: argparse.Namespace, symbol: str) -> PositionSamples | None:
             print(f"liqdesk calibrate: skipped {msg}", file=sys.stderr)
         return rec.samples.for_coin(coin)
     if args.sampled_positions:
-        from liqdesk.feeds.positions_store import PositionsStore
+        from liqdesk.feeds.store import open_positions
 
-        with PositionsStore() as store:
+        with open_positions(getattr(args, "store", None)) as store:
             return store.samples(coin)
     return None
 

@@ -7,7 +7,7 @@ import csv
 import sys
 from typing import Any
 
-from liqdesk.app.options import add_market_arguments
+from liqdesk.app.options import add_market_arguments, add_store_option
 from liqdesk.feeds.exchange_config import parse_options_json
 from liqdesk.feeds.timeparse import format_time, parse_time
 
@@ -15,9 +15,10 @@ from liqdesk.feeds.timeparse import format_time, parse_time
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "liquidations",
-        help="print the recorded real liquidations (from the local cache)",
+        help="print the recorded real liquidations (from the local cache or --store)",
         description=(
-            "Print the real liquidations recorded in the local cache by `liqdesk record` or the app. "
+            "Print the real liquidations recorded in the store (the local cache, or --store) by `liqdesk record` "
+            "or the app. "
             "side: long = a long position was liquidated. price: the fill (average) price; order_price: the "
             "liquidation order's limit (Binance) or bankruptcy (OKX) price. Binance streams at most one "
             "liquidation per symbol per second, so its tape is a sample. Several venues (a comma list): their "
@@ -26,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     add_market_arguments(p, several=True)
+    add_store_option(p)
     p.add_argument(
         "--since", metavar="ISO", help="only from this time (ISO 8601; UTC unless an offset is given)"
     )
@@ -38,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from liqdesk.feeds.cache import Cache
     from liqdesk.feeds.market_list import load_market_lists
+    from liqdesk.feeds.store import open_store
     from liqdesk.feeds.venue_set import parse_exchanges, tape_kind, venue_symbols
 
     exchanges = parse_exchanges(args.exchange)
@@ -52,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     since = parse_time(args.since, what="--since") if args.since else None
     until = parse_time(args.until, what="--until") if args.until else None
     # read-only: printing the tape never moves, repairs or rewrites the database, and waits out a writer's lock
-    with Cache(read_only=True) as cache:
+    with open_store(args.store, read_only=True) as cache:
         rows = []
         for ex in exchanges:
             rows += cache.liquidation_rows(ex, symbols[ex], since, until)
         rows.sort(key=lambda r: r[2])  # by time (stable: each venue's own order kept)
-        path = cache.path
+        path = cache.location
         if cache.damaged:
             print(f"liqdesk: warning: {cache.damaged}", file=sys.stderr)
     if len(exchanges) > 1:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print(f"no liquidations recorded for {args.exchange} {args.symbol}"
-              + (f" since {format_time(since)}" if since is not None else "") + f" (cache: {path}); "
+              + (f" since {format_time(since)}" if since is not None else "") + f" (store: {path}); "
               "run `liqdesk record` to record them", file=sys.stderr)  # fmt: skip
         return 0
     print(f"{'time (UTC)':<24} {'side':<5} {'price':>14} {'quantity':>14} {'usd':>14}", file=out)

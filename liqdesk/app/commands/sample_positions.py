@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from liqdesk.app.commands.actual import OBSERVED_PRESET, save_observed_preset
+from liqdesk.app.options import add_store_option
 from liqdesk.core.inferred_liquidations import PricePath
 from liqdesk.core.series import timeframe_ms
 from liqdesk.errors import ConfigError, DataError
@@ -77,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--ccxt-options", metavar="JSON", help="ccxt constructor options (urls, proxies, options), JSON"
     )
     p.add_argument("--quiet", action="store_true", help="no periodic status lines, only warnings and errors")
+    add_store_option(p)
     p.set_defaults(func=run)
 
 
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             args.symbol, options, duration, timeframe=args.timeframe,
             settings=SamplerSettings(budget=args.budget), addresses=addresses,
             record_path=Path(args.record) if args.record else None, account_keys=args.account_keys,
-            quiet=args.quiet, write_preset=not args.no_preset,
+            quiet=args.quiet, write_preset=not args.no_preset, store_url=args.store,
         )
     )  # fmt: skip
     return 0 if status is not None else 1
@@ -133,16 +135,17 @@ async def sample_positions(
     write_preset: bool = True,
     clock: Callable[[], int] | None = None,
     db_path: Path | None = None,
+    store_url: str | None = None,
     report_every_s: float = 60.0,
     say: Callable[[str], None] = _say,
 ) -> SamplerStatus | None:
     """Run discovery and sampling until ``duration_ms`` passes or a stop signal; returns the last status (None if
     the sampler stopped on an error, which was said)."""
-    from liqdesk.feeds.cache import Cache
     from liqdesk.feeds.live import FeedEvent, LiveFeed, LiveSettings, StatusEvent
     from liqdesk.feeds.position_records import ResponseRecorder
     from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings
     from liqdesk.feeds.positions_store import PositionsStore
+    from liqdesk.feeds.store import MarketStore, open_positions, open_store
     from liqdesk.feeds.venues import create_venue
 
     settings = settings or SamplerSettings()
@@ -157,11 +160,11 @@ async def sample_positions(
     venue = create_venue("hyperliquid", ccxt_options)
     assert isinstance(venue, Hyperliquid)
     venue.clock = now
-    cache: Cache | None = None
+    cache: MarketStore | None = None
     store: PositionsStore | None = None
     try:
-        cache = Cache(db_path)
-        store = PositionsStore(cache.path, account_keys=account_keys)
+        cache = open_store(db_path if db_path is not None else store_url)
+        store = open_positions(db_path if db_path is not None else store_url, account_keys=account_keys)
 
         def on_status(text: str, level: str) -> None:
             if level != "info" or not quiet:
@@ -183,7 +186,7 @@ async def sample_positions(
         if addresses:
             new = sampler.import_addresses(addresses)
             say(f"imported {len(addresses):,} addresses ({new:,} new)")
-        say(f"{symbol} → {store.path} (budget {settings.budget:g} weight a minute"
+        say(f"{symbol} → {store.location} (budget {settings.budget:g} weight a minute"
             + (f", for {duration_ms / 60000:g} min)" if duration_ms else ", Ctrl-C stops)"))  # fmt: skip
         feed = LiveFeed("hyperliquid", symbol, timeframe, streams=("candles", "trades"), on_event=on_event,
                         cache=cache, settings=live_settings, clock=now, venue=venue)  # fmt: skip
