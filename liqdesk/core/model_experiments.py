@@ -19,6 +19,10 @@ same snapshots of the same bars against the same events, so variants differ only
   so much tighter than comparing two separate intervals).
 * **Magnets** (candles only, so long held-out spans): the magnet test's "cluster touched − same distance
   on a random side" per variant on candle sets, which need no tape.
+* **A new default** (`decide`, over one result per horizon): the family's choice on the fit parts must
+  beat the baseline on the fit parts at every horizon; on the held-out parts at every horizon no paired
+  interval may lie below 0 and the mean paired Δ must be positive; the magnet test may not fall below
+  0 where the baseline's does not; and the held-out data must be able to test the change at all.
 """
 
 from __future__ import annotations
@@ -215,7 +219,7 @@ def magnet_metrics(
     return MagnetMetrics(m.n_snapshots, m.n_blocks, m.hit, m.random_side, m.difference)
 
 
-def _tape_snapshots(
+def tape_snapshots(
     tape: Tape, params: ModelParams, config: CalibrationConfig
 ) -> tuple[LiquidationEngine, Snapshots]:
     engine = LiquidationEngine.build(tape.candles, tape.open_interest, params)
@@ -243,7 +247,7 @@ def run_experiments(
 
     def score(v: Variant) -> None:
         for tape in tapes:
-            engine, snaps = _tape_snapshots(tape, v.params, config)
+            engine, snaps = tape_snapshots(tape, v.params, config)
             for part in ("fit", "report"):
                 events = tape.part(part)
                 if len(events) == 0:
