@@ -16,10 +16,10 @@ from liqdesk.core.model_experiments import (
     FITTED,
     ExperimentResult,
     MagnetMetrics,
+    ScoredPart,
     Tape,
     TapeMetrics,
     Variant,
-    _Scored,
     choose,
     combine,
     decide,
@@ -63,11 +63,11 @@ def test_each_family_takes_its_best_fit_variant_and_keeps_the_baseline_when_noth
     assert both.tiers.leverage.tolist() == [25.0, 50.0, 100.0]
 
 
-def _scored(ll: list[float], blocks: list[int], key_shift: int = 0) -> _Scored:
+def _scored(ll: list[float], blocks: list[int], key_shift: int = 0) -> ScoredPart:
     n = len(ll)
     key = np.stack([np.arange(n) + key_shift, np.arange(n)], axis=1)
     m = TapeMetrics(n, len(set(blocks)), NAN, NAN, NAN, math.nan, NAN, NAN, NAN, "", NAN)
-    return _Scored(m, key, np.asarray(ll, np.float64), np.asarray(blocks, np.int64))
+    return ScoredPart(m, key, np.asarray(ll, np.float64), np.asarray(blocks, np.int64))
 
 
 def test_the_paired_difference_is_the_mean_per_pair_difference_over_the_same_pairs():

@@ -103,7 +103,7 @@ def bundled_tapes() -> list[Tape]:
     bn = load_sample("btcusdt-1m-2025-01")
     assert hl.liquidations is not None and bn.liquidations is not None
     klines = load_sample("btcusdt-1h-2025").candles
-    bn5, _ = read_candles_report(str(resource_path("sample", CANDLES_5M_2025_01)))
+    bn5, _ = read_candles_report(str(resource_path("experiments", CANDLES_5M_2025_01)))
     return [
         Tape("Hyperliquid fills · Binance 1 m", hl.candles, None, hl.liquidations, HYPERLIQUID_SPLIT_MS),
         Tape("Hyperliquid fills · Binance 1 h, 2 weeks", klines, None, hl.liquidations, HYPERLIQUID_SPLIT_MS),

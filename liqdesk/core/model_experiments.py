@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ from numpy.typing import NDArray
 from liqdesk.core.calibration import (
     VERDICT_NULLS,
     CalibrationConfig,
-    CalibrationResult,
     magnet_test,
     score_pairs,
     score_snapshots,
@@ -67,10 +66,8 @@ class Tape:
 
     def part(self, which: str) -> Liquidations:
         ev = self.events
-        if which == "fit":
-            return ev.take(ev.time < self.split_ms) if self.split_ms is not None else ev.take(ev.time < 0)
-        cut = self.split_ms if self.split_ms is not None else np.iinfo(np.int64).min
-        return ev.take(ev.time >= cut)
+        before = ev.time < self.split_ms if self.split_ms is not None else np.zeros(len(ev), np.bool_)
+        return ev.take(before if which == "fit" else ~before)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,7 +114,9 @@ class MagnetMetrics:
 
 
 @dataclass(frozen=True, eq=False)
-class _Scored:
+class ScoredPart:
+    """One variant's metrics on one part, with its per-pair log-likelihoods for paired comparisons."""
+
     metrics: TapeMetrics
     pair_key: NDArray[np.int64]  # (pairs, 2) snapshot and event index, to check that pairs line up
     pair_ll: F64
@@ -174,7 +173,7 @@ def choose(variants: Sequence[Variant], fit_loglik: Mapping[str, float]) -> dict
 
 def score_tape_part(
     engine: LiquidationEngine, snaps: Snapshots, events: Liquidations, config: CalibrationConfig
-) -> tuple[CalibrationResult, _Scored]:
+) -> ScoredPart:
     """The calibration of one variant's snapshots against one part's events, with the per-pair
     log-likelihoods kept for paired comparisons."""
     result = score_snapshots(snaps, events, engine.sweep_high, engine.sweep_low, config)
@@ -193,10 +192,10 @@ def score_tape_part(
         lift_best=lifts[best_null] if best_null else NAN, best_null=best_null, paired=NAN,
     )  # fmt: skip
     key = np.stack([pairs.snap, pairs.event], axis=1)
-    return result, _Scored(metrics, key, np.asarray(pairs.loglik["total"], np.float64), block)
+    return ScoredPart(metrics, key, np.asarray(pairs.loglik["total"], np.float64), block)
 
 
-def paired_difference(a: _Scored, b: _Scored, config: CalibrationConfig, salt: int = 0) -> Estimate:
+def paired_difference(a: ScoredPart, b: ScoredPart, config: CalibrationConfig, salt: int = 0) -> Estimate:
     """Mean over the same (snapshot, event) pairs of a's log-likelihood minus b's, blocks resampled."""
     if len(a.pair_ll) == 0 or not np.array_equal(a.pair_key, b.pair_key):
         return NAN
@@ -243,7 +242,7 @@ def run_experiments(
     variants = [v for v in variants if v.family != FITTED]
     if not variants or variants[0].name != BASELINE:
         raise ValueError("the first variant must be the baseline")
-    scored: dict[tuple[str, str], dict[str, _Scored]] = {}
+    scored: dict[tuple[str, str], dict[str, ScoredPart]] = {}
 
     def score(v: Variant) -> None:
         for tape in tapes:
@@ -252,25 +251,23 @@ def run_experiments(
                 events = tape.part(part)
                 if len(events) == 0:
                     continue
-                _, s = score_tape_part(engine, snaps, events, config)
+                s = score_tape_part(engine, snaps, events, config)
                 scored.setdefault((tape.name, part), {})[v.name] = s
         say(f"scored {v.name}")
 
     for v in variants:
         score(v)
-    fit_ll: dict[str, float] = {}
-    for v in variants:
-        vals = [s[v.name].metrics.loglik.value for (_, part), s in scored.items() if part == "fit"]
-        fit_ll[v.name] = float(np.mean(vals)) if vals else math.nan
+
+    def fit_mean(name: str) -> float:
+        vals = [s[name].metrics.loglik.value for (_, part), s in scored.items() if part == "fit"]
+        return float(np.mean(vals)) if vals else math.nan
+
+    fit_ll = {v.name: fit_mean(v.name) for v in variants}
     chosen = choose(variants, fit_ll)
     fitted = Variant(FITTED, FITTED, combine(variants[0].params, variants, chosen), "each family's choice")
     score(fitted)
     all_variants = (*variants, fitted)
-    fit_ll[FITTED] = float(
-        np.mean(
-            [s[FITTED].metrics.loglik.value for (_, part), s in scored.items() if part == "fit"] or [math.nan]
-        )
-    )
+    fit_ll[FITTED] = fit_mean(FITTED)
     tables: dict[str, dict[str, TapeMetrics]] = {}
     for (name, part), by_variant in scored.items():
         base = by_variant[BASELINE]
@@ -278,7 +275,7 @@ def run_experiments(
         for salt, v in enumerate(all_variants):
             s = by_variant[v.name]
             d = paired_difference(s, base, config, salt) if v.name != BASELINE else Estimate(0.0, 0.0, 0.0)
-            out[v.name] = TapeMetrics(**{**s.metrics.__dict__, "paired": d})
+            out[v.name] = replace(s.metrics, paired=d)
         tables[f"{name} · {part}"] = out
     magnets: dict[str, dict[str, MagnetMetrics]] = {}
     for cs in candle_sets:

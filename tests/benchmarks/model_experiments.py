@@ -66,8 +66,8 @@ def lifetime_mix_probe(n_boot: int, seed: int) -> Table:
             _, s1 = tape_snapshots(tape, base.with_(volume_half_life_h=SHORT_H), cfg)
             _, s2 = tape_snapshots(tape, base.with_(volume_half_life_h=LONG_H), cfg)
             ev = tape.part("report")
-            _, b = score_tape_part(e0, s0, ev, cfg)
-            _, m = score_tape_part(e0, mixed(s1, s2, SHARE), ev, cfg)
+            b = score_tape_part(e0, s0, ev, cfg)
+            m = score_tape_part(e0, mixed(s1, s2, SHARE), ev, cfg)
             cells.append(num(paired_difference(m, b, cfg), "+.3f"))
         for cs in bundled_candle_sets():
             engines = {hl: LiquidationEngine.build(cs.candles, None, base.with_(volume_half_life_h=hl))
