@@ -54,8 +54,8 @@ SPLIT_TEXT = (
 HORIZONS_MS = (4 * HOUR_MS, 24 * HOUR_MS)
 # What the held-out data cannot test, per family (the fourth condition of the rule; fixed with the split).
 UNCOVERED = {
-    "preset": "the presets differ most in the far tiers (10x and below, levels ≥ 9 % away) and no held-out "
-    "liquidation lies more than 5 % from spot",
+    "preset": "the presets differ most in the far tiers (10x and below, levels ≥ 9 % away) and no liquidation "
+    "of either tape lies more than 6 % from the spot of a snapshot that scores it",
     "taker": "the taker share is known only on the 1 h klines; the app runs on 5 m bars by default, where the "
     "floor damps a noisier share",
     "churn": "in the volume model every opening scales with churn, so the map's shape (all these scores) cannot "
