@@ -149,9 +149,14 @@ def _plots(results: dict[str, CalibrationResult]) -> str:
 
 
 def html_report(
-    results: dict[str, CalibrationResult], *, source: str, notes: Sequence[str] = (), tape_events: int = 0
+    results: dict[str, CalibrationResult],
+    *,
+    source: str,
+    notes: Sequence[str] = (),
+    tape_events: int = 0,
+    sections: Sequence[tuple[str, Sequence[Table], Sequence[str]]] = (),
 ) -> str:
-    """The whole report page."""
+    """The whole report page; sections: more (title, tables, notes) at its end (e.g. the model experiments)."""
     first = next(iter(results.values()))
     cfg = first.config
     meta = [
@@ -183,6 +188,10 @@ def html_report(
             parts += [_table_html(t) for t in venue_tables(score, r)]
         parts.append(_table_html(magnet_table(r)))
         parts += [f'<p class="note">note: {escape(n)}</p>' for n in r.notes]
+    for title, tables, section_notes in sections:
+        parts.append(f"<h2>{escape(title)}</h2>")
+        parts += [f'<p class="note">{escape(n)}</p>' for n in section_notes]
+        parts += [_table_html(t) for t in tables]
     parts.append(
         '<p class="note">The heatmap is a model estimate; these scores test it against real liquidations. '
         "Made by liqdesk calibrate.</p></body></html>"

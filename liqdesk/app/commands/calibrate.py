@@ -13,6 +13,7 @@ from typing import Any
 from liqdesk.app.calibration_report import html_report
 from liqdesk.app.calibration_tables import (
     INTERVALS,
+    Table,
     actual_table,
     comparison_table,
     day,
@@ -23,6 +24,8 @@ from liqdesk.app.calibration_tables import (
     venue_title,
     verdicts,
 )
+from liqdesk.app.magnet_standing import measure_standing, standing_text
+from liqdesk.app.model_experiments import all_tables, notes, run_bundled
 from liqdesk.app.modelrun import check_backend, check_calibration_budget
 from liqdesk.app.options import Inputs, add_data_options, load_inputs, model_params
 from liqdesk.app.venue_inputs import VenueSetInputs, is_venue_set, load_venue_inputs, venue_params
@@ -32,6 +35,7 @@ from liqdesk.core.calibration import CalibrationConfig, CalibrationResult, score
 from liqdesk.core.density_snapshots import density_snapshots, snapshot_times
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.estimate_vs_actual import ComparisonConfig, ComparisonSummary, compare_snapshots, summarise
+from liqdesk.core.magnet_standing import MagnetStanding
 from liqdesk.core.params import ModelParams
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import write_text_atomic
@@ -93,6 +97,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     c.add_argument(
         "--report", metavar="FILE", help="also write the tables and plots as one self-contained HTML page"
     )
+    c.add_argument(
+        "--experiments",
+        action="store_true",
+        help="also run the model experiments on the bundled real data (every model variant tried, fitted on "
+        "some periods and scored on held-out ones; a minute or two) and add their tables (and to --report)",
+    )
     a = p.add_argument_group("estimate vs actual (sampled Hyperliquid positions)")
     src = a.add_mutually_exclusive_group()
     src.add_argument(
@@ -136,9 +146,10 @@ def run(args: argparse.Namespace) -> int:
     )
     results: dict[str, CalibrationResult] = {}
     actual: dict[str, ComparisonSummary] = {}
+    engines: dict[str, LiquidationEngine] = {}
     for name, p in params.items():
         # the same scoring as compare_presets, with the snapshots kept for the positions
-        engine = LiquidationEngine.build(inputs.candles, inputs.open_interest, p)
+        engine = engines[name] = LiquidationEngine.build(inputs.candles, inputs.open_interest, p)
         times = snapshot_times(engine.open_time, engine.interval_ms, config, start, inputs.view_end_ms)
         snaps = density_snapshots(engine, times, config)
         results[name] = score_snapshots(
@@ -147,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
         if positions is not None:
             rows = compare_snapshots(snaps, positions, max_age or config.every_ms)
             actual[name] = summarise(rows, ComparisonConfig(n_boot=config.n_boot, seed=config.seed))
+    standing_preset = next(iter(engines))
+    standing = measure_standing(engines[standing_preset], config.horizon_ms)
     first = next(iter(results.values()))
     if first.n_snapshots == 0:
         raise DataError(
@@ -155,18 +168,31 @@ def run(args: argparse.Namespace) -> int:
             f"--warmup {span(config.warmup_ms)}, every {span(config.every_ms)} within the view; shorten --warmup, "
             "widen the view or give more data"
         )
+    experiments = _experiments(config) if args.experiments else None
     if report is not None:
         page = html_report(
-            results, source=inputs.label, notes=inputs.notes, tape_events=len(inputs.liquidations)
-        )
+            results, source=inputs.label, notes=inputs.notes, tape_events=len(inputs.liquidations),
+            sections=[experiments] if experiments else (),
+        )  # fmt: skip
         write_text_atomic(report, page)
     if args.json:
         out = _report(inputs, results)
+        out["magnet_standing"] = _standing_dict(standing, standing_preset)
+        if experiments is not None:
+            out["experiments"] = {
+                "tables": [t.__dict__ for t in experiments[1]],
+                "notes": list(experiments[2]),
+            }
         if positions is not None:
             out["estimate_vs_actual"] = {name: a.to_dict() for name, a in actual.items()}
         print(json.dumps(out, indent=2, allow_nan=False))
     else:
         print(_text(inputs, results))
+        print(f"\nmagnet standing (preset {standing_preset}): {standing_text(standing).summary}")
+        if experiments is not None:
+            for t in experiments[1]:
+                print("", *render_text(t, indent=""), sep="\n")
+            print("", *(f"· {n}" for n in experiments[2]), sep="\n")
         if positions is not None:
             print("\n".join(_actual_text(inputs, positions, actual)))
         if report is not None:
@@ -279,6 +305,23 @@ def _venue_text(
                 lines += ["    verdict", *(f"      {v}" for v in verdicts(r.all, r))]
     lines += ["", INTERVALS]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _experiments(config: CalibrationConfig) -> tuple[str, list[Table], list[str]]:
+    results = run_bundled(n_boot=config.n_boot, seed=config.seed)
+    return "Model experiments on the bundled data (held out)", all_tables(results), notes(results)
+
+
+def _standing_dict(s: MagnetStanding, preset: str) -> dict[str, Any]:
+    return {
+        "preset": preset,
+        "label": s.label,
+        "hits": s.hits,
+        "magnets": s.n,
+        "horizon_h": s.horizon_ms / 3_600_000,
+        "check": s.check.verdict,
+        "summary": standing_text(s).summary,
+    }
 
 
 def _positions(args: argparse.Namespace, symbol: str) -> PositionSamples | None:
