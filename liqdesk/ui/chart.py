@@ -241,7 +241,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         # Price axis shared with the chart, aligned pixel for pixel (pyqtgraph's setYLink misaligns
         # views of different heights when y is not inverted, so the map follows by hand).
         for vb in (self.price_vb, self.map_vb):
-            vb.sigResized.connect(self._realign_map)
+            vb.sigResized.connect(self._on_resized)
         # The volume bars' bucket size depends on the pane's pixel width: refit when it changes
         # (a fit made before the first layout used huge buckets and left the bars flat).
         self.volume_vb.sigResized.connect(self._refit_volume)
@@ -395,6 +395,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             self.empty_notice.move(
                 c.x() - self.empty_notice.width() // 2, c.y() - self.empty_notice.height() // 2
             )
+
+    def _on_resized(self, *_: object) -> None:
+        # The map's pixels per price changed: its labels keep their distance apart and inside its edges.
+        self._realign_map()
+        self._layout_magnets()
 
     def _realign_map(self, *_: object) -> None:
         _, (y0, y1) = self.price_vb.viewRange()

@@ -40,6 +40,7 @@ from liqdesk.ui.alerts import AlertCenter, AlertDock
 from liqdesk.ui.capture import Capture
 from liqdesk.ui.chart import ChartWidget
 from liqdesk.ui.frames import TWO_TONE, CursorInfo, Frame, FrameRequest, cursor_values
+from liqdesk.ui.gui_gc import collect_on_gui_thread
 from liqdesk.ui.lines import KINDS, LinesController
 from liqdesk.ui.position import PositionDock
 from liqdesk.ui.worker import ModelWorker
@@ -88,6 +89,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, source: data_mod.DataSource, settings: ViewSettings | None = None,
                  params: ModelParams | None = None) -> None:  # fmt: skip
         super().__init__()
+        collect_on_gui_thread()
         self.setWindowTitle("liqdesk — liquidation heatmap")
         self.setStyleSheet(theme.stylesheet(settings.theme if settings else None))
         self.source = source
@@ -108,6 +110,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._closed = False  # closeEvent ran: the worker is shut down
         self._liq_scale = 0.0  # the largest real liquidation (USD) the markers are sized by
         self._liq_style: tuple[object, object, object] | None = None  # cached marker brushes and pen
+        self._last_update_ms: int | None = None
 
         self.worker = ModelWorker(self)
         self.worker.engine_ready.connect(self._on_engine_ready)
@@ -448,6 +451,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.chart.time_axis.set_utc(on)
         self.chart.price_plot.getAxis("bottom").set_utc(on)
         self.alert_dock.utc = on
+        self.set_last_update(self._last_update_ms)  # in the zone now chosen
         if self.frame is not None:
             self.chart.apply_frame(self.frame)
         self._refresh_readout()
@@ -796,6 +800,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.source_label.setText(text)
 
     def set_last_update(self, ms: int | None) -> None:
+        self._last_update_ms = ms
         self.update_label.setText("" if ms is None else "last update " + fmt.timestamp(ms, self.settings.utc))
 
     def show_notice(self, text: str | None) -> None:

@@ -26,6 +26,7 @@ from liqdesk.feeds.state import AppState, load_state, save_state
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
 from liqdesk.ui.actions import add_action
+from liqdesk.ui.gui_gc import collect_on_gui_thread
 from liqdesk.ui.window import MainWindow, ViewSettings
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class Workspace(QtWidgets.QMainWindow):
         super().__init__()
         from liqdesk import __version__
         from liqdesk.ui.icons import app_icon
+
+        collect_on_gui_thread()
 
         self.factory = factory
         self.state_path = state_path

@@ -3,21 +3,8 @@ liquidations above their thresholds, the log dock shows each alert."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from liqdesk.core.liqmap import Magnet
 from liqdesk.core.series import LONG, SHORT, Liquidations
-
-
-@pytest.fixture(autouse=True)
-def fresh(win) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    win.lines.clear()
-    win.alerts.events.clear()
-    win.alert_dock.table.setRowCount(0)
-    yield
-    win.lines.clear()
 
 
 def test_line_crossing_fires_once_while_price_chatters(win, qtbot) -> None:  # type: ignore[no-untyped-def]

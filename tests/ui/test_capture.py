@@ -17,7 +17,7 @@ from liqdesk.ui.capture import default_name, image_array, image_is_blank
 from tests.ui.conftest import isolated_window
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     with isolated_window(qapp, tmp_path_factory, range_name="24h") as w:
         w.lines.add_line("stop", round(float(w.candles.close[-1]) * 0.995, 1))

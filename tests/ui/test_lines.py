@@ -4,7 +4,6 @@ menus work, and lines come back from the state file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,6 @@ from liqdesk.ui.lines import KINDS, Position
 from liqdesk.ui.session import wait_until_drawn
 
 TICK = 0.1  # BTCUSDT
-
-
-@pytest.fixture(autouse=True)
-def no_lines(win) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    win.lines.clear()
-    yield
-    win.lines.clear()
-    win.lines.set_position(None)
 
 
 def _viewport_point(win, price: float, x_frac: float = 0.55) -> QtCore.QPoint:  # type: ignore[no-untyped-def]
