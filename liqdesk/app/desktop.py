@@ -107,6 +107,7 @@ def run(
     warmup.start()  # the model's kernels compile (first run) or load while Qt starts and the sample loads
     from PySide6 import QtWidgets
 
+    from liqdesk.app.live_source import LiveController
     from liqdesk.feeds.state import load_state
     from liqdesk.ui.icons import APP_ID, app_icon
     from liqdesk.ui.theme import configure_pyqtgraph
@@ -160,9 +161,11 @@ def run(
         if backend_note:
             workspace.current.flash(backend_note)
         for pane in workspace.panes:
-            pane.controller.start()
+            if pane.controller is not None:
+                pane.controller.start()
         if after_start is not None:
             pane = workspace.pane_of(workspace.current)
+            assert isinstance(pane.controller, LiveController)  # every tab of the app streams its market
             side.append(asyncio.ensure_future(after_start(pane.window, pane.controller)))
         await closed.wait()
         # Tabs closed just before: let their controllers finish closing while the loop still runs.

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -236,6 +237,11 @@ class LiveController:
                 self.errors.append(self._offline_reason)
                 log.error("%s", self._offline_reason)
             self._prepare_fallback(self.target)
+
+    @property
+    def cache_path(self) -> Path | None:
+        """The cache file in use (None: none could be opened, or --offline)."""
+        return None if self.cache is None else Path(self.cache.path)
 
     # -- wiring --------------------------------------------------------------------------------------------
     def initial_settings(self) -> dict[str, Any]:
@@ -470,11 +476,7 @@ class LiveController:
         w.load_symbol(target.symbol)
         if self.mode == "live":
             # Every timeframe can be streamed: undo the window's "not in this data" greying-out.
-            model = w.timeframe_box.model()
-            for i in range(w.timeframe_box.count()):
-                item = model.item(i)  # type: ignore[attr-defined]
-                item.setEnabled(True)
-                item.setToolTip("")
+            w.toolbar.enable_all(w.toolbar.timeframe_box)
         self._show_mode()
 
     def _show_mode(self) -> None:
@@ -549,7 +551,7 @@ class LiveController:
         if liqs or (appended and self._liq_waiting):
             self._show_liquidations(w, liqs)
         flowing = ("RECONNECTING", "RATE") if not appended else ("RECONNECTING", "RATE", "WAITING")
-        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(flowing):
+        if (bars or liqs) and w.status.notice.isVisible() and w.status.notice.text().startswith(flowing):
             w.show_notice(None)  # data flows again
             self._notice_stream = None
 
@@ -636,7 +638,7 @@ class LiveController:
         """The stream behind the notice is back: the notice goes (bars may not flow at once: an exchange
         whose clock is behind the newest bar shown sends bars the chart already has, and says so)."""
         self._notice_stream = None
-        if not w.notice.text().startswith(("RECONNECTING", "RATE")):
+        if not w.status.notice.text().startswith(("RECONNECTING", "RATE")):
             return
         c = w.candles
         now = self.clock()

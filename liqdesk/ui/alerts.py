@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -18,9 +17,8 @@ from liqdesk.core.alerts import AlertEvent, LargeLiquidation, LineCrossing, Magn
 from liqdesk.core.series import Liquidations
 from liqdesk.feeds.lines_store import load_prefs, save_pref
 from liqdesk.ui import format as fmt
-
-if TYPE_CHECKING:
-    from liqdesk.ui.lines import LinesController
+from liqdesk.ui.context import ChartLayer
+from liqdesk.ui.lines import LinesController
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +26,9 @@ MAX_LOG_ROWS = 500
 KIND_TEXT = {"cross": "line", "magnet": "magnet", "liquidation": "liquidation"}
 
 
-class AlertCenter(QtCore.QObject):
-    """Feeds the core rules and announces what they fire."""
+class AlertCenter(QtCore.QObject, ChartLayer):
+    """Feeds the core rules and announces what they fire. A chart layer: it hears the live price and the
+    real liquidations as they come."""
 
     fired = QtCore.Signal(object)  # AlertEvent
 
@@ -105,6 +104,12 @@ class AlertCenter(QtCore.QObject):
             self.announce(e)
         return out
 
+    def price_ticked(self, price: float, time_ms: int) -> None:
+        self.on_price(price, time_ms)
+
+    def liquidations_added(self, liquidations: Liquidations) -> None:
+        self.on_liquidations(liquidations)
+
     def on_liquidations(self, liq: Liquidations) -> list[AlertEvent]:
         out = []
         for t, side, price, usd in zip(liq.time, liq.side, liq.price, liq.usd, strict=True):
@@ -173,7 +178,7 @@ class AlertDock(QtWidgets.QDockWidget):
 
         def spin(
             value: float, lo: float, hi: float, decimals: int, suffix: str, key: str, scale: float = 1.0
-        ):  # type: ignore[no-untyped-def]
+        ) -> QtWidgets.QDoubleSpinBox:
             box = QtWidgets.QDoubleSpinBox()
             box.setRange(lo, hi)
             box.setDecimals(decimals)

@@ -436,6 +436,26 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             self.legend.addItem(item, name)
         return [i for i, _ in items]
 
+    def apply_theme(self, p: dict[str, str]) -> None:
+        """A theme's palette (theme.palette()) on the panels, axes and labels; the heatmap keeps its colours."""
+        self.setBackground(p["window"])
+        self.price_vb.setBackgroundColor(p["chart"])
+        self.map_vb.setBackgroundColor(p["map"])
+        axis_pen = pg.mkPen(p["axis"], width=1, cosmetic=True)
+        for plot in (self.price_plot, self.volume_plot, self.map_plot):
+            for side in ("left", "right", "bottom", "top"):
+                ax = plot.getAxis(side)
+                ax.setPen(axis_pen)
+                ax.setTextPen(p["axis"])
+        self.colorbar.axis.setPen(axis_pen)
+        self.colorbar.axis.setTextPen(p["axis"])
+        for label in (self.map_plot.titleLabel, self.cum_label, self.tier_legend, self._colorbar_label):
+            label.opts["color"] = p["text_dim"]
+            label.setText(label.text)
+        self.set_legend_theme(p)
+        if self._frame is not None:
+            self.apply_frame(self._frame)  # labels drawn with the theme's colours
+
     def set_legend_theme(self, p: dict[str, str]) -> None:
         """The legend box and its text in the theme's colours (pyqtgraph's setLabelTextColor only applies
         to labels drawn later: each label is drawn again here)."""
@@ -475,6 +495,14 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         n = self._n_bars
         for vb in (self.price_vb, self.volume_vb):
             vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
+
+    def bar_count(self) -> int:
+        """Bars drawn (live bars included as they come)."""
+        return self._n_bars
+
+    def shown_frame(self) -> Frame | None:
+        """The frame whose heatmap and map are drawn (None before the first, or after clear_data)."""
+        return self._frame
 
     def newest_in_view(self) -> bool:
         """The newest bar is on screen: a live chart follows new bars only then."""

@@ -403,7 +403,9 @@ def run_day(
     async def drive(w: Any, c: Any) -> None:
         t_start = time.perf_counter()
         try:
-            await until(lambda: c.mode == "live" and w.frame is not None and w.engine_ready, 120, "live")
+            await until(
+                lambda: c.mode == "live" and w.frame is not None and w.context.model_ready, 120, "live"
+            )
             await until(lambda: w.worker.wait_idle(0), 60, "first frame")
             for stream in (KLINES, LIQS):
                 conn.send(("subscribed", stream, 20))
@@ -411,7 +413,7 @@ def run_day(
                 conn.recv()
             probe = _Probe(w)
             state["probe"] = probe
-            say(f"live: {len(w.candles):,} bars of history ({w.source_label.text()}); replaying {bars} bars "
+            say(f"live: {len(w.candles):,} bars of history ({w.status.source_label.text()}); replaying {bars} bars "
                 f"({bars * 5 / 60:.1f} h) at {bars_per_s:g} bars/s, {n_tape:,} synthetic liquidations")  # fmt: skip
             first_bar = len(w.candles)
             probe.active = True

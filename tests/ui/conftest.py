@@ -10,6 +10,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
 import contextlib  # noqa: E402
+import gc  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -41,6 +42,7 @@ def no_window_outlives_its_test(qapp: QtWidgets.QApplication) -> Iterator[None]:
     for widget in QtWidgets.QApplication.topLevelWidgets():
         if isinstance(widget, QtWidgets.QMainWindow) and widget.parent() is None:  # charts, workspaces
             dispose(widget)
+    gc.collect()  # the test's garbage goes now, on this thread, not during the next test
 
 
 def make_window(qapp: QtWidgets.QApplication, **settings: object):  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ def test_line_crossing_fires_once_while_price_chatters(win, qtbot) -> None:  # t
         win.set_last_price(p, 3 + i)
     assert len(fired) == 1 and fired[0].kind == "cross" and "66,000.00 up" in fired[0].message
     assert win.alert_dock.table.rowCount() == 1 and "alert line" in win.alert_dock.table.item(0, 2).text()
-    assert "66,000" in win.message_label.text()  # also said in the status bar
+    assert "66,000" in win.status.message_label.text()  # also said in the status bar
     win.set_last_price(65_900.0, 20)  # clearly away: re-armed, and this is a crossing down
     assert len(fired) == 2 and "down" in fired[1].message
     # adding a line on the other side of price is not a crossing

@@ -107,7 +107,7 @@ def test_right_click_during_drag_restores_the_start(win, qtbot) -> None:  # type
 
 def _wait_map(win, qtbot) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: win.lines.lmap is not None and win.lines._map_key is not None
-                    and not win.lines._map_pending, timeout=10_000)  # fmt: skip
+                    and win.worker.wait_idle(0), timeout=10_000)  # fmt: skip
     assert wait_until_drawn(win, 10.0)
 
 
@@ -210,7 +210,7 @@ def test_keys_nudge_delete_and_double_click_edits(win, qtbot) -> None:  # type: 
     assert item.price() == pytest.approx(round(price + 12.3, 1))
     # Delete (the menu action's shortcut) removes the selected line
     win.lines.select(item)
-    delete = next(a for a in win.lines_menu.actions() if a.text() == "Delete selected line")
+    delete = next(a for a in win.menus.lines_menu.actions() if a.text() == "Delete selected line")
     delete.trigger()
     assert item not in win.lines.items and win.lines.selected is None
 

@@ -158,7 +158,7 @@ def test_compare_presets_side_by_side_and_use_one(win, qtbot) -> None:  # type: 
     assert dock.use_button.isEnabled()
     dock.use_button.click()
     assert win.settings.preset == "high" and win.params().preset == "high"
-    assert win.preset_box.currentData() == "high"
+    assert win.toolbar.preset_box.currentData() == "high"
     assert wait_until_drawn(win, 30.0)
     assert "in use" in dock.table.horizontalHeaderItem(3).text()
     assert "in use" not in dock.table.horizontalHeaderItem(1).text()

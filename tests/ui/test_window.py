@@ -29,9 +29,9 @@ def _drawn(window, qtbot) -> None:  # type: ignore[no-untyped-def]
 def test_opens_on_the_sample_and_says_so(window) -> None:  # type: ignore[no-untyped-def]
     sample = load_sample()
     assert len(window.candles) == len(sample.candles)
-    assert window.notice.isVisible() and "OFFLINE" in window.notice.text()
-    assert "sample" in window.source_label.text().lower()
-    assert "model" in window.model_label.text()
+    assert window.status.notice.isVisible() and "OFFLINE" in window.status.notice.text()
+    assert "sample" in window.status.source_label.text().lower()
+    assert "model" in window.status.model_label.text()
     assert window.worker.engine.n_bars == len(sample.candles)
     # the view ends at the latest bar and spans the default range (3 days of 5m bars)
     x0, x1 = window.chart.visible_bars()
@@ -68,15 +68,17 @@ def test_crosshair_readout_shows_engine_numbers(window, qtbot) -> None:  # type:
     b = int(np.argmax(lmap.long))  # the strongest long bin at that bar
     price = float(bins.centers[b])
     window.chart.move_crosshair(float(bar), price)
-    qtbot.waitUntil(lambda: "long_usd" in window.readout_values, timeout=10_000)
-    v = window.readout_values
+    qtbot.waitUntil(lambda: window.readout.values is not None and window.readout.values.liquidity is not None,
+                    timeout=10_000)  # fmt: skip
+    v = window.readout.values
+    at = v.liquidity
     c = window.candles
-    assert v["bar"] == bar and v["close"] == c.close[bar] and v["volume"] == c.volume[bar]
-    assert v["long_usd"] == pytest.approx(lmap.long[b])
-    assert v["short_usd"] == pytest.approx(lmap.short[b])
-    assert v["long_tiers"] == pytest.approx(dict(zip(lmap.tier_labels, lmap.long_by_tier[:, b], strict=True)))
+    assert v.bar == bar and v.close == c.close[bar] and v.volume == c.volume[bar]
+    assert at.long_usd == pytest.approx(lmap.long[b])
+    assert at.short_usd == pytest.approx(lmap.short[b])
+    assert at.long_tiers == pytest.approx(dict(zip(lmap.tier_labels, lmap.long_by_tier[:, b], strict=True)))
     expected_cum = lmap.cum_long[b] if price < lmap.price_now else lmap.cum_short[b]
-    assert v["cumulative_usd"] == pytest.approx(expected_cum)
+    assert at.cumulative_usd == pytest.approx(expected_cum)
     text = window.chart.readout.text()
     assert fmt.price(c.close[bar]) in text and fmt.usd(lmap.long[b]) in text
     assert window.chart.readout.isVisible()
@@ -111,10 +113,10 @@ def test_controls_change_what_is_drawn(window, qtbot) -> None:  # type: ignore[n
     window.set_timeframe("1h")
     _drawn(window, qtbot)
     assert window.candles.interval_ms == 3_600_000 and len(window.candles) == pytest.approx(n5 / 12, abs=2)
-    assert "resampled" in window.message_label.text()
+    assert "resampled" in window.status.message_label.text()
 
     window.set_timeframe("1m")  # finer than the sample: refused, said so, nothing changes
-    assert "not available" in window.message_label.text() and window.candles.interval_ms == 3_600_000
+    assert "not available" in window.status.message_label.text() and window.candles.interval_ms == 3_600_000
 
     window.set_range("24h")
     _drawn(window, qtbot)
@@ -155,14 +157,14 @@ def test_levels_drag_requantises_and_locks(window, qtbot) -> None:  # type: igno
     lo, hi = f.levels
     window.chart.levels_changed.emit(lo, lo + (hi - lo) / 4)  # as a drag of the colour bar does
     qtbot.waitUntil(lambda: window.frame.levels == (lo, lo + (hi - lo) / 4), timeout=10_000)
-    assert window.settings.lock_levels and window.lock_box.isChecked()
+    assert window.settings.lock_levels and window.toolbar.lock_box.isChecked()
     expected = quantise_values(f.values, (lo, lo + (hi - lo) / 4), two_tone=False)
     qtbot.waitUntil(lambda: np.array_equal(window.chart.heatmap.image, expected), timeout=10_000)
     # locked levels survive a pan
     window.chart.pan(-0.8)
     _drawn(window, qtbot)
     assert window.frame.levels == (lo, lo + (hi - lo) / 4)
-    window.lock_box.setChecked(False)
+    window.toolbar.lock_box.setChecked(False)
     window.chart.jump_to_end()
     _drawn(window, qtbot)
     assert window.frame.levels != (lo, lo + (hi - lo) / 4)
@@ -204,9 +206,9 @@ def test_worker_keeps_the_event_loop_spinning(window, qtbot) -> None:  # type: i
     timer.setInterval(5)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
-    gen = window.data_generation
+    gen = window.frames.scheduler.data_generation
     window.set_preset("all")  # engine rebuild + new frame, all in the worker
-    qtbot.waitUntil(lambda: window.data_generation == gen + 1 and window.frame is not None
+    qtbot.waitUntil(lambda: window.frames.scheduler.data_generation == gen + 1 and window.frame is not None
                     and len(window.frame.lmap.tier_labels) == 8, timeout=15_000)  # fmt: skip
     timer.stop()
     assert len(ticks) >= 5
@@ -220,9 +222,9 @@ def test_stale_frames_are_dropped(window, qtbot) -> None:  # type: ignore[no-unt
     old.request = current.request.__class__(
         **{**current.request.__dict__, "generation": current.request.generation - 1}
     )
-    window._on_frame(window.data_generation, old)
+    window.frames._on_frame(window.frames.scheduler.data_generation, old)
     assert window.frame is current
-    window._on_frame(window.data_generation - 1, current)  # another data set's frame
+    window.frames._on_frame(window.frames.scheduler.data_generation - 1, current)  # another data set's frame
     assert window.frame is current
 
 
@@ -285,7 +287,7 @@ def test_real_liquidations_are_drawn_apart_from_estimates(qapp: QtWidgets.QAppli
         assert w.chart.real_liqs.data.size == len(sample.liquidations)
         assert "real liquidation: long (exchange)" in [lab.text for _, lab in w.chart.legend.items]
         assert w.chart.real_liqs.opts["symbol"] != w.chart.sweeps.opts["symbol"]
-        assert "volume model" in w.model_label.text()
+        assert "volume model" in w.status.model_label.text()
     finally:
         w.close()
 
@@ -309,13 +311,13 @@ def test_time_axis_local_and_utc(window, monkeypatch) -> None:  # type: ignore[n
         for when, text in labels(True):
             assert text in (when.strftime("%H:%M"), when.strftime("%d %b")), (when, text)
             assert when.minute == 0  # round UTC hours
-        assert "UTC" in window.update_label.text()
+        assert "UTC" in window.status.update_label.text()
         kolkata = timezone(timedelta(hours=5, minutes=30))
         for when, text in labels(False):
             local = when.astimezone(kolkata)
             assert text in (local.strftime("%H:%M"), local.strftime("%d %b")), (local, text)
             assert local.minute == 0 and when.minute == 30  # round local hours, half past in UTC
-        assert "UTC" not in window.update_label.text() and "IST" in window.update_label.text()
+        assert "UTC" not in window.status.update_label.text() and "IST" in window.status.update_label.text()
     finally:
         monkeypatch.undo()
         time.tzset()
