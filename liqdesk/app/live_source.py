@@ -45,11 +45,11 @@ from liqdesk.feeds.live import (
     OpenInterestUpdate,
     StatusEvent,
 )
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.markets import tick_from_market
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import LiquidationRecord
 from liqdesk.ui import data as data_mod
-from liqdesk.ui.data import MarketData
 
 if TYPE_CHECKING:
     from liqdesk.ui.window import MainWindow
@@ -415,17 +415,18 @@ class LiveController:
             self._go_offline(target, str(exc))
             return "stop"
         if hist.offline:
-            self._go_offline(target, hist.warnings[0].removeprefix("offline: "))
+            self._go_offline(target, hist.notes[0].removeprefix("offline: "))
             return "retry"
         if len(hist.candles) < 2:
             reason = f"{cfg.exchange} returned no {target.timeframe} bars for {target.symbol}"
             self._go_offline(target, reason)
             return "retry"
         label = (f"LIVE · {venue_name(cfg.exchange)} {target.symbol} {target.timeframe} · "
-                 f"{len(hist.candles):,} bars ({hist.cached_bars:,} cached, {hist.fetched_bars:,} fetched)")  # fmt: skip
-        notes = list(hist.warnings)
+                 f"{len(hist.candles):,} bars ({len(hist.candles) - hist.fetched_bars:,} cached, "
+                 f"{hist.fetched_bars:,} fetched)")  # fmt: skip
+        notes = hist.notes
         if hist.open_interest is None:
-            notes.append("no open-interest history: volume model")
+            notes += ("no open-interest history: volume model",)
         data = MarketData(hist.candles, hist.open_interest, hist.liquidations, target.symbol, cfg.exchange, label,
                           offline=False, source_kind="live", notes=notes, tick_size=tick)  # fmt: skip
         self._taker_share = _last_taker_share(hist.candles)
@@ -435,7 +436,7 @@ class LiveController:
         self.mode = "live"
         self._liq_waiting = []
         self._show_in_window(target)
-        self._flash(f"{hist.source}; streaming")
+        self._flash(f"{hist.label}; streaming")
         return "ok"
 
     def _go_offline(self, target: Target, reason: str) -> None:

@@ -31,7 +31,7 @@ from PySide6 import QtCore, QtWidgets
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations
-from liqdesk.ui.data import MarketData
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.ui.frames import Frame
 from liqdesk.ui.results import ResultInbox
 from liqdesk.ui.view_settings import ViewSettings

@@ -38,9 +38,9 @@ from liqdesk.core.stops import (
     snap_to_tick,
 )
 from liqdesk.feeds.lines_store import PriceLine, load_lines, save_lines
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.ui import format as fmt
 from liqdesk.ui.context import ChartContext, ChartLayer
-from liqdesk.ui.data import MarketData
 from liqdesk.ui.frames import Frame
 
 log = logging.getLogger(__name__)

@@ -357,7 +357,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.toolbar.enable_items(self.toolbar.timeframe_box, tfs)
         if not tfs.get(self.settings.timeframe, (False, ""))[0]:
             self.settings.timeframe = market.native_timeframe
-        ranges = market.ranges_available()
+        ranges = data_mod.ranges_available(market)
         self.toolbar.enable_items(
             self.toolbar.range_box,
             {r: (r in ranges, "" if r in ranges else "longer than the loaded data") for r in data_mod.RANGES},

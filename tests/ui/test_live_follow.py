@@ -14,9 +14,10 @@ from PySide6 import QtCore, QtWidgets
 
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.series import Candles, Liquidations
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.sample import load_sample
 from liqdesk.ui import frames
-from liqdesk.ui.data import FixedSource, MarketData
+from liqdesk.ui.data import FixedSource
 from liqdesk.ui.session import wait_until_drawn
 from liqdesk.ui.window import MainWindow, ViewSettings
 from liqdesk.ui.worker import ModelWorker

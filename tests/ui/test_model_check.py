@@ -15,9 +15,10 @@ from PySide6 import QtCore, QtWidgets
 from liqdesk.core.calibration import HOUR_MS, CalibrationConfig, calibrate
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.series import Liquidations
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.presets import params_for
 from liqdesk.feeds.sample import load_sample
-from liqdesk.ui.data import FixedSource, MarketData
+from liqdesk.ui.data import FixedSource
 from liqdesk.ui.model_check import ModelCheckDock, pct_text, pp_text
 from liqdesk.ui.session import wait_until_drawn
 from tests.ui.conftest import dispose, make_window

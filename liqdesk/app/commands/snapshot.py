@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from liqdesk.errors import ConfigError, DataError
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
     from PySide6 import QtWidgets
 
-    from liqdesk.ui.data import RANGES, FixedSource, MarketData
+    from liqdesk.ui.data import RANGES, FixedSource
     from liqdesk.ui.session import wait_until_drawn
     from liqdesk.ui.theme import configure_pyqtgraph
     from liqdesk.ui.window import MainWindow, ViewSettings
@@ -135,17 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
     set_backend(backend)
 
-    market = MarketData(
-        candles=inputs.candles,
-        open_interest=inputs.open_interest,
-        liquidations=inputs.liquidations,
-        symbol=inputs.symbol,
-        exchange=inputs.exchange,
-        label=inputs.label,
-        offline=True,
-        source_kind="sample" if inputs.exchange != "file" and not getattr(args, "exchange", None) else "file",
-        notes=list(inputs.notes),
-    )
+    # A picture of data loaded once: never live (an exchange's history is said "not live" like files are).
+    market = replace(inputs.market, offline=True)
     ok, why = market.timeframe_status(timeframe)
     if not ok:
         raise DataError(why)
