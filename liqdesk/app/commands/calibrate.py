@@ -13,10 +13,8 @@ from liqdesk.app.calibration_tables import (
     INTERVALS,
     actual_table,
     comparison_table,
-    day,
     magnet_table,
     render_text,
-    span,
     venue_tables,
     venue_title,
     verdicts,
@@ -29,6 +27,7 @@ from liqdesk.core.density_snapshots import density_snapshots, snapshot_times
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.estimate_vs_actual import ComparisonConfig, ComparisonSummary, compare_snapshots, summarise
 from liqdesk.core.params import ModelParams
+from liqdesk.core.timespan import span_text, utc_text
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import write_text_atomic
 from liqdesk.feeds.timeparse import parse_duration
@@ -144,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     first = next(iter(results.values()))
     if first.n_snapshots == 0:
         raise DataError(
-            f"no snapshot to score: the data spans {day(int(c.open_time[0]))} → {day(int(c.close_time[-1]))} "
+            f"no snapshot to score: the data spans {utc_text(int(c.open_time[0]))} → {utc_text(int(c.close_time[-1]))} "
             f"({(int(c.close_time[-1]) - int(c.open_time[0])) / 86_400_000:.1f} days), and snapshots start after "
-            f"--warmup {span(config.warmup_ms)}, every {span(config.every_ms)} within the view; shorten --warmup, "
+            f"--warmup {span_text(config.warmup_ms)}, every {span_text(config.every_ms)} within the view; shorten --warmup, "
             "widen the view or give more data"
         )
     if report is not None:
@@ -264,8 +263,8 @@ def _text(inputs: Inputs, results: dict[str, CalibrationResult]) -> str:
         "liqdesk calibrate: does the estimated heatmap predict where real liquidations happen?",
         f"source: {inputs.label}",
         *(f"note: {n}" for n in inputs.notes),
-        f"snapshots: {first.n_snapshots} every {span(cfg.every_ms)} from {day(first.first_ms)} to "
-        f"{day(first.last_ms)} UTC; horizon {span(cfg.horizon_ms)}, lookback {span(cfg.lookback_ms)}",
+        f"snapshots: {first.n_snapshots} every {span_text(cfg.every_ms)} from {utc_text(first.first_ms)} to "
+        f"{utc_text(first.last_ms)} UTC; horizon {span_text(cfg.horizon_ms)}, lookback {span_text(cfg.lookback_ms)}",
         f"map: {cfg.n_bins} cells over the lookback range, at least spot ±{cfg.range_pct:g} %; price "
         f"tolerance ±{cfg.tolerance_pct:g} %; likelihood floor {cfg.floor * 100:g} % uniform",
         f"real liquidations: {len(inputs.liquidations)} in the tape, {first.n_tape_events} inside the scored "
