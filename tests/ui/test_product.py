@@ -51,7 +51,11 @@ def settle(qapp: QtWidgets.QApplication, ms: int = 50) -> None:
 def test_state_round_trip_through_the_window(qapp: QtWidgets.QApplication, config: Path) -> None:
     ws = open_ws(qapp)
     w = ws.current
-    assert w.settings.symbol == SYMBOLS[0] and w.windowIcon() is not None
+    assert w.settings.symbol == SYMBOLS[0]
+    from liqdesk.ui.icons import app_icon
+
+    icon = ws.windowIcon()  # the app's icon, not Qt's blank default
+    assert not icon.isNull() and icon.pixmap(32, 32).toImage() == app_icon().pixmap(32, 32).toImage()
     # change what a trader changes: symbol, timeframe, preset, map transform, theme, UTC, window size
     w.toolbar.symbol_box.activated.emit(w.toolbar.symbol_box.findData(SYMBOLS[0]))
     w.toolbar.timeframe_box.activated.emit(w.toolbar.timeframe_box.findData("1h"))
@@ -228,8 +232,9 @@ def test_tabs_layout_saved_and_restored(qapp: QtWidgets.QApplication, config: Pa
     ws2 = open_ws(qapp)
     assert [p.window.settings.symbol for p in ws2.panes] == [SYMBOLS[0], SYMBOLS[2]]
     assert ws2.tabs.currentIndex() == 1
-    assert not ws2.close_tab(0) or ws2.tabs.count() == 1
-    assert not ws2.close_tab()  # the last tab stays
+    assert ws2.close_tab(0) and ws2.tabs.count() == 1
+    assert [p.window.settings.symbol for p in ws2.panes] == [SYMBOLS[2]]
+    assert not ws2.close_tab() and ws2.tabs.count() == 1  # the last tab stays
     ws2.close()
 
 
