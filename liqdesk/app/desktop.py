@@ -5,7 +5,7 @@ while ``LiveController`` tries the exchange in the background (Binance USDⓈ-M 
 ``--exchange/--symbol/--timeframe`` say otherwise) and switches to live data when it answers. ``--offline``
 never touches the network.
 
-Shutdown (desktop.md, qasync + ccxt): the window's close does not quit Qt by itself; it ends ``main()``, which
+Shutdown (qasync + ccxt): the window's close does not quit Qt by itself; it ends ``main()``, which
 closes the feed and the exchange (``await exchange.close()``) and cancels what is left with a timeout, so no
 aiohttp session is left unclosed. A loop exception handler logs every stray task error and shows it in the
 window.

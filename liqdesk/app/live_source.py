@@ -13,13 +13,15 @@ Two objects:
   toolbar restart the streams (the old feed is closed and awaited first).
 
 One ccxt exchange (``Venue``) and one cache for the controller's life, shared by history and feeds, closed once
-in ``close()`` (desktop.md: one exchange per venue; unclosed instances leak aiohttp sessions).
+in ``close()`` (one exchange per venue: every ccxt instance opens its own aiohttp session, and one not closed
+leaks it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -367,7 +369,7 @@ class LiveController:
         assert self.venue is not None and self.cache is not None
         feed = LiveFeed(
             self.config.exchange, target.symbol, target.timeframe, venue=self.venue, cache=self.cache,
-            settings=self.config.feed, clock=self.clock, on_event=lambda e, g=gen: self._on_event(g, e),
+            settings=self.config.feed, clock=self.clock, on_event=functools.partial(self._on_event, gen),
         )  # fmt: skip
         self.feed = feed
         try:

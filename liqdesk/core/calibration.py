@@ -1,6 +1,6 @@
 """Does the heatmap tell the truth? The model's density scored against real liquidations.
 
-Method (docs/model.md, "Is it any good?"); the parts live in their own modules:
+Method (the README's "Does the heatmap tell the truth?"); the parts live in their own modules:
 
 * **Snapshots** (density_snapshots). Every `every` (aligned to the clock) the engine's alive long and
   short notional is binned into `n_bins` cells over the shown range; a snapshot at t is scored

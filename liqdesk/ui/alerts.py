@@ -16,6 +16,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liqdesk.core.alerts import AlertEvent, LargeLiquidation, LineCrossing, MagnetProximity
 from liqdesk.core.series import Liquidations
 from liqdesk.feeds.lines_store import load_prefs, save_pref
+from liqdesk.feeds.state import SCHEMA
 from liqdesk.ui import format as fmt
 from liqdesk.ui.context import ChartLayer
 from liqdesk.ui.lines import LinesController
@@ -147,17 +148,16 @@ class AlertCenter(QtCore.QObject, ChartLayer):
         return self.tray
 
 
-def _prefs(persist: bool) -> dict[str, object]:
-    from liqdesk.feeds.state import SCHEMA
-
-    defaults = {k: v[0] for k, v in SCHEMA["alerts"].items()}
-    if not persist:
-        return defaults
-    try:
-        return {**defaults, **load_prefs("alerts")}
-    except Exception as exc:
-        log.warning("alert settings: %s", exc)
-        return defaults
+def _prefs(persist: bool) -> dict[str, float | bool]:
+    """The alert thresholds (numbers) and the sound switch: the state file's, its defaults where missing."""
+    defaults: dict[str, float | bool] = {k: v[0] for k, v in SCHEMA["alerts"].items()}
+    saved: dict[str, object] = {}
+    if persist:
+        try:
+            saved = load_prefs("alerts")
+        except Exception as exc:
+            log.warning("alert settings: %s", exc)
+    return {k: v if isinstance(v := saved.get(k, d), float | int | bool) else d for k, d in defaults.items()}
 
 
 class AlertDock(QtWidgets.QDockWidget):

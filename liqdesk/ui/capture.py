@@ -194,7 +194,7 @@ class Capture(QtCore.QObject):
             png = QtCore.QByteArray()
             buf = QtCore.QBuffer(png)
             buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
-            if not image.save(buf, "PNG"):
+            if not QtGui.QImageWriter(buf, QtCore.QByteArray(b"PNG")).write(image):
                 raise OSError(f"{target}: the image could not be encoded")
             # a temp file renamed into place: a full disk never leaves a partial PNG or loses the previous one
             written = write_bytes_atomic(target, bytes(png.data()))

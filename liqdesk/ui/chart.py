@@ -915,7 +915,7 @@ def _set_text(item: pg.TextItem | pg.LabelItem, text: str, color: str | None = N
     out the text again on every setText/setHtml (~0.1 ms each)."""
     if getattr(item, "_liqdesk_text", None) == (text, color):
         return
-    item._liqdesk_text = (text, color)  # type: ignore[union-attr]
+    item._liqdesk_text = (text, color)
     if color is None:
         item.setText(text)
     else:

@@ -439,11 +439,11 @@ class SettingsDialog(QtWidgets.QDialog):
         row.addWidget(self.theme_dark)
         row.addWidget(self.theme_light)
         row.addStretch(1)
-        self.theme_dark.toggled.connect(lambda on: on and not self._updating and self.ws.set_theme("dark"))
-        self.theme_light.toggled.connect(lambda on: on and not self._updating and self.ws.set_theme("light"))
+        self.theme_dark.toggled.connect(lambda on: self._theme_chosen("dark", on))
+        self.theme_light.toggled.connect(lambda on: self._theme_chosen("light", on))
         f.addRow("Theme", row)
         self.utc = QtWidgets.QCheckBox("Time axis and logs in UTC (off: local time)")
-        self.utc.toggled.connect(lambda on: not self._updating and self.ws.set_utc(on))
+        self.utc.toggled.connect(self._utc_chosen)
         f.addRow("Time", self.utc)
         note = QtWidgets.QLabel(
             "The heatmap keeps its colour map in both themes; pick the map in the toolbar."
@@ -451,6 +451,14 @@ class SettingsDialog(QtWidgets.QDialog):
         note.setWordWrap(True)
         f.addRow("", note)
         return page
+
+    def _theme_chosen(self, name: str, on: bool) -> None:
+        if on and not self._updating:
+            self.ws.set_theme(name)
+
+    def _utc_chosen(self, on: bool) -> None:
+        if not self._updating:
+            self.ws.set_utc(on)
 
     # ---------------------------------------------------------------- common
     def refresh(self) -> None:
@@ -524,7 +532,8 @@ class ShortcutsDialog(QtWidgets.QDialog):
         v.addWidget(buttons)
 
     def shortcuts(self) -> list[str]:
-        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+        items = (self.table.item(r, 0) for r in range(self.table.rowCount()))
+        return [item.text() if item is not None else "" for item in items]
 
 
 ABOUT_HTML = """

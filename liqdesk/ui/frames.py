@@ -136,12 +136,14 @@ def quantise(
     tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
 ) -> np.ndarray:
     """uint8 codes straight from the two sides' transformed values."""
-    return quantise_values(frame_values(tlong, tshort, two_tone), levels, two_tone)
+    codes: np.ndarray = quantise_values(frame_values(tlong, tshort, two_tone), levels, two_tone)
+    return codes
 
 
 def colour(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """uint8 codes → 32-bit pixels in QImage.Format_ARGB32's layout (0xAARRGGBB words)."""
-    return argb_table(lut)[image]
+    pixels: np.ndarray = argb_table(lut)[image]
+    return pixels
 
 
 def argb_table(lut: np.ndarray) -> np.ndarray:
@@ -162,7 +164,8 @@ def requantise(frame: Frame, levels: tuple[float, float], colormap: str) -> np.n
         raise ValueError("the frame's values were dropped (a newer frame superseded it)")
     if (colormap == TWO_TONE) != frame.request.two_tone:
         raise ValueError("switching to or from the two-tone map needs a new frame")
-    return quantise_values(frame.values, levels, frame.request.two_tone)
+    codes: np.ndarray = quantise_values(frame.values, levels, frame.request.two_tone)
+    return codes
 
 
 def sweep_bubbles(engine: LiquidationEngine, start_bar: int, end_bar: int, limit: int) -> Bubbles:

@@ -822,9 +822,13 @@ class LinesController(QtCore.QObject, ChartLayer):
         menu.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         p = snap_to_tick(price, self.tick)
         text = fmt.price(p, tick_decimals(self.tick))
+
+        def add(kind: str) -> Callable[[], object]:
+            return lambda: self.add_line(kind, p)
+
         for kind, words in (("stop", "Stop here"), ("target", "Target here"), ("entry", "Entry here"),
                             ("alert", "Alert here")):  # fmt: skip
-            menu.addAction(f"{words}  ({text})", lambda k=kind: self.add_line(k, p))
+            menu.addAction(f"{words}  ({text})", add(kind))
         for title, fn in extra or []:
             menu.addSeparator()
             menu.addAction(title, fn)

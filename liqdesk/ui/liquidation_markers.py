@@ -75,10 +75,12 @@ class LiquidationMarkers(ChartLayer):
 
     @staticmethod
     def _inside(liq: Liquidations, c: Candles) -> np.ndarray:
-        return (liq.time >= c.open_time[0]) & (liq.time < c.close_time[-1])
+        inside: np.ndarray = (liq.time >= c.open_time[0]) & (liq.time < c.close_time[-1])
+        return inside
 
     @staticmethod
     def _x(liq: Liquidations, c: Candles) -> np.ndarray:
         """Chart x of each event: its bar index plus the fraction of the bar elapsed."""
         i = np.clip(np.searchsorted(c.open_time, liq.time, "right") - 1, 0, len(c) - 1)
-        return (i - 0.5 + (liq.time - c.open_time[i]) / c.interval_ms).astype(np.float64)
+        x: np.ndarray = (i - 0.5 + (liq.time - c.open_time[i]) / c.interval_ms).astype(np.float64)
+        return x

@@ -37,5 +37,5 @@ def grab_png(window: MainWindow, path: str, width: int, height: int) -> None:
         image = image.scaled(width, height, QtCore.Qt.AspectRatioMode.IgnoreAspectRatio,
                              QtCore.Qt.TransformationMode.SmoothTransformation)  # fmt: skip
     image = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)
-    if not image.save(path, "PNG"):
+    if not QtGui.QImageWriter(path, QtCore.QByteArray(b"PNG")).write(image):
         raise OSError(f"cannot write {path}")

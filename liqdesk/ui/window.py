@@ -29,6 +29,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations
 from liqdesk.core.timespan import span_text
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.markets import tick_size
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
@@ -72,7 +73,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings = settings or ViewSettings(theme=theme.current_theme())
         self._explicit_params = params  # fixed params from the command line (overrides presets)
         self.model_overrides: dict[str, object] = dict(self.settings.model_overrides)
-        self.market: data_mod.MarketData | None = None
+        self.market: MarketData | None = None
         self.candles: Candles | None = None
         self._pending_range_reset = True
         self.market_controlled = False  # True: symbol/timeframe requests are answered by a controller
@@ -205,7 +206,7 @@ class MainWindow(QtWidgets.QMainWindow):
         ev.accept()  # type: ignore[attr-defined]
         screen = ev.screenPos()  # type: ignore[attr-defined]
         self.lines.chart_menu(price, QtCore.QPoint(int(screen.x()), int(screen.y())),
-                              extra=[("Position from here…", lambda p=price: self.open_position_form(p))])  # fmt: skip
+                              extra=[("Position from here…", lambda: self.open_position_form(price))])  # fmt: skip
 
     # ------------------------------------------------------------------ user actions
 

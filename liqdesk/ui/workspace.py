@@ -375,7 +375,7 @@ class Workspace(QtWidgets.QMainWindow):
             self.settings_dialog = SettingsDialog(self, self)
         self.settings_dialog.refresh()
         # Non-modal (the chart stays usable and shows each change): show(), returning at once. open() would
-        # make it window-modal; exec() would nest an event loop inside qasync's (desktop.md).
+        # make it window-modal; exec() would nest an event loop inside qasync's, which qasync does not survive.
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
@@ -447,8 +447,8 @@ class Workspace(QtWidgets.QMainWindow):
                           "timeframe": w.settings.timeframe, "range": w.settings.range_name})  # fmt: skip
         s.data["panes"] = panes
         s.set("window", "current_tab", self.tabs.currentIndex())
-        s.set("window", "geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
-        s.set("window", "dock_state", base64.b64encode(bytes(cur.saveState())).decode())
+        s.set("window", "geometry", base64.b64encode(self.saveGeometry().data()).decode())
+        s.set("window", "dock_state", base64.b64encode(cur.saveState().data()).decode())
         s.set("market", "exchange", self.pane_of(cur).exchange)
         for key, value in (("symbol", v.symbol), ("timeframe", v.timeframe), ("range", v.range_name)):
             with contextlib.suppress(ValueError):

@@ -1,4 +1,4 @@
-"""The compute backend in the product (issue 6): choice and precedence, the status bar, the CLI's
+"""The compute backend in the product: choice and precedence, the status bar, the CLI's
 one-line error for a cupy that cannot run, and the worker's device branch on the emulated CuPy of
 tests/core/cuda_emulator (the CUDA kernels compiled for the CPU), in a real window."""
 

@@ -237,7 +237,7 @@ def test_position_form_draws_liquidation_and_money_risk(win, qtbot) -> None:  # 
     dock = win.position_dock
     assert dock.isVisible() and dock.entry.value() == pytest.approx(last)
     dock.leverage.setValue(20)
-    dock.size.setValue(25_000)
+    dock.size_usd.setValue(25_000)
     dock.apply_button.click()
     risk = position_risk(LONG, last, 20, 25_000)
     assert win.lines.liq_item is not None and win.lines.liq_item.price() == pytest.approx(

@@ -1,4 +1,4 @@
-"""The desktop product (issue 7): state round-trip through the real workspace, tolerant loading with a visible
+"""The desktop product: state round-trip through the real workspace, tolerant loading with a visible
 warning, the settings dialog applying live, dark/light themes, tabs and their saved layout, Help and About,
 and the window hooks the live controller uses (signals, incremental liquidation markers)."""
 
