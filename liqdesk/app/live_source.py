@@ -222,7 +222,9 @@ class LiveController:
         # Called with the liquidations just drawn as markers (the latency benchmark listens here).
         self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
-        self._notice_stream: str | None = None  # the stream a RECONNECTING / RATE LIMITED notice is about
+        # The streams a RECONNECTING / RATE LIMITED notice is about, each with its notice: the notice stays
+        # until every one of them is back, whatever order they come back in.
+        self._streams_down: dict[str, str] = {}
         if not config.offline:
             try:
                 # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
@@ -556,7 +558,7 @@ class LiveController:
         flowing = ("RECONNECTING", "RATE") if not appended else ("RECONNECTING", "RATE", "WAITING")
         if (bars or liqs) and w.status.notice.isVisible() and w.status.notice.text().startswith(flowing):
             w.show_notice(None)  # data flows again
-            self._notice_stream = None
+            self._streams_down.clear()
 
     def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
         """New real liquidations to the window (``add_liquidations`` appends only the new markers and feeds the
@@ -619,7 +621,7 @@ class LiveController:
             return
         if e.level == "info":
             w.flash(text)
-            if e.text.endswith("connected") and e.stream == self._notice_stream:
+            if e.text.endswith("connected") and self._streams_down.pop(e.stream, None) is not None:
                 self._reconnected(w, e)
             return
         low = e.text.lower()
@@ -634,18 +636,21 @@ class LiveController:
         else:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
-        self._notice_stream = e.stream
+        self._streams_down[e.stream] = notice
         w.flash(text)
 
     def _reconnected(self, w: MainWindow, e: StatusEvent) -> None:
-        """The stream behind the notice is back: the notice goes (bars may not flow at once: an exchange
-        whose clock is behind the newest bar shown sends bars the chart already has, and says so)."""
-        self._notice_stream = None
+        """A stream behind the notice is back. Another still down: the notice says that one. All back: the
+        notice goes (bars may not flow at once: an exchange whose clock is behind the newest bar shown sends
+        bars the chart already has, and says so)."""
         if not w.status.notice.text().startswith(("RECONNECTING", "RATE")):
+            return
+        if self._streams_down:
+            w.show_notice(next(reversed(self._streams_down.values())))
             return
         c = w.candles
         now = self.clock()
-        if e.stream == "candles" and c is not None and len(c) and int(c.open_time[-1]) > now:
+        if c is not None and len(c) and int(c.open_time[-1]) > now:
             from liqdesk.feeds.timeparse import format_time
 
             w.show_notice(f"WAITING · {venue_name(e.exchange or self.config.exchange)} is at "

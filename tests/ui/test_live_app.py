@@ -414,3 +414,34 @@ def test_reconnecting_clears_when_the_stream_is_back_even_if_the_exchange_clock_
         errors = run_qasync(guarded())
         w.close()
     assert errors == []
+
+
+@pytest.mark.parametrize("behind", [True, False])
+def test_the_notice_waits_for_every_dropped_stream_whatever_order_they_come_back_in(
+    qapp: QtWidgets.QApplication, env: Path, behind: bool
+) -> None:
+    """Both streams dropped; the one whose warning came last reconnected first. The notice used to go then (the
+    candles still down), and the candles' own reconnect, no longer 'the stream behind the notice', never said
+    that the exchange's clock was behind the chart."""
+    from liqdesk.feeds.live import StatusEvent
+
+    newest = int(load_sample().candles.open_time[-1])
+    now = newest - 3 * H if behind else newest + H
+    c, w = make(LiveConfig(), lambda: now)
+    try:
+        down = "NetworkError: Connection closed by remote server; reconnecting in 0.0 s"
+        c._on_status(StatusEvent(down, "warning", "binanceusdm", SYMBOL, "candles"))
+        c._on_status(StatusEvent(down, "warning", "binanceusdm", SYMBOL, "liquidations"))
+        c._on_status(StatusEvent("liquidations connected", "info", "binanceusdm", SYMBOL, "liquidations"))
+        assert w.status.notice.text().startswith("RECONNECTING")  # the candles are still down
+        c._on_status(StatusEvent("candles connected", "info", "binanceusdm", SYMBOL, "candles"))
+        if behind:
+            assert (
+                w.status.notice.text().startswith("WAITING")
+                and "behind the newest bar" in w.status.notice.text()
+            )
+        else:
+            assert not w.status.notice.isVisible()
+    finally:
+        w.close()
+        run_qasync(c.close())
