@@ -43,6 +43,7 @@ def no_window_outlives_its_test(qapp: QtWidgets.QApplication) -> Iterator[None]:
         if isinstance(widget, QtWidgets.QMainWindow) and widget.parent() is None:  # charts, workspaces
             dispose(widget)
     gc.collect()  # the test's garbage goes now, on this thread, not during the next test
+    gc.freeze()  # what survived is kept out of later scans: the next collection looks at new objects only
 
 
 def make_window(qapp: QtWidgets.QApplication, **settings: object):  # type: ignore[no-untyped-def]
