@@ -1,39 +1,63 @@
 """Results of background jobs, handed to callbacks on the GUI thread.
 
-A `ResultInbox` belongs to a Qt object (a window, a dock, a dialog) and is deleted with it: a result that
-arrives after its owner is gone is dropped by Qt, never delivered to a deleted receiver. A job's future
-completes on the executor's thread; the inbox posts the callback to its own (the GUI) thread through a queued
-signal, or calls it at once when the future completed on the GUI thread already (an executor in
-`force_sync()` mode: tests then see the result before `submit` returns).
+A `ResultInbox` belongs to a Qt object (a window, a dock, a dialog). A job's future completes on its
+executor's thread; the inbox posts the callback through one process-wide mailbox that lives on the GUI thread
+and is never deleted, so a background thread never emits on an object that the GUI thread may be deleting.
+The callback runs on the GUI thread only while the inbox's owner still exists (checked there, where owners
+are deleted: no race); a result for a closed window is dropped. A future completed on the GUI thread already
+(an executor in `force_sync()` mode) has its callback called at once.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
 from PySide6 import QtCore
 
-log = logging.getLogger(__name__)
-
 T = TypeVar("T")
 
 
-class ResultInbox(QtCore.QObject):
-    _posted = QtCore.Signal(object)  # a callable to run on the GUI thread
+class _Mailbox(QtCore.QObject):
+    """Runs posted callables on the GUI thread (a queued signal from other threads, a call from this one)."""
 
+    posted = QtCore.Signal(object)
+
+    def __init__(self, app: QtCore.QCoreApplication) -> None:
+        super().__init__(app)
+        self.posted.connect(self._run)
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        fn()
+
+
+_mailbox: _Mailbox | None = None
+
+
+def _the_mailbox() -> _Mailbox:
+    global _mailbox
+    if _mailbox is None:
+        app = QtCore.QCoreApplication.instance()
+        if app is None or QtCore.QThread.currentThread() != app.thread():
+            raise RuntimeError("a ResultInbox is made on the GUI thread, after the QApplication")
+        _mailbox = _Mailbox(app)
+    return _mailbox
+
+
+class ResultInbox:
     def __init__(self, owner: QtCore.QObject) -> None:
-        super().__init__(owner)
-        self._posted.connect(self._run)
+        self._mailbox = _the_mailbox()
+        self.open = True  # False once the owner is deleted: nothing is delivered any more
+        owner.destroyed.connect(self._owner_gone)
+
+    def _owner_gone(self, *_: object) -> None:
+        self.open = False
 
     def post(self, fn: Callable[[], object]) -> None:
-        """Run `fn` on the GUI thread: now if called there, else at the GUI loop's next turn."""
-        try:
-            self._posted.emit(fn)
-        except RuntimeError:  # the owner (and this inbox) is already deleted: nobody to tell
-            log.debug("result dropped: its receiver is gone")
+        """Run `fn` on the GUI thread while the owner exists: now if called there, else at the GUI loop's next
+        turn."""
+        self._mailbox.posted.emit(lambda: fn() if self.open else None)
 
     def deliver(
         self,
@@ -54,6 +78,3 @@ class ResultInbox(QtCore.QObject):
                 self.post(lambda: on_error(exc))
 
         future.add_done_callback(done)
-
-    def _run(self, fn: Callable[[], object]) -> None:
-        fn()

@@ -173,3 +173,30 @@ def test_worker_requests_of_one_kind_supersede_each_other(qapp: QtWidgets.QAppli
     assert worker.wait_idle(10_000)
     assert a.cancelled() and b.done() and not b.cancelled()
     worker.shutdown()
+
+
+def test_results_reach_the_gui_thread_and_never_a_deleted_owner(qapp: QtWidgets.QApplication, qtbot) -> None:  # type: ignore[no-untyped-def]
+    from PySide6 import QtCore
+
+    from liqdesk.ui.results import ResultInbox
+
+    ex = SerialExecutor("test-inbox")
+    owner = QtCore.QObject()
+    inbox = ResultInbox(owner)
+    got: list[tuple[int, str]] = []
+    inbox.deliver(ex.submit(lambda: 7), lambda v: got.append((v, threading.current_thread().name)))
+    qtbot.waitUntil(lambda: bool(got), timeout=5_000)
+    assert got == [
+        (7, threading.main_thread().name)
+    ]  # computed on the executor, handed over on the GUI thread
+
+    gate = held(ex)
+    late = ex.submit(lambda: 8)
+    inbox.deliver(late, lambda v: got.append((v, "after the owner was deleted")))
+    owner.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    assert not inbox.open
+    gate.set()
+    assert late.result(10) == 8 and ex.wait_idle(5)
+    qtbot.wait(50)
+    assert got == [(7, threading.main_thread().name)]  # the result for the deleted owner was dropped
