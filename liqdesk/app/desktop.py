@@ -271,8 +271,25 @@ async def shutdown(controller: LiveController | _Controllers, extra: list[asynci
         await asyncio.wait(pending, timeout=SHUTDOWN_TIMEOUT_S)
 
 
+def is_dropped_pong(context: dict[str, Any]) -> bool:
+    """ccxt answers a websocket ping from a task nobody awaits; when the connection drops meanwhile, the pong
+    fails ("Cannot write to closing transport") and asyncio reports the task's unretrieved exception. The feed
+    reconnects anyway: this is no error to show."""
+    import aiohttp
+
+    future = context.get("future")
+    coro = future.get_coro() if isinstance(future, asyncio.Task) else None
+    return (
+        isinstance(context.get("exception"), aiohttp.ClientConnectionResetError)
+        and getattr(coro, "__qualname__", "").endswith("ClientWebSocketResponse.pong")
+    )
+
+
 def _exception_handler(window: Any) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
     def on_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if is_dropped_pong(context):
+            log.debug("event loop: a pong on a closing websocket failed (the feed reconnects)")
+            return
         # A silently dead task is the usual failure: log it and say so in the window.
         exc = context.get("exception")
         message = str(context.get("message") or "")
