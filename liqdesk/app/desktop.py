@@ -279,9 +279,9 @@ def is_dropped_pong(context: dict[str, Any]) -> bool:
 
     future = context.get("future")
     coro = future.get_coro() if isinstance(future, asyncio.Task) else None
-    return (
-        isinstance(context.get("exception"), aiohttp.ClientConnectionResetError)
-        and getattr(coro, "__qualname__", "").endswith("ClientWebSocketResponse.pong")
+    name = str(getattr(coro, "__qualname__", ""))
+    return isinstance(context.get("exception"), aiohttp.ClientConnectionResetError) and name.endswith(
+        "ClientWebSocketResponse.pong"
     )
 
 
