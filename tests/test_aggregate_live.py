@@ -43,7 +43,7 @@ def test_four_venues_stream_bars_and_tapes_into_their_engines_and_the_sum(env: P
                 ccxt_options=lambda ex: opts[ex], now_ms=now,
             )  # fmt: skip
             for v, h in zip(VENUES, hists, strict=True):
-                assert len(h.candles) >= 100, (v, h.warnings)
+                assert len(h.candles) >= 100, (v, h.notes)
             inputs = [
                 VenueInput(v, SYMBOLS[v], h.candles, h.open_interest, params_for("coinglass", venue=v),
                            h.liquidations, h.label, tape_kind(v))

@@ -80,7 +80,7 @@ def test_http_500_and_503_are_retried_like_429(tmp_path: Path) -> None:
                 )  # fmt: skip
             assert len(h.candles) == len(s.served_klines(int(s.klines.open_time[-300]), s.now_ms))
             assert sum("server error" in m for m in msgs) == 3, msgs
-            assert not h.warnings
+            assert not h.notes
 
     asyncio.run(main_())
 

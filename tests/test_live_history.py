@@ -50,7 +50,7 @@ def test_backfill_over_paging_boundaries_equals_served_series(tmp_path: Path) ->
             assert all(
                 int(q["limit"]) <= 500 for p, q in s.request_log if p == "/futures/data/openInterestHist"
             )
-            assert progress[-1][0] == progress[-1][1] and "cache" in h.source
+            assert progress[-1][0] == progress[-1][1] and "cache" in h.label
 
     asyncio.run(main())
 
@@ -65,7 +65,7 @@ def test_restart_uses_cache_without_refetching(tmp_path: Path) -> None:
             with Cache(tmp_path / "c.db") as db:  # "restart": a new cache object on the same file
                 again = await _load(s, db, start, s.now_ms, with_open_interest=False)
             assert sum(n for p, n in s.requests.items() if p.startswith("/fapi/v1/klines")) == before
-            assert again.fetched_bars == 0 and again.cached_bars == len(first.candles)
+            assert again.fetched_bars == 0 and len(again.candles) == len(first.candles)
             np.testing.assert_array_equal(again.candles.close, first.candles.close)
             # three more bars close: only those are fetched, in one small request
             await s.advance(3)
@@ -89,7 +89,7 @@ def test_rate_limit_backs_off_and_recovers(tmp_path: Path) -> None:
                                 progress=lambda d, t, m: msgs.append(m))  # fmt: skip
             assert len(h.candles) == len(s.served_klines(int(s.klines.open_time[-300]), s.now_ms))
             assert sum("rate limited" in m for m in msgs) == 3
-            assert not h.warnings
+            assert not h.notes
 
     asyncio.run(main())
 
@@ -106,7 +106,7 @@ def test_offline_returns_cache_with_warning(tmp_path: Path) -> None:
             h = await load_history_async("binanceusdm", SYMBOL, "1h", start, now, ccxt_options=opts, cache=db,
                                          now_ms=now, policy=FAST_REST)  # fmt: skip
             assert h.offline and h.candles.open_time.tolist() == first.candles.open_time.tolist()
-            assert "offline" in h.source
+            assert "offline" in h.label
             with pytest.raises(DataError, match="cannot load history from binanceusdm"):
                 await load_history_async("binanceusdm", SYMBOL, "1h", start, now, ccxt_options=opts, cache=db,
                                          now_ms=now, policy=FAST_REST, offline_ok=False)  # fmt: skip

@@ -82,7 +82,7 @@ def test_bybit_backfill_then_live_bars_and_liquidations_with_faults(tmp_path: Pa
                     "bybit", BYBIT, "1h", start, s.now_ms, ccxt_options=opts, cache=db, now_ms=s.now_ms,
                     policy=FAST_REST, progress=lambda d, t, m: msgs.append(m),
                 )  # fmt: skip
-                assert not h.warnings, h.warnings
+                assert not h.notes, h.notes
                 assert sum("rate limited" in m for m in msgs) == 1
                 assert sum("server error" in m for m in msgs) >= 2  # 10016 and the 503 are retried
                 _assert_cache_equals_served(s, db, "bybit", BYBIT, quote=True)
@@ -227,7 +227,7 @@ def test_okx_backfill_then_live_bars_and_liquidations_with_faults(tmp_path: Path
                     "okx", OKX, "1h", start, s.now_ms, ccxt_options=opts, cache=db, now_ms=s.now_ms,
                     policy=FAST_REST, progress=lambda d, t, m: msgs.append(m),
                 )  # fmt: skip
-                assert not h.warnings, h.warnings
+                assert not h.notes, h.notes
                 assert sum("rate limited" in m for m in msgs) == 1
                 assert sum("server error" in m for m in msgs) == 2
                 _assert_cache_equals_served(s, db, "okx", OKX, quote=True, taker_from=taker_from)
@@ -354,8 +354,8 @@ def test_hyperliquid_backfill_records_open_interest_from_first_use_and_streams_l
                     policy=FAST_REST, progress=lambda d, t, m: msgs.append(m),
                 )  # fmt: skip
                 assert sum("rate limited" in m for m in msgs) == 1
-                assert any("keeps only its latest 5,000 1h candles" in w for w in h.warnings), h.warnings
-                assert any("no open-interest history" in w and "1 point since" in w for w in h.warnings)
+                assert any("keeps only its latest 5,000 1h candles" in w for w in h.notes), h.notes
+                assert any("no open-interest history" in w and "1 point since" in w for w in h.notes)
                 _assert_cache_equals_served(s, db, "hyperliquid", HL, quote=False)
                 assert len(h.candles) == 4999  # the latest 5,000 include the live one
                 assert h.candles.mark_high is None  # no mark-price candles on this venue

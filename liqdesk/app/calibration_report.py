@@ -16,14 +16,13 @@ from liqdesk.app.calibration_tables import (
     INTERVALS,
     Table,
     comparison_table,
-    day,
     magnet_table,
-    span,
     venue_tables,
     venue_title,
     verdicts,
 )
 from liqdesk.core.calibration import CalibrationResult
+from liqdesk.core.timespan import span_text, utc_text
 
 COLORS = ["#d9a400", "#2f6fde", "#159a6f", "#d6334a", "#9c3fb8", "#e0761e"]
 
@@ -130,7 +129,7 @@ def _plots(results: dict[str, CalibrationResult]) -> str:
             if p.n_pairs:
                 path.append((f"{who} ({p.n_snapshots} snapshots)", p.curve.cell_share, p.curve.usd_share))
     first = next(iter(results.values()))
-    horizon = span(first.config.horizon_ms)
+    horizon = span_text(first.config.horizon_ms)
     return (
         '<div class="plots"><figure>'
         + svg_plot(
@@ -162,8 +161,8 @@ def html_report(
     meta = [
         f"source: {source}",
         *(f"note: {n}" for n in notes),
-        f"snapshots: {first.n_snapshots} every {span(cfg.every_ms)} from {day(first.first_ms)} to "
-        f"{day(first.last_ms)} UTC; horizon {span(cfg.horizon_ms)}, lookback {span(cfg.lookback_ms)}",
+        f"snapshots: {first.n_snapshots} every {span_text(cfg.every_ms)} from {utc_text(first.first_ms)} to "
+        f"{utc_text(first.last_ms)} UTC; horizon {span_text(cfg.horizon_ms)}, lookback {span_text(cfg.lookback_ms)}",
         f"map: {cfg.n_bins} cells over the lookback range, at least spot ±{cfg.range_pct:g} %; price tolerance "
         f"±{cfg.tolerance_pct:g} %; likelihood floor {cfg.floor * 100:g} % uniform",
         f"real liquidations: {tape_events} in the tape, {first.n_tape_events} inside the scored horizons",

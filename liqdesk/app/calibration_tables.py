@@ -17,7 +17,7 @@ from liqdesk.core.calibration import (
     null_label,
 )
 from liqdesk.core.estimate_vs_actual import ComparisonSummary
-from liqdesk.feeds.timeparse import format_time
+from liqdesk.core.timespan import span_text
 
 NO_CI = "[no CI]"
 INTERVALS = (
@@ -53,19 +53,6 @@ def num(e: Estimate, fmt: str = "+.3f", unit: str = "") -> str:
 
 def plain(x: float, fmt: str = ".2f") -> str:
     return f"{x:{fmt}}" if math.isfinite(x) else "n/a"
-
-
-def span(ms: int) -> str:
-    if ms % 3_600_000 == 0 and ms < 48 * 3_600_000:  # "24h" reads better than "1d"
-        return f"{ms // 3_600_000}h"
-    for unit, div in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        if ms % div == 0:
-            return f"{ms // div}{unit}"
-    return f"{ms / 1000:g}s"
-
-
-def day(ms: int | None) -> str:
-    return "-" if ms is None else format_time(ms)[:16].replace("T", " ")
 
 
 def usd(x: float) -> str:
@@ -178,7 +165,7 @@ def precision_table(score: LiquidationScore, r: CalibrationResult) -> Table:
     notes = [
         f"zone = a local maximum of the smoothed map, ±{r.config.tolerance_pct:g} % wide (mean width "
         f"{plain(width)} %), separate from denser zones; hit = a liquidation of that side inside it within "
-        f"{span(r.config.horizon_ms)}; only snapshots with events in their horizon",
+        f"{span_text(r.config.horizon_ms)}; only snapshots with events in their horizon",
         "chance = the same number of zones of the same width placed at random in the range price traversed; "
         "reached = zones price traded into; Wilson 95 % on zones ÷ (snapshots per independent window)",
     ]
@@ -193,7 +180,7 @@ def magnet_table(r: CalibrationResult) -> Table:
              pct(m.random_side), num(m.difference.scaled(100.0), "+.1f") + " pp"]]  # fmt: skip
     notes = [
         f"largest cluster within {m.within_pct:g} % of spot (candles only): touched within "
-        f"{span(r.config.horizon_ms)}, against the same distance on a random side; {m.n_no_cluster} snapshots "
+        f"{span_text(r.config.horizon_ms)}, against the same distance on a random side; {m.n_no_cluster} snapshots "
         f"without a cluster in reach, {m.n_censored} without a full horizon",
     ]
     return Table("Magnet test", header, rows, notes)

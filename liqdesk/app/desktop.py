@@ -5,7 +5,7 @@ while ``LiveController`` tries the exchange in the background (Binance USDⓈ-M 
 ``--exchange/--symbol/--timeframe`` say otherwise) and switches to live data when it answers. ``--offline``
 never touches the network.
 
-Shutdown (desktop.md, qasync + ccxt): the window's close does not quit Qt by itself; it ends ``main()``, which
+Shutdown (qasync + ccxt): the window's close does not quit Qt by itself; it ends ``main()``, which
 closes the feed and the exchange (``await exchange.close()``) and cancels what is left with a timeout, so no
 aiohttp session is left unclosed. A loop exception handler logs every stray task error and shows it in the
 window.
@@ -117,6 +117,7 @@ def run(
     warmup.start()  # the model's kernels compile (first run) or load while Qt starts and the sample loads
     from PySide6 import QtWidgets
 
+    from liqdesk.app.live_source import LiveController
     from liqdesk.feeds.state import load_state
     from liqdesk.ui.icons import APP_ID, app_icon
     from liqdesk.ui.theme import configure_pyqtgraph
@@ -182,9 +183,11 @@ def run(
         if backend_note:
             workspace.current.flash(backend_note)
         for pane in workspace.panes:
-            pane.controller.start()
+            if pane.controller is not None:
+                pane.controller.start()
         if after_start is not None:
             pane = workspace.pane_of(workspace.current)
+            assert isinstance(pane.controller, LiveController)  # every tab of the app streams its market
             side.append(asyncio.ensure_future(after_start(pane.window, pane.controller)))
         await closed.wait()
         # Tabs closed just before: let their controllers finish closing while the loop still runs.

@@ -13,19 +13,22 @@ Two objects:
   toolbar restart the streams (the old feed is closed and awaited first).
 
 One ccxt exchange (``Venue``) and one cache for the controller's life, shared by history and feeds, closed once
-in ``close()`` (desktop.md: one exchange per venue; unclosed instances leak aiohttp sessions).
+in ``close()`` (one exchange per venue: every ccxt instance opens its own aiohttp session, and one not closed
+leaks it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,12 +47,12 @@ from liqdesk.feeds.live import (
     OpenInterestUpdate,
     StatusEvent,
 )
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.markets import tick_from_market
 from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import LiquidationRecord
 from liqdesk.ui import data as data_mod
-from liqdesk.ui.data import MarketData
 
 if TYPE_CHECKING:
     from liqdesk.ui.window import MainWindow
@@ -225,9 +228,9 @@ class LiveController:
         # Called with the liquidations just drawn as markers (the latency benchmark listens here).
         self.on_liquidations_shown: Callable[[list[LiquidationRecord]], None] | None = None
         self._offline_reason = ""
-        # streams with a RECONNECTING / RATE LIMITED notice up, and the notice each gave: the notice goes once all
-        # of them are back (both streams share one connection and usually drop together, in either order)
-        self._troubled: dict[str, str] = {}
+        # The streams a RECONNECTING / RATE LIMITED notice is about, each with its notice: the notice stays
+        # until every one of them is back, whatever order they come back in.
+        self._streams_down: dict[str, str] = {}
         if not config.offline:
             try:
                 # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
@@ -245,6 +248,12 @@ class LiveController:
                 self.errors.append(self._offline_reason)
                 log.error("%s", self._offline_reason)
             self._prepare_fallback(self.target)
+
+    @property
+    def cache_path(self) -> Path | None:
+        """The cache file in use (None: none could be opened, --offline, or a store that is no file)."""
+        path = getattr(self.cache, "path", None)  # only the SQLite store is a file
+        return None if path is None else Path(path)
 
     # -- wiring --------------------------------------------------------------------------------------------
     def initial_settings(self) -> dict[str, Any]:
@@ -370,7 +379,7 @@ class LiveController:
         assert self.venue is not None and self.cache is not None
         feed = LiveFeed(
             self.config.exchange, target.symbol, target.timeframe, venue=self.venue, cache=self.cache,
-            settings=self.config.feed, clock=self.clock, on_event=lambda e, g=gen: self._on_event(g, e),
+            settings=self.config.feed, clock=self.clock, on_event=functools.partial(self._on_event, gen),
         )  # fmt: skip
         self.feed = feed
         try:
@@ -421,17 +430,18 @@ class LiveController:
             self._go_offline(target, str(exc))
             return "stop"
         if hist.offline:
-            self._go_offline(target, hist.warnings[0].removeprefix("offline: "))
+            self._go_offline(target, hist.notes[0].removeprefix("offline: "))
             return "retry"
         if len(hist.candles) < 2:
             reason = f"{cfg.exchange} returned no {target.timeframe} bars for {target.symbol}"
             self._go_offline(target, reason)
             return "retry"
         label = (f"LIVE · {venue_name(cfg.exchange)} {target.symbol} {target.timeframe} · "
-                 f"{len(hist.candles):,} bars ({hist.cached_bars:,} cached, {hist.fetched_bars:,} fetched)")  # fmt: skip
-        notes = list(hist.warnings)
+                 f"{len(hist.candles):,} bars ({len(hist.candles) - hist.fetched_bars:,} cached, "
+                 f"{hist.fetched_bars:,} fetched)")  # fmt: skip
+        notes = hist.notes
         if hist.open_interest is None:
-            notes.append("no open-interest history: volume model")
+            notes += ("no open-interest history: volume model",)
         data = MarketData(hist.candles, hist.open_interest, hist.liquidations, target.symbol, cfg.exchange, label,
                           offline=False, source_kind="live", notes=notes, tick_size=tick)  # fmt: skip
         self._taker_share = _last_taker_share(hist.candles)
@@ -441,7 +451,7 @@ class LiveController:
         self.mode = "live"
         self._liq_waiting = []
         self._show_in_window(target)
-        self._flash(f"{hist.source}; streaming")
+        self._flash(f"{hist.label}; streaming")
         return "ok"
 
     def _go_offline(self, target: Target, reason: str) -> None:
@@ -482,11 +492,7 @@ class LiveController:
         w.load_symbol(target.symbol)
         if self.mode == "live":
             # Every timeframe can be streamed: undo the window's "not in this data" greying-out.
-            model = w.timeframe_box.model()
-            for i in range(w.timeframe_box.count()):
-                item = model.item(i)  # type: ignore[attr-defined]
-                item.setEnabled(True)
-                item.setToolTip("")
+            w.toolbar.enable_all(w.toolbar.timeframe_box)
         self._show_mode()
 
     def _show_mode(self) -> None:
@@ -561,9 +567,9 @@ class LiveController:
         if liqs or (appended and self._liq_waiting):
             self._show_liquidations(w, liqs)
         flowing = ("RECONNECTING", "RATE") if not appended else ("RECONNECTING", "RATE", "WAITING")
-        if (bars or liqs) and w.notice.isVisible() and w.notice.text().startswith(flowing):
+        if (bars or liqs) and w.status.notice.isVisible() and w.status.notice.text().startswith(flowing):
             w.show_notice(None)  # data flows again
-            self._troubled.clear()
+            self._streams_down.clear()
 
     def _show_liquidations(self, w: MainWindow, records: list[LiquidationRecord]) -> None:
         """New real liquidations to the window (``add_liquidations`` appends only the new markers and feeds the
@@ -626,7 +632,7 @@ class LiveController:
             return
         if e.level == "info":
             w.flash(text)
-            if e.text.endswith("connected") and self._troubled.pop(e.stream or "", None) is not None:
+            if e.text.endswith("connected") and self._streams_down.pop(e.stream, None) is not None:
                 self._reconnected(w, e)
             return
         low = e.text.lower()
@@ -641,19 +647,17 @@ class LiveController:
         else:
             notice = f"RECONNECTING · {e.stream or 'stream'}: {_first_clause(e.text)}"
         w.show_notice(notice)
-        if notice.startswith(("RECONNECTING", "RATE")):
-            self._troubled[e.stream or ""] = notice
+        self._streams_down[e.stream] = notice
         w.flash(text)
 
     def _reconnected(self, w: MainWindow, e: StatusEvent) -> None:
-        """A stream behind the notice is back. While another is still down its notice stays; once all are back the
-        notice goes (bars may not flow at once: an exchange whose clock is behind the newest bar shown sends bars
-        the chart already has, and says so — whichever stream came back last)."""
-        if not w.notice.text().startswith(("RECONNECTING", "RATE")):
-            self._troubled.clear()
+        """A stream behind the notice is back. Another still down: the notice says that one. All back: the
+        notice goes (bars may not flow at once: an exchange whose clock is behind the newest bar shown sends
+        bars the chart already has, and says so)."""
+        if not w.status.notice.text().startswith(("RECONNECTING", "RATE")):
             return
-        if self._troubled:
-            w.show_notice(next(reversed(self._troubled.values())))
+        if self._streams_down:
+            w.show_notice(next(reversed(self._streams_down.values())))
             return
         c = w.candles
         now = self.clock()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from liqdesk.app.calibration_tables import NO_CI, Table, num, pct, plain, span
+from liqdesk.app.calibration_tables import NO_CI, Table, num, pct, plain
 from liqdesk.core.calibration import HOUR_MS, CalibrationConfig
 from liqdesk.core.model_experiments import (
     BASELINE,
@@ -38,6 +38,7 @@ from liqdesk.core.model_experiments import (
     run_experiments,
 )
 from liqdesk.core.params import ModelParams
+from liqdesk.core.timespan import span_text
 from liqdesk.feeds.files import read_candles_report
 from liqdesk.feeds.presets import load_presets, params_for
 from liqdesk.feeds.resources import resource_path
@@ -130,7 +131,7 @@ def run_bundled(
     tapes, sets, vs = bundled_tapes(), bundled_candle_sets() if magnets else [], variants()
     out = []
     for h in horizons_ms:
-        say = (lambda m, h=h: progress(f"{span(h)}: {m}")) if progress else None
+        say = (lambda m, h=h: progress(f"{span_text(h)}: {m}")) if progress else None
         out.append(run_experiments(vs, tapes, sets, experiment_config(h, n_boot, seed), say))
     return out
 
@@ -159,7 +160,7 @@ def summary_table(result: ExperimentResult) -> Table:
     header += [k.replace(" · fit", " · FIT").replace(" · report", " · HELD OUT") for k in keys]
     header += [f"magnet · {m} · HELD OUT" for m in result.magnets]
     return Table(
-        f"Horizon {span(result.config.horizon_ms)}: Δ nats per event against the baseline (paired), and the "
+        f"Horizon {span_text(result.config.horizon_ms)}: Δ nats per event against the baseline (paired), and the "
         "magnet test (cluster touched − same distance on a random side)",
         header,
         rows,
@@ -183,7 +184,7 @@ def tape_tables(result: ExperimentResult) -> list[Table]:
             ])  # fmt: skip
         out.append(
             Table(
-                f"Horizon {span(result.config.horizon_ms)}, held out: {key.removesuffix(' · report')} "
+                f"Horizon {span_text(result.config.horizon_ms)}, held out: {key.removesuffix(' · report')} "
                 f"({first.n_events} events in {first.n_blocks} independent windows)",
                 [
                     "variant",
@@ -216,7 +217,7 @@ def magnet_tables(result: ExperimentResult) -> list[Table]:
         ]
         out.append(
             Table(
-                f"Horizon {span(result.config.horizon_ms)}, magnets held out: {name} ({first.n_snapshots} snapshots, "
+                f"Horizon {span_text(result.config.horizon_ms)}, magnets held out: {name} ({first.n_snapshots} snapshots, "
                 f"{first.n_blocks} independent windows)",
                 ["variant", "cluster touched", "same distance, random side", "difference"],
                 rows,
@@ -246,7 +247,7 @@ def decision_table(results: Sequence[ExperimentResult]) -> Table:
             d.family, d.candidate, yes[d.fit_ok], yes[d.held_out_ok], yes[d.magnets_ok], d.covered or "yes",
             "ADOPT" if d.adopt else "keep the default",
         ])  # fmt: skip
-    horizons = " and ".join(span(r.config.horizon_ms) for r in results)
+    horizons = " and ".join(span_text(r.config.horizon_ms) for r in results)
     return Table(
         f"Which changes become defaults (rule applied at {horizons})",
         ["family", "chosen on the fit parts", "beats baseline on fit at every horizon",
@@ -268,12 +269,12 @@ def all_tables(results: Sequence[ExperimentResult]) -> list[Table]:
 
 def notes(results: Sequence[ExperimentResult]) -> list[str]:
     out = [
-        f"split: {SPLIT_TEXT}; a snapshot every {span(results[0].config.every_ms)}; variants marked * are their "
+        f"split: {SPLIT_TEXT}; a snapshot every {span_text(results[0].config.every_ms)}; variants marked * are their "
         "family's choice on the fit parts at that horizon; 'fitted' combines the choices",
     ]
     for r in results:
         chosen = ", ".join(f"{family}: {name}" for family, name in r.chosen.items())
-        out.append(f"chosen at {span(r.config.horizon_ms)} (highest nats per event over uniform on the fit parts, each "
+        out.append(f"chosen at {span_text(r.config.horizon_ms)} (highest nats per event over uniform on the fit parts, each "
                    f"fit tape weighted equally): {chosen}")  # fmt: skip
     out += [
         "fit nats/event: mean log-likelihood per event over uniform on the fit parts (the figure that chooses)",

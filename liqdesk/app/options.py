@@ -20,6 +20,7 @@ from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds import presets as presets_mod
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.timeparse import parse_duration, parse_time
 from liqdesk.feeds.validate import MIN_TIME_MS, ReadReport
 
@@ -28,17 +29,41 @@ DEFAULT_VIEW = "7d"
 
 @dataclass
 class Inputs:
-    candles: Candles  # all history up to the end of the view
-    open_interest: OpenInterest | None
-    liquidations: Liquidations
+    """What a command works on: a market's data (all its history up to the end of the view), the model's
+    parameters and the view."""
+
+    market: MarketData
     params: ModelParams
-    label: str  # where the data came from, for every output
-    symbol: str
-    exchange: str
     view_start_ms: int
     view_end_ms: int  # exclusive
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what this run says about its inputs (printed)
     backend: str = "auto"  # --backend, else LIQDESK_BACKEND, else auto (core.backend.select_backend)
+
+    # The market's parts, as the commands read them.
+    @property
+    def candles(self) -> Candles:
+        return self.market.candles
+
+    @property
+    def open_interest(self) -> OpenInterest | None:
+        return self.market.open_interest
+
+    @property
+    def liquidations(self) -> Liquidations:
+        return self.market.liquidations
+
+    @property
+    def label(self) -> str:
+        """Where the data came from, for every output."""
+        return self.market.label
+
+    @property
+    def symbol(self) -> str:
+        return self.market.symbol
+
+    @property
+    def exchange(self) -> str:
+        return self.market.exchange
 
     def view_bars(self) -> tuple[int, int]:
         t = self.candles.open_time
@@ -226,28 +251,27 @@ def load_inputs(args: argparse.Namespace) -> Inputs:
         parse_options_json(args.ccxt_options)  # broken JSON is an error even where it would not be used
         notes_before.append("--ccxt-options is ignored without --exchange")
     if getattr(args, "exchange", None):
-        candles, oi, liqs, label, symbol, exchange = _from_exchange(args)
-        params = params.with_(
-            brackets=presets_mod.venue_brackets(exchange)
-        )  # the venue's liquidation formula
+        market = _from_exchange(args)
+        params = params.with_(brackets=presets_mod.venue_brackets(market.exchange))  # the venue's formula
     elif getattr(args, "candles", None):
-        candles, oi, liqs, label, symbol, exchange = _from_files(args)
+        market = _from_files(args)
     else:
-        candles, oi, liqs, label, symbol, exchange = _from_sample(args)
+        market = _from_sample(args)
+    candles = market.candles
     if len(candles) < 2:
-        raise DataError(f"{label}: fewer than two candles")
+        raise DataError(f"{market.label}: fewer than two candles")
     start, end = view_window(args, candles)
     upto = candles.between(None, end)
     if len(upto) == 0 or int(np.searchsorted(upto.open_time, start, "left")) >= len(upto):
         raise DataError(
-            f"no candles between {_iso(start)} and {_iso(end)} in {label} "
+            f"no candles between {_iso(start)} and {_iso(end)} in {market.label} "
             f"(data spans {_iso(int(candles.open_time[0]))} → {_iso(int(candles.close_time[-1]))})"
         )
     notes = notes_before
-    if oi is None:
+    if market.open_interest is None:
         notes.append("no open-interest data: openings estimated from volume (volume model)")
     backend, _ = resolve_request(getattr(args, "backend", None), os.environ)
-    return Inputs(upto, oi, liqs, params, label, symbol, exchange, start, end, notes, backend=backend)
+    return Inputs(replace(market, candles=upto), params, start, end, notes, backend=backend)
 
 
 def choose_backend(
@@ -297,18 +321,17 @@ def _iso(ms: int) -> str:
     return format_time(ms)[:16] + "Z"
 
 
-def _from_sample(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _from_sample(args: argparse.Namespace) -> MarketData:
     from liqdesk.feeds.sample import load_sample
 
     name = getattr(args, "sample", None)
     s = load_sample(name) if name else load_sample()
     if getattr(args, "open_interest", None) or getattr(args, "liquidations", None):
         raise ConfigError("--open-interest / --liquidations need --candles (the sample brings its own)")
-    liqs = s.liquidations if s.liquidations is not None else Liquidations.empty()
-    return s.candles, s.open_interest, liqs, s.label, s.symbol, s.exchange
+    return s
 
 
-def _from_files(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _from_files(args: argparse.Namespace) -> MarketData:
     from liqdesk.feeds import files
 
     candles, report = files.read_candles_report(args.candles)
@@ -323,7 +346,7 @@ def _from_files(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         liqs, report = files.read_liquidations_report(args.liquidations, symbol=symbol)
         print_report(report)
     label = f"file {args.candles}" + (f" + {args.open_interest}" if oi is not None else "")
-    return candles, oi, liqs, label, symbol, "file"
+    return MarketData(candles, oi, liqs, symbol, "file", label, offline=True, source_kind="file")
 
 
 def print_report(report: ReadReport, limit: int = 5) -> None:
@@ -333,7 +356,7 @@ def print_report(report: ReadReport, limit: int = 5) -> None:
         print(f"liqdesk: {level}: {line}", file=sys.stderr)
 
 
-def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _from_exchange(args: argparse.Namespace) -> MarketData:
     from liqdesk.feeds.history import load_history
     from liqdesk.feeds.venue_set import venue_ccxt_options
 
@@ -363,12 +386,12 @@ def _from_exchange(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )  # fmt: skip
     if hist.offline and len(hist.candles) < 2:
         # nothing to fall back on: one line that says why (the exchange's error), not two
-        why = next(w for w in hist.warnings if w.startswith("offline")).removeprefix("offline: ")
+        why = next(w for w in hist.notes if w.startswith("offline")).removeprefix("offline: ")
         why = why.removesuffix("; showing cached data")
         raise DataError(f"cannot load history from {args.exchange}: {why}; nothing cached for {symbol} {tf}")
-    for w in hist.warnings:
+    for w in hist.notes:
         print(f"liqdesk: warning: {w}", file=sys.stderr)
-    return hist.candles, hist.open_interest, hist.liquidations, hist.label, symbol, args.exchange
+    return hist
 
 
 def _now_ms() -> int:

@@ -339,7 +339,7 @@ def _from_exchanges(args: argparse.Namespace, params: ModelParams) -> tuple[list
     notes: list[str] = []
     venues = []
     for ex, h in zip(exchanges, hists, strict=True):
-        for w in h.warnings:
+        for w in h.notes:
             print(f"liqdesk: warning: {ex}: {w}", file=sys.stderr)
         if len(h.candles) < 2:
             notes.append(f"{ex}: no candles for {symbols[ex]} {tf} (not cached, and the exchange gave none)")

@@ -14,27 +14,28 @@ before the thread has finished waits for numba's compiler lock and uses what it 
 from __future__ import annotations
 
 import logging
-import threading
+from concurrent.futures import Future
+
+from liqdesk.ui.jobs import SerialExecutor
 
 log = logging.getLogger(__name__)
 
-_thread: threading.Thread | None = None
+_executor = SerialExecutor("liqdesk-kernel-warmup")
+_started: Future[None] | None = None
 
 
-def start() -> threading.Thread:
-    """Start the warm-up thread (once per process); returns it."""
-    global _thread
-    if _thread is None:
-        _thread = threading.Thread(target=_warm_up, name="liqdesk-kernel-warmup", daemon=True)
-        _thread.start()
-    return _thread
+def start() -> Future[None]:
+    """Start the warm-up on a thread of its own (once per process); its future."""
+    global _started
+    if _started is None:
+        _started = _executor.submit(_warm_up)
+    return _started
 
 
 def join(timeout_s: float = 30.0) -> None:
     """Wait for the warm-up to finish (at exit: a thread still inside the compiler when the interpreter shuts
     down can take the process down with it)."""
-    if _thread is not None:
-        _thread.join(timeout_s)
+    _executor.wait_idle(timeout_s)
 
 
 def _warm_up() -> None:

@@ -1,6 +1,6 @@
 """Does the heatmap tell the truth? The model's density scored against real liquidations.
 
-Method (docs/model.md, "Is it any good?"); the parts live in their own modules:
+Method (the README's "Does the heatmap tell the truth?"); the parts live in their own modules:
 
 * **Snapshots** (density_snapshots). Every `every` (aligned to the clock) the engine's alive long and
   short notional is binned into `n_bins` cells over the shown range; a snapshot at t is scored
@@ -79,6 +79,7 @@ from liqdesk.core.params import ModelParams
 from liqdesk.core.path_conditional import PathRanges, PathScore, path_ranges, score_path
 from liqdesk.core.ranks import rank_interval, top_weight
 from liqdesk.core.series import LONG, SHORT, Candles, Liquidations, OpenInterest
+from liqdesk.core.timespan import span_text
 from liqdesk.core.zone_precision import PrecisionScore, precision_at_n
 
 F64 = NDArray[np.float64]
@@ -578,7 +579,7 @@ def _row_verdict(
     if not enough:
         return (
             f"too few events to conclude: {n_events} events in {n_blocks} independent "
-            f"{_span(config.block_length_ms)} windows (need ≥ {config.min_events} in ≥ {config.min_blocks})"
+            f"{span_text(config.block_length_ms)} windows (need ≥ {config.min_events} in ≥ {config.min_blocks})"
         )
     t = top[0]
     pct = f"top {t.q * 100:g} % cells"
@@ -599,15 +600,6 @@ def _row_verdict(
     if ties:
         parts.append("no difference from " + ", ".join(ties))
     return "; ".join(parts)
-
-
-def _span(ms: int) -> str:
-    if ms % HOUR_MS == 0 and ms < 48 * HOUR_MS:  # "24h" reads better than "1d"
-        return f"{ms // HOUR_MS}h"
-    for unit, div in (("d", 86_400_000), ("h", HOUR_MS), ("m", 60_000)):
-        if ms % div == 0:
-            return f"{ms // div}{unit}"
-    return f"{ms / HOUR_MS:g}h"
 
 
 def reliability_curve(pairs: PairScores, row: str = "total", points: int = 101) -> ReliabilityCurve:

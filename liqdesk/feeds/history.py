@@ -1,8 +1,9 @@
 """History for one market: the cache first, the exchange for what is missing, everything stored.
 
 ``load_history`` (sync, for the CLI) and ``load_history_async`` (for the app's asyncio/qasync loop) return a
-``MarketHistory`` of closed candles (with quote/taker volume and mark wicks where the venue offers them), open
-interest, and the recorded real liquidations. With no network the cache is returned and ``warnings`` say so.
+``MarketData`` of closed candles (with quote/taker volume and mark wicks where the venue offers them), open
+interest, and the recorded real liquidations. With no network the cache is returned, marked offline, and its
+``notes`` say so (the first one starting with "offline:").
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 from ccxt.base import errors as ccxt_errors
 
-from liqdesk.core.series import Candles, Liquidations, OpenInterest, timeframe_ms
+from liqdesk.core.series import Candles, OpenInterest, timeframe_ms
 from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.cache import CacheError
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venues import Venue, create_venue, venue_class
 from liqdesk.feeds.venues.base import OI_PERIODS_MS, empty_candles
@@ -146,29 +148,6 @@ def _keeper(
             return False
 
     return keep
-
-
-@dataclass(frozen=True)
-class MarketHistory:
-    exchange: str
-    symbol: str
-    timeframe: str
-    candles: Candles
-    open_interest: OpenInterest | None
-    liquidations: Liquidations
-    source: str  # e.g. "binanceusdm: 2,160 bars cached, 300 fetched"
-    fetched_bars: int = 0
-    cached_bars: int = 0
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def label(self) -> str:
-        """Same as ``source`` (a one-line description for status bars and reports)."""
-        return self.source
-
-    @property
-    def offline(self) -> bool:
-        return any(w.startswith("offline") for w in self.warnings)
 
 
 def _floor(t: int, step: int) -> int:
@@ -349,7 +328,7 @@ async def load_history_async(
     with_mark: bool = True,
     offline_ok: bool = True,
     policy: RetryPolicy = RetryPolicy(),
-) -> MarketHistory:
+) -> MarketData:
     """Closed bars with start_ms <= open_time < end_ms (cache first, missing parts fetched and stored), open
     interest over the range where the venue keeps it, and the recorded liquidations.
 
@@ -481,12 +460,13 @@ async def load_history_async(
             "the volume model covers the time before"
         )
     cached = len(candles) - fetched_bars
-    source = f"{exchange_id}: {cached:,} bars from the cache, {fetched_bars:,} fetched"
-    if warnings and any(w.startswith("offline") for w in warnings):
-        source = f"{exchange_id} (offline): {len(candles):,} bars from the cache"
-    return MarketHistory(
-        exchange_id, symbol, timeframe, candles, oi if oi is not None and len(oi) else None, liqs, source,
-        fetched_bars, cached, tuple(warnings),
+    offline = any(w.startswith("offline") for w in warnings)
+    label = f"{exchange_id}: {cached:,} bars from the cache, {fetched_bars:,} fetched"
+    if offline:
+        label = f"{exchange_id} (offline): {len(candles):,} bars from the cache"
+    return MarketData(
+        candles, oi if oi is not None and len(oi) else None, liqs, symbol, exchange_id, label, offline=offline,
+        source_kind="cache" if offline else "exchange", notes=tuple(warnings), fetched_bars=fetched_bars,
     )  # fmt: skip
 
 
@@ -500,7 +480,7 @@ def load_history(
     ccxt_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
     **kwargs: Any,
-) -> MarketHistory:
+) -> MarketData:
     """Synchronous wrapper of ``load_history_async`` for the command line (runs its own event loop)."""
     return asyncio.run(
         load_history_async(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 # aiohttp's websocket heartbeat coroutines, whose orphaned failure after a disconnect is expected
-_HEARTBEAT = frozenset({"ClientWebSocketResponse.ping", "ClientWebSocketResponse.pong"})
+_HEARTBEAT = ("ClientWebSocketResponse.ping", "ClientWebSocketResponse.pong")
 
 
 def is_orphaned_heartbeat(context: dict[str, Any]) -> bool:
@@ -22,4 +22,4 @@ def is_orphaned_heartbeat(context: dict[str, Any]) -> bool:
         return False
     get_coro = getattr(task, "get_coro", None)
     code = getattr(get_coro() if callable(get_coro) else None, "cr_code", None)
-    return getattr(code, "co_qualname", None) in _HEARTBEAT
+    return str(getattr(code, "co_qualname", "")).endswith(_HEARTBEAT)

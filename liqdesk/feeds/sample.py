@@ -7,13 +7,13 @@ per process and their arrays are read-only, because every caller shares them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 
 import numpy as np
 
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
+from liqdesk.core.timespan import utc_text
 from liqdesk.errors import DataError
 from liqdesk.feeds.files import (
     merge_taker_volume,
@@ -23,6 +23,7 @@ from liqdesk.feeds.files import (
     read_taker_volume_report,
 )
 from liqdesk.feeds.fills import read_fills_report
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.resources import resource_path
 from liqdesk.feeds.validate import ReadReport
 
@@ -66,18 +67,6 @@ _DESCRIPTIONS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, eq=False)
-class SampleData:
-    name: str
-    label: str  # one line for the window title / status bar
-    candles: Candles
-    open_interest: OpenInterest | None
-    liquidations: Liquidations | None
-    symbol: str = SYMBOL
-    exchange: str = EXCHANGE
-    notes: tuple[str, ...] = ()  # what the readers dropped (e.g. duplicate rows), for an info panel
-
-
 def list_samples() -> list[str]:
     """Sample names, default first."""
     return list(_DESCRIPTIONS)
@@ -88,10 +77,11 @@ def sample_description(name: str) -> str:
     return _DESCRIPTIONS[name]
 
 
-def load_sample(name: str = DEFAULT_SAMPLE) -> SampleData:
-    """A bundled sample by name (see list_samples); cached, arrays read-only."""
+def load_sample(name: str = DEFAULT_SAMPLE) -> MarketData:
+    """A bundled sample by name (see list_samples): a MarketData of its own (the arrays, read-only, are
+    read once per process and shared)."""
     _check_name(name)
-    return _load(name)
+    return dataclasses.replace(_load(name))
 
 
 def _check_name(name: str) -> None:
@@ -100,7 +90,7 @@ def _check_name(name: str) -> None:
 
 
 @functools.cache
-def _load(name: str) -> SampleData:
+def _load(name: str) -> MarketData:
     if name == "btcusdt-5m":
         data = _btcusdt_5m()
     elif name == "btcusdt-1m-2025-01":
@@ -121,18 +111,29 @@ def _path(file: str) -> str:
 
 
 def _label(candles: Candles) -> str:
-    def day(ms: int) -> str:
-        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
-
     first, last = int(candles.open_time[0]), int(candles.open_time[-1])
-    return f"Bundled sample: Binance BTCUSDT {candles.timeframe}, {day(first)} → {day(last)} (real data)"
+    return (f"Bundled sample: Binance BTCUSDT {candles.timeframe}, {utc_text(first, minutes=False)} → "
+            f"{utc_text(last, minutes=False)} (real data)")  # fmt: skip
+
+
+def _sample(
+    label: str,
+    candles: Candles,
+    notes: tuple[str, ...],
+    open_interest: OpenInterest | None = None,
+    liquidations: Liquidations | None = None,
+) -> MarketData:
+    return MarketData(candles=candles, open_interest=open_interest,
+                      liquidations=liquidations if liquidations is not None else Liquidations.empty(),
+                      symbol=SYMBOL, exchange=EXCHANGE, label=label, offline=True, source_kind="sample",
+                      notes=notes)  # fmt: skip
 
 
 def _notes(*reports: ReadReport) -> tuple[str, ...]:
     return tuple(r.summary() for r in reports if not r.clean or r.notes)
 
 
-def _btcusdt_5m() -> SampleData:
+def _btcusdt_5m() -> MarketData:
     candles, rc = read_candles_report(_path(CANDLES_5M))
     oi, ro = read_open_interest_report(_path(METRICS_5M))
     taker, rt = read_taker_volume_report(_path(METRICS_5M))
@@ -144,38 +145,38 @@ def _btcusdt_5m() -> SampleData:
     # volume at the same open time (median ratio 0.99999, correlation 1.0 over 1,718 bars);
     # merge_taker_volume checks that again (units="auto") and raises if it ever stops holding.
     candles = merge_taker_volume(candles, taker)
-    return SampleData("btcusdt-5m", _label(candles), candles, oi, None, notes=_notes(rc, ro, rt))
+    return _sample(_label(candles), candles, _notes(rc, ro, rt), open_interest=oi)
 
 
-def _btcusdt_1m_2025_01() -> SampleData:
+def _btcusdt_1m_2025_01() -> MarketData:
     candles, rc = read_candles_report(_path(CANDLES_1M))
     liq, rl = read_liquidations_report(_path(FORCE_ORDERS), exchange=EXCHANGE, symbol=SYMBOL)
-    return SampleData("btcusdt-1m-2025-01", _label(candles), candles, None, liq, notes=_notes(rc, rl))
+    return _sample(_label(candles), candles, _notes(rc, rl), liquidations=liq)
 
 
-def _btcusdt_1m_2025_05() -> SampleData:
+def _btcusdt_1m_2025_05() -> MarketData:
     candles, rc = read_candles_report(_path(CANDLES_1M_2025_05))
     # The fills file's side column is wrong at the source: the side comes from these candles' path.
     liq, rl, _ = read_fills_report(_path(HYPERLIQUID_FILLS), candles)
     label = _label(candles).replace("(real data)", "+ Hyperliquid liquidation fills (real data)")
-    return SampleData("btcusdt-1m-2025-05", label, candles, None, liq, notes=_notes(rc, rl))
+    return _sample(label, candles, _notes(rc, rl), liquidations=liq)
 
 
-def _btcusdt_5m_2025_10_10() -> SampleData:
+def _btcusdt_5m_2025_10_10() -> MarketData:
     candles, rc = read_candles_report(_path(CANDLES_5M_2025_10))
     label = _label(candles).replace("(real data)", "(real data; no open interest: volume model)")
-    return SampleData("btcusdt-5m-2025-10-10", label, candles, None, None, notes=_notes(rc))
+    return _sample(label, candles, _notes(rc))
 
 
-def _btcusdt_1h_2025() -> SampleData:
+def _btcusdt_1h_2025() -> MarketData:
     candles, rc = read_candles_report(_path(KLINES_1H))
-    return SampleData("btcusdt-1h-2025", _label(candles), candles, None, None, notes=_notes(rc))
+    return _sample(_label(candles), candles, _notes(rc))
 
 
-def _freeze(obj: object) -> None:
+def _freeze(obj: Candles | OpenInterest | Liquidations | None) -> None:
     if obj is None:
         return
-    for f in fields(obj):  # type: ignore[arg-type]
+    for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         if isinstance(v, np.ndarray):
             v.flags.writeable = False

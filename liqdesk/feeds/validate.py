@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from liqdesk.core.timespan import span_text
 from liqdesk.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -391,7 +392,8 @@ def flag_mixed_durations(duration: np.ndarray, check: RowChecker) -> int | None:
     usual = int(vals[np.argmax(counts)])
     off = np.abs(duration - usual) > max(1, usual // 1000)
     check.flag(
-        off & ~check.bad, lambda i: f"bar lasts {_span(int(duration[i]))}, the file's bars {_span(usual)}"
+        off & ~check.bad,
+        lambda i: f"bar lasts {span_text(int(duration[i]))}, the file's bars {span_text(usual)}",
     )
     return usual
 
@@ -408,19 +410,12 @@ def mixed_intervals(time: np.ndarray, lines: np.ndarray, step: int, where: str) 
     runs = [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a >= 20 and int(d[a]) != step]
     if not runs:
         return None
-    parts = [f"{where}s {lines[a]}–{lines[b]} are {_span(int(d[a]))} apart" for a, b in runs[:3]]
+    parts = [f"{where}s {lines[a]}–{lines[b]} are {span_text(int(d[a]))} apart" for a, b in runs[:3]]
     more = f" and {len(runs) - 3} more runs" if len(runs) > 3 else ""
     return (
-        f"bars at mixed intervals: most are {_span(step)} apart, but {'; '.join(parts)}{more}; one file must hold "
+        f"bars at mixed intervals: most are {span_text(step)} apart, but {'; '.join(parts)}{more}; one file must hold "
         "one timeframe (split it, or resample it first)"
     )
-
-
-def _span(ms: int) -> str:
-    for unit, div in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms >= div and ms % div == 0:
-            return f"{ms // div}{unit}"
-    return f"{ms} ms"
 
 
 def count_gaps(time: np.ndarray, step_ms: int, report: ReadReport) -> None:

@@ -18,7 +18,8 @@ from liqdesk.core.aggregate import TAPE_COMPLETE, TAPE_NONE, TAPE_SAMPLE
 from liqdesk.errors import ConfigError
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.exchange_config import ccxt_options_for
-from liqdesk.feeds.history import MarketHistory, Progress, load_history_async
+from liqdesk.feeds.history import Progress, load_history_async
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.market_list import MarketList
 from liqdesk.feeds.venues import VENUES, venue_class
 
@@ -108,7 +109,7 @@ async def load_histories_async(
     ccxt_options: Callable[[str], dict[str, Any]],
     progress: Progress | None = None,
     now_ms: int | None = None,
-) -> list[MarketHistory]:
+) -> list[MarketData]:
     """The history of each (exchange, symbol), loaded side by side through one cache (the cache first, the
     exchange for what is missing; a venue that cannot be reached gives its cached bars and says so in its
     warnings, as ``load_history`` does for one)."""
@@ -148,7 +149,7 @@ def load_histories(
     ccxt_options: Callable[[str], dict[str, Any]],
     progress: Progress | None = None,
     now_ms: int | None = None,
-) -> list[MarketHistory]:
+) -> list[MarketData]:
     """Synchronous ``load_histories_async`` for the command line (runs its own event loop)."""
     return asyncio.run(
         load_histories_async(

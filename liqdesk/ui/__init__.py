@@ -1,7 +1,7 @@
 """The Qt layer: chart window, chart items, background worker.
 
 pyqtgraph picks PyQt6 before PySide6 when both are installed, and two Qt builds in one process
-crash (desktop.md), so every ui module imports PySide6 through this package first.
+crash, so every ui module imports PySide6 through this package first.
 """
 
 from __future__ import annotations

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.core.alerts import AlertEvent, LargeLiquidation, LineCrossing, MagnetProximity
 from liqdesk.core.series import Liquidations
 from liqdesk.feeds.lines_store import load_prefs, save_pref
+from liqdesk.feeds.state import SCHEMA
 from liqdesk.ui import format as fmt
-
-if TYPE_CHECKING:
-    from liqdesk.ui.lines import LinesController
+from liqdesk.ui.context import ChartLayer
+from liqdesk.ui.lines import LinesController
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +27,9 @@ MAX_LOG_ROWS = 500
 KIND_TEXT = {"cross": "line", "magnet": "magnet", "liquidation": "liquidation"}
 
 
-class AlertCenter(QtCore.QObject):
-    """Feeds the core rules and announces what they fire."""
+class AlertCenter(QtCore.QObject, ChartLayer):
+    """Feeds the core rules and announces what they fire. A chart layer: it hears the live price and the
+    real liquidations as they come."""
 
     fired = QtCore.Signal(object)  # AlertEvent
 
@@ -105,6 +105,12 @@ class AlertCenter(QtCore.QObject):
             self.announce(e)
         return out
 
+    def price_ticked(self, price: float, time_ms: int) -> None:
+        self.on_price(price, time_ms)
+
+    def liquidations_added(self, liquidations: Liquidations) -> None:
+        self.on_liquidations(liquidations)
+
     def on_liquidations(self, liq: Liquidations) -> list[AlertEvent]:
         out = []
         for t, side, price, usd in zip(liq.time, liq.side, liq.price, liq.usd, strict=True):
@@ -142,17 +148,16 @@ class AlertCenter(QtCore.QObject):
         return self.tray
 
 
-def _prefs(persist: bool) -> dict[str, object]:
-    from liqdesk.feeds.state import SCHEMA
-
-    defaults = {k: v[0] for k, v in SCHEMA["alerts"].items()}
-    if not persist:
-        return defaults
-    try:
-        return {**defaults, **load_prefs("alerts")}
-    except Exception as exc:
-        log.warning("alert settings: %s", exc)
-        return defaults
+def _prefs(persist: bool) -> dict[str, float | bool]:
+    """The alert thresholds (numbers) and the sound switch: the state file's, its defaults where missing."""
+    defaults: dict[str, float | bool] = {k: v[0] for k, v in SCHEMA["alerts"].items()}
+    saved: dict[str, object] = {}
+    if persist:
+        try:
+            saved = load_prefs("alerts")
+        except Exception as exc:
+            log.warning("alert settings: %s", exc)
+    return {k: v if isinstance(v := saved.get(k, d), float | int | bool) else d for k, d in defaults.items()}
 
 
 class AlertDock(QtWidgets.QDockWidget):
@@ -173,7 +178,7 @@ class AlertDock(QtWidgets.QDockWidget):
 
         def spin(
             value: float, lo: float, hi: float, decimals: int, suffix: str, key: str, scale: float = 1.0
-        ):  # type: ignore[no-untyped-def]
+        ) -> QtWidgets.QDoubleSpinBox:
             box = QtWidgets.QDoubleSpinBox()
             box.setRange(lo, hi)
             box.setDecimals(decimals)

@@ -1,6 +1,6 @@
 """Axes: time labels for a bar-index x axis (local time or UTC) and a price axis.
 
-x is the bar index, never epoch ms (Qt transforms lose precision at large x, desktop.md), so the
+x is the bar index, never epoch ms (Qt's float transforms lose precision at x near 1.7e12), so the
 time axis maps index → open time itself and puts ticks on round times (hours, days, months).
 """
 
@@ -78,7 +78,8 @@ class TimeAxisItem(pg.AxisItem):
         self._step_ms = step
         off = self._offset_ms((t0 + t1) // 2)
         if step >= 30 * _DAY:
-            times = self._month_starts(t0, t1, 12 if step >= 365 * _DAY else (3 if step >= 91 * _DAY else 1))
+            every = 12 if step >= 365 * _DAY else (3 if step >= 91 * _DAY else 1)
+            times = np.asarray(self._month_starts(t0, t1, every), np.int64)
         else:
             first = ((t0 + off) // step + 1) * step - off
             times = np.arange(first, t1 + 1, step, dtype=np.int64)
@@ -91,7 +92,7 @@ class TimeAxisItem(pg.AxisItem):
     def _month_starts(self, t0: int, t1: int, every: int) -> list[int]:
         start = fmt.local_datetime(t0, self.utc)
         y, m = start.year, start.month
-        out = []
+        out: list[int] = []
         tz = UTC if self.utc else start.tzinfo
         while True:
             m += 1

@@ -14,20 +14,19 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.grid import PriceBins, render_grid
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import write_bytes_atomic
-from liqdesk.feeds.gridio import write_grid, write_map
+from liqdesk.feeds.gridio import check_suffix, write_grid, write_map
 from liqdesk.feeds.lines_store import load_prefs, save_pref
 from liqdesk.feeds.markets import plain_symbol
-
-if TYPE_CHECKING:
-    from liqdesk.ui.window import MainWindow
+from liqdesk.ui.context import ChartContext
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +45,28 @@ def default_folder() -> Path:
     return Path.cwd()
 
 
-def data_time_ms(window: MainWindow) -> int | None:
+def data_time_ms(chart: ChartContext) -> int | None:
     """When the picture is of: the liquidation map's bar (the last bar in view), else the newest bar; never
     the time the screenshot is taken (historical data is not today's)."""
-    if window.frame is not None:
-        return int(window.frame.lmap.time_ms)
-    c = window.candles
+    if chart.frame is not None:
+        return int(chart.frame.lmap.time_ms)
+    c = chart.candles
     return int(c.open_time[-1]) if c is not None and len(c) else None
 
 
-def watermark_lines(window: MainWindow) -> list[str]:
+def watermark_lines(chart: ChartContext) -> list[str]:
     """What the image is: market, timeframe, the data's time (UTC), data source, model."""
-    m = window.market
-    symbol = f"{plain_symbol(m.symbol)} · {m.exchange}" if m else window.settings.symbol or "?"
-    t = data_time_ms(window)
+    m = chart.market
+    symbol = f"{plain_symbol(m.symbol)} · {m.exchange}" if m else chart.settings.symbol or "?"
+    t = data_time_ms(chart)
     when = (
         datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
         if t is not None
         else "no data"
     )
-    model = window.model_label.text()
+    model = chart.model_text()
     return [
-        f"{symbol} · {window.settings.timeframe} · {when}",
+        f"{symbol} · {chart.settings.timeframe} · {when}",
         m.label if m else "",
         " · ".join(p for p in (model, "liqdesk") if p),
     ]
@@ -104,17 +103,19 @@ def draw_watermark(image: QtGui.QImage, lines: list[str], area: QtCore.QRectF | 
     return image
 
 
-def watermark_area(window: MainWindow) -> QtCore.QRectF:
+def watermark_area(chart: ChartContext) -> QtCore.QRectF:
     """The side column under the liquidation map (colour bar below it): free space in every layout."""
-    chart = window.chart
-    left = chart.mapFromScene(chart.map_plot.sceneBoundingRect().topLeft()).x()
-    return QtCore.QRectF(float(left), 0.0, float(chart.width() - left), float(chart.height()))
+    view = chart.chart_widget
+    assert isinstance(view, QtWidgets.QGraphicsView)
+    left = view.mapFromScene(chart.map_plot.sceneBoundingRect().topLeft()).x()
+    return QtCore.QRectF(float(left), 0.0, float(view.width() - left), float(view.height()))
 
 
-def chart_image(window: MainWindow, scale: float = 1.0, watermark: bool = True) -> QtGui.QImage:
+def chart_image(chart: ChartContext, scale: float = 1.0, watermark: bool = True) -> QtGui.QImage:
     """The chart area as an image at device resolution × scale (2.0: twice the pixels)."""
-    widget = window.chart
-    window.refresh_readout()
+    widget = chart.chart_widget
+    assert isinstance(widget, QtWidgets.QGraphicsView)
+    chart.refresh_readout()
     if scale == 1.0:
         image = widget.grab().toImage()
     else:
@@ -122,19 +123,15 @@ def chart_image(window: MainWindow, scale: float = 1.0, watermark: bool = True) 
         size = widget.size()
         pixmap = QtGui.QPixmap(int(round(size.width() * dpr)), int(round(size.height() * dpr)))
         pixmap.setDevicePixelRatio(dpr)
-        pixmap.fill(QtGui.QColor(window.chart.backgroundBrush().color()))
+        pixmap.fill(QtGui.QColor(widget.backgroundBrush().color()))
         # QWidget.render (children and overlays included); QGraphicsView shadows it with its own
         QtWidgets.QWidget.render(widget, pixmap)
         image = pixmap.toImage()
     image = image.convertToFormat(QtGui.QImage.Format.Format_ARGB32)
     if watermark:
         image.setDevicePixelRatio(widget.devicePixelRatioF() * scale)
-        draw_watermark(image, watermark_lines(window), watermark_area(window))
+        draw_watermark(image, watermark_lines(chart), watermark_area(chart))
     return image
-
-
-class _Relay(QtCore.QObject):
-    done = QtCore.Signal(str, str)  # path, error ("" when written)
 
 
 class Capture(QtCore.QObject):
@@ -143,17 +140,15 @@ class Capture(QtCore.QObject):
     saved = QtCore.Signal(str)  # a screenshot or export was written to this path
     failed = QtCore.Signal(str)  # the error the user was shown
 
-    def __init__(self, window: MainWindow, persist: bool = True) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, chart: ChartContext, persist: bool = True) -> None:
+        super().__init__(chart.widget)
+        self.chart = chart
         self.persist = persist
         prefs = self._prefs()
         self.folder = Path(prefs.get("folder") or default_folder())
         self.scale = float(prefs.get("scale") or 1)
         self.error_box: QtWidgets.QMessageBox | None = None
         self._dialog: QtWidgets.QFileDialog | None = None
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._export_done)
 
     def _prefs(self) -> dict[str, Any]:
         if not self.persist:
@@ -178,8 +173,8 @@ class Capture(QtCore.QObject):
     # ------------------------------------------------------------------ screenshots
 
     def default_path(self) -> Path:
-        m = self.window.market
-        return self.folder / default_name(m.symbol if m else "chart", self.window.settings.timeframe)
+        m = self.chart.market
+        return self.folder / default_name(m.symbol if m else "chart", self.chart.settings.timeframe)
 
     def save_screenshot(self, path: str | Path | None = None, scale: float | None = None) -> Path | None:
         """Ctrl+S: the chart as PNG in the remembered folder. None (and an error box) on failure."""
@@ -195,11 +190,11 @@ class Capture(QtCore.QObject):
                 raise OSError(f"{target.parent} is not a folder")
             if not target.parent.is_dir():
                 raise OSError(f"folder {target.parent} does not exist")
-            image = chart_image(self.window, scale or self.scale)
+            image = chart_image(self.chart, scale or self.scale)
             png = QtCore.QByteArray()
             buf = QtCore.QBuffer(png)
             buf.open(QtCore.QIODevice.OpenModeFlag.WriteOnly)
-            if not image.save(buf, "PNG"):
+            if not QtGui.QImageWriter(buf, QtCore.QByteArray(b"PNG")).write(image):
                 raise OSError(f"{target}: the image could not be encoded")
             # a temp file renamed into place: a full disk never leaves a partial PNG or loses the previous one
             written = write_bytes_atomic(target, bytes(png.data()))
@@ -210,7 +205,7 @@ class Capture(QtCore.QObject):
             self.folder = target.parent
             self._remember("folder", str(self.folder))
         note = f" ({written.note()})" if written.note() else ""
-        self.window.flash(f"screenshot saved: {target}{note}")
+        self.chart.flash(f"screenshot saved: {target}{note}")
         self.saved.emit(str(target))
         return target
 
@@ -221,12 +216,12 @@ class Capture(QtCore.QObject):
 
     def copy_screenshot(self) -> QtGui.QImage | None:
         try:
-            image = chart_image(self.window, self.scale)
+            image = chart_image(self.chart, self.scale)
             QtWidgets.QApplication.clipboard().setImage(image)
         except Exception as exc:
             self.show_error("Screenshot not copied", str(exc))
             return None
-        self.window.flash("screenshot copied to the clipboard")
+        self.chart.flash("screenshot copied to the clipboard")
         return image
 
     # ------------------------------------------------------------------ data export
@@ -242,32 +237,29 @@ class Capture(QtCore.QObject):
                                  "CSV (*.csv);;NumPy archive (*.npz)", self.export_map)  # fmt: skip
 
     def _meta(self) -> dict[str, Any]:
-        w = self.window
-        m = w.market
+        c = self.chart
+        m = c.market
         meta: dict[str, Any] = {
             "source": m.label if m else "",
             "symbol": m.symbol if m else "",
             "exchange": m.exchange if m else "",
-            "model": w.model_label.text(),
-            "timeframe": w.settings.timeframe,
+            "model": c.model_text(),
+            "timeframe": c.settings.timeframe,
             "units": "USD notional of estimated liquidation levels alive at the end of each column",
         }
         with contextlib.suppress(Exception):  # a broken preset only loses this field
-            meta["params"] = w.params().describe()
+            meta["params"] = c.params().describe()
         return meta
 
     def export_heatmap(self, path: str | Path) -> bool:
         """The visible bars and prices, one column per bar, bins as on screen; written in the
         worker thread (the engine is only read there), the result comes back as a signal."""
-        w = self.window
         out = Path(path).expanduser()
-        frame = w.frame
-        if frame is None or w.candles is None or not w.engine_ready:
+        frame = self.chart.frame
+        if frame is None or self.chart.candles is None or not self.chart.model_ready:
             self.show_error("Nothing to export", "the heatmap is not computed yet")
             return False
         try:
-            from liqdesk.feeds.gridio import check_suffix
-
             check_suffix(out)
         except ConfigError as exc:
             self.show_error("Export failed", str(exc))
@@ -278,28 +270,29 @@ class Capture(QtCore.QObject):
         n_bins = max(int(round((y1 - y0) / full.width)), 1)
         bins = PriceBins(y0, y1, n_bins)
         meta = self._meta()
-        worker = w.worker
-        relay = self._relay
         columns = min(vis1 - vis0, MAX_EXPORT_COLUMNS)
 
-        def job() -> None:
+        def write(engine: LiquidationEngine) -> str:
+            """The file written from the engine as it is now ("" when done, else the error)."""
             try:
-                engine = worker.engine
-                if engine is None:
-                    raise DataError("the model is not built")
                 grid = render_grid(engine, bins, vis0, min(vis1, engine.n_bars), columns)
                 meta["coverage"] = engine.coverage()
                 write_grid(grid, out, meta)
-                relay.done.emit(str(out), "")
-            except Exception as exc:
-                relay.done.emit(str(out), str(exc))
+            except Exception as exc:  # said in an error box, not as a model error
+                return str(exc) or type(exc).__name__
+            return ""
 
-        worker.run_in_order(job)  # in order with the engine's updates
-        return True
+        def gone(_exc: BaseException) -> None:  # the engine was rebuilt or lost before the export ran
+            self._export_done(str(out), "the model changed before the export ran; export again")
+
+        asked = self.chart.query(write, lambda error: self._export_done(str(out), error), on_error=gone)
+        if not asked:
+            self.show_error("Nothing to export", "the heatmap is not computed yet")
+        return asked
 
     def export_map(self, path: str | Path) -> bool:
         """The liquidation map the side panel shows (last visible bar, bins as on screen)."""
-        frame = self.window.frame
+        frame = self.chart.frame
         if frame is None:
             self.show_error("Nothing to export", "the liquidation map is not computed yet")
             return False
@@ -318,7 +311,7 @@ class Capture(QtCore.QObject):
             return
         self.folder = Path(path).parent
         self._remember("folder", str(self.folder))
-        self.window.flash(f"exported {path}")
+        self.chart.flash(f"exported {path}")
         self.saved.emit(path)
 
     # ------------------------------------------------------------------ dialogs
@@ -326,7 +319,7 @@ class Capture(QtCore.QObject):
     def _file_dialog(
         self, title: str, start: str, filters: str, on_path: Callable[[str], object]
     ) -> QtWidgets.QFileDialog:
-        dlg = QtWidgets.QFileDialog(self.window, title, start, filters)
+        dlg = QtWidgets.QFileDialog(self.chart.widget, title, start, filters)
         dlg.setAcceptMode(QtWidgets.QFileDialog.AcceptMode.AcceptSave)
         dlg.selectFile(Path(start).name)
         dlg.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -338,11 +331,11 @@ class Capture(QtCore.QObject):
     def show_error(self, title: str, text: str) -> QtWidgets.QMessageBox:
         log.warning("%s: %s", title, text)
         box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, text,
-                                    QtWidgets.QMessageBox.StandardButton.Ok, self.window)  # fmt: skip
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self.chart.widget)  # fmt: skip
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         self.error_box = box
         box.open()
-        self.window.flash(f"{title}: {text}")
+        self.chart.flash(f"{title}: {text}")
         self.failed.emit(text)
         return box
 

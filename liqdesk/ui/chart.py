@@ -241,7 +241,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         # Price axis shared with the chart, aligned pixel for pixel (pyqtgraph's setYLink misaligns
         # views of different heights when y is not inverted, so the map follows by hand).
         for vb in (self.price_vb, self.map_vb):
-            vb.sigResized.connect(self._realign_map)
+            vb.sigResized.connect(self._on_resized)
         # The volume bars' bucket size depends on the pane's pixel width: refit when it changes
         # (a fit made before the first layout used huge buckets and left the bars flat).
         self.volume_vb.sigResized.connect(self._refit_volume)
@@ -396,6 +396,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
                 c.x() - self.empty_notice.width() // 2, c.y() - self.empty_notice.height() // 2
             )
 
+    def _on_resized(self, *_: object) -> None:
+        # The map's pixels per price changed: its labels keep their distance apart and inside its edges.
+        self._realign_map()
+        self._layout_magnets()
+
     def _realign_map(self, *_: object) -> None:
         _, (y0, y1) = self.price_vb.viewRange()
         main, side = self.price_vb.sceneBoundingRect(), self.map_vb.sceneBoundingRect()
@@ -430,6 +435,26 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         for item, name in items:
             self.legend.addItem(item, name)
         return [i for i, _ in items]
+
+    def apply_theme(self, p: dict[str, str]) -> None:
+        """A theme's palette (theme.palette()) on the panels, axes and labels; the heatmap keeps its colours."""
+        self.setBackground(p["window"])
+        self.price_vb.setBackgroundColor(p["chart"])
+        self.map_vb.setBackgroundColor(p["map"])
+        axis_pen = pg.mkPen(p["axis"], width=1, cosmetic=True)
+        for plot in (self.price_plot, self.volume_plot, self.map_plot):
+            for side in ("left", "right", "bottom", "top"):
+                ax = plot.getAxis(side)
+                ax.setPen(axis_pen)
+                ax.setTextPen(p["axis"])
+        self.colorbar.axis.setPen(axis_pen)
+        self.colorbar.axis.setTextPen(p["axis"])
+        for label in (self.map_plot.titleLabel, self.cum_label, self.tier_legend, self._colorbar_label):
+            label.opts["color"] = p["text_dim"]
+            label.setText(label.text)
+        self.set_legend_theme(p)
+        if self._frame is not None:
+            self.apply_frame(self._frame)  # labels drawn with the theme's colours
 
     def set_legend_theme(self, p: dict[str, str]) -> None:
         """The legend box and its text in the theme's colours (pyqtgraph's setLabelTextColor only applies
@@ -470,6 +495,14 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         n = self._n_bars
         for vb in (self.price_vb, self.volume_vb):
             vb.setLimits(xMin=-0.5 - 20, xMax=n + max(20, n * 0.05), minXRange=10)
+
+    def bar_count(self) -> int:
+        """Bars drawn (live bars included as they come)."""
+        return self._n_bars
+
+    def shown_frame(self) -> Frame | None:
+        """The frame whose heatmap and map are drawn (None before the first, or after clear_data)."""
+        return self._frame
 
     def newest_in_view(self) -> bool:
         """The newest bar is on screen: a live chart follows new bars only then."""
@@ -882,7 +915,7 @@ def _set_text(item: pg.TextItem | pg.LabelItem, text: str, color: str | None = N
     out the text again on every setText/setHtml (~0.1 ms each)."""
     if getattr(item, "_liqdesk_text", None) == (text, color):
         return
-    item._liqdesk_text = (text, color)  # type: ignore[union-attr]
+    item._liqdesk_text = (text, color)
     if color is None:
         item.setText(text)
     else:

@@ -1,17 +1,16 @@
-"""What the window shows: market data per symbol, timeframes (native or resampled), presets.
+"""What the window shows: a market's data per symbol (liqdesk.feeds.market_data.MarketData), the timeframes
+and ranges offered, presets.
 
-No Qt here. A `DataSource` lists symbols and loads one; the bundled samples and fixed inputs
-(files given on the command line) are the two sources today, live exchange data is the next.
+No Qt here. A `DataSource` lists symbols and loads one: the bundled samples, fixed inputs (files or data given
+on the command line), or a live controller's source (liqdesk.app.live_source).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from liqdesk.core.params import ModelParams
-from liqdesk.core.resample import can_resample, resample_candles
-from liqdesk.core.series import TIMEFRAME_MS, Candles, Liquidations, OpenInterest, timeframe_name
+from liqdesk.feeds.market_data import MarketData
 
 TIMEFRAMES = ["1m", "5m", "15m", "1h", "4h"]
 RANGES = ["12h", "24h", "3d", "7d", "30d", "90d", "180d", "1y"]
@@ -28,57 +27,12 @@ RANGE_MS = {
 DEFAULT_RANGE = "3d"
 
 
-@dataclass
-class MarketData:
-    """One symbol's history as loaded (native interval), with where it came from."""
-
-    candles: Candles
-    open_interest: OpenInterest | None
-    liquidations: Liquidations
-    symbol: str
-    exchange: str
-    label: str  # one line: what the data is
-    offline: bool = True  # True: not live (bundled sample or files)
-    source_kind: str = "sample"  # sample / file / live
-    notes: list[str] = field(default_factory=list)
-    tick_size: float | None = None  # the exchange's price tick when known (lines snap to it)
-
-    @property
-    def native_timeframe(self) -> str:
-        return timeframe_name(self.candles.interval_ms)
-
-    def timeframe_status(self, timeframe: str) -> tuple[bool, str]:
-        """(available, note): native, resampled from the native bars, or not available."""
-        native = self.candles.interval_ms
-        target = TIMEFRAME_MS[timeframe]
-        if target == native:
-            return True, ""
-        if can_resample(native, target):
-            return True, f"{timeframe} resampled from {self.native_timeframe} bars"
-        return False, f"{timeframe} not available: this data has {self.native_timeframe} bars"
-
-    def candles_for(self, timeframe: str) -> Candles:
-        ok, why = self.timeframe_status(timeframe)
-        if not ok:
-            raise ValueError(why)
-        target = TIMEFRAME_MS[timeframe]
-        return self.candles if target == self.candles.interval_ms else resample_candles(self.candles, target)
-
-    def span_ms(self) -> int:
-        return int(self.candles.close_time[-1] - self.candles.open_time[0]) if len(self.candles) else 0
-
-    def ranges_available(self) -> list[str]:
-        """Ranges the data covers (plus the first one longer than the data: show it all)."""
-        span = self.span_ms()
-        out = [r for r in RANGES if RANGE_MS[r] <= span]
-        longer = [r for r in RANGES if RANGE_MS[r] > span]
-        return out + longer[:1]
-
-    def with_liquidations(self, more: Liquidations) -> MarketData:
-        self.liquidations = (
-            self.liquidations.concat(more).sorted() if len(self.liquidations) else more.sorted()
-        )
-        return self
+def ranges_available(market: MarketData) -> list[str]:
+    """Ranges the data covers (plus the first one longer than the data: show it all)."""
+    span = market.span_ms()
+    out = [r for r in RANGES if RANGE_MS[r] <= span]
+    longer = [r for r in RANGES if RANGE_MS[r] > span]
+    return out + longer[:1]
 
 
 class DataSource(Protocol):
@@ -119,18 +73,7 @@ class SampleSource:
         from liqdesk.feeds.sample import load_sample
 
         name = next((n for n in self._names if self.display_name(n) == symbol or n == symbol), self._names[0])
-        s = load_sample(name)
-        return MarketData(
-            candles=s.candles,
-            open_interest=s.open_interest,
-            liquidations=s.liquidations if s.liquidations is not None else Liquidations.empty(),
-            symbol=s.symbol,
-            exchange=s.exchange,
-            label=s.label,
-            offline=True,
-            source_kind="sample",
-            notes=list(s.notes),
-        )
+        return load_sample(name)
 
 
 def preset_names() -> list[tuple[str, str]]:

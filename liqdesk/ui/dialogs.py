@@ -9,18 +9,43 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PySide6 import QtCore, QtWidgets
 
 from liqdesk.errors import ConfigError, LiqdeskError
 from liqdesk.feeds.atomic import write_json_atomic
 from liqdesk.feeds.cache import clear_cache_file
+from liqdesk.feeds.state import AppState
+from liqdesk.ui.jobs import SerialExecutor
+from liqdesk.ui.results import ResultInbox
+from liqdesk.ui.state_settings import model_overrides
+from liqdesk.ui.view_settings import ViewSettings
 
-if TYPE_CHECKING:
-    from liqdesk.ui.workspace import Workspace
+
+class SettingsHost(Protocol):
+    """What the settings dialog changes (the workspace implements it)."""
+
+    state: AppState
+
+    def current_settings(self) -> ViewSettings: ...
+
+    def current_exchange(self) -> str: ...
+
+    def cache_path(self) -> Path: ...
+
+    def apply_model(
+        self, *, preset: str | None = None, overrides: dict[str, Any] | None = None, bins: int | None = None
+    ) -> None: ...
+
+    def reload_presets(self) -> None: ...
+
+    def schedule_save(self) -> None: ...
+
+    def set_theme(self, name: str) -> None: ...
+
+    def set_utc(self, on: bool) -> None: ...
 
 
 def save_user_preset(name: str, label: str, tiers: dict[str, float]) -> Path:
@@ -75,11 +100,11 @@ def human_bytes(n: float) -> str:
 class SettingsDialog(QtWidgets.QDialog):
     """Model · Data · Appearance. Non-modal; every change applies at once."""
 
-    _cache_cleared = QtCore.Signal(str)  # "" or the error, from the clearing thread
-
-    def __init__(self, ws: Workspace) -> None:
-        super().__init__(ws)
-        self._cache_cleared.connect(self._on_cache_cleared)
+    def __init__(self, ws: SettingsHost, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        # Emptying the cache takes seconds on a big tape (DELETE + VACUUM): off the UI thread.
+        self._disk = SerialExecutor("liqdesk-cache-clear")
+        self._inbox = ResultInbox(self)
         self.ws = ws
         self.setWindowTitle("Settings — liqdesk")
         self.setModal(False)
@@ -267,8 +292,6 @@ class SettingsDialog(QtWidgets.QDialog):
         except ValueError as exc:
             self.say(str(exc), error=True)
             return
-        from liqdesk.ui.workspace import model_overrides
-
         self.ws.apply_model(overrides=model_overrides(st), bins=int(self.bins.value()))
         self.say("model parameters applied: rebuilding")
 
@@ -361,7 +384,7 @@ class SettingsDialog(QtWidgets.QDialog):
             self.say(str(exc), error=True)
 
     def _exchange(self) -> str:
-        return self.ws.pane_of(self.ws.current).exchange
+        return self.ws.current_exchange()
 
     def save_options(self) -> bool:
         from liqdesk.feeds.exchange_config import CONFIG_FILE, load_config_file, parse_options_json
@@ -386,13 +409,7 @@ class SettingsDialog(QtWidgets.QDialog):
         return True
 
     def _cache_file(self) -> Path:
-        from liqdesk.feeds.cache import default_path
-
-        for p in self.ws.panes:
-            c = getattr(p.controller, "cache", None)
-            if c is not None and getattr(c, "path", None):
-                return Path(c.path)
-        return default_path()
+        return self.ws.cache_path()
 
     def set_cache_dir(self) -> bool:
         """Keep the cache in another folder (used by new tabs and from the next start)."""
@@ -441,14 +458,14 @@ class SettingsDialog(QtWidgets.QDialog):
         path = self._cache_file()
         self.say("clearing the cache…")
 
-        def work() -> None:
+        def work() -> str:
             try:
                 clear_cache_file(path)
-                self._cache_cleared.emit("")
             except (OSError, LiqdeskError) as exc:
-                self._cache_cleared.emit(str(exc) or type(exc).__name__)
+                return str(exc) or type(exc).__name__
+            return ""
 
-        threading.Thread(target=work, name="liqdesk-clear-cache", daemon=True).start()
+        self._inbox.deliver(self._disk.submit(work), self._on_cache_cleared)
 
     def _on_cache_cleared(self, error: str) -> None:
         if error:
@@ -467,11 +484,11 @@ class SettingsDialog(QtWidgets.QDialog):
         row.addWidget(self.theme_dark)
         row.addWidget(self.theme_light)
         row.addStretch(1)
-        self.theme_dark.toggled.connect(lambda on: on and not self._updating and self.ws.set_theme("dark"))
-        self.theme_light.toggled.connect(lambda on: on and not self._updating and self.ws.set_theme("light"))
+        self.theme_dark.toggled.connect(lambda on: self._theme_chosen("dark", on))
+        self.theme_light.toggled.connect(lambda on: self._theme_chosen("light", on))
         f.addRow("Theme", row)
         self.utc = QtWidgets.QCheckBox("Time axis and logs in UTC (off: local time)")
-        self.utc.toggled.connect(lambda on: not self._updating and self.ws.set_utc(on))
+        self.utc.toggled.connect(self._utc_chosen)
         f.addRow("Time", self.utc)
         note = QtWidgets.QLabel(
             "The heatmap keeps its colour map in both themes; pick the map in the toolbar."
@@ -479,6 +496,14 @@ class SettingsDialog(QtWidgets.QDialog):
         note.setWordWrap(True)
         f.addRow("", note)
         return page
+
+    def _theme_chosen(self, name: str, on: bool) -> None:
+        if on and not self._updating:
+            self.ws.set_theme(name)
+
+    def _utc_chosen(self, on: bool) -> None:
+        if not self._updating:
+            self.ws.set_utc(on)
 
     # ---------------------------------------------------------------- common
     def refresh(self) -> None:
@@ -488,13 +513,13 @@ class SettingsDialog(QtWidgets.QDialog):
         self._updating = True
         try:
             st = self.ws.state
-            cur = self.ws.current
+            cur = self.ws.current_settings()
             self.preset_box.clear()
             with contextlib.suppress(Exception):
                 for value, text in data_mod.preset_names():
                     self.preset_box.addItem(text, value)
-            self.preset_box.setCurrentIndex(max(self.preset_box.findData(cur.settings.preset), 0))
-            self._fill_tiers(cur.settings.preset)
+            self.preset_box.setCurrentIndex(max(self.preset_box.findData(cur.preset), 0))
+            self._fill_tiers(cur.preset)
             self.taker_floor.setValue(float(st.get("model", "taker_floor")))
             self.half_life.setValue(float(st.get("model", "half_life_h") or 0.0))
             self.churn.setValue(float(st.get("model", "churn")))
@@ -518,7 +543,7 @@ class SettingsDialog(QtWidgets.QDialog):
             from liqdesk.ui import theme
 
             (self.theme_dark if theme.current_theme() == "dark" else self.theme_light).setChecked(True)
-            self.utc.setChecked(cur.settings.utc)
+            self.utc.setChecked(cur.utc)
         finally:
             self._updating = False
 
@@ -553,7 +578,8 @@ class ShortcutsDialog(QtWidgets.QDialog):
         v.addWidget(buttons)
 
     def shortcuts(self) -> list[str]:
-        return [self.table.item(r, 0).text() for r in range(self.table.rowCount())]
+        items = (self.table.item(r, 0) for r in range(self.table.rowCount()))
+        return [item.text() if item is not None else "" for item in items]
 
 
 ABOUT_HTML = """

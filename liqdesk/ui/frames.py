@@ -136,12 +136,14 @@ def quantise(
     tlong: np.ndarray, tshort: np.ndarray, levels: tuple[float, float], two_tone: bool
 ) -> np.ndarray:
     """uint8 codes straight from the two sides' transformed values."""
-    return quantise_values(frame_values(tlong, tshort, two_tone), levels, two_tone)
+    codes: np.ndarray = quantise_values(frame_values(tlong, tshort, two_tone), levels, two_tone)
+    return codes
 
 
 def colour(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """uint8 codes → 32-bit pixels in QImage.Format_ARGB32's layout (0xAARRGGBB words)."""
-    return argb_table(lut)[image]
+    pixels: np.ndarray = argb_table(lut)[image]
+    return pixels
 
 
 def argb_table(lut: np.ndarray) -> np.ndarray:
@@ -162,7 +164,8 @@ def requantise(frame: Frame, levels: tuple[float, float], colormap: str) -> np.n
         raise ValueError("the frame's values were dropped (a newer frame superseded it)")
     if (colormap == TWO_TONE) != frame.request.two_tone:
         raise ValueError("switching to or from the two-tone map needs a new frame")
-    return quantise_values(frame.values, levels, frame.request.two_tone)
+    codes: np.ndarray = quantise_values(frame.values, levels, frame.request.two_tone)
+    return codes
 
 
 def sweep_bubbles(engine: LiquidationEngine, start_bar: int, end_bar: int, limit: int) -> Bubbles:
@@ -185,34 +188,40 @@ def sweep_bubbles(engine: LiquidationEngine, start_bar: int, end_bar: int, limit
 
 
 @dataclass(frozen=True)
-class CursorInfo:
-    """The liquidation map at the hovered bar, for the crosshair readout."""
+class CursorValues:
+    """The liquidation map's numbers at one price of its bar: what the readout shows (and tests compare)."""
 
-    generation: int
-    bar: int
-    lmap: LiquidationMap
+    bin: int
+    bin_low: float
+    bin_high: float
+    long_usd: float  # long notional alive in the price's bin
+    short_usd: float
+    long_tiers: dict[str, float]  # the same per leverage tier
+    short_tiers: dict[str, float]
+    cumulative_side: int  # SHORT above the current price, LONG below: whose liquidations price meets first
+    cumulative_usd: float  # that side's notional between the current price and this one
+    price_now: float
+    distance_pct: float  # from the current price to this one
 
 
-def cursor_values(lmap: LiquidationMap, price: float) -> dict[str, object]:
-    """Numbers the readout shows at `price` on the map's bar (also what the tests compare)."""
+def cursor_values(lmap: LiquidationMap, price: float) -> CursorValues | None:
+    """The map's numbers at `price` (None outside its bins)."""
     b = int(lmap.bins.index(np.array([price]))[0])
     if b < 0:
-        return {"inside": False}
+        return None
     long_tiers = lmap.long_by_tier[:, b]
     short_tiers = lmap.short_by_tier[:, b]
     above = price >= lmap.price_now
-    cum = float(lmap.cum_short[b]) if above else float(lmap.cum_long[b])
-    return {
-        "inside": True,
-        "bin": b,
-        "bin_low": float(lmap.bins.edges[b]),
-        "bin_high": float(lmap.bins.edges[b + 1]),
-        "long_usd": float(long_tiers.sum()),
-        "short_usd": float(short_tiers.sum()),
-        "long_tiers": dict(zip(lmap.tier_labels, map(float, long_tiers), strict=True)),
-        "short_tiers": dict(zip(lmap.tier_labels, map(float, short_tiers), strict=True)),
-        "cumulative_side": SHORT if above else LONG,
-        "cumulative_usd": cum,
-        "price_now": lmap.price_now,
-        "distance_pct": (price - lmap.price_now) / lmap.price_now * 100.0,
-    }
+    return CursorValues(
+        bin=b,
+        bin_low=float(lmap.bins.edges[b]),
+        bin_high=float(lmap.bins.edges[b + 1]),
+        long_usd=float(long_tiers.sum()),
+        short_usd=float(short_tiers.sum()),
+        long_tiers=dict(zip(lmap.tier_labels, map(float, long_tiers), strict=True)),
+        short_tiers=dict(zip(lmap.tier_labels, map(float, short_tiers), strict=True)),
+        cumulative_side=SHORT if above else LONG,
+        cumulative_usd=float(lmap.cum_short[b]) if above else float(lmap.cum_long[b]),
+        price_now=lmap.price_now,
+        distance_pct=(price - lmap.price_now) / lmap.price_now * 100.0,
+    )

@@ -20,13 +20,14 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from liqdesk.core.liqmap import LiquidationMap, find_magnets, liquidation_map
-from liqdesk.core.series import LONG, SHORT
+from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets, liquidation_map
+from liqdesk.core.series import LONG, SHORT, Candles
 from liqdesk.core.stops import (
     PositionRisk,
     StopAdvice,
@@ -37,10 +38,10 @@ from liqdesk.core.stops import (
     snap_to_tick,
 )
 from liqdesk.feeds.lines_store import PriceLine, load_lines, save_lines
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.ui import format as fmt
-
-if TYPE_CHECKING:
-    from liqdesk.ui.window import MainWindow
+from liqdesk.ui.context import ChartContext, ChartLayer
+from liqdesk.ui.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ class Position:
 
     @staticmethod
     def from_extra(entry: float, extra: dict[str, Any]) -> Position | None:
-        side = {"long": LONG, "short": SHORT}.get(extra.get("side"))  # type: ignore[arg-type]
+        name = extra.get("side")
+        side = {"long": LONG, "short": SHORT}.get(name) if isinstance(name, str) else None
         lev, size = extra.get("leverage"), extra.get("size_usd")
         if side is None or not isinstance(lev, int | float) or not isinstance(size, int | float):
             return None
@@ -152,7 +154,9 @@ class LineLabel(pg.InfLineLabel):
         self.updatePosition()
 
     def mouseClickEvent(self, ev: Any) -> None:
-        self.line.label_clicked(ev)  # type: ignore[attr-defined]
+        line = self.line
+        assert isinstance(line, PriceLineItem)
+        line.label_clicked(ev)
 
 
 class AxisTag(pg.TextItem):
@@ -265,37 +269,32 @@ class PriceLineItem(pg.InfiniteLine):
 # ---------------------------------------------------------------------------------------- controller
 
 
-class _Relay(QtCore.QObject):
-    """Carries results from the worker thread back to the UI thread (queued connection)."""
-
-    map_ready = QtCore.Signal(object, object)  # request key, LiquidationMap
-
-
 # Every lines controller of the process: a save by one reloads the others showing the same market (two tabs
 # of one market each kept their own copy, and the last to save overwrote the other's lines).
 _controllers: weakref.WeakSet[LinesController] = weakref.WeakSet()
 
 
-class LinesController(QtCore.QObject):
-    """Owns the lines of the current market: add, move, remove, persist, labels and advice."""
+class LinesController(QtCore.QObject, ChartLayer):
+    """Owns the lines of the current market: add, move, remove, persist, labels and advice. A chart layer:
+    the market's lines come with the market, labels follow the price, the advice map follows each frame."""
 
     changed = QtCore.Signal()  # lines added, removed or moved (alerts re-read them)
     advice_map_changed = QtCore.Signal(
         object
     )  # the LiquidationMap at the latest bar (alerts use its magnets)
 
-    def __init__(self, window: MainWindow, persist: bool = True) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, chart: ChartContext, persist: bool = True) -> None:
+        super().__init__(chart.widget)
+        self.chart = chart
         self.persist = persist
         self.settings = AdviceSettings()
-        self.plot = window.chart.price_plot
-        self.vb = window.chart.price_vb
-        self.axis = self.plot.getAxis("right")
+        self.plot = chart.price_plot
+        self.vb = chart.price_vb
+        self.axis = chart.price_axis
         self.items: list[PriceLineItem] = []
         self.tags: dict[int, AxisTag] = {}
         self.mirrors: dict[int, pg.InfiniteLine] = {}  # the same lines across the liquidation-map panel
-        self.map_plot = window.chart.map_plot
+        self.map_plot = chart.map_plot
         self.selected: PriceLineItem | None = None
         self.liq_item: PriceLineItem | None = None
         self.position: Position | None = None
@@ -306,14 +305,10 @@ class LinesController(QtCore.QObject):
         self.last_time_ms: int | None = None
         self.lmap: LiquidationMap | None = None
         self._map_key: tuple[Any, ...] | None = None
-        self._map_pending = False
-        self._map_dirty = False
         self._dialogs: list[QtWidgets.QWidget] = []
         self._menu: QtWidgets.QMenu | None = None
-        self._relay = _Relay(self)
-        self._relay.map_ready.connect(self._on_map)
         self._map_asked = 0.0  # monotonic time of the last map asked for
-        self._magnets: tuple[LiquidationMap | None, list[Any]] = (None, [])
+        self._magnets: tuple[LiquidationMap | None, list[Magnet]] = (None, [])
         self._map_timer = QtCore.QTimer(self)
         self._map_timer.setSingleShot(True)
         self._map_timer.timeout.connect(lambda: self.request_map())
@@ -328,10 +323,32 @@ class LinesController(QtCore.QObject):
         self.vb.sigYRangeChanged.connect(self._schedule_layout)
         self.vb.sigXRangeChanged.connect(self._schedule_layout)
         self.vb.sigResized.connect(self._schedule_layout)
-        readout_toggled = getattr(window.chart, "readout_toggled", None)
-        if readout_toggled is not None:
-            readout_toggled.connect(self._schedule_layout)
+        chart.overlays_changed.connect(self._schedule_layout)
         _controllers.add(self)
+
+    # ------------------------------------------------------------------ chart layer
+
+    def market_changed(self, market: MarketData | None) -> None:
+        if market is None:  # nothing to draw lines on
+            self.set_market("", self.chart.symbol, self.tick, None)
+            return
+        last = float(market.candles.close[-1]) if len(market.candles) else None
+        self.set_market(market.exchange, market.symbol, self.chart.tick, last)
+
+    def bars_loaded(self, candles: Candles) -> None:
+        if len(candles):
+            self.set_last_price(float(candles.close[-1]), int(candles.close_time[-1]))
+
+    def price_ticked(self, price: float, time_ms: int) -> None:
+        self.set_last_price(price, time_ms)
+
+    def frame_applied(self, frame: Frame) -> None:
+        self.request_map(live=True)
+
+    def chart_closing(self) -> None:
+        if self._save_timer.isActive():  # a nudge not written yet
+            self._save_timer.stop()
+            self.save()
 
     # ------------------------------------------------------------------ market
 
@@ -351,7 +368,7 @@ class LinesController(QtCore.QObject):
                 stored = load_lines(exchange, symbol)
             except Exception as exc:  # a broken state file must not stop the window
                 log.warning("price lines: %s", exc)
-                self.window.flash(f"price lines not loaded: {exc}")
+                self.chart.flash(f"price lines not loaded: {exc}")
         for line in stored:
             if line.kind == "liquidation":
                 continue  # follows the position: recomputed, not stored
@@ -389,9 +406,9 @@ class LinesController(QtCore.QObject):
 
     def default_price(self, kind: str) -> float | None:
         """Where a line added without a price goes: the hovered price, else near the last price."""
-        cursor = getattr(self.window, "_cursor", None)
-        if cursor is not None and math.isfinite(cursor[1]):
-            return float(cursor[1])
+        hovered = self.chart.cursor_price()
+        if hovered is not None:
+            return hovered
         last = self.last_price
         if last is None:
             return None
@@ -402,12 +419,12 @@ class LinesController(QtCore.QObject):
     def add_line(self, kind: str, price: float | None = None, label: str = "") -> PriceLineItem | None:
         if kind not in USER_KINDS:
             raise ValueError(f"unknown line kind {kind!r}")
-        if self.window.market is None:
-            self.window.flash(f"no {self.symbol or 'market'} data here: lines need a chart to be drawn on")
+        if self.chart.market is None:
+            self.chart.flash(f"no {self.symbol or 'market'} data here: lines need a chart to be drawn on")
             return None
         price = self.default_price(kind) if price is None else price
         if price is None or not math.isfinite(price) or price <= 0:
-            self.window.flash("no price yet: wait for the data")
+            self.chart.flash("no price yet: wait for the data")
             return None
         item = self._add_item(PriceLine(kind, snap_to_tick(price, self.tick), label))
         self.select(item)
@@ -508,7 +525,7 @@ class LinesController(QtCore.QObject):
         try:
             save_lines(self.exchange, self.symbol, self.lines())
         except OSError as exc:
-            self.window.flash(f"cannot save price lines: {exc.strerror or exc}")
+            self.chart.flash(f"cannot save price lines: {exc.strerror or exc}")
             return
         for other in list(_controllers):
             if (
@@ -574,15 +591,14 @@ class LinesController(QtCore.QObject):
     # ------------------------------------------------------------------ advice
 
     def request_map(self, live: bool = False) -> None:
-        """Ask the worker for the liquidation map at the latest bar (fixed-width bins). ``live``: a revision of
+        """Ask the engine for the liquidation map at the latest bar (fixed-width bins). ``live``: a revision of
         the live bar asks for it (many a second): at most one map every MAP_INTERVAL_S then, the newest."""
-        w = self.window
-        worker = w.worker
-        if not w.engine_ready or w.candles is None or not len(w.candles):
+        c = self.chart
+        if not c.model_ready or c.candles is None or not len(c.candles):
             return
-        now = float(w.candles.close[-1])
+        now = float(c.candles.close[-1])
         bins = advice_bins(now, [i.price() for i in self.items])
-        key = (w.data_generation, len(w.candles), now, bins)
+        key = (c.data_generation, len(c.candles), now, bins)
         if key == self._map_key:
             return
         if live and self._map_key is not None and self._map_key[:2] == key[:2]:
@@ -593,32 +609,17 @@ class LinesController(QtCore.QObject):
                 return
         self._map_timer.stop()
         self._map_asked = time.monotonic()
-        if self._map_pending:
-            self._map_dirty = True
-            return
-        self._map_pending = True
-        generation = w.data_generation
-        relay = self._relay
 
-        def job() -> None:
-            engine = worker.engine
-            if engine is None or worker.engine_generation != generation:
-                relay.map_ready.emit(None, None)
-                return
-            relay.map_ready.emit(key, liquidation_map(engine, bins, engine.n_bars - 1))
+        def newest_map(engine: LiquidationEngine) -> LiquidationMap:
+            return liquidation_map(engine, bins, engine.n_bars - 1)
 
-        # The worker's single thread runs jobs in order: the engine is never read mid-update.
-        worker.run_in_order(job)
+        # A newer request drops the one still queued: the labels get the newest map, never a backlog.
+        c.query(newest_map, lambda lmap: self._on_map(key, lmap), supersede="advice-map")
 
-    def _on_map(self, key: tuple[Any, ...] | None, lmap: LiquidationMap | None) -> None:
-        self._map_pending = False
-        if key is not None and lmap is not None and key[0] == self.window.data_generation:
-            self._map_key, self.lmap = key, lmap
-            self.refresh_labels()
-            self.advice_map_changed.emit(lmap)
-        if self._map_dirty:
-            self._map_dirty = False
-            self.request_map(live=True)
+    def _on_map(self, key: tuple[Any, ...], lmap: LiquidationMap) -> None:
+        self._map_key, self.lmap = key, lmap
+        self.refresh_labels()
+        self.advice_map_changed.emit(lmap)
 
     def advice_for(self, item: PriceLineItem) -> StopAdvice | None:
         if self.lmap is None or item.kind != "stop":
@@ -635,19 +636,19 @@ class LinesController(QtCore.QObject):
         """Put a stop just past the far edge of the cluster it sits in (or in front of)."""
         item = item or self.selected or next((i for i in self.items if i.kind == "stop"), None)
         if item is None:
-            self.window.flash("no stop line")
+            self.chart.flash("no stop line")
             return False
         target = self.advice_target(item)
         if target is None:
-            self.window.flash("the stop is clear of clusters")
+            self.chart.flash("the stop is clear of clusters")
             return False
         item.setPos(target)
         self.select(item)
         self._after_change()
-        self.window.flash(f"stop moved beyond the cluster to {fmt.price(item.price(), item.decimals)}")
+        self.chart.flash(f"stop moved beyond the cluster to {fmt.price(item.price(), item.decimals)}")
         return True
 
-    def magnets(self) -> list[Any]:
+    def magnets(self) -> list[Magnet]:
         """The advice map's magnets (every price update asks: found once per map)."""
         if self.lmap is None:
             return []
@@ -722,13 +723,7 @@ class LinesController(QtCore.QObject):
         vb_rect = self.vb.sceneBoundingRect()
         width = max(vb_rect.width(), 1.0)
         (_, _), (y0, y1) = self.vb.viewRange()
-        obstacles: list[QtCore.QRectF] = []
-        legend = getattr(self.window.chart, "legend", None)
-        if legend is not None and legend.isVisible():
-            obstacles.append(legend.sceneBoundingRect())
-        readout = getattr(self.window.chart, "readout", None)  # the crosshair box (a widget overlay)
-        if readout is not None and readout.isVisible():
-            obstacles.append(self.window.chart.mapToScene(readout.geometry()).boundingRect())
+        obstacles = self.chart.overlay_rects()  # the legend and the crosshair box
         candidates = [
             (0.01, (0, 1)),
             (0.01, (0, 0)),
@@ -777,7 +772,7 @@ class LinesController(QtCore.QObject):
 
     def edit(self, item: PriceLineItem) -> QtWidgets.QInputDialog:
         """A small non-modal editor for the exact price (open(), never exec(): qasync)."""
-        dlg = QtWidgets.QInputDialog(self.window)
+        dlg = QtWidgets.QInputDialog(self.chart.widget)
         dlg.setWindowTitle(f"{item.style.name} price")
         dlg.setLabelText(f"{item.style.name} price (tick {fmt.price(self.tick, item.decimals)}):")
         dlg.setInputMode(QtWidgets.QInputDialog.InputMode.DoubleInput)
@@ -801,7 +796,7 @@ class LinesController(QtCore.QObject):
             self._dialogs.remove(widget)
 
     def line_menu(self, item: PriceLineItem, screen_pos: QtCore.QPointF) -> QtWidgets.QMenu:
-        menu = QtWidgets.QMenu(self.window)
+        menu = QtWidgets.QMenu(self.chart.widget)
         menu.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         menu.addAction("Edit price…", lambda: self.edit(item))
         target = self.advice_target(item)
@@ -823,13 +818,17 @@ class LinesController(QtCore.QObject):
         extra: list[tuple[str, Callable[[], None]]] | None = None,
     ) -> QtWidgets.QMenu:
         """Right-click on the chart: add a line at the clicked price."""
-        menu = QtWidgets.QMenu(self.window)
+        menu = QtWidgets.QMenu(self.chart.widget)
         menu.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         p = snap_to_tick(price, self.tick)
         text = fmt.price(p, tick_decimals(self.tick))
+
+        def add(kind: str) -> Callable[[], object]:
+            return lambda: self.add_line(kind, p)
+
         for kind, words in (("stop", "Stop here"), ("target", "Target here"), ("entry", "Entry here"),
                             ("alert", "Alert here")):  # fmt: skip
-            menu.addAction(f"{words}  ({text})", lambda k=kind: self.add_line(k, p))
+            menu.addAction(f"{words}  ({text})", add(kind))
         for title, fn in extra or []:
             menu.addSeparator()
             menu.addAction(title, fn)

@@ -5,10 +5,10 @@ the chart's candles (its timeframe, as drawn) and the market's real liquidation 
 sample's, or what a live source recorded), a reliability plot, and presets side by side so the user
 can pick the one that scores best and switch the chart to it.
 
-Scoring builds one engine per preset and bootstraps every score: seconds, so it runs in a thread
-pool of its own (not the chart's worker: frames keep coming while it runs). A generation counter
-drops results that a newer run superseded; a data key marks results stale when the chart's data
-changes under them (another symbol or timeframe, new bars, new liquidations).
+Scoring builds one engine per preset and bootstraps every score: seconds, so it runs on an executor
+thread of its own (not the chart's model worker: frames keep coming while it runs). A generation
+counter drops results that a newer run superseded; a data key marks results stale when the chart's
+data changes under them (another symbol or timeframe, new bars, new liquidations).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -37,13 +36,13 @@ from liqdesk.core.calibration import (
 )
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
+from liqdesk.core.timespan import span_text
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
-from liqdesk.ui.actions import add_action
-
-if TYPE_CHECKING:
-    from liqdesk.ui.window import MainWindow
+from liqdesk.ui.context import ChartContext, ChartLayer
+from liqdesk.ui.jobs import SerialExecutor
+from liqdesk.ui.results import ResultInbox
 
 HORIZONS: dict[str, int] = {"4h": 4 * HOUR_MS, "24h": 24 * HOUR_MS}
 DEFAULT_HORIZON = "24h"
@@ -106,40 +105,21 @@ class CheckOutcome:
     thread_id: int  # where it was computed (tests check it was not the UI thread)
 
 
-class _Signals(QtCore.QObject):
-    # Lives on the UI thread; emitting from the job queues the call there. If the dock is gone, Qt
-    # has dropped the connections and the emit goes nowhere.
-    progress = QtCore.Signal(int, int, str)  # generation, presets done, preset now computing
-    finished = QtCore.Signal(object)  # CheckOutcome
-    failed = QtCore.Signal(int, str)  # generation, message
-
-
-class _CheckJob(QtCore.QRunnable):
-    def __init__(self, request: CheckRequest, signals: _Signals, is_current: Callable[[int], bool]) -> None:
-        super().__init__()
-        self.request, self.signals, self.is_current = request, signals, is_current
-        self.setAutoDelete(True)
-
-    def run(self) -> None:
-        req = self.request
-        t0 = time.perf_counter()
-        results: dict[str, CalibrationResult] = {}
-        try:
-            for i, (name, params) in enumerate(req.params.items()):
-                if not self.is_current(req.generation):
-                    return  # superseded: stop between presets
-                self.signals.progress.emit(req.generation, i, name)
-                # One preset at a time, for progress; same scoring and snapshots as all at once.
-                results.update(
-                    compare_presets(
-                        req.candles, req.open_interest, req.liquidations, {name: params}, req.config
-                    )
-                )
-        except Exception as exc:  # reach the user, not a dead thread
-            self.signals.failed.emit(req.generation, f"{type(exc).__name__}: {exc}")
-            return
-        outcome = CheckOutcome(req, results, time.perf_counter() - t0, threading.get_ident())
-        self.signals.finished.emit(outcome)
+def score(
+    req: CheckRequest, is_current: Callable[[int], bool], progress: Callable[[int, str], None]
+) -> CheckOutcome | None:
+    """The scores of every preset of the request, one preset at a time (for progress; the same scoring and
+    snapshots as all at once); None when a newer run superseded this one (checked between presets)."""
+    t0 = time.perf_counter()
+    results: dict[str, CalibrationResult] = {}
+    for i, (name, params) in enumerate(req.params.items()):
+        if not is_current(req.generation):
+            return None
+        progress(i, name)
+        results.update(
+            compare_presets(req.candles, req.open_interest, req.liquidations, {name: params}, req.config)
+        )
+    return CheckOutcome(req, results, time.perf_counter() - t0, threading.get_ident())
 
 
 # ---------------------------------------------------------------------------------- formatting
@@ -171,10 +151,6 @@ def pp_text(e: Estimate) -> str:
     if not math.isfinite(e.value):
         return "n/a"
     return f"{e.value * 100:+.1f} pp" + _ci(e, lambda x: f"{x * 100:+.1f}")
-
-
-def span_text(ms: int) -> str:
-    return f"{ms // HOUR_MS}h" if ms % HOUR_MS == 0 else f"{ms / HOUR_MS:g}h"
 
 
 def short_liq_verdict(row: RowScore) -> str:
@@ -359,27 +335,25 @@ class _ReliabilityPlot(pg.PlotWidget):
         return QtCore.QSize(400, 220)
 
 
-class ModelCheckDock(QtWidgets.QDockWidget):
-    """The "Model check" panel. `run()` starts a computation; `computed` fires with its outcome."""
+class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
+    """The "Model check" panel. `run()` starts a computation; `computed` fires with its outcome. A chart
+    layer: results go stale when the chart's data changes, and the scoring stops when the chart closes."""
 
     computed = QtCore.Signal(object)  # CheckOutcome, once it is on screen
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__("Model check", window)
+    def __init__(self, chart: ChartContext) -> None:
+        super().__init__("Model check", chart.widget)
         self.setObjectName("model_check_dock")
-        self.window_ = window
+        self.chart = chart
         self.setStyleSheet(panel_style(theme.palette()))
         self.outcome: CheckOutcome | None = None
         self.generation = 0
         self.running = False
         self._metric_keys: list[str | None] = []
-        self.open_action: QtGui.QAction | None = None  # set by install_model_check
-        self._pool = QtCore.QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # runs in order; a newer one supersedes via the generation
-        self._signals = _Signals(self)
-        self._signals.progress.connect(self._on_progress)
-        self._signals.finished.connect(self._on_finished)
-        self._signals.failed.connect(self._on_failed)
+        self.open_action: QtGui.QAction | None = None  # set by whoever puts it in a menu
+        # Seconds of work on a thread of its own: the chart's worker keeps drawing meanwhile.
+        self._executor = SerialExecutor("liqdesk-model-check")
+        self._inbox = ResultInbox(self)
         self._auto = QtCore.QTimer(self)
         self._auto.setSingleShot(True)
         self._auto.setInterval(AUTO_RUN_MS)
@@ -537,10 +511,18 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         self._reset_table()
         self._describe_data()
         self._refresh_in_use()
-        window.worker.engine_ready.connect(lambda *_: self._on_chart_changed())
-        window.worker.bar_applied.connect(lambda *_: self._on_chart_changed())
         self.visibilityChanged.connect(self._on_visibility)
-        window.installEventFilter(self)
+
+    # ------------------------------------------------------------------ chart layer
+
+    def engine_built(self) -> None:
+        self._on_chart_changed()
+
+    def bar_updated(self, candles: Candles, appended: bool) -> None:
+        self._on_chart_changed()
+
+    def chart_closing(self) -> None:
+        self.shutdown()  # the job holds no lock; waiting keeps it from outliving the window
 
     # ------------------------------------------------------------------ requests
 
@@ -563,7 +545,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
     def params_to_score(self) -> dict[str, ModelParams]:
         """The chart's own parameters, or (comparing) each ticked preset with the chart's other model
         settings, as `liqdesk calibrate --compare` applies the model options to every preset."""
-        current = self.window_.params()
+        current = self.chart.params()
         if not self.compare_box.isChecked():
             return {current.preset: current}
         from liqdesk.feeds.presets import load_presets
@@ -577,8 +559,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         return out
 
     def data_key(self) -> tuple[object, ...]:
-        w = self.window_
-        m, c = w.market, w.candles
+        m, c = self.chart.market, self.chart.candles
         if m is None or c is None:
             return ()
         last = int(c.open_time[-1]) if len(c) else 0
@@ -587,8 +568,8 @@ class ModelCheckDock(QtWidgets.QDockWidget):
     def run(self) -> bool:
         """Start scoring the chart's data in the background; False when there is nothing to score."""
         self._auto.stop()
-        w = self.window_
-        if w.market is None or w.candles is None or not len(w.candles):
+        market, candles = self.chart.market, self.chart.candles
+        if market is None or candles is None or not len(candles):
             self._message("no data loaded")
             return False
         try:
@@ -601,20 +582,25 @@ class ModelCheckDock(QtWidgets.QDockWidget):
             return False
         self.generation += 1
         request = CheckRequest(
-            generation=self.generation, candles=w.candles, open_interest=w.market.open_interest,
-            liquidations=w.market.liquidations, params=params, config=self.config(), data_key=self.data_key(),
+            generation=self.generation, candles=candles, open_interest=market.open_interest,
+            liquidations=market.liquidations, params=params, config=self.config(), data_key=self.data_key(),
         )  # fmt: skip
-        self._pool.clear()  # a queued, not yet started run is superseded anyway
-        self._pool.start(_CheckJob(request, self._signals, lambda g: g == self.generation))
+        generation = request.generation
+
+        def progress(done: int, name: str) -> None:
+            self._inbox.post(lambda: self._on_progress(generation, done, name))
+
+        job = self._executor.submit(lambda: score(request, lambda g: g == self.generation, progress),
+                                    supersede="score")  # fmt: skip
+        self._inbox.deliver(job, self._on_finished,
+                            lambda exc: self._on_failed(generation, f"{type(exc).__name__}: {exc}"))  # fmt: skip
         self.running = True
         self.progress.setRange(0, len(params))
         self.progress.setValue(0)
         self.progress.setFormat("computing…")
         self.progress.show()
         self.status_row.show()
-        self.status_label.setText(
-            f"scoring {', '.join(params)} on {len(w.candles):,} {w.candles.timeframe} bars"
-        )
+        self.status_label.setText(f"scoring {', '.join(params)} on {len(candles):,} {candles.timeframe} bars")
         self._describe_data()
         return True
 
@@ -624,23 +610,18 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         self.status_row.show()
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
-        return self._pool.waitForDone(msecs)
+        return self._executor.wait_idle(msecs / 1000.0)
 
     def shutdown(self) -> None:
         self.generation += 1  # a running job stops at its next preset and its result is dropped
-        self._pool.clear()
-        self._pool.waitForDone(5_000)
+        self._executor.shutdown(5.0)
 
     def use_selected_preset(self) -> None:
         name = self.use_box.currentData()
         if not name:
             return
-        w = self.window_
-        w.set_preset(str(name))
-        i = w.preset_box.findData(name)  # set_preset leaves the toolbar's combo to the caller
-        if i >= 0:
-            w.preset_box.setCurrentIndex(i)
-        w.flash(f"preset {name} (from the model check)")
+        self.chart.use_preset(str(name))
+        self.chart.flash(f"preset {name} (from the model check)")
         self._refresh_in_use()
 
     # ------------------------------------------------------------------ results
@@ -657,8 +638,8 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         self.running = False
         self._message(f"model check failed: {message}")
 
-    def _on_finished(self, outcome: CheckOutcome) -> None:
-        if outcome.request.generation != self.generation:
+    def _on_finished(self, outcome: CheckOutcome | None) -> None:
+        if outcome is None or outcome.request.generation != self.generation:
             return  # a newer run is on its way
         self.running = False
         self.status_row.hide()
@@ -668,7 +649,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         self.use_box.clear()
         for name in outcome.results:
             self.use_box.addItem(name, name)
-        pick = winner or self.window_.settings.preset
+        pick = winner or self.chart.settings.preset
         self.use_box.setCurrentIndex(max(self.use_box.findData(pick), 0))
         self.use_box.blockSignals(False)
         self._show_outcome()
@@ -790,8 +771,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
     # ------------------------------------------------------------------ state shown
 
     def _describe_data(self) -> None:
-        w = self.window_
-        m, c = w.market, w.candles
+        m, c = self.chart.market, self.chart.candles
         if m is None or c is None:
             self.data_label.setText("no data loaded")
             return
@@ -827,7 +807,7 @@ class ModelCheckDock(QtWidgets.QDockWidget):
             self.warning_label.hide()
 
     def _refresh_in_use(self) -> None:
-        current = self.window_.settings.preset
+        current = self.chart.settings.preset
         t = self.table
         if self.outcome is not None:
             for j, name in enumerate(self.outcome.results, start=1):
@@ -873,11 +853,6 @@ class ModelCheckDock(QtWidgets.QDockWidget):
         if visible and self.outcome is None and not self.running:
             self.run()
 
-    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:
-        if watched is self.window_ and event.type() == QtCore.QEvent.Type.Close:
-            self.shutdown()  # the job holds no lock; waiting keeps it from outliving the window
-        return super().eventFilter(watched, event)
-
     # ------------------------------------------------------------------ for tests and scripts
 
     def cell_text(self, key: str, preset: str) -> str:
@@ -889,34 +864,3 @@ class ModelCheckDock(QtWidgets.QDockWidget):
 
     def column_presets(self) -> list[str]:
         return list(self.outcome.results) if self.outcome is not None else []
-
-
-def open_model_check(window: MainWindow, dock: ModelCheckDock) -> None:
-    dock.show()
-    dock.raise_()
-    # Wide enough for three preset columns with their intervals; the chart keeps the rest.
-    window.resizeDocks([dock], [640], QtCore.Qt.Orientation.Horizontal)
-
-
-def install_model_check(window: MainWindow) -> ModelCheckDock:
-    """Add the Model check dock (hidden) and a "Model check…" action (Ctrl+M) to the menu bar."""
-    dock = ModelCheckDock(window)
-    dock.setAllowedAreas(
-        QtCore.Qt.DockWidgetArea.RightDockWidgetArea
-        | QtCore.Qt.DockWidgetArea.LeftDockWidgetArea
-        | QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
-    )
-    window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    dock.hide()
-    bar = window.menuBar()
-    menu = next(
-        (a.menu() for a in bar.actions() if a.menu() is not None and a.text().replace("&", "") == "Model"),
-        None,
-    )
-    if menu is None:
-        menu = bar.addMenu("Model")
-    tip = "Does the heatmap predict where real liquidations happen? Scores, reliability plot, presets side by side"
-    dock.open_action = add_action(
-        window, menu, "Model check…", lambda: open_model_check(window, dock), "Ctrl+M", tip
-    )
-    return dock

@@ -42,16 +42,16 @@ class PositionDock(QtWidgets.QDockWidget):
         self.leverage.setDecimals(1)
         self.leverage.setSuffix(" ×")
         self.leverage.setValue(10.0)
-        self.size = QtWidgets.QDoubleSpinBox()
-        self.size.setRange(1.0, 1e10)
-        self.size.setDecimals(0)
-        self.size.setPrefix("$ ")
-        self.size.setSingleStep(1000)
-        self.size.setValue(10_000.0)
+        self.size_usd = QtWidgets.QDoubleSpinBox()
+        self.size_usd.setRange(1.0, 1e10)
+        self.size_usd.setDecimals(0)
+        self.size_usd.setPrefix("$ ")
+        self.size_usd.setSingleStep(1000)
+        self.size_usd.setValue(10_000.0)
         form.addRow("Side", self.side)
         form.addRow("Entry", row)
         form.addRow("Leverage", self.leverage)
-        form.addRow("Size", self.size)
+        form.addRow("Size", self.size_usd)
         buttons = QtWidgets.QHBoxLayout()
         self.apply_button = QtWidgets.QPushButton("Draw")
         self.apply_button.setToolTip("Draw the entry and this position's liquidation price")
@@ -95,12 +95,12 @@ class PositionDock(QtWidgets.QDockWidget):
         self.side.setCurrentIndex(self.side.findData(pos.side))
         self.entry.setValue(pos.entry)
         self.leverage.setValue(pos.leverage)
-        self.size.setValue(pos.size_usd)
+        self.size_usd.setValue(pos.size_usd)
         self._filled = pos
 
     def position(self) -> Position:
         return Position(
-            int(self.side.currentData()), self.entry.value(), self.leverage.value(), self.size.value()
+            int(self.side.currentData()), self.entry.value(), self.leverage.value(), self.size_usd.value()
         )
 
     def apply(self) -> None:

@@ -17,7 +17,7 @@ def wait_until_drawn(window: MainWindow, timeout_s: float = 30.0) -> bool:
     settled_since: float | None = None
     while time.monotonic() < deadline:
         app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
-        done = window.frame is not None and window._frame_covers_view() and window.worker.wait_idle(0)
+        done = window.frame is not None and window.frame_covers_view() and window.worker.wait_idle(0)
         if done:
             # A few quiet turns of the loop: debounced view changes may still request a frame.
             settled_since = settled_since or time.monotonic()
@@ -37,5 +37,5 @@ def grab_png(window: MainWindow, path: str, width: int, height: int) -> None:
         image = image.scaled(width, height, QtCore.Qt.AspectRatioMode.IgnoreAspectRatio,
                              QtCore.Qt.TransformationMode.SmoothTransformation)  # fmt: skip
     image = image.convertToFormat(QtGui.QImage.Format.Format_RGB32)
-    if not image.save(path, "PNG"):
+    if not QtGui.QImageWriter(path, QtCore.QByteArray(b"PNG")).write(image):
         raise OSError(f"cannot write {path}")

@@ -1,13 +1,10 @@
 """The model worker: builds the engine and computes frames off the UI thread.
 
-One long-lived thread runs every job in submission order, so engine mutations (build, live
-bars) and the reads that render frames never overlap and need no lock. It is a plain Python
-thread, not a QThreadPool job: PySide gives each QRunnable.run a fresh Python thread state, so
-thread-local scratch (the core's grid workspace, ~40 MB at full screen) was allocated anew for
-every frame and old copies lingered. Frame,
-cursor and re-quantise requests are coalesced: while one is waiting, a newer request replaces
-it, so dragging the levels or panning never queues up work. Results carry generation numbers
-and the window drops any that are stale by the time they arrive.
+Every job runs on one `SerialExecutor` (liqdesk.ui.jobs): engine mutations (build, live bars) and the reads
+that render frames or answer queries run one at a time, in submission order, and never overlap. Frame and
+re-quantise requests supersede the one of their kind still queued, so dragging the levels or panning never
+queues up work. Results carry generation numbers and the window drops any that are stale by the time they
+arrive; tools ask the engine through `query` (by way of the chart context), never through the engine itself.
 
 Compute backend: chosen once per process (`set_backend`, by the app and `liqdesk snapshot`; NumPy
 when nothing was chosen). With CuPy the worker keeps a second LiquidationEngine on the GPU
@@ -19,7 +16,6 @@ engine and every path is the CPU one.
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import dataclasses
 import logging
@@ -27,8 +23,10 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import numpy as np
 from PySide6 import QtCore
@@ -40,6 +38,7 @@ from liqdesk.core.liqmap import find_magnets, liquidation_map
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, OpenInterest
 from liqdesk.ui import frames, theme
+from liqdesk.ui.jobs import SerialExecutor
 
 log = logging.getLogger(__name__)
 
@@ -119,65 +118,19 @@ def backend_status(backend: Backend) -> tuple[str, str]:
     return text, "\n".join(tip)
 
 
-class _SerialThread:
-    """Runs submitted callables one at a time, in order, on one long-lived daemon thread."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._jobs: collections.deque[Callable[[], None]] = collections.deque()
-        self._cv = threading.Condition()
-        self._pending = 0  # queued + running
-        self._thread: threading.Thread | None = None
-
-    def start(self, fn: Callable[[], None]) -> None:
-        with self._cv:
-            self._jobs.append(fn)
-            self._pending += 1
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
-            self._cv.notify_all()
-
-    def _loop(self) -> None:
-        while True:
-            with self._cv:
-                if not self._jobs and not self._cv.wait_for(lambda: bool(self._jobs), timeout=30.0):
-                    self._thread = None  # idle: let the thread end; start() makes a new one
-                    return
-                fn = self._jobs.popleft()
-            try:
-                fn()
-            finally:
-                fn = None  # type: ignore[assignment]  # drop the job (and what it holds) before waiting
-                with self._cv:
-                    self._pending -= 1
-                    self._cv.notify_all()
-
-    def wait_done(self, msecs: int) -> bool:
-        with self._cv:
-            return self._cv.wait_for(lambda: self._pending == 0, timeout=max(msecs, 0) / 1000.0)
-
-    def clear(self) -> None:
-        """Drop the jobs not started yet."""
-        with self._cv:
-            self._pending -= len(self._jobs)
-            self._jobs.clear()
-            self._cv.notify_all()
+T = TypeVar("T")
 
 
-@dataclasses.dataclass
-class _Slot:
-    payload: Any
-    after: int  # ordered jobs submitted before this one was queued
+class EngineChanged(Exception):
+    """A query's engine was replaced (another data set, a rebuild) or lost before the query ran."""
 
 
 class ModelWorker(QtCore.QObject):
-    """Owns the LiquidationEngine; the UI talks to it only through requests and signals."""
+    """Owns the LiquidationEngine; the UI talks to it only through requests, queries and signals."""
 
-    engine_ready = QtCore.Signal(int, object)  # data generation, LiquidationEngine
+    engine_built = QtCore.Signal(int, object)  # data generation, LiquidationEngine
     frame_ready = QtCore.Signal(int, object)  # data generation, frames.Frame
     image_ready = QtCore.Signal(int, int, object, object)  # data gen, frame gen, uint8 image, levels
-    cursor_ready = QtCore.Signal(int, object)  # data generation, frames.CursorInfo
     bar_applied = QtCore.Signal(int, int)  # data generation, engine bar count
     # A live bar could not be applied: the engine of that data generation is dropped (it may be half
     # updated) and the window builds a new one from its bars.
@@ -189,12 +142,10 @@ class ModelWorker(QtCore.QObject):
         limit_heap_retention()
         self.backend = backend or current_backend()
         self.device: LiquidationEngine | None = None  # the engine on the GPU when the backend is CuPy
-        self._pool = _SerialThread("liqdesk-model-worker")
-        self._lock = threading.Lock()
-        self._waiting: dict[str, _Slot] = {}  # per kind, the coalesced request still queued
-        self._ordered = 0  # ordered jobs (builds, live bars, run_in_order) submitted so far
+        self.executor = SerialExecutor("liqdesk-model-worker")
         self._logged: set[str] = set()  # errors already logged (the same error on every frame: logged once)
-        self._bars_queued = 0  # live bar jobs submitted, not started
+        self._lock = threading.Lock()
+        self._bars_queued = 0  # live bar jobs submitted, not started (under _lock: two threads change it)
         self.engine: LiquidationEngine | None = None
         self._engine_generation = -1
         self._last_frame_ref: weakref.ref[frames.Frame] | None = None
@@ -215,32 +166,31 @@ class ModelWorker(QtCore.QObject):
 
     def build(
         self, generation: int, candles: Candles, open_interest: OpenInterest | None, params: ModelParams
-    ) -> None:
-        def job() -> None:
+    ) -> Future[LiquidationEngine]:
+        def job() -> LiquidationEngine:
             engine = LiquidationEngine.build(candles, open_interest, params)
             self.device = None  # the old one's device memory goes back to CuPy's pool
             if self.backend.is_gpu:
                 self.device = self._build_device(candles, open_interest, params)
             self.engine, self._engine_generation, self._last_frame = engine, generation, None
-            self.engine_ready.emit(generation, engine)
+            self.engine_built.emit(generation, engine)
+            return engine
 
-        self._submit(job)
+        return self._submit(job)
 
-    def request_frame(self, generation: int, request: frames.FrameRequest) -> None:
-        self._submit_latest("frame", (generation, request), self._run_frame)
+    def request_frame(self, generation: int, request: frames.FrameRequest) -> Future[None]:
+        return self._submit(lambda: self._run_frame(generation, request), supersede="frame")
 
     def request_requantise(
         self, generation: int, frame_generation: int, levels: tuple[float, float], cmap: str
-    ) -> None:
-        self._submit_latest("requantise", (generation, frame_generation, levels, cmap), self._run_requantise)
+    ) -> Future[None]:
+        return self._submit(
+            lambda: self._run_requantise(generation, frame_generation, levels, cmap), supersede="requantise"
+        )
 
-    def request_cursor(self, generation: int, bar: int, bins: Any) -> None:
-        self._submit_latest("cursor", (generation, bar, bins), self._run_cursor)
-
-    def apply_bar(self, generation: int, row: Candles, oi_close: float | None, revise: bool) -> None:
+    def apply_bar(self, generation: int, row: Candles, oi_close: float | None, revise: bool) -> Future[None]:
         """A live bar (a one-row Candles): revise the last one or append; then patch the newest
         heatmap column."""
-
         with self._lock:
             self._bars_queued += 1
 
@@ -279,14 +229,27 @@ class ModelWorker(QtCore.QObject):
                 # after the patched frame: the window counts a bar as done once its frame can be on screen
                 self.bar_applied.emit(generation, self.engine.n_bars)
 
-        self._submit(job)
+        return self._submit(job)
 
-    def run_in_order(self, fn: Callable[[], None]) -> None:
-        """Run `fn` on the worker thread after every job submitted before it (engine builds, live
-        bars, frames) and before any submitted later: it reads the engine as those left it, never
-        mid-update. It must not block for long (frames wait behind it); an exception it raises is
-        logged and reported through `failed`."""
-        self._submit(fn)
+    def query(
+        self, fn: Callable[[LiquidationEngine], T], generation: int, *, supersede: str | None = None
+    ) -> Future[T]:
+        """`fn(engine)` on the worker thread, after every job submitted before it and before any submitted
+        later: it reads the engine as those left it, never mid-update. The future fails with EngineChanged
+        when the engine of `generation` is no longer there when it runs (not reported as an error)."""
+
+        def job() -> T:
+            engine = self.engine
+            if engine is None or self._engine_generation != generation:
+                raise EngineChanged(f"no engine of data generation {generation}")
+            return fn(engine)
+
+        return self._submit(job, supersede=supersede)
+
+    def run_in_order(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` on the worker thread in order with every other job. It must not block for long (frames
+        wait behind it); an exception it raises is logged and reported through `failed`."""
+        return self._submit(fn)
 
     @property
     def engine_generation(self) -> int:
@@ -294,13 +257,38 @@ class ModelWorker(QtCore.QObject):
         return self._engine_generation
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
-        return self._pool.wait_done(msecs)
+        return self.executor.wait_idle(max(msecs, 0) / 1000.0)
 
     def shutdown(self) -> None:
-        self._pool.clear()
-        self._pool.wait_done(5_000)
+        self.executor.shutdown(5.0)
+
+    @contextmanager
+    def force_sync(self) -> Iterator[None]:
+        """Jobs submitted in the block run at once on the calling thread (tests)."""
+        with self.executor.force_sync():
+            yield
 
     # ------------------------------------------------------------------ jobs (worker thread)
+
+    def _submit(self, fn: Callable[[], T], supersede: str | None = None) -> Future[T]:
+        future = self.executor.submit(fn, supersede=supersede)
+        future.add_done_callback(self._report)
+        return future
+
+    def _report(self, future: Future[Any]) -> None:
+        """A job's exception must reach the user, not vanish (logged once per distinct message)."""
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is None or isinstance(exc, EngineChanged):
+            return
+        message = f"{type(exc).__name__}: {exc}"
+        if message not in self._logged:
+            if len(self._logged) > 100:
+                self._logged.clear()
+            self._logged.add(message)
+            log.error("model worker failed: %s\n%s", exc, "".join(traceback.format_exception(exc)))
+        self.failed.emit(message)
 
     def _heat_engine(self, frame: frames.Frame | None) -> LiquidationEngine | None:
         """The engine that painted `frame` (whose array module holds its values), if still there."""
@@ -330,51 +318,7 @@ class ModelWorker(QtCore.QObject):
             self.failed.emit(f"GPU update failed, heatmap from the CPU engine: {type(exc).__name__}: {exc}")
             self.device = None
 
-    def _submit(self, fn: Callable[[], None]) -> None:
-        with self._lock:
-            self._ordered += 1
-        self._pool.start(self._guard(fn))
-
-    def _submit_latest(self, kind: str, payload: Any, fn: Callable[[Any], None]) -> None:
-        """Coalesce: a newer request replaces the queued one of its kind, but only while no ordered job
-        (a live bar, a build) was queued after it. Otherwise the newer request, made for the data as
-        it is after that job, would run before it: a frame for bar n+1 on an engine that has n bars."""
-        with self._lock:
-            slot = self._waiting.get(kind)
-            if slot is not None and slot.after == self._ordered:
-                slot.payload = payload
-                return
-            if slot is not None:
-                slot.payload = None  # superseded: the new request runs after the ordered job instead
-            slot = self._waiting[kind] = _Slot(payload, self._ordered)
-
-        def job() -> None:
-            with self._lock:
-                if self._waiting.get(kind) is slot:
-                    del self._waiting[kind]
-                payload, slot.payload = slot.payload, None
-            if payload is not None:
-                fn(payload)
-
-        self._pool.start(self._guard(job))
-
-    def _guard(self, fn: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                fn()
-            except Exception as exc:  # a worker death must reach the user, not vanish
-                message = f"{type(exc).__name__}: {exc}"
-                if message not in self._logged:
-                    if len(self._logged) > 100:
-                        self._logged.clear()
-                    self._logged.add(message)
-                    log.error("model worker failed: %s\n%s", exc, traceback.format_exc())
-                self.failed.emit(message)
-
-        return run
-
-    def _run_frame(self, payload: tuple[int, frames.FrameRequest]) -> None:
-        generation, request = payload
+    def _run_frame(self, generation: int, request: frames.FrameRequest) -> None:
         if self.engine is None or generation != self._engine_generation:
             return
         superseded = self._last_frame
@@ -387,8 +331,9 @@ class ModelWorker(QtCore.QObject):
         self._last_frame = frame
         self.frame_ready.emit(generation, frame)
 
-    def _run_requantise(self, payload: tuple[int, int, tuple[float, float], str]) -> None:
-        generation, frame_generation, levels, cmap = payload
+    def _run_requantise(
+        self, generation: int, frame_generation: int, levels: tuple[float, float], cmap: str
+    ) -> None:
         frame = self._last_frame
         if (
             frame is None
@@ -405,13 +350,6 @@ class ModelWorker(QtCore.QObject):
         frame.image, frame.levels = image, levels
         frame.request = dataclasses.replace(frame.request, levels=levels, colormap=cmap)
         self.image_ready.emit(generation, frame_generation, image, levels)
-
-    def _run_cursor(self, payload: tuple[int, int, Any]) -> None:
-        generation, bar, bins = payload
-        if self.engine is None or generation != self._engine_generation or not 0 <= bar < self.engine.n_bars:
-            return
-        lmap = liquidation_map(self.engine, bins, bar)
-        self.cursor_ready.emit(generation, frames.CursorInfo(generation, bar, lmap))
 
 
 def _colour(frame: frames.Frame, image: np.ndarray, cmap: str) -> None:

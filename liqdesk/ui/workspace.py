@@ -18,22 +18,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.feeds.state import AppState, load_state, save_state
-from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
 from liqdesk.ui.actions import add_action
+from liqdesk.ui.dialogs import AboutDialog, SettingsDialog, ShortcutsDialog
+from liqdesk.ui.gui_gc import collect_on_gui_thread
+from liqdesk.ui.state_settings import model_overrides, settings_from_state
 from liqdesk.ui.window import MainWindow, ViewSettings
 
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 800
 MAX_TABS = 16
-# Model fields of the state file that go to ModelParams over the preset's.
-MODEL_FIELDS = ("taker_floor", "half_life_h", "churn", "volume_half_life_h", "entry_points")
 # Keys handled in MainWindow.keyPressEvent (not QActions): listed in Help → Keyboard shortcuts.
 CHART_KEYS = [
     ("Pan left / right", "Left / Right"),
@@ -48,39 +48,31 @@ CHART_KEYS = [
 ]
 
 
+class PaneController(Protocol):
+    """What streams a pane's market (the app's LiveController)."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def cache_path(self) -> Path | None: ...
+
+    def start(self) -> None: ...
+
+    def detach(self) -> None: ...
+
+    async def close(self, timeout_s: float = 5.0) -> None: ...
+
+
 @dataclass
 class Pane:
     window: MainWindow
-    controller: Any = None  # a LiveController (the app), None (sample / files)
+    controller: PaneController | None = None  # None: sample or files, nothing streams
     exchange: str = "binanceusdm"
 
 
 # (pane spec from the state file, view settings) -> (the pane's window, its controller or None)
-PaneFactory = Callable[[dict[str, Any], ViewSettings], tuple[MainWindow, Any]]
-
-
-def settings_from_state(state: AppState, spec: dict[str, Any]) -> ViewSettings:
-    """A pane's ViewSettings from the state file (its market spec plus the shared model/colour/appearance)."""
-    cmap = state.get("colors", "colormap")
-    levels = state.get("colors", "levels")
-    return ViewSettings(
-        symbol=str(spec.get("symbol", "")),
-        timeframe=str(spec.get("timeframe", "5m")),
-        range_name=str(spec.get("range", data_mod.DEFAULT_RANGE)),
-        preset=state.get("model", "preset"),
-        colormap=cmap if cmap in theme.COLORMAPS else theme.DEFAULT_COLORMAP,
-        transform=state.get("colors", "transform"),
-        lock_levels=bool(state.get("colors", "levels_locked")),
-        levels=tuple(levels) if levels else None,  # type: ignore[arg-type]
-        utc=bool(state.get("appearance", "utc")),
-        theme=state.get("appearance", "theme"),
-        max_bins=int(state.get("model", "bins")),
-        model_overrides=model_overrides(state),
-    )
-
-
-def model_overrides(state: AppState) -> dict[str, Any]:
-    return {k: state.get("model", k) for k in MODEL_FIELDS}
+PaneFactory = Callable[[dict[str, Any], ViewSettings], tuple[MainWindow, PaneController | None]]
 
 
 class Workspace(QtWidgets.QMainWindow):
@@ -95,6 +87,8 @@ class Workspace(QtWidgets.QMainWindow):
         from liqdesk import __version__
         from liqdesk.ui.icons import app_icon
 
+        collect_on_gui_thread()
+
         self.factory = factory
         self.state_path = state_path
         self.persist = persist
@@ -102,7 +96,7 @@ class Workspace(QtWidgets.QMainWindow):
         self.started = False  # set by the app once the event loop runs: new panes' controllers start at once
         self.closing: list[asyncio.Future[Any]] = []  # controllers of closed tabs, closing
         self.panes: list[Pane] = []
-        self.settings_dialog: QtWidgets.QDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
         self._closing_pane: MainWindow | None = None
         self._last_saved: str = ""
         self.setWindowTitle(f"liqdesk {__version__} — liquidation heatmap")
@@ -148,6 +142,22 @@ class Workspace(QtWidgets.QMainWindow):
     def pane_of(self, window: MainWindow) -> Pane:
         return next(p for p in self.panes if p.window is window)
 
+    def current_settings(self) -> ViewSettings:
+        return self.current.settings
+
+    def current_exchange(self) -> str:
+        return self.pane_of(self.current).exchange
+
+    def cache_path(self) -> Path:
+        """The cache file the tabs use (their controllers', else the default one)."""
+        from liqdesk.feeds.cache import default_path
+
+        for p in self.panes:
+            path = p.controller.cache_path if p.controller is not None else None
+            if path is not None:
+                return path
+        return default_path()
+
     def _add_pane(self, spec: dict[str, Any]) -> Pane:
         settings = settings_from_state(self.state, spec)
         window, controller = self.factory(spec, settings)
@@ -160,10 +170,11 @@ class Workspace(QtWidgets.QMainWindow):
         self.panes.append(pane)
         window.installEventFilter(self)
         self.tabs.addTab(window, self._tab_title(window))
-        for box in (window.symbol_box, window.timeframe_box, window.range_box, window.preset_box,
-                    window.colormap_box, window.transform_box):  # fmt: skip
+        bar = window.toolbar
+        for box in (bar.symbol_box, bar.timeframe_box, bar.range_box, bar.preset_box, bar.colormap_box,
+                    bar.transform_box):  # fmt: skip
             box.activated.connect(lambda *_: self.schedule_save())
-        for check in (window.lock_box, window.utc_box):
+        for check in (bar.lock_box, bar.utc_box):
             check.toggled.connect(lambda *_: self.schedule_save())
         window.frame_applied.connect(lambda _f, w=window: self._on_pane_frame(w))
         if self.started and controller is not None:
@@ -243,7 +254,7 @@ class Workspace(QtWidgets.QMainWindow):
                 self.tabs.setTabText(i, title)
                 self._update_title()
                 self.schedule_save()
-            tip = w.source_label.text()
+            tip = w.status.source_label.text()
             if self.tabs.tabToolTip(i) != tip:
                 self.tabs.setTabToolTip(i, tip)
         if w is self.tabs.currentWidget():
@@ -327,7 +338,7 @@ class Workspace(QtWidgets.QMainWindow):
         self.theme_actions[name].setChecked(True)
         self.state.set("appearance", "theme", name)
         if self.settings_dialog is not None and self.settings_dialog.isVisible():
-            self.settings_dialog.refresh()  # type: ignore[attr-defined]
+            self.settings_dialog.refresh()
         self.schedule_save()
 
     def toggle_theme(self) -> None:
@@ -335,7 +346,7 @@ class Workspace(QtWidgets.QMainWindow):
 
     def set_utc(self, on: bool) -> None:
         for p in self.panes:
-            p.window.utc_box.setChecked(on)  # toggled → set_utc
+            p.window.toolbar.utc_box.setChecked(on)  # toggled → set_utc
         self.schedule_save()
 
     def apply_model(self, *, preset: str | None = None, overrides: dict[str, Any] | None = None,
@@ -348,12 +359,9 @@ class Workspace(QtWidgets.QMainWindow):
             if bins is not None:
                 w.settings.max_bins = int(bins)
             if preset is not None and preset != w.settings.preset:
-                i = w.preset_box.findData(preset)
-                if i >= 0:
-                    w.preset_box.setCurrentIndex(i)
-                w.set_preset(preset)  # rebuilds
+                w.use_preset(preset)  # rebuilds
             elif overrides is not None:
-                w._rebuild_engine()
+                w.rebuild_model()
             elif bins is not None:
                 w.request_frame(force=True)
         self.schedule_save()
@@ -362,30 +370,24 @@ class Workspace(QtWidgets.QMainWindow):
         for p in self.panes:
             p.window.reload_presets()
 
-    def open_settings(self) -> QtWidgets.QDialog:
-        from liqdesk.ui.dialogs import SettingsDialog
-
+    def open_settings(self) -> SettingsDialog:
         if self.settings_dialog is None:
-            self.settings_dialog = SettingsDialog(self)
-        self.settings_dialog.refresh()  # type: ignore[attr-defined]
+            self.settings_dialog = SettingsDialog(self, self)
+        self.settings_dialog.refresh()
         # Non-modal (the chart stays usable and shows each change): show(), returning at once. open() would
-        # make it window-modal; exec() would nest an event loop inside qasync's (desktop.md).
+        # make it window-modal; exec() would nest an event loop inside qasync's, which qasync does not survive.
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
         return self.settings_dialog
 
-    def open_shortcuts(self) -> QtWidgets.QDialog:
-        from liqdesk.ui.dialogs import ShortcutsDialog
-
+    def open_shortcuts(self) -> ShortcutsDialog:
         dialog = ShortcutsDialog(self.all_actions(), self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()  # non-modal: a reference to keep open while working
         return dialog
 
-    def open_about(self) -> QtWidgets.QDialog:
-        from liqdesk.ui.dialogs import AboutDialog
-
+    def open_about(self) -> AboutDialog:
         dialog = AboutDialog(self)
         dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()  # window-modal, returns at once (never exec())
@@ -445,8 +447,8 @@ class Workspace(QtWidgets.QMainWindow):
                           "timeframe": w.settings.timeframe, "range": w.settings.range_name})  # fmt: skip
         s.data["panes"] = panes
         s.set("window", "current_tab", self.tabs.currentIndex())
-        s.set("window", "geometry", base64.b64encode(bytes(self.saveGeometry())).decode())
-        s.set("window", "dock_state", base64.b64encode(bytes(cur.saveState())).decode())
+        s.set("window", "geometry", base64.b64encode(self.saveGeometry().data()).decode())
+        s.set("window", "dock_state", base64.b64encode(cur.saveState().data()).decode())
         s.set("market", "exchange", self.pane_of(cur).exchange)
         for key, value in (("symbol", v.symbol), ("timeframe", v.timeframe), ("range", v.range_name)):
             with contextlib.suppress(ValueError):

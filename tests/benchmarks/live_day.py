@@ -400,10 +400,20 @@ def run_day(
                 raise TimeoutError(f"timed out waiting for {what}")
             await asyncio.sleep(0.01)
 
+    async def eventually(cond: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
     async def drive(w: Any, c: Any) -> None:
         t_start = time.perf_counter()
         try:
-            await until(lambda: c.mode == "live" and w.frame is not None and w.engine_ready, 120, "live")
+            await until(
+                lambda: c.mode == "live" and w.frame is not None and w.context.model_ready, 120, "live"
+            )
             await until(lambda: w.worker.wait_idle(0), 60, "first frame")
             for stream in (KLINES, LIQS):
                 conn.send(("subscribed", stream, 20))
@@ -411,7 +421,7 @@ def run_day(
                 conn.recv()
             probe = _Probe(w)
             state["probe"] = probe
-            say(f"live: {len(w.candles):,} bars of history ({w.source_label.text()}); replaying {bars} bars "
+            say(f"live: {len(w.candles):,} bars of history ({w.status.source_label.text()}); replaying {bars} bars "
                 f"({bars * 5 / 60:.1f} h) at {bars_per_s:g} bars/s, {n_tape:,} synthetic liquidations")  # fmt: skip
             first_bar = len(w.candles)
             probe.active = True
@@ -480,9 +490,11 @@ def run_day(
         back = newest_in_view(w)
         m = len(w.candles)
         await until(lambda: len(w.candles) >= m + 3, 60, "bars after End")
-        await until(lambda: w.worker.wait_idle(0), 30, "worker idle")
-        await asyncio.sleep(0.1)
-        follows = newest_in_view(w) and w.frame is not None and w.frame.lmap.bar == len(w.candles) - 1
+        # Following: the newest bar in view and the frame on screen (heatmap column and map) at it, once the UI
+        # thread has taken in what the worker sent (how soon is the patch latency, measured apart).
+        follows = await eventually(
+            lambda: newest_in_view(w) and w.frame is not None and w.frame.lmap.bar == len(w.candles) - 1, 5.0
+        )
         say(f"  pan at bar {n}: away {away}, view kept {kept}, Go-live button {button}; End → live edge {back}, "
             f"following {follows}")  # fmt: skip
         if not (away and kept and button and back and follows):

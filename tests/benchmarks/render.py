@@ -1,6 +1,7 @@
 """Chart rendering benchmark (not part of the test run): python tests/benchmarks/render.py
 
 Prints:
+- reading the default bundled sample (the readers users' files go through), fresh process, median;
 - the window: from process start to the first painted frame with heatmap and liquidation map, `liqdesk
   --offline` on the bundled sample in a fresh process (the window the user opens, tabs and state file
   included), cold (an empty numba cache: the first run after installation, kernels compiled) and warm
@@ -11,7 +12,7 @@ Prints:
   visible, one column and one price bin per screen pixel (synchronous repaint of the chart after each view change; the worker recomputes frames
   in the background meanwhile), median and p95;
 - peak memory (max RSS) of the process that ran the pan/zoom test (it holds no frame itself).
-Targets on this machine: window to complete chart ≤ 2 s warm and ≤ 4 s cold, snapshot ≤ 2 s, frame ≤ 16 ms
+Targets on this machine: default sample read ≤ 0.5 s, window to complete chart ≤ 2 s warm and ≤ 4 s cold, snapshot ≤ 2 s, frame ≤ 16 ms
 median / ≤ 33 ms p95, memory ≤ 400 MB.
 """
 
@@ -45,6 +46,15 @@ def first_chart_seconds(repeat: int) -> list[float]:
             )  # fmt: skip
             times.append(time.perf_counter() - t0)
     return times
+
+
+def sample_load_seconds(repeat: int) -> list[float]:
+    """Reading the default sample's files (the readers users' files go through too), in a fresh process each."""
+    code = ("import time; from liqdesk.feeds import sample; t = time.perf_counter(); sample.load_sample(); "
+            "print(time.perf_counter() - t)")  # fmt: skip
+    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+            for _ in range(repeat)]  # fmt: skip
+    return [float(r.stdout.split()[-1]) for r in runs]
 
 
 # The window's first frame, timed inside a fresh `liqdesk --offline` process from the moment the parent started
@@ -87,7 +97,7 @@ def first_window_seconds(repeat: int, cold: bool) -> list[float]:
 
 def synthetic_market(n: int):  # type: ignore[no-untyped-def]
     from liqdesk.core.series import Candles, Liquidations, OpenInterest
-    from liqdesk.ui.data import MarketData
+    from liqdesk.feeds.market_data import MarketData
 
     rng = np.random.default_rng(7)
     step = 300_000
@@ -179,6 +189,9 @@ def main() -> int:
         "--only-first", action="store_true", help="only the window's and the snapshot's first chart"
     )
     args = ap.parse_args()
+    sample = sample_load_seconds(args.repeat)
+    print(f"default sample read from its bundled files (btcusdt-5m, fresh process): median "
+          f"{statistics.median(sample):.2f} s (runs: {', '.join(f'{t:.2f}' for t in sample)})  target ≤ 0.5 s")  # fmt: skip
     for cold in (True, False):
         w = first_window_seconds(args.repeat, cold)
         print(f"window (liqdesk --offline) to first frame with heatmap and map, {'cold' if cold else 'warm'} "

@@ -3,21 +3,8 @@ liquidations above their thresholds, the log dock shows each alert."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from liqdesk.core.liqmap import Magnet
 from liqdesk.core.series import LONG, SHORT, Liquidations
-
-
-@pytest.fixture(autouse=True)
-def fresh(win) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    win.lines.clear()
-    win.alerts.events.clear()
-    win.alert_dock.table.setRowCount(0)
-    yield
-    win.lines.clear()
 
 
 def test_line_crossing_fires_once_while_price_chatters(win, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -34,7 +21,7 @@ def test_line_crossing_fires_once_while_price_chatters(win, qtbot) -> None:  # t
         win.set_last_price(p, 3 + i)
     assert len(fired) == 1 and fired[0].kind == "cross" and "66,000.00 up" in fired[0].message
     assert win.alert_dock.table.rowCount() == 1 and "alert line" in win.alert_dock.table.item(0, 2).text()
-    assert "66,000" in win.message_label.text()  # also said in the status bar
+    assert "66,000" in win.status.message_label.text()  # also said in the status bar
     win.set_last_price(65_900.0, 20)  # clearly away: re-armed, and this is a crossing down
     assert len(fired) == 2 and "down" in fired[1].message
     # adding a line on the other side of price is not a crossing

@@ -1,4 +1,4 @@
-"""The compute backend in the product (issue 6): choice and precedence, the status bar, the CLI's
+"""The compute backend in the product: choice and precedence, the status bar, the CLI's
 one-line error for a cupy that cannot run, and the worker's device branch on the emulated CuPy of
 tests/core/cuda_emulator (the CUDA kernels compiled for the CPU), in a real window."""
 
@@ -123,8 +123,8 @@ def test_status_bar_shows_numpy(qapp: QtWidgets.QApplication, numpy_process_back
     w = make_window(qapp, range_name="12h", persist=False)
     try:
         assert w.worker.backend.name == "numpy" and w.worker.device is None
-        assert w.backend_label.text() == "compute: numpy"
-        assert "numpy" in w.backend_label.toolTip()
+        assert w.status.backend_label.text() == "compute: numpy"
+        assert "numpy" in w.status.backend_label.toolTip()
         assert w.frame.backend == "numpy" and isinstance(w.frame.values, np.ndarray)
     finally:
         w.close()
@@ -137,8 +137,8 @@ def test_status_bar_shows_auto_fallback_reason(
     worker_mod.set_backend(be, note)
     w = make_window(qapp, range_name="12h", persist=False)
     try:
-        assert w.backend_label.text() == "compute: numpy"
-        assert "GPU not used: CuPy is not installed" in w.backend_label.toolTip()
+        assert w.status.backend_label.text() == "compute: numpy"
+        assert "GPU not used: CuPy is not installed" in w.status.backend_label.toolTip()
     finally:
         w.close()
 
@@ -161,7 +161,7 @@ def test_window_on_emulated_cupy_draws_the_numpy_frame(
 ) -> None:  # type: ignore[no-untyped-def]
     w = make_window(qapp, range_name="12h", persist=False)
     try:
-        assert w.backend_label.text() == "compute: cupy · Emulated CUDA device, 16 GiB"
+        assert w.status.backend_label.text() == "compute: cupy · Emulated CUDA device, 16 GiB"
         assert w.worker.device is not None
         f = w.frame
         assert f.backend == "cupy" and w.worker.device.backend.is_gpu
@@ -176,7 +176,7 @@ def test_window_on_emulated_cupy_draws_the_numpy_frame(
         # new levels: re-quantised on the device, same codes as the NumPy re-quantise
         lo, hi = want.levels
         levels = (lo, lo + (hi - lo) * 0.5)
-        w._requantise(levels)
+        w.frames.requantise(levels)
         qtbot.waitUntil(lambda: w.frame.levels == levels, timeout=10_000)
         assert w.worker.wait_idle(10_000)
         assert_images_match(w.frame.image, frames.requantise(want, levels, f.request.colormap))

@@ -17,7 +17,7 @@ from liqdesk.ui.capture import default_name, image_array, image_is_blank
 from tests.ui.conftest import isolated_window
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     with isolated_window(qapp, tmp_path_factory, range_name="24h") as w:
         w.lines.add_line("stop", round(float(w.candles.close[-1]) * 0.995, 1))
@@ -63,9 +63,9 @@ def test_two_x_export_doubles_the_pixels_and_copy_goes_to_the_clipboard(win, tmp
     big = QtGui.QImage(str(path))
     assert (big.width(), big.height()) == (2 * w, 2 * h)
     assert not image_is_blank(big)
-    win.hires_action.setChecked(True)
+    win.menus.hires_action.setChecked(True)
     assert win.capture.scale == 2.0
-    win.hires_action.setChecked(False)
+    win.menus.hires_action.setChecked(False)
     copied = win.capture.copy_screenshot()
     clip = QtWidgets.QApplication.clipboard().image()
     assert copied is not None and (clip.width(), clip.height()) == (w, h)

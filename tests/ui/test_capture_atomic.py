@@ -32,6 +32,6 @@ def test_a_failed_screenshot_keeps_the_previous_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chart.png"]  # no partial file left
 
     assert win.capture.save_screenshot(target) == target
-    assert "replaced the previous file" in win.message_label.text()
+    assert "replaced the previous file" in win.status.message_label.text()
     assert not QtGui.QImage(str(target)).isNull()
     assert os.stat(target).st_size > 1000

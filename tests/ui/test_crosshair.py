@@ -15,7 +15,7 @@ def pointer_to(w, fx: float, fy: float, qtbot) -> QtCore.QPoint:  # type: ignore
     r = w.chart.price_vb.sceneBoundingRect()
     pos = w.chart.mapFromScene(QtCore.QPointF(r.left() + r.width() * fx, r.top() + r.height() * fy))
     QTest.mouseMove(w.chart.viewport(), pos)
-    qtbot.waitUntil(lambda: w._cursor is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: w.context.cursor is not None, timeout=5_000)
     return pos
 
 
@@ -24,8 +24,9 @@ def bar_under(w, pos: QtCore.QPoint) -> int:  # type: ignore[no-untyped-def]
 
 
 def readout_is_current(w, pos: QtCore.QPoint) -> bool:  # type: ignore[no-untyped-def]
-    v = w.readout_values
-    return v.get("bar") == bar_under(w, pos) and "long_usd" in v and "computing" not in w.chart.readout.text()
+    v = w.readout.values
+    return (v is not None and v.bar == bar_under(w, pos) and v.liquidity is not None
+            and "computing" not in w.chart.readout.text())  # fmt: skip
 
 
 def wheel(w, pos: QtCore.QPoint, steps: int) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +41,7 @@ def test_readout_follows_zoom_and_keyboard_pan_under_a_still_pointer(qapp, tmp_p
     with isolated_window(qapp, tmp_path_factory, range_name="24h") as w:
         pos = pointer_to(w, 0.3, 0.5, qtbot)
         qtbot.waitUntil(lambda: readout_is_current(w, pos), timeout=10_000)
-        before = w.readout_values["bar"]
+        before = w.readout.values.bar
         wheel(w, pos, 3)  # zoom in around the pointer
         qtbot.waitUntil(lambda: w.worker.wait_idle(0), timeout=10_000)
         qtbot.waitUntil(lambda: readout_is_current(w, pos), timeout=10_000)
@@ -50,7 +51,7 @@ def test_readout_follows_zoom_and_keyboard_pan_under_a_still_pointer(qapp, tmp_p
         for _ in range(3):
             qtbot.keyClick(w, QtCore.Qt.Key.Key_Left)
         qtbot.waitUntil(lambda: readout_is_current(w, pos), timeout=10_000)
-        assert w.readout_values["bar"] < before  # the bar now under the pointer, not the one hovered first
+        assert w.readout.values.bar < before  # the bar now under the pointer, not the one hovered first
 
 
 def test_pointer_leaving_clears_the_readout_then_keys_add_lines_near_the_last_price(  # type: ignore[no-untyped-def]
@@ -59,14 +60,14 @@ def test_pointer_leaving_clears_the_readout_then_keys_add_lines_near_the_last_pr
     with isolated_window(qapp, tmp_path_factory, range_name="24h") as w:
         pointer_to(w, 0.5, 0.05, qtbot)  # high up the chart, far from the last price
         qtbot.waitUntil(lambda: w.chart.readout.isVisible(), timeout=5_000)
-        hovered = w._cursor[1]
+        hovered = w.context.cursor[1]
         QtWidgets.QApplication.sendEvent(w.chart, QtCore.QEvent(QtCore.QEvent.Type.Leave))
         QtWidgets.QApplication.sendEvent(w.chart.viewport(), QtCore.QEvent(QtCore.QEvent.Type.Leave))
         qtbot.wait(50)  # a rate-limited move still queued must not bring it back
         assert not w.chart.readout.isVisible() and not w.chart.cross_h.isVisible()
-        assert w._cursor is None
+        assert w.context.cursor is None
         last = float(w.candles.close[-1])
-        w.line_actions["stop"].trigger()  # Alt+S
+        w.menus.line_actions["stop"].trigger()  # Alt+S
         stop = w.lines.selected
         assert stop is not None and stop.price() == pytest.approx(last * 0.99, abs=w.lines.tick)
         assert abs(stop.price() - hovered) > abs(stop.price() - last)

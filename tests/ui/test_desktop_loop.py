@@ -14,6 +14,7 @@ from PySide6 import QtWidgets
 
 from liqdesk.app import desktop
 from liqdesk.app.cli import build_parser
+from liqdesk.feeds.loop_errors import is_orphaned_heartbeat
 
 
 @pytest.mark.parametrize("how", ["close", "quit"])
@@ -51,3 +52,47 @@ def test_tasks_alive_at_close_are_cancelled_not_broken(
     task = seen["task"]
     assert task.cancelled()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_pong_failing_on_a_closing_websocket_is_not_shown_as_an_error() -> None:
+    """ccxt answers pings from tasks nobody awaits; one that fails because the connection is closing is logged,
+    not flashed as a background error. Any other unretrieved task error still is."""
+    import asyncio
+
+    import aiohttp
+
+    from liqdesk.app import desktop
+
+    class ClientWebSocketResponse:  # the name and method aiohttp's task carries
+        async def pong(self, fail: BaseException) -> None:
+            raise fail
+
+    class Elsewhere:
+        async def pong(self, fail: BaseException) -> None:
+            raise fail
+
+    flashed: list[str] = []
+
+    class Window:
+        def flash(self, text: str) -> None:
+            flashed.append(text)
+
+    async def contexts() -> list[dict[str, object]]:
+        closing = aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+        tasks = [asyncio.ensure_future(ClientWebSocketResponse().pong(closing)),
+                 asyncio.ensure_future(Elsewhere().pong(closing)),
+                 asyncio.ensure_future(ClientWebSocketResponse().pong(ValueError("bad frame")))]  # fmt: skip
+        await asyncio.wait(tasks)
+        return [{"message": "Task exception was never retrieved", "exception": t.exception(), "future": t}
+                for t in tasks]  # fmt: skip
+
+    handler = desktop._exception_handler(Window())
+    loop = asyncio.new_event_loop()
+    try:
+        found = loop.run_until_complete(contexts())
+        assert [is_orphaned_heartbeat(c) for c in found] == [True, False, False]
+        for c in found:
+            handler(loop, c)
+    finally:
+        loop.close()
+    assert len(flashed) == 2 and all(f.startswith("background error") for f in flashed)

@@ -4,7 +4,6 @@ menus work, and lines come back from the state file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +20,6 @@ from liqdesk.ui.lines import KINDS, Position
 from liqdesk.ui.session import wait_until_drawn
 
 TICK = 0.1  # BTCUSDT
-
-
-@pytest.fixture(autouse=True)
-def no_lines(win) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    win.lines.clear()
-    yield
-    win.lines.clear()
-    win.lines.set_position(None)
 
 
 def _viewport_point(win, price: float, x_frac: float = 0.55) -> QtCore.QPoint:  # type: ignore[no-untyped-def]
@@ -116,7 +107,7 @@ def test_right_click_during_drag_restores_the_start(win, qtbot) -> None:  # type
 
 def _wait_map(win, qtbot) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: win.lines.lmap is not None and win.lines._map_key is not None
-                    and not win.lines._map_pending, timeout=10_000)  # fmt: skip
+                    and win.worker.wait_idle(0), timeout=10_000)  # fmt: skip
     assert wait_until_drawn(win, 10.0)
 
 
@@ -219,7 +210,7 @@ def test_keys_nudge_delete_and_double_click_edits(win, qtbot) -> None:  # type: 
     assert item.price() == pytest.approx(round(price + 12.3, 1))
     # Delete (the menu action's shortcut) removes the selected line
     win.lines.select(item)
-    delete = next(a for a in win.lines_menu.actions() if a.text() == "Delete selected line")
+    delete = next(a for a in win.menus.lines_menu.actions() if a.text() == "Delete selected line")
     delete.trigger()
     assert item not in win.lines.items and win.lines.selected is None
 
@@ -246,7 +237,7 @@ def test_position_form_draws_liquidation_and_money_risk(win, qtbot) -> None:  # 
     dock = win.position_dock
     assert dock.isVisible() and dock.entry.value() == pytest.approx(last)
     dock.leverage.setValue(20)
-    dock.size.setValue(25_000)
+    dock.size_usd.setValue(25_000)
     dock.apply_button.click()
     risk = position_risk(LONG, last, 20, 25_000)
     assert win.lines.liq_item is not None and win.lines.liq_item.price() == pytest.approx(

@@ -55,8 +55,10 @@ def test_the_window_keeps_drawing_while_the_cache_is_locked(qapp: QtWidgets.QApp
                 await st.call_async(s.wait_subscribed("btcusdt@forceOrder"))
                 await st.call_async(s.push_liquidation(force_order_event(row, trade_time=s.now_ms - 1_000)))
                 await until(lambda: len(w.market.liquidations) == 1, what="the marker")  # type: ignore[union-attr]
-                await until(lambda: w.notice.text().startswith("CACHE"), what="a notice about the cache")
-                assert "keeps drawing" in w.notice.text()
+                await until(
+                    lambda: w.status.notice.text().startswith("CACHE"), what="a notice about the cache"
+                )
+                assert "keeps drawing" in w.status.notice.text()
                 assert c.feed is not None and len(c.feed.unstored_liquidations) == 1
 
                 lock.release()

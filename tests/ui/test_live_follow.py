@@ -14,9 +14,10 @@ from PySide6 import QtCore, QtWidgets
 
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.series import Candles, Liquidations
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.sample import load_sample
 from liqdesk.ui import frames
-from liqdesk.ui.data import FixedSource, MarketData
+from liqdesk.ui.data import FixedSource
 from liqdesk.ui.session import wait_until_drawn
 from liqdesk.ui.window import MainWindow, ViewSettings
 from liqdesk.ui.worker import ModelWorker
@@ -173,7 +174,7 @@ def test_a_frame_error_is_shown_once_and_the_next_bar_retries(live, qtbot, monke
     qtbot.waitUntil(lambda: calls["n"] >= 2 and w.worker.wait_idle(0), timeout=10_000)
     qtbot.wait(20)
     assert len(w.errors_shown) == 1 and "IndexError" in w.errors_shown[0]
-    assert "model error" in w.model_label.text() and "retrying" in w.message_label.text()
+    assert "model error" in w.status.model_label.text() and "retrying" in w.status.message_label.text()
     monkeypatch.setattr(frames, "compute_frame", real)
     for_the_view = w.frame.request.generation
     w.chart.pan(-0.5)  # a view the old frame does not cover: only a new frame can show it
@@ -183,7 +184,7 @@ def test_a_frame_error_is_shown_once_and_the_next_bar_retries(live, qtbot, monke
     settled(w, qtbot)
     assert w.frame.request.generation > for_the_view
     assert w.frame.request.end_bar == len(w.candles)
-    assert "model error" not in w.model_label.text()
+    assert "model error" not in w.status.model_label.text()
     assert len(w.errors_shown) == 1
 
 
@@ -218,8 +219,14 @@ def test_a_burst_of_revisions_draws_the_newest_not_every_step(live, qtbot) -> No
     frames_seen: list[frames.Frame] = []
     w.worker.frame_ready.connect(lambda _g, f: frames_seen.append(f))
     maps: list[int] = []
-    real_run = w.worker.run_in_order
-    w.worker.run_in_order = lambda fn: (maps.append(1), real_run(fn))  # type: ignore[method-assign]
+    real_query = w.context.query
+
+    def counted(fn: Any, on_result: Any, **kw: Any) -> bool:
+        if kw.get("supersede") == "advice-map":
+            maps.append(1)
+        return real_query(fn, on_result, **kw)
+
+    w.context.query = counted  # type: ignore[method-assign]
     gate = threading.Event()
     w.worker.run_in_order(lambda: gate.wait(10))
     maps.clear()
@@ -235,7 +242,7 @@ def test_a_burst_of_revisions_draws_the_newest_not_every_step(live, qtbot) -> No
     assert w.worker.engine.close[-1] == pytest.approx(c.close[-1] * 1.0005)
     assert w.frame.lmap.price_now == pytest.approx(c.close[-1] * 1.0005)
     for _ in range(10):  # frames applied in a quick row: one map now, one more after the interval
-        w.frame_applied.emit(w.frame)
+        w.context.frame_shown(w.frame)
         w.apply_bar(Candles(open_time=[c.open_time[-1]], open=[c.open[-1]], high=[c.high[-1] * 1.001],
                             low=[c.low[-1]], close=[w.candles.close[-1] + 1.0], volume=[40.0],
                             interval_ms=c.interval_ms), is_closed=False, oi_close=None)  # fmt: skip

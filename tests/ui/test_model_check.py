@@ -15,31 +15,30 @@ from PySide6 import QtCore, QtWidgets
 from liqdesk.core.calibration import HOUR_MS, CalibrationConfig, calibrate
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.series import Liquidations
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.presets import params_for
 from liqdesk.feeds.sample import load_sample
-from liqdesk.ui.data import FixedSource, MarketData
+from liqdesk.ui.data import FixedSource
 from liqdesk.ui.model_check import ModelCheckDock, pct_text, pp_text
 from liqdesk.ui.session import wait_until_drawn
-from tests.ui.conftest import make_window
+from tests.ui.conftest import dispose, make_window
 
 SAMPLE = "btcusdt-1m-2025-01"  # the bundled sample with 31 real BTC liquidations
 
 
-@pytest.fixture(scope="module")
-def win(qapp: QtWidgets.QApplication, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+@pytest.fixture
+def win(qapp: QtWidgets.QApplication, config_dir) -> Iterator[object]:  # type: ignore[no-untyped-def]
     from liqdesk.ui.window import MainWindow, ViewSettings
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LIQDESK_CONFIG_DIR", str(tmp_path_factory.mktemp("cfg")))
-        s = load_sample(SAMPLE)
-        assert s.liquidations is not None and len(s.liquidations) > 0
-        market = MarketData(s.candles, s.open_interest, s.liquidations, s.symbol, s.exchange, s.label)
-        w = MainWindow(FixedSource(market), ViewSettings(persist=False, range_name="24h"))
-        w.resize(1600, 900)
-        w.show()
-        assert wait_until_drawn(w, 30.0)
-        yield w
-        w.close()
+    s = load_sample(SAMPLE)
+    assert s.liquidations is not None and len(s.liquidations) > 0
+    market = MarketData(s.candles, s.open_interest, s.liquidations, s.symbol, s.exchange, s.label)
+    w = MainWindow(FixedSource(market), ViewSettings(persist=False, range_name="24h"))
+    w.resize(1600, 900)
+    w.show()
+    assert wait_until_drawn(w, 30.0)
+    yield w
+    dispose(w)
 
 
 def _expected(win, preset: str | None = None, horizon_h: int = 24):  # type: ignore[no-untyped-def]
@@ -136,7 +135,6 @@ def test_numbers_match_calibrate(win, qtbot) -> None:  # type: ignore[no-untyped
     assert outcome.request.config.horizon_ms == 4 * HOUR_MS
     exp4 = _expected(win, horizon_h=4)
     assert dock.cell_text("magnet_hit", preset) == pct_text(exp4.magnet.hit)
-    dock.set_horizon("24h")
 
 
 def test_compare_presets_side_by_side_and_use_one(win, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -161,22 +159,17 @@ def test_compare_presets_side_by_side_and_use_one(win, qtbot) -> None:  # type: 
     assert dock.use_button.isEnabled()
     dock.use_button.click()
     assert win.settings.preset == "high" and win.params().preset == "high"
-    assert win.preset_box.currentData() == "high"
+    assert win.toolbar.preset_box.currentData() == "high"
     assert wait_until_drawn(win, 30.0)
     assert "in use" in dock.table.horizontalHeaderItem(3).text()
     assert "in use" not in dock.table.horizontalHeaderItem(1).text()
     assert not dock.use_button.isEnabled()
     assert dock.stale_label.isHidden()  # the same data: the comparison still holds
 
-    win.set_preset("coinglass")
-    win.preset_box.setCurrentIndex(win.preset_box.findData("coinglass"))
-    assert wait_until_drawn(win, 30.0)
-
 
 def test_results_marked_stale_when_the_chart_data_changes(win, qtbot) -> None:  # type: ignore[no-untyped-def]
     dock: ModelCheckDock = win.model_check
-    if dock.outcome is None:
-        _run(dock, qtbot)
+    _run(dock, qtbot)
     assert dock.stale_label.isHidden()
     win.add_liquidations(Liquidations.empty())  # nothing new: still fresh
     win.set_timeframe("15m")

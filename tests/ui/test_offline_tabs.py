@@ -53,7 +53,9 @@ def test_ctrl_t_offline_opens_eth_as_an_empty_chart_that_says_so(
     assert eth.market is None and eth.candles is None  # no BTC bars under the ETH label
     assert len(eth.chart.candles) == 0 and eth.chart.heatmap.image is None
     assert eth.chart.empty_notice.isVisible() and "no ETH/USDT:USDT data" in eth.chart.empty_notice.text()
-    assert "ETH/USDT:USDT" in eth.notice.text() and "bundled sample data" not in eth.notice.text()
+    assert (
+        "ETH/USDT:USDT" in eth.status.notice.text() and "bundled sample data" not in eth.status.notice.text()
+    )
     assert eth.lines.items == []  # not BTC's lines
     assert eth.lines.add_line("target", 3000.0) is None  # nothing to draw a line on
     key = f"{sample.exchange}|{sample.symbol}"

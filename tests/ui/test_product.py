@@ -1,4 +1,4 @@
-"""The desktop product (issue 7): state round-trip through the real workspace, tolerant loading with a visible
+"""The desktop product: state round-trip through the real workspace, tolerant loading with a visible
 warning, the settings dialog applying live, dark/light themes, tabs and their saved layout, Help and About,
 and the window hooks the live controller uses (signals, incremental liquidation markers)."""
 
@@ -51,13 +51,17 @@ def settle(qapp: QtWidgets.QApplication, ms: int = 50) -> None:
 def test_state_round_trip_through_the_window(qapp: QtWidgets.QApplication, config: Path) -> None:
     ws = open_ws(qapp)
     w = ws.current
-    assert w.settings.symbol == SYMBOLS[0] and w.windowIcon() is not None
+    assert w.settings.symbol == SYMBOLS[0]
+    from liqdesk.ui.icons import app_icon
+
+    icon = ws.windowIcon()  # the app's icon, not Qt's blank default
+    assert not icon.isNull() and icon.pixmap(32, 32).toImage() == app_icon().pixmap(32, 32).toImage()
     # change what a trader changes: symbol, timeframe, preset, map transform, theme, UTC, window size
-    w.symbol_box.activated.emit(w.symbol_box.findData(SYMBOLS[0]))
-    w.timeframe_box.activated.emit(w.timeframe_box.findData("1h"))
-    w.preset_box.activated.emit(w.preset_box.findData("high"))
-    w.transform_box.activated.emit(w.transform_box.findData("log"))
-    w.utc_box.setChecked(True)
+    w.toolbar.symbol_box.activated.emit(w.toolbar.symbol_box.findData(SYMBOLS[0]))
+    w.toolbar.timeframe_box.activated.emit(w.toolbar.timeframe_box.findData("1h"))
+    w.toolbar.preset_box.activated.emit(w.toolbar.preset_box.findData("high"))
+    w.toolbar.transform_box.activated.emit(w.toolbar.transform_box.findData("log"))
+    w.toolbar.utc_box.setChecked(True)
     ws.set_theme("light")
     ws.resize(1111, 777)
     assert wait_until_drawn(w, 30.0)
@@ -72,7 +76,7 @@ def test_state_round_trip_through_the_window(qapp: QtWidgets.QApplication, confi
     w2 = ws2.current
     s = w2.settings
     assert (s.symbol, s.timeframe, s.preset, s.transform, s.utc) == (SYMBOLS[0], "1h", "high", "log", True)
-    assert w2.timeframe_box.currentData() == "1h" and w2.preset_box.currentData() == "high"
+    assert w2.toolbar.timeframe_box.currentData() == "1h" and w2.toolbar.preset_box.currentData() == "high"
     assert theme.current_theme() == "light" and theme.PALETTES["light"]["window"] in ws2.styleSheet()
     assert ws2.geometry_restored and abs(ws2.height() - 777) < 30  # (offscreen clamps it to its screen)
     assert not ws2.warning_label.isVisible()  # a good file: nothing to say
@@ -116,9 +120,9 @@ def test_settings_dialog_applies_live(qapp: QtWidgets.QApplication, config: Path
     w = ws.current
     d = ws.open_settings()
     assert d.isVisible() and not d.isModal()
-    gen = w.data_generation
+    gen = w.frames.scheduler.data_generation
     d.preset_box.activated.emit(d.preset_box.findData("all"))  # preset change → rebuild in the worker
-    assert w.data_generation == gen + 1 and w.settings.preset == "all"
+    assert w.frames.scheduler.data_generation == gen + 1 and w.settings.preset == "all"
     assert wait_until_drawn(w, 30.0)
     assert len(w.worker.engine.params.tiers) == 8  # type: ignore[union-attr]
     # model parameters: debounced, then the engine is rebuilt with them
@@ -136,7 +140,7 @@ def test_settings_dialog_applies_live(qapp: QtWidgets.QApplication, config: Path
     d.save_preset()
     presets = json.loads((config / "presets.json").read_text())
     assert presets["mine"]["tiers"] == {"20": 0.6, "75": 0.4}
-    assert w.preset_box.findData("mine") >= 0 and w.settings.preset == "mine"
+    assert w.toolbar.preset_box.findData("mine") >= 0 and w.settings.preset == "mine"
     d.preset_name.setText("bad")
     d._add_tier_row("1", "x")
     d.save_preset()
@@ -228,8 +232,9 @@ def test_tabs_layout_saved_and_restored(qapp: QtWidgets.QApplication, config: Pa
     ws2 = open_ws(qapp)
     assert [p.window.settings.symbol for p in ws2.panes] == [SYMBOLS[0], SYMBOLS[2]]
     assert ws2.tabs.currentIndex() == 1
-    assert not ws2.close_tab(0) or ws2.tabs.count() == 1
-    assert not ws2.close_tab()  # the last tab stays
+    assert ws2.close_tab(0) and ws2.tabs.count() == 1
+    assert [p.window.settings.symbol for p in ws2.panes] == [SYMBOLS[2]]
+    assert not ws2.close_tab() and ws2.tabs.count() == 1  # the last tab stays
     ws2.close()
 
 
@@ -266,9 +271,9 @@ def test_window_hooks_signals_and_incremental_markers(window: MainWindow) -> Non
     w.market_controlled = True  # a controller answers: the window only announces
     try:
         tf = w.settings.timeframe
-        w.timeframe_box.activated.emit(w.timeframe_box.findData("1h"))
-        w.symbol_box.activated.emit(0)
-        assert asked == ["1h", w.symbol_box.itemData(0)] and w.settings.timeframe == tf
+        w.toolbar.timeframe_box.activated.emit(w.toolbar.timeframe_box.findData("1h"))
+        w.toolbar.symbol_box.activated.emit(0)
+        assert asked == ["1h", w.toolbar.symbol_box.itemData(0)] and w.settings.timeframe == tf
     finally:
         w.market_controlled = False
         w.symbol_requested.disconnect(asked.append)
@@ -286,15 +291,15 @@ def test_window_hooks_signals_and_incremental_markers(window: MainWindow) -> Non
                             np.full(n, price), np.ones(n), np.array(usd, float))  # fmt: skip
 
     w.add_liquidations(liqs([1e9]))  # the first/biggest: full draw, sets the size scale
-    scale = w._liq_scale
+    scale = w.markers.scale
     assert scale >= 1e9 and len(w.chart.real_liqs.data) == before + 1
     shown = w.add_liquidations(liqs([1e3, 2e3], dt=10_000))  # smaller: appended, nothing redrawn
-    assert len(shown) == 2 and len(w.chart.real_liqs.data) == before + 3 and w._liq_scale == scale
+    assert len(shown) == 2 and len(w.chart.real_liqs.data) == before + 3 and w.markers.scale == scale
     sizes = w.chart.real_liqs.data["size"][-2:]
     assert np.all(sizes >= 6.0) and np.all(sizes < 7.0)  # sized against the existing scale
-    assert w.chart.real_liqs.data["brush"][-1] is w._liq_marker_style()[1]  # cached brushes
+    assert w.chart.real_liqs.data["brush"][-1] is w.markers.style()[1]  # cached brushes
     w.add_liquidations(liqs([5e9], dt=20_000))  # a new largest: everything redrawn at the new scale
-    assert w._liq_scale == pytest.approx(5e9) and len(w.chart.real_liqs.data) == before + 4
+    assert w.markers.scale == pytest.approx(5e9) and len(w.chart.real_liqs.data) == before + 4
 
 
 def test_liqdesk_command_restores_its_tabs(qapp: QtWidgets.QApplication, config: Path) -> None:
@@ -308,7 +313,9 @@ def test_liqdesk_command_restores_its_tabs(qapp: QtWidgets.QApplication, config:
 
     async def first(w: MainWindow, c: Any) -> None:
         await asyncio.sleep(0.05)
-        w.timeframe_box.activated.emit(w.timeframe_box.findData("1h"))  # answered by the controller
+        w.toolbar.timeframe_box.activated.emit(
+            w.toolbar.timeframe_box.findData("1h")
+        )  # answered by the controller
         ws = w.window()
         assert isinstance(ws, Workspace)
         ws.new_tab(symbol="ETH/USDT:USDT")
@@ -365,7 +372,7 @@ def test_two_live_tabs_each_with_its_controller(
             assert third is not None
             ws.close_tab(ws.tabs.indexOf(third.window))
             seen["controllers"] = [c, second.controller, third.controller]
-            seen["labels"] = [p.window.source_label.text() for p in ws.panes]
+            seen["labels"] = [p.window.status.source_label.text() for p in ws.panes]
             ws.close()
 
         with warnings.catch_warnings(record=True) as caught:

@@ -1,4 +1,4 @@
-"""Gate for PySide6 / pyqtgraph upgrades (desktop.md): the items the chart depends on still build,
+"""Gate for PySide6 / pyqtgraph upgrades: the items the chart depends on still build,
 render offscreen and grab non-blank pixels."""
 
 from __future__ import annotations

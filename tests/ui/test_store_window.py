@@ -44,8 +44,8 @@ def test_the_window_reads_and_writes_the_shared_store_and_shows_it(
             c.start()
             await until(lambda: c.mode == "live", what="live")
             await drawn(w)
-            assert w.source_label.text().startswith("LIVE · Binance")
-            assert w.source_label.text().endswith(c.store_text)  # the status bar names the store
+            assert w.status.source_label.text().startswith("LIVE · Binance")
+            assert w.status.source_label.text().endswith(c.store_text)  # the status bar names the store
             await st.call_async(s.wait_subscribed("btcusdt@forceOrder"))
             await st.call_async(s.push_liquidation(force_order_event(row, trade_time=s.now_ms - 1_000)))
             with open_store(pg_url, read_only=True) as reader:  # another desktop sees it at once
@@ -100,7 +100,7 @@ def test_the_window_waits_for_a_database_that_is_away_and_goes_live_when_it_is_b
             try:
                 c.start()
                 await until(lambda: c.mode == "offline", what="offline")
-                assert "cannot be reached" in c.errors[-1] and w.notice.text().startswith("OFFLINE")
+                assert "cannot be reached" in c.errors[-1] and w.status.notice.text().startswith("OFFLINE")
             finally:
                 pg_cluster.pg_ctl("start")
             await until(lambda: c.mode == "live", timeout=30, what="live once the database is back")

@@ -75,7 +75,7 @@ def test_the_position_form_is_filled_after_a_restart(qapp, tmp_path, monkeypatch
         dock = w.position_dock
         assert w.lines.position == Position(LONG, 65_300.0, 25.0, 7_500.0)
         assert "25× $7.5k" in dock.summary.text() or "25×" in dock.summary.text()
-        assert (dock.side.currentData(), dock.entry.value(), dock.leverage.value(), dock.size.value()) == (
+        assert (dock.side.currentData(), dock.entry.value(), dock.leverage.value(), dock.size_usd.value()) == (
             LONG, pytest.approx(65_300.0), pytest.approx(25.0), pytest.approx(7_500.0))  # fmt: skip
         assert dock.position() == w.lines.position  # "Draw" re-draws what is there, not a default
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import time
 import weakref
+from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -28,9 +29,9 @@ def _drawn(window, qtbot) -> None:  # type: ignore[no-untyped-def]
 def test_opens_on_the_sample_and_says_so(window) -> None:  # type: ignore[no-untyped-def]
     sample = load_sample()
     assert len(window.candles) == len(sample.candles)
-    assert window.notice.isVisible() and "OFFLINE" in window.notice.text()
-    assert "sample" in window.source_label.text().lower()
-    assert "model" in window.model_label.text()
+    assert window.status.notice.isVisible() and "OFFLINE" in window.status.notice.text()
+    assert "sample" in window.status.source_label.text().lower()
+    assert "model" in window.status.model_label.text()
     assert window.worker.engine.n_bars == len(sample.candles)
     # the view ends at the latest bar and spans the default range (3 days of 5m bars)
     x0, x1 = window.chart.visible_bars()
@@ -67,27 +68,35 @@ def test_crosshair_readout_shows_engine_numbers(window, qtbot) -> None:  # type:
     b = int(np.argmax(lmap.long))  # the strongest long bin at that bar
     price = float(bins.centers[b])
     window.chart.move_crosshair(float(bar), price)
-    qtbot.waitUntil(lambda: "long_usd" in window.readout_values, timeout=10_000)
-    v = window.readout_values
+    qtbot.waitUntil(lambda: window.readout.values is not None and window.readout.values.liquidity is not None,
+                    timeout=10_000)  # fmt: skip
+    v = window.readout.values
+    at = v.liquidity
     c = window.candles
-    assert v["bar"] == bar and v["close"] == c.close[bar] and v["volume"] == c.volume[bar]
-    assert v["long_usd"] == pytest.approx(lmap.long[b])
-    assert v["short_usd"] == pytest.approx(lmap.short[b])
-    assert v["long_tiers"] == pytest.approx(dict(zip(lmap.tier_labels, lmap.long_by_tier[:, b], strict=True)))
+    assert v.bar == bar and v.close == c.close[bar] and v.volume == c.volume[bar]
+    assert at.long_usd == pytest.approx(lmap.long[b])
+    assert at.short_usd == pytest.approx(lmap.short[b])
+    assert at.long_tiers == pytest.approx(dict(zip(lmap.tier_labels, lmap.long_by_tier[:, b], strict=True)))
     expected_cum = lmap.cum_long[b] if price < lmap.price_now else lmap.cum_short[b]
-    assert v["cumulative_usd"] == pytest.approx(expected_cum)
+    assert at.cumulative_usd == pytest.approx(expected_cum)
     text = window.chart.readout.text()
     assert fmt.price(c.close[bar]) in text and fmt.usd(lmap.long[b]) in text
     assert window.chart.readout.isVisible()
 
 
 def test_controls_change_what_is_drawn(window, qtbot) -> None:  # type: ignore[no-untyped-def]
-    before = window.frame
     window.set_transform("log")
-    qtbot.waitUntil(
-        lambda: window.frame is not before and window.frame.request.transform == "log", timeout=10_000
+    qtbot.waitUntil(lambda: window.frame.request.transform == "log", timeout=10_000)
+    _drawn(window, qtbot)
+    f = window.frame
+    req = f.request
+    grid = render_grid(window.worker.engine, req.bins, req.start_bar, req.end_bar, req.columns)
+    # the log transform of the engine's grid (in $1k units), quantised with the levels on the colour bar
+    log_long, log_short = (
+        np.log1p(np.maximum(g.T, 0) / 1_000.0).astype(np.float32) for g in (grid.long, grid.short)
     )
-    assert not np.array_equal(window.frame.image, before.image) or window.frame.levels != before.levels
+    assert np.array_equal(f.image, quantise(log_long, log_short, f.levels, two_tone=False))
+    assert window.chart.colorbar.levels() == pytest.approx(f.levels)
 
     window.set_colormap("viridis")
     assert np.array_equal(window.chart.heatmap.lut, theme.lut("viridis"))
@@ -104,21 +113,15 @@ def test_controls_change_what_is_drawn(window, qtbot) -> None:  # type: ignore[n
     window.set_timeframe("1h")
     _drawn(window, qtbot)
     assert window.candles.interval_ms == 3_600_000 and len(window.candles) == pytest.approx(n5 / 12, abs=2)
-    assert "resampled" in window.message_label.text()
+    assert "resampled" in window.status.message_label.text()
 
     window.set_timeframe("1m")  # finer than the sample: refused, said so, nothing changes
-    assert "not available" in window.message_label.text() and window.candles.interval_ms == 3_600_000
+    assert "not available" in window.status.message_label.text() and window.candles.interval_ms == 3_600_000
 
     window.set_range("24h")
     _drawn(window, qtbot)
     x0, x1 = window.chart.visible_bars()
     assert 20 <= x1 - x0 <= 30
-    # restore for later tests in this module
-    for call in (lambda: window.set_timeframe("5m"), lambda: window.set_preset("coinglass"),
-                 lambda: window.set_colormap("liqdesk"), lambda: window.set_transform("sqrt"),
-                 lambda: window.set_range("3d")):  # fmt: skip
-        call()
-    _drawn(window, qtbot)
 
 
 def test_two_tone_switch_brings_a_frame_of_its_mode(window, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -147,8 +150,6 @@ def test_two_tone_switch_brings_a_frame_of_its_mode(window, qtbot) -> None:  # t
     window.set_colormap("liqdesk")
     qtbot.waitUntil(lambda: not window.frame.request.two_tone, timeout=10_000)
     assert window.chart.colormap == "liqdesk" and int(window.chart.heatmap.image.max()) <= 255
-    window.lock_box.setChecked(False)
-    _drawn(window, qtbot)
 
 
 def test_levels_drag_requantises_and_locks(window, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -156,14 +157,14 @@ def test_levels_drag_requantises_and_locks(window, qtbot) -> None:  # type: igno
     lo, hi = f.levels
     window.chart.levels_changed.emit(lo, lo + (hi - lo) / 4)  # as a drag of the colour bar does
     qtbot.waitUntil(lambda: window.frame.levels == (lo, lo + (hi - lo) / 4), timeout=10_000)
-    assert window.settings.lock_levels and window.lock_box.isChecked()
+    assert window.settings.lock_levels and window.toolbar.lock_box.isChecked()
     expected = quantise_values(f.values, (lo, lo + (hi - lo) / 4), two_tone=False)
     qtbot.waitUntil(lambda: np.array_equal(window.chart.heatmap.image, expected), timeout=10_000)
     # locked levels survive a pan
     window.chart.pan(-0.8)
     _drawn(window, qtbot)
     assert window.frame.levels == (lo, lo + (hi - lo) / 4)
-    window.lock_box.setChecked(False)
+    window.toolbar.lock_box.setChecked(False)
     window.chart.jump_to_end()
     _drawn(window, qtbot)
     assert window.frame.levels != (lo, lo + (hi - lo) / 4)
@@ -181,8 +182,6 @@ def test_levels_dragged_while_a_frame_is_computed_still_apply(window, qtbot) -> 
     g = window.frame
     assert g.levels == want and window.frame is g
     assert np.array_equal(window.chart.heatmap.image, quantise_values(g.values, want, two_tone=False))
-    window.lock_box.setChecked(False)
-    _drawn(window, qtbot)
 
 
 def test_only_the_newest_frame_keeps_its_values(window, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -207,16 +206,14 @@ def test_worker_keeps_the_event_loop_spinning(window, qtbot) -> None:  # type: i
     timer.setInterval(5)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start()
-    gen = window.data_generation
+    gen = window.frames.scheduler.data_generation
     window.set_preset("all")  # engine rebuild + new frame, all in the worker
-    qtbot.waitUntil(lambda: window.data_generation == gen + 1 and window.frame is not None
+    qtbot.waitUntil(lambda: window.frames.scheduler.data_generation == gen + 1 and window.frame is not None
                     and len(window.frame.lmap.tier_labels) == 8, timeout=15_000)  # fmt: skip
     timer.stop()
     assert len(ticks) >= 5
     gaps = np.diff(ticks)
     assert gaps.max() < 0.25, f"UI thread blocked for {gaps.max() * 1000:.0f} ms"
-    window.set_preset("coinglass")
-    _drawn(window, qtbot)
 
 
 def test_stale_frames_are_dropped(window, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -225,9 +222,9 @@ def test_stale_frames_are_dropped(window, qtbot) -> None:  # type: ignore[no-unt
     old.request = current.request.__class__(
         **{**current.request.__dict__, "generation": current.request.generation - 1}
     )
-    window._on_frame(window.data_generation, old)
+    window.frames._on_frame(window.frames.scheduler.data_generation, old)
     assert window.frame is current
-    window._on_frame(window.data_generation - 1, current)  # another data set's frame
+    window.frames._on_frame(window.frames.scheduler.data_generation - 1, current)  # another data set's frame
     assert window.frame is current
 
 
@@ -245,8 +242,6 @@ def test_keyboard_navigation(window, qtbot) -> None:  # type: ignore[no-untyped-
     # the zoom is kept, the newest bar at the right with room for the price tag
     assert c1 - c0 == pytest.approx(b1 - b0)
     assert len(window.candles) - 1 + 3 <= c1 <= len(window.candles) - 1 + max(3, (c1 - c0) * 0.04) + 1e-6
-    window.reset_view()
-    _drawn(window, qtbot)
 
 
 def test_live_bar_updates_candle_engine_and_newest_column(qapp: QtWidgets.QApplication, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -292,20 +287,40 @@ def test_real_liquidations_are_drawn_apart_from_estimates(qapp: QtWidgets.QAppli
         assert w.chart.real_liqs.data.size == len(sample.liquidations)
         assert "real liquidation: long (exchange)" in [lab.text for _, lab in w.chart.legend.items]
         assert w.chart.real_liqs.opts["symbol"] != w.chart.sweeps.opts["symbol"]
-        assert "volume model" in w.model_label.text()
+        assert "volume model" in w.status.model_label.text()
     finally:
         w.close()
 
 
-def test_time_axis_local_and_utc(window) -> None:  # type: ignore[no-untyped-def]
-    axis = window.chart.time_axis
-    ticks = axis.tickValues(0.0, 288.0, 800.0)[0][1]
-    assert ticks
-    window.set_utc(True)
-    utc_labels = axis.tickStrings(ticks, 1.0, 1.0)
-    assert all(":" in s or " " in s for s in utc_labels)
-    assert "UTC" in window.update_label.text()
-    window.set_utc(False)
+def test_time_axis_local_and_utc(window, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Labels are the bars' times in UTC or in the local zone: with the zone at UTC+05:30 (no summer time)
+    every local label is the UTC one moved by 5 h 30 min, on ticks at round times of the zone shown."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        axis = window.chart.time_axis
+        n = len(window.candles)
+
+        def labels(utc: bool) -> list[tuple[datetime, str]]:
+            window.set_utc(utc)
+            ticks = axis.tickValues(n - 288.0, n - 1.0, 800.0)[0][1]  # the last day of 5m bars: hourly ticks
+            assert len(ticks) >= 4
+            return [(datetime.fromtimestamp(axis._time_exact(v) / 1000, tz=UTC), s)
+                    for v, s in zip(ticks, axis.tickStrings(ticks, 1.0, 1.0), strict=True)]  # fmt: skip
+
+        for when, text in labels(True):
+            assert text in (when.strftime("%H:%M"), when.strftime("%d %b")), (when, text)
+            assert when.minute == 0  # round UTC hours
+        assert "UTC" in window.status.update_label.text()
+        kolkata = timezone(timedelta(hours=5, minutes=30))
+        for when, text in labels(False):
+            local = when.astimezone(kolkata)
+            assert text in (local.strftime("%H:%M"), local.strftime("%d %b")), (local, text)
+            assert local.minute == 0 and when.minute == 30  # round local hours, half past in UTC
+        assert "UTC" not in window.status.update_label.text() and "IST" in window.status.update_label.text()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_magnet_labels_never_cover_each_other(window, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -328,6 +343,3 @@ def test_magnet_labels_never_cover_each_other(window, qtbot) -> None:  # type: i
     chart.price_vb.setYRange(price * 0.995, price * 1.005, padding=0)  # every magnet beyond the edges
     qtbot.wait(20)
     check()
-    chart.set_auto_y(window.settings.auto_y)
-    window.chart.jump_to_end()
-    _drawn(window, qtbot)

@@ -16,10 +16,8 @@ from liqdesk.app.calibration_tables import (
     Table,
     actual_table,
     comparison_table,
-    day,
     magnet_table,
     render_text,
-    span,
     venue_tables,
     venue_title,
     verdicts,
@@ -37,6 +35,7 @@ from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.estimate_vs_actual import ComparisonConfig, ComparisonSummary, compare_snapshots, summarise
 from liqdesk.core.magnet_standing import MagnetStanding
 from liqdesk.core.params import ModelParams
+from liqdesk.core.timespan import span_text, utc_text
 from liqdesk.errors import ConfigError, DataError
 from liqdesk.feeds.atomic import write_text_atomic
 from liqdesk.feeds.timeparse import parse_duration
@@ -163,9 +162,9 @@ def run(args: argparse.Namespace) -> int:
     first = next(iter(results.values()))
     if first.n_snapshots == 0:
         raise DataError(
-            f"no snapshot to score: the data spans {day(int(c.open_time[0]))} → {day(int(c.close_time[-1]))} "
+            f"no snapshot to score: the data spans {utc_text(int(c.open_time[0]))} → {utc_text(int(c.close_time[-1]))} "
             f"({(int(c.close_time[-1]) - int(c.open_time[0])) / 86_400_000:.1f} days), and snapshots start after "
-            f"--warmup {span(config.warmup_ms)}, every {span(config.every_ms)} within the view; shorten --warmup, "
+            f"--warmup {span_text(config.warmup_ms)}, every {span_text(config.every_ms)} within the view; shorten --warmup, "
             "widen the view or give more data"
         )
     experiments = _experiments(config) if args.experiments else None
@@ -283,8 +282,8 @@ def _venue_text(
         "venue's map and the aggregate of every venue's)",
         f"source: {inputs.label}",
         *(f"note: {n}" for n in inputs.notes),
-        f"horizon {span(config.horizon_ms)}, snapshots every {span(config.every_ms)}, lookback "
-        f"{span(config.lookback_ms)}; {config.n_bins} cells on the scored venue's own range; price tolerance "
+        f"horizon {span_text(config.horizon_ms)}, snapshots every {span_text(config.every_ms)}, lookback "
+        f"{span_text(config.lookback_ms)}; {config.n_bins} cells on the scored venue's own range; price tolerance "
         f"±{config.tolerance_pct:g} %",
     ]
     for name, rows in scores.items():
@@ -420,8 +419,8 @@ def _text(inputs: Inputs, results: dict[str, CalibrationResult]) -> str:
         "liqdesk calibrate: does the estimated heatmap predict where real liquidations happen?",
         f"source: {inputs.label}",
         *(f"note: {n}" for n in inputs.notes),
-        f"snapshots: {first.n_snapshots} every {span(cfg.every_ms)} from {day(first.first_ms)} to "
-        f"{day(first.last_ms)} UTC; horizon {span(cfg.horizon_ms)}, lookback {span(cfg.lookback_ms)}",
+        f"snapshots: {first.n_snapshots} every {span_text(cfg.every_ms)} from {utc_text(first.first_ms)} to "
+        f"{utc_text(first.last_ms)} UTC; horizon {span_text(cfg.horizon_ms)}, lookback {span_text(cfg.lookback_ms)}",
         f"map: {cfg.n_bins} cells over the lookback range, at least spot ±{cfg.range_pct:g} %; price "
         f"tolerance ±{cfg.tolerance_pct:g} %; likelihood floor {cfg.floor * 100:g} % uniform",
         f"real liquidations: {len(inputs.liquidations)} in the tape, {first.n_tape_events} inside the scored "

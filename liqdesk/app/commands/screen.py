@@ -210,9 +210,9 @@ def _history(m: Market, args: argparse.Namespace, span: int, now: int) -> tuple[
         ccxt_options=ccxt_options_for(m.exchange, args.ccxt_options),
     )  # fmt: skip
     if hist.offline and len(hist.candles) < 2:  # nothing to fall back on: why, in one line
-        why = next(w for w in hist.warnings if w.startswith("offline")).removeprefix("offline: ")
+        why = next(w for w in hist.notes if w.startswith("offline")).removeprefix("offline: ")
         raise DataError(f"cannot load history: {why.removesuffix('; showing cached data')}; nothing cached")
-    for w in hist.warnings:
+    for w in hist.notes:
         print(f"liqdesk: warning: {m.name}: {w}", file=sys.stderr)
     return hist.candles, hist.open_interest
 

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
     from PySide6 import QtWidgets
 
-    from liqdesk.ui.data import RANGES, FixedSource, MarketData
+    from liqdesk.ui.data import RANGES, FixedSource
     from liqdesk.ui.session import wait_until_drawn
     from liqdesk.ui.theme import configure_pyqtgraph
     from liqdesk.ui.window import MainWindow, ViewSettings
@@ -159,19 +159,8 @@ def run(args: argparse.Namespace) -> int:
 
     set_backend(backend)
 
-    market = MarketData(
-        candles=inputs.candles,
-        open_interest=inputs.open_interest,
-        liquidations=inputs.liquidations,
-        symbol=inputs.symbol,
-        exchange=inputs.exchange,
-        label=inputs.label,
-        offline=True,
-        source_kind="file"
-        if aggregate is not None or inputs.exchange == "file" or getattr(args, "exchange", None)
-        else "sample",
-        notes=list(inputs.notes),
-    )
+    # A picture of data loaded once: never live (an exchange's history is said "not live" like files are).
+    market = replace(inputs.market, offline=True)
     ok, why = market.timeframe_status(timeframe)
     if not ok:
         raise DataError(why)
@@ -223,10 +212,12 @@ def _redraw_for_settled_layout(window: MainWindow) -> None:
     """The frame the final layout asks for. The first frames are sized while the window still lays itself
     out, and the window keeps a frame within its resolution tolerance: without this the same data could
     give pictures a bin apart, depending on timing."""
+    from liqdesk.ui.frame_policy import frame_request
     from liqdesk.ui.session import wait_until_drawn
 
     for _ in range(5):
-        want, shown = window.frame_request(), window.frame
+        shown = window.frame
+        want = frame_request(window.frames.view(), window.frames.style(), 0)
         if want is None or (
             shown is not None and replace(want, generation=shown.request.generation) == shown.request
         ):
@@ -257,9 +248,10 @@ def _as_of(inputs: Inputs, at: int) -> Inputs:
     cut = cut_at(inputs.candles, inputs.open_interest, inputs.liquidations, at, inputs.params.oi_max_gap_bars)
     if len(cut.candles) < 2:
         raise DataError(f"--at {format_time(at)}: fewer than two bars of {inputs.label} had closed by then")
-    return replace(
-        inputs, candles=cut.candles, open_interest=cut.open_interest, liquidations=cut.liquidations
+    market = replace(
+        inputs.market, candles=cut.candles, open_interest=cut.open_interest, liquidations=cut.liquidations
     )
+    return replace(inputs, market=market)
 
 
 def _venue_inputs(args: argparse.Namespace) -> tuple[Inputs, AggregateEngine]:
@@ -268,6 +260,7 @@ def _venue_inputs(args: argparse.Namespace) -> tuple[Inputs, AggregateEngine]:
     from liqdesk.app.options import Inputs
     from liqdesk.app.venue_inputs import load_venue_inputs, run_venues
     from liqdesk.core.aggregate_engine import AggregateEngine
+    from liqdesk.feeds.market_data import MarketData
 
     vs = load_venue_inputs(args)
     run_ = run_venues(vs)
@@ -277,8 +270,9 @@ def _venue_inputs(args: argparse.Namespace) -> tuple[Inputs, AggregateEngine]:
     notes = [*vs.notes, *run_.coverage().lines()]
     if ref:
         notes.insert(0, f"chart candles: {v.name} (the first venue with bars in the view)")
-    inputs = Inputs(v.candles, v.open_interest, vs.liquidations, vs.params, vs.label, f"{coin} · {len(vs.venues)} venues",
-                    vs.exchange, vs.view_start_ms, vs.view_end_ms, notes, vs.backend)  # fmt: skip
+    market = MarketData(v.candles, v.open_interest, vs.liquidations, f"{coin} · {len(vs.venues)} venues", vs.exchange,
+                        vs.label, offline=True, source_kind="file")  # fmt: skip
+    inputs = Inputs(market, vs.params, vs.view_start_ms, vs.view_end_ms, notes, vs.backend)
     return inputs, AggregateEngine(run_.venues, ref)
 
 

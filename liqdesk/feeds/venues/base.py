@@ -193,7 +193,7 @@ class Venue:
         """Make one bad websocket frame cost one message, not the connection.
 
         ccxt runs its receive loop from a done-callback: a frame that fails to decode or to parse raises out of
-        that callback and the loop silently stops (every watch on the connection hangs; desktop.md). Each new
+        that callback and the loop silently stops (every watch on the connection hangs). Each new
         ccxt client gets its ``handle_message`` wrapped so the exception is counted and the loop goes on."""
         ex = self.exchange
         make_client = ex.client
