@@ -555,10 +555,13 @@ class LiveFeed:
             unstored: list[Any] = []
             stored = await backfill_open_interest(
                 self.venue, self.cache, symbol, self.timeframe, since, now + 1, now_ms=now,
-                policy=self.settings.rest, unstored=unstored,
+                policy=self.settings.rest, unstored=unstored, clock=self.clock,
             )  # fmt: skip
             st.backfilled += stored
-            oi = self.cache.get_open_interest(self.exchange_id, symbol, period, since, now + 1)
+            # up to the clock now: a point observed is dated when the answer came
+            oi = self.cache.get_open_interest(
+                self.exchange_id, symbol, period, since, max(now, self.clock()) + 1
+            )
             for extra in unstored:
                 oi = merge_open_interest(oi, extra)
             if last_t is None and len(oi):
