@@ -344,9 +344,18 @@ class LiveFeed:
         attempt = 0
         s = self.settings
         while True:
+            began, delivered = time.monotonic(), st.messages
             try:
-                await body(symbol, st)
-                attempt = 0
+                try:
+                    await body(symbol, st)
+                    attempt = 0
+                except Exception:
+                    # A stream that worked since its last error (it delivered, or ran longer than the longest wait)
+                    # starts its backoff afresh: the waits grow only while it keeps failing, so a long-running
+                    # recorder does not sit out a later drop for a minute while liquidations go by unheard.
+                    if st.messages > delivered or time.monotonic() - began >= s.backoff_cap_s:
+                        attempt = 0
+                    raise
             except asyncio.CancelledError:
                 raise
             except RATE_LIMIT_ERRORS as exc:
