@@ -271,3 +271,30 @@ def test_a_stream_that_worked_reconnects_at_the_base_delay_after_a_later_drop(tm
 
     asyncio.run(main())
 
+
+def test_a_failed_catch_up_is_done_again_from_what_the_stream_showed(tmp_path: Path) -> None:
+    """The exchange's REST fails when a new bar opens (every retry), and no later update comes: the bar that closed
+    is still fetched and stored after the backoff, from the update already received. The feed's clock stays behind
+    the exchange's (a slow local clock; in the load test the fakes run hours ahead of the real clock), so the
+    catch-up on reconnecting cannot rely on it."""
+
+    async def main() -> None:
+        async with FakeBinance(ping_interval=0.05) as s:
+            events: list[FeedEvent] = []
+            start_clock = s.now_ms
+            with Cache(tmp_path / "c.db") as db:
+                feed = LiveFeed("binanceusdm", SYMBOL, "1h", ccxt_options=s.ccxt_options(), cache=db,
+                                settings=FAST, clock=lambda: start_clock, on_event=events.append,
+                                streams=("candles",))  # fmt: skip
+                async with feed:
+                    await s.wait_subscribed(KLINES)
+                    await until(lambda: len(_closed(events)) == FAST.history_bars, what="initial backfill")
+                    s.fail_next("/fapi/v1/klines", 500, count=FAST.rest.attempts + 1)  # one catch-up gives up
+                    await s.advance(2)  # no update after the second bar's first revision
+                    last = int(s.klines.open_time[s.closed_count() - 1])
+                    await until(lambda: _closed(events)[-1:] == [last], what="the bar whose catch-up failed")
+                    await feed.close()
+                assert feed.stats[(SYMBOL, "candles")].reconnects >= 1
+                _assert_cache_equals_served(s, db)
+
+    asyncio.run(main())

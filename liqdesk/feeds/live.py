@@ -485,6 +485,10 @@ class LiveFeed:
         first = asyncio.ensure_future(ex.watch_ohlcv(symbol, self.timeframe))
         try:
             await self._sync_closed(symbol, self.clock() - self.clock() % self.interval, st)
+            # What the stream showed before and was not handled (a catch-up that failed) is handled now, not when
+            # the exchange next sends an update: the clock alone may be behind the exchange's bars.
+            while await self._on_bars(symbol, self._ohlcv_tail(symbol), st):
+                pass
         except BaseException:
             first.cancel()
             with contextlib.suppress(BaseException):
@@ -528,25 +532,26 @@ class LiveFeed:
                 continue
             if seen.get(t) == v:
                 continue  # already handled (the cache is re-read) or an exact duplicate
+            last_closed = self._last_closed.get(symbol)
+            live_t, live_v = self._live.get(symbol, (None, 0.0))
+            stale = (last_closed is not None and t <= last_closed) or (live_t is not None and t < live_t)
+            stale = stale or (t == live_t and v < live_v)  # an old bar, or an old revision of the live one
+            if not stale and (
+                (live_t is not None and t > live_t)
+                or (live_t is None and last_closed is not None and t > last_closed + self.interval)
+            ):
+                # bars before t are closed: take them (final values, full columns) from REST; when that fails,
+                # the update stays unhandled and is taken again from ccxt's cache once the stream is back
+                await self._sync_closed(symbol, t, st)
             seen[t] = v
             seen.move_to_end(t)
             while len(seen) > 64:
                 seen.popitem(last=False)
             new += 1
             st.messages += 1
-            last_closed = self._last_closed.get(symbol)
-            live_t, live_v = self._live.get(symbol, (None, 0.0))
-            if (last_closed is not None and t <= last_closed) or (live_t is not None and t < live_t):
-                st.out_of_order += 1  # a bar already closed: never overwrite newer data
+            if stale:
+                st.out_of_order += 1  # never overwrite newer data
                 continue
-            if t == live_t and v < live_v:
-                st.out_of_order += 1  # a stale revision of the live bar
-                continue
-            if (live_t is not None and t > live_t) or (
-                live_t is None and last_closed is not None and t > last_closed + self.interval
-            ):
-                # bars before t are closed: take them (final values, full columns) from REST
-                await self._sync_closed(symbol, t, st)
             self._live[symbol] = (t, v)
             self._emit(
                 CandleUpdate(self.exchange_id, symbol, self.timeframe, t, o, h, low, c, v, None, None, False)
