@@ -227,6 +227,8 @@ class LiveFeed:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self._last_closed: dict[str, int | None] = {}  # symbol → newest closed bar emitted/stored
+        # symbol → the oldest fetched bar the store refused (fetched and stored again)
+        self._refused_from: dict[str, int] = {}
         self._live: dict[str, tuple[int, float]] = {}  # symbol → (open_time, volume) of the live bar
         self._seen_bars: dict[
             str, OrderedDict[Any, float]
@@ -439,7 +441,9 @@ class LiveFeed:
 
     # -- candles -------------------------------------------------------------------------------------------------
     async def _sync_closed(self, symbol: str, upto: int, st: StreamStats) -> None:
-        """Fetch, store and emit closed bars after the newest one we have, up to (excluding) ``upto``."""
+        """Fetch, store and emit closed bars after the newest one we have, up to (excluding) ``upto``. Bars that an
+        earlier call fetched and the store refused (a lock, a full disk) are fetched and stored again, not emitted
+        again: the catch-up goes on from the newest bar, so nothing else would ever fetch them."""
         last = self._last_closed.get(symbol)
         if last is None:
             last = self.cache.last_candle_time(self.exchange_id, symbol, self.timeframe)
@@ -447,21 +451,27 @@ class LiveFeed:
         if start >= upto:
             self._last_closed[symbol] = last
             return
+        refused = self._refused_from.get(symbol)
         unstored: list[Candles] = []
         got = await backfill_candles(
-            self.venue, self.cache, symbol, self.timeframe, start, upto,
+            self.venue, self.cache, symbol, self.timeframe, start if refused is None else min(start, refused), upto,
             with_mark=False, policy=self.settings.rest,
             report=lambda text, level: self._status(text, "warning" if level == "warning" else "info",
                                                     symbol, "candles"),
             unstored=unstored,
         )  # fmt: skip
+        still_refused = [int(c.open_time[0]) for c in unstored if len(c)]
+        if still_refused:
+            self._refused_from[symbol] = min(still_refused)
+        else:
+            self._refused_from.pop(symbol, None)
         # what the cache holds now is the truth (fetched bars, or bars stored by another process), plus the
         # fetched bars it could not take
         stored = self.cache.get_candles(self.exchange_id, symbol, self.timeframe, start, upto)
         for extra in unstored:
-            stored = merge_candles(stored, extra)
+            stored = merge_candles(stored, extra.between(start, upto))
         st.backfilled += len(got)
-        st.stored += len(got)
+        st.stored += len(got) - sum(len(c) for c in unstored)
         self._emit_closed(symbol, stored)
         if len(stored):
             self._last_closed[symbol] = int(stored.open_time[-1])
