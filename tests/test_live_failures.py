@@ -17,7 +17,7 @@ from liqdesk.app.commands.record import keep_unstored
 from liqdesk.feeds import cache as cache_mod
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.history import RetryPolicy, load_history_async
-from liqdesk.feeds.live import FeedEvent, LiquidationEvent, LiveFeed, StatusEvent
+from liqdesk.feeds.live import CandleUpdate, FeedEvent, LiquidationEvent, LiveFeed, StatusEvent
 from liqdesk.feeds.venues.base import LiquidationRecord
 from tests._live_helpers import (
     FAST,
@@ -236,3 +236,46 @@ def test_record_on_a_full_disk_keeps_recording_and_stores_when_space_returns(tmp
     assert "no space left on the disk" in err and "recording into memory and retrying" in err
     assert r["stored"] == 10, err  # every liquidation received, none lost
     assert "could not be stored" not in err
+
+
+def test_bars_fetched_while_the_cache_refused_them_are_stored_once_it_takes_writes(tmp_path: Path) -> None:
+    """Bars that close while another process holds the cache's lock are emitted (the chart goes on) and stored
+    later: a recorder leaves no hole behind in the stored series (its catch-up goes on from the newest bar, so
+    without this the bars in between were never fetched again)."""
+    path = tmp_path / "c.db"
+    Cache(path).close()
+
+    async def main() -> None:
+        async with FakeBinance(ping_interval=0.05) as s:
+            events: list[FeedEvent] = []
+            with Cache(path, busy_timeout_s=0.05) as db:
+                feed = LiveFeed("binanceusdm", SYMBOL, "1h", ccxt_options=s.ccxt_options(), cache=db, settings=FAST,
+                                clock=lambda: s.now_ms, on_event=events.append, streams=("candles",))  # fmt: skip
+
+                def closed() -> list[int]:
+                    return [e.open_time for e in events if isinstance(e, CandleUpdate) and e.closed]
+
+                async with feed:
+                    await s.wait_subscribed("btcusdt@kline_1h")
+                    await until(lambda: len(closed()) == FAST.history_bars, what="initial backfill")
+                    lock = Lock(path)
+                    try:
+                        for _ in range(3):
+                            await s.advance(1)
+                        locked_last = int(s.klines.open_time[s.closed_count() - 1])
+                        await until(lambda: closed()[-1:] == [locked_last], what="bars emitted while locked")
+                    finally:
+                        lock.release()
+                    for _ in range(2):
+                        await s.advance(1)
+                    last = int(s.klines.open_time[s.closed_count() - 1])
+                    await until(lambda: closed()[-1:] == [last], what="bars after the lock")
+                    await feed.close()
+                got = db.get_candles("binanceusdm", SYMBOL, "1h")
+                served = s.served_klines(int(got.open_time[0]), s.now_ms)
+                assert got.open_time.tolist() == [r[0] for r in served]  # no hole
+                assert db.missing("candles", "binanceusdm", SYMBOL, "1h", int(got.open_time[0]), last + H) == []
+                emitted = closed()
+                assert emitted == sorted(set(emitted))  # each bar emitted once
+
+    asyncio.run(main())

@@ -239,3 +239,62 @@ def test_shutdown_closes_everything_without_warnings(tmp_path: Path) -> None:
     bad = [w for w in caught if issubclass(w.category, ResourceWarning) or "nclosed" in str(w.message)]
     assert not bad, [str(w.message) for w in bad]
     assert not loop_errors, loop_errors
+
+
+def test_a_stream_that_worked_reconnects_at_the_base_delay_after_a_later_drop(tmp_path: Path) -> None:
+    """The backoff grows while a stream keeps failing, and starts afresh once it has worked again: a recorder that
+    has reconnected a few times in its life does not sit out later drops for up to a minute while the exchange
+    keeps publishing liquidations nobody can fetch again."""
+    rows = [r for r in force_orders() if r["symbol"] == "BTC"][:5]
+    settings = LiveSettings(**{**FAST.__dict__, "backoff_base_s": 0.2, "backoff_cap_s": 30.0,
+                               "liquidation_stale_s": 30.0})  # fmt: skip
+
+    async def main() -> None:
+        async with FakeBinance() as s:
+            events: list[FeedEvent] = []
+            with Cache(tmp_path / "c.db") as db:
+                async with _feed(s, db, events, settings, streams=("liquidations",)) as feed:
+                    for n, row in enumerate(rows, 1):
+                        await s.wait_subscribed(LIQS)
+                        await s.push_liquidation(force_order_event(row))
+                        await until(lambda n=n: db.count("liquidations") == n, what=f"liquidation {n}")
+                        if n < len(rows):
+                            await s.drop_websockets()
+                    await feed.close()
+            waits = [
+                float(e.text.rsplit("reconnecting in ", 1)[1].split()[0])
+                for e in events
+                if isinstance(e, StatusEvent) and "reconnecting in" in e.text
+            ]
+            assert len(waits) == len(rows) - 1
+            assert max(waits) <= 0.2, waits  # each drop came after the stream had delivered again
+
+    asyncio.run(main())
+
+
+def test_a_failed_catch_up_is_done_again_from_what_the_stream_showed(tmp_path: Path) -> None:
+    """The exchange's REST fails when a new bar opens (every retry), and no later update comes: the bar that closed
+    is still fetched and stored after the backoff, from the update already received. The feed's clock stays behind
+    the exchange's (a slow local clock; in the load test the fakes run hours ahead of the real clock), so the
+    catch-up on reconnecting cannot rely on it."""
+
+    async def main() -> None:
+        async with FakeBinance(ping_interval=0.05) as s:
+            events: list[FeedEvent] = []
+            start_clock = s.now_ms
+            with Cache(tmp_path / "c.db") as db:
+                feed = LiveFeed("binanceusdm", SYMBOL, "1h", ccxt_options=s.ccxt_options(), cache=db,
+                                settings=FAST, clock=lambda: start_clock, on_event=events.append,
+                                streams=("candles",))  # fmt: skip
+                async with feed:
+                    await s.wait_subscribed(KLINES)
+                    await until(lambda: len(_closed(events)) == FAST.history_bars, what="initial backfill")
+                    s.fail_next("/fapi/v1/klines", 500, count=FAST.rest.attempts + 1)  # one catch-up gives up
+                    await s.advance(2)  # no update after the second bar's first revision
+                    last = int(s.klines.open_time[s.closed_count() - 1])
+                    await until(lambda: _closed(events)[-1:] == [last], what="the bar whose catch-up failed")
+                    await feed.close()
+                assert feed.stats[(SYMBOL, "candles")].reconnects >= 1
+                _assert_cache_equals_served(s, db)
+
+    asyncio.run(main())

@@ -404,6 +404,39 @@ def test_hyperliquid_backfill_records_open_interest_from_first_use_and_streams_l
     asyncio.run(main())
 
 
+def test_hyperliquid_open_interest_answered_after_the_hour_turned_is_that_hour_s_point(
+    tmp_path: Path,
+) -> None:
+    """The current open interest is asked for in one hour and answered in the next (a slow answer): the point is
+    the new hour's, with the value the venue gave then, not the old hour's with a value it never had."""
+
+    async def main() -> None:
+        async with FakeHyperliquid(ping_interval=0.05) as s:
+            events: list[FeedEvent] = []
+            with Cache(tmp_path / "c.db") as db:
+                async with LiveFeed("hyperliquid", HL, "1h", ccxt_options=s.ccxt_options(), cache=db, settings=FAST,
+                                    clock=lambda: s.now_ms, on_event=events.append,
+                                    streams=("open_interest",)):  # fmt: skip
+                    await until(
+                        lambda: len(db.get_open_interest("hyperliquid", HL, "1h")) == 1, what="first point"
+                    )
+                    asked = s.requests["metaAndAssetCtxs"]
+                    s.delay_next("metaAndAssetCtxs", 0.5)
+                    await s.advance(1)  # a new hour: the next poll asks for its point
+                    await until(lambda: s.requests["metaAndAssetCtxs"] > asked, what="the slow request")
+                    await s.advance(1)  # the hour turns again while the answer is on its way
+                    await until(
+                        lambda: len(db.get_open_interest("hyperliquid", HL, "1h")) == 2, what="second point"
+                    )
+                stored = db.get_open_interest("hyperliquid", HL, "1h")
+                assert stored.time[-1] // H == s.now_ms // H
+                for t, usd in zip(stored.time, stored.usd, strict=True):
+                    assert usd == pytest.approx(s.open_interest_usd(int(t)))
+                assert [e.time for e in events if isinstance(e, OpenInterestUpdate)] == stored.time.tolist()
+
+    asyncio.run(main())
+
+
 # -- the command line on each venue ---------------------------------------------------------------------------------
 class _Threaded:
     """A fake venue on its own loop in a thread, like a remote server, for synchronous command-line runs."""

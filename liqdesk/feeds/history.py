@@ -243,13 +243,14 @@ async def backfill_open_interest(
     report: Callable[[str, str], None] | None = None,
     on_page: Callable[[int, str], None] | None = None,
     unstored: list[OpenInterest] | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> int:
     """Fetch the open interest of [start_ms, end_ms) the cache lacks and store it; returns how many points
-    were fetched. ``unstored`` as in backfill_candles."""
+    were fetched. ``unstored`` as in backfill_candles; ``clock`` as in record_open_interest."""
     ex = venue.id
     if not venue.has_oi_history:
         return await record_open_interest(venue, cache, symbol, timeframe, now_ms=now_ms, policy=policy,
-                                          report=report)  # fmt: skip
+                                          report=report, clock=clock)  # fmt: skip
     period = venue.oi_period(timeframe)
     step = OI_PERIODS_MS[period]
     end = min(end_ms, _floor(now_ms, step) + 1)
@@ -293,20 +294,32 @@ async def record_open_interest(
     now_ms: int,
     policy: RetryPolicy = RetryPolicy(),
     report: Callable[[str, str], None] | None = None,
+    clock: Callable[[], int] | None = None,
 ) -> int:
     """For a venue with no open-interest history: store the current open interest, observed now, as the one
     point of the current period (a period that already has one is left alone and nothing is fetched). Polled
-    regularly, this grows the history from first use. Returns the number of points stored (0 or 1)."""
+    regularly, this grows the history from first use. Returns the number of points stored (0 or 1).
+
+    ``clock`` (a live feed's): the point is dated when the answer came, not when it was asked for, so that an
+    answer that arrives after the period turned is the new period's point, with the value the venue gave then."""
     period = venue.oi_period(timeframe)
-    bucket = _floor(now_ms, OI_PERIODS_MS[period])
-    if len(cache.get_open_interest(venue.id, symbol, period, bucket, bucket + OI_PERIODS_MS[period])):
+    step = OI_PERIODS_MS[period]
+
+    def has_point(t: int) -> bool:
+        bucket = _floor(t, step)
+        return len(cache.get_open_interest(venue.id, symbol, period, bucket, bucket + step)) > 0
+
+    if has_point(now_ms):
         return 0
     usd = await call_with_retries(
         lambda: venue.current_open_interest(symbol), "fetching the current open interest", policy=policy,
         report=report,
     )  # fmt: skip
+    observed = now_ms if clock is None else max(now_ms, clock())
+    if _floor(observed, step) != _floor(now_ms, step) and has_point(observed):
+        return 0
     return cache.put_open_interest(
-        venue.id, symbol, period, OpenInterest(np.array([now_ms]), np.array([usd]))
+        venue.id, symbol, period, OpenInterest(np.array([observed]), np.array([usd]))
     )
 
 

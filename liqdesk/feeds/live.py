@@ -227,6 +227,8 @@ class LiveFeed:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self._last_closed: dict[str, int | None] = {}  # symbol → newest closed bar emitted/stored
+        # symbol → the oldest fetched bar the store refused (fetched and stored again)
+        self._refused_from: dict[str, int] = {}
         self._live: dict[str, tuple[int, float]] = {}  # symbol → (open_time, volume) of the live bar
         self._seen_bars: dict[
             str, OrderedDict[Any, float]
@@ -344,9 +346,18 @@ class LiveFeed:
         attempt = 0
         s = self.settings
         while True:
+            began, delivered = time.monotonic(), st.messages
             try:
-                await body(symbol, st)
-                attempt = 0
+                try:
+                    await body(symbol, st)
+                    attempt = 0
+                except Exception:
+                    # A stream that worked since its last error (it delivered, or ran longer than the longest wait)
+                    # starts its backoff afresh: the waits grow only while it keeps failing, so a long-running
+                    # recorder does not sit out a later drop for a minute while liquidations go by unheard.
+                    if st.messages > delivered or time.monotonic() - began >= s.backoff_cap_s:
+                        attempt = 0
+                    raise
             except asyncio.CancelledError:
                 raise
             except RATE_LIMIT_ERRORS as exc:
@@ -430,7 +441,9 @@ class LiveFeed:
 
     # -- candles -------------------------------------------------------------------------------------------------
     async def _sync_closed(self, symbol: str, upto: int, st: StreamStats) -> None:
-        """Fetch, store and emit closed bars after the newest one we have, up to (excluding) ``upto``."""
+        """Fetch, store and emit closed bars after the newest one we have, up to (excluding) ``upto``. Bars that an
+        earlier call fetched and the store refused (a lock, a full disk) are fetched and stored again, not emitted
+        again: the catch-up goes on from the newest bar, so nothing else would ever fetch them."""
         last = self._last_closed.get(symbol)
         if last is None:
             last = self.cache.last_candle_time(self.exchange_id, symbol, self.timeframe)
@@ -438,21 +451,27 @@ class LiveFeed:
         if start >= upto:
             self._last_closed[symbol] = last
             return
+        refused = self._refused_from.get(symbol)
         unstored: list[Candles] = []
         got = await backfill_candles(
-            self.venue, self.cache, symbol, self.timeframe, start, upto,
+            self.venue, self.cache, symbol, self.timeframe, start if refused is None else min(start, refused), upto,
             with_mark=False, policy=self.settings.rest,
             report=lambda text, level: self._status(text, "warning" if level == "warning" else "info",
                                                     symbol, "candles"),
             unstored=unstored,
         )  # fmt: skip
+        still_refused = [int(c.open_time[0]) for c in unstored if len(c)]
+        if still_refused:
+            self._refused_from[symbol] = min(still_refused)
+        else:
+            self._refused_from.pop(symbol, None)
         # what the cache holds now is the truth (fetched bars, or bars stored by another process), plus the
         # fetched bars it could not take
         stored = self.cache.get_candles(self.exchange_id, symbol, self.timeframe, start, upto)
         for extra in unstored:
-            stored = merge_candles(stored, extra)
+            stored = merge_candles(stored, extra.between(start, upto))
         st.backfilled += len(got)
-        st.stored += len(got)
+        st.stored += len(got) - sum(len(c) for c in unstored)
         self._emit_closed(symbol, stored)
         if len(stored):
             self._last_closed[symbol] = int(stored.open_time[-1])
@@ -476,6 +495,10 @@ class LiveFeed:
         first = asyncio.ensure_future(ex.watch_ohlcv(symbol, self.timeframe))
         try:
             await self._sync_closed(symbol, self.clock() - self.clock() % self.interval, st)
+            # What the stream showed before and was not handled (a catch-up that failed) is handled now, not when
+            # the exchange next sends an update: the clock alone may be behind the exchange's bars.
+            while await self._on_bars(symbol, self._ohlcv_tail(symbol), st):
+                pass
         except BaseException:
             first.cancel()
             with contextlib.suppress(BaseException):
@@ -519,25 +542,26 @@ class LiveFeed:
                 continue
             if seen.get(t) == v:
                 continue  # already handled (the cache is re-read) or an exact duplicate
+            last_closed = self._last_closed.get(symbol)
+            live_t, live_v = self._live.get(symbol, (None, 0.0))
+            stale = (last_closed is not None and t <= last_closed) or (live_t is not None and t < live_t)
+            stale = stale or (t == live_t and v < live_v)  # an old bar, or an old revision of the live one
+            if not stale and (
+                (live_t is not None and t > live_t)
+                or (live_t is None and last_closed is not None and t > last_closed + self.interval)
+            ):
+                # bars before t are closed: take them (final values, full columns) from REST; when that fails,
+                # the update stays unhandled and is taken again from ccxt's cache once the stream is back
+                await self._sync_closed(symbol, t, st)
             seen[t] = v
             seen.move_to_end(t)
             while len(seen) > 64:
                 seen.popitem(last=False)
             new += 1
             st.messages += 1
-            last_closed = self._last_closed.get(symbol)
-            live_t, live_v = self._live.get(symbol, (None, 0.0))
-            if (last_closed is not None and t <= last_closed) or (live_t is not None and t < live_t):
-                st.out_of_order += 1  # a bar already closed: never overwrite newer data
+            if stale:
+                st.out_of_order += 1  # never overwrite newer data
                 continue
-            if t == live_t and v < live_v:
-                st.out_of_order += 1  # a stale revision of the live bar
-                continue
-            if (live_t is not None and t > live_t) or (
-                live_t is None and last_closed is not None and t > last_closed + self.interval
-            ):
-                # bars before t are closed: take them (final values, full columns) from REST
-                await self._sync_closed(symbol, t, st)
             self._live[symbol] = (t, v)
             self._emit(
                 CandleUpdate(self.exchange_id, symbol, self.timeframe, t, o, h, low, c, v, None, None, False)
@@ -555,10 +579,13 @@ class LiveFeed:
             unstored: list[Any] = []
             stored = await backfill_open_interest(
                 self.venue, self.cache, symbol, self.timeframe, since, now + 1, now_ms=now,
-                policy=self.settings.rest, unstored=unstored,
+                policy=self.settings.rest, unstored=unstored, clock=self.clock,
             )  # fmt: skip
             st.backfilled += stored
-            oi = self.cache.get_open_interest(self.exchange_id, symbol, period, since, now + 1)
+            # up to the clock now: a point observed is dated when the answer came
+            oi = self.cache.get_open_interest(
+                self.exchange_id, symbol, period, since, max(now, self.clock()) + 1
+            )
             for extra in unstored:
                 oi = merge_open_interest(oi, extra)
             if last_t is None and len(oi):

@@ -34,10 +34,12 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -69,8 +71,15 @@ KLINE_PATHS = {"binanceusdm": ["/fapi/v1/klines"], "bybit": ["/v5/market/kline"]
                "hyperliquid": ["candleSnapshot"]}  # fmt: skip
 
 
+T0 = time.monotonic()  # the diagnosis dates everything in seconds since the harness started
+
+
 def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+    print(f"[{time.strftime('%H:%M:%S')} {time.monotonic() - T0:+7.1f}] {text}", flush=True)
+
+
+def rel(t: float | None) -> str:
+    return "never" if t is None else f"+{t - T0:.1f} s"
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -104,6 +113,23 @@ class Recorder:
     cpu_start: float = 0.0
     cpu_last: float = 0.0
     cpu_until: float = 0.0  # monotonic time of cpu_last
+    lines: list[tuple[float, str]] = field(default_factory=list)  # its stderr, with the time each line came
+    stopped_at: float | None = None  # when it was killed or told to stop
+
+    def alive_at(self, t: float) -> bool:
+        return self.stopped_at is None or t < self.stopped_at
+
+
+def pump_stderr(proc: subprocess.Popen[bytes], path: Path, lines: list[tuple[float, str]]) -> None:
+    """Copy a recorder's stderr into ``path`` and ``lines``, each line dated on arrival (a thread)."""
+    assert proc.stderr is not None
+    with path.open("w") as out:
+        for raw in proc.stderr:
+            t = time.monotonic()
+            text = raw.decode(errors="replace").rstrip("\n")
+            lines.append((t, text))
+            out.write(f"{t - T0:+9.3f} {text}\n")
+            out.flush()
 
 
 class Load:
@@ -140,6 +166,42 @@ class Load:
         self.baseline: dict[str, dict[str, int]] = {}
         self.seq = 0
         self.faults: list[str] = []
+        # what the diagnosis of a missing row reads: when each bar closed and how many recorders were subscribed
+        # to its market then, every fault with its time, every candle request the fakes answered
+        self.closed_at: dict[str, dict[int, float]] = defaultdict(dict)  # venue → bar index → monotonic time
+        self.subs_at_close: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)  # (venue, coin) → i → n
+        self.fault_log: list[tuple[float, str, str]] = []  # (time, venue, what)
+        self.drops: list[tuple[str, float, float | None]] = []  # (venue, cut, every topic back)
+        self.requests: list[tuple[float, str, dict[str, Any], int]] = []  # (time, venue, query, HTTP status)
+        self.pushed_at: dict[tuple[str, str, int], tuple[float, int]] = {}  # liquidation → (time, recorders)
+        for venue, f in self.fakes.items():
+            self._log_candle_requests(venue, f)
+
+    def _log_candle_requests(self, venue: str, f: Any) -> None:
+        """Wrap the fake's request gate so that every candle request is logged with its answer's status."""
+        paths = set(KLINE_PATHS[venue])
+        if venue == "binanceusdm":
+            inner_b = f._gate
+
+            async def gate_b(request: Any) -> Any:
+                r = await inner_b(request)
+                if request.path in paths:
+                    self.requests.append(
+                        (time.monotonic(), venue, dict(request.query), 200 if r is None else r.status)
+                    )
+                return r
+
+            f._gate = gate_b
+            return
+        inner = f.gate
+
+        async def gate(key: str, params: dict[str, Any]) -> Any:
+            r = await inner(key, params)
+            if key in paths:
+                self.requests.append((time.monotonic(), venue, dict(params), 200 if r is None else r.status))
+            return r
+
+        f.gate = gate
 
     # -- markets -----------------------------------------------------------------------------------------------
     def market_id(self, venue: str, coin: str) -> str:
@@ -158,6 +220,14 @@ class Load:
         if venue == "okx":
             return [f"candle1H:{x}-USDT-SWAP" for x in c] + ["liquidation-orders:SWAP"]
         return [f"candle:{x}:1h" for x in c]
+
+    def kline_topic(self, venue: str, coin: str) -> str:
+        return {"binanceusdm": f"{coin.lower()}usdt@kline_1h", "bybit": f"kline.60.{coin}USDT",
+                "okx": f"candle1H:{coin}-USDT-SWAP", "hyperliquid": f"candle:{coin}:1h"}[venue]  # fmt: skip
+
+    def liquidation_topic(self, venue: str, coin: str) -> str:
+        return {"binanceusdm": f"{coin.lower()}usdt@forceOrder", "bybit": f"allLiquidation.{coin}USDT",
+                "okx": "liquidation-orders:SWAP"}[venue]  # fmt: skip
 
     def subscribers(self, venue: str) -> dict[str, int]:
         f = self.fakes[venue]
@@ -182,10 +252,15 @@ class Load:
         f = self.fakes[venue]
         return f.klines.open_time if venue == "binanceusdm" else f.bars.open_time
 
-    async def close_bar(self) -> None:
-        for f in self.fakes.values():
+    async def close_bar(self, *, count: bool = True) -> None:
+        for venue, f in self.fakes.items():
+            i = f.closed_count()  # the live bar, closed now
             await f.advance_all(1, revisions=1)
-        self.bars_closed += 1
+            self.closed_at[venue][i] = time.monotonic()
+            for coin in self.coins:
+                self.subs_at_close[(venue, coin)][i] = f.subscribers(self.kline_topic(venue, coin))
+        if count:
+            self.bars_closed += 1
 
     async def push_liquidations(self, rng: random.Random) -> None:
         k = self.args.liquidations_per_bar
@@ -212,8 +287,9 @@ class Load:
                                                 "average_price": f"{px}", "order_status": "FILLED",
                                                 "last_filled_quantity": f"{qty}", "filled_accumulated_quantity": f"{qty}",
                                                 "trade_time_ms": str(t)}, trade_time=t)  # fmt: skip
-                        if await f.push_liquidation(ev):
+                        if n := await f.push_liquidation(ev):
                             self.served[(venue, symbol)].add(t)
+                            self.pushed_at[(venue, symbol, t)] = (time.monotonic(), n)
                         if rng.random() < 0.05:  # the same event again
                             await f.push_liquidation(ev)
                             self.pushed_twice += 1
@@ -231,6 +307,8 @@ class Load:
                         n = await f.push_liquidations(recs, inst_id=self.market_id(venue, coin))
                     if n:
                         self.served[(venue, symbol)].update(t for t, *_ in events)
+                        for t, *_ in events:
+                            self.pushed_at[(venue, symbol, t)] = (time.monotonic(), n)
 
     async def push_duplicate_bars(self, rng: random.Random) -> None:
         """A closed bar pushed again, and a stale revision of the live bar, on one venue."""
@@ -253,14 +331,18 @@ class Load:
         status = rng.choice([500, 429, 503])
         self.fakes[venue].fail_next(path, status, count=2)
         self.faults.append(f"HTTP {status} ×2 on {venue} {path}")
+        self.fault_log.append((time.monotonic(), venue, f"HTTP {status} ×2 queued on {path}"))
 
     async def drop(self, venue: str) -> None:
         """Cut every websocket of a venue; its liquidations pause until both recorders are back."""
         self.paused.add(venue)
         await asyncio.sleep(0.5)  # what was pushed is read before the cut
+        cut = time.monotonic()
         n = await self.fakes[venue].drop_websockets()
         self.faults.append(f"dropped {n} websockets of {venue}")
+        self.fault_log.append((cut, venue, f"dropped {n} websockets"))
         ok = await self.wait_subscribed(venue)
+        self.drops.append((venue, cut, time.monotonic() if ok else None))
         if not ok:
             log(f"warning: {venue} did not resubscribe everything within 90 s: {self.subscribers(venue)}")
         await asyncio.sleep(0.5)
@@ -274,9 +356,64 @@ def expected_close(load: Load, venue: str, coin: str, i: int) -> float:
     return float(bar_values(f.coin_bars[load.market_id(venue, coin)], i, final=True).close)
 
 
-def compare(load: Load, url: str) -> dict[str, int]:
+HOUR_MS = 3_600_000
+WAIT = re.compile(r"(?:reconnecting in|restarting in|retrying in|backing off) ([0-9.]+) s")
+
+
+def request_window(venue: str, q: dict[str, Any]) -> tuple[str, int, int] | None:
+    """(market id, first open time, last open time) a candle request asked for, both included."""
+    try:
+        if venue == "binanceusdm":
+            return str(q.get("symbol")), int(q.get("startTime", 0)), int(q.get("endTime", 2**62))
+        if venue == "bybit":
+            return str(q.get("symbol")), int(q.get("start", 0)), int(q.get("end", 2**62))
+        if venue == "okx":
+            lo = int(q["before"]) + 1 if q.get("before") else 0
+            hi = int(q["after"]) - 1 if q.get("after") else 2**62
+            return str(q.get("instId")), lo, hi
+        req = q.get("req") or {}
+        return str(req.get("coin")), int(req.get("startTime", 0)), int(req.get("endTime", 2**62))
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def utc(t_ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t_ms / 1000))
+
+
+def context(
+    load: Load, recorders: list[Recorder], venue: str, symbol: str, when: float | None
+) -> dict[str, Any]:
+    """What was going on around ``when`` on ``venue``: recorders alive, faults and drops, and what the
+    recorders said about this market (or about nothing market-specific)."""
+    at = T0 if when is None else when
+    lo, hi = at - 20, at + 60
+    said = [
+        f"{r.name} {rel(ts)} {text[:240]}"
+        for r in recorders
+        for ts, text in r.lines
+        if lo <= ts <= hi and (f"{venue} {symbol} " in text or ("/USD" not in text and venue in text))
+    ]
+    return {
+        "alive_then": [r.name for r in recorders if when is not None and r.alive_at(when)],
+        "faults_near": [
+            f"{rel(ts)} {what}" for ts, v, what in load.fault_log if v == venue and lo <= ts <= hi
+        ],
+        "drops_near": [
+            f"cut {rel(cut)}, every topic back {rel(back)}"
+            for v, cut, back in load.drops
+            if v == venue and cut <= hi and (back is None or back >= lo)
+        ],
+        "recorders_said": said[:40],
+    }
+
+
+def compare(load: Load, url: str, recorders: list[Recorder]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """What the fakes served against what the store holds, and a diagnosis of every row missing."""
     out = dict.fromkeys(("liq_served", "liq_stored", "liq_lost", "liq_dup", "liq_extra", "bars_expected",
-                         "bars_stored", "bars_lost", "bars_wrong", "bars_extra", "bars_dup", "oi"), 0)  # fmt: skip
+                         "bars_stored", "bars_lost", "bars_wrong", "bars_extra", "bars_dup", "oi", "bars_unreachable",
+                         "bars_lost_reachable"), 0)  # fmt: skip
+    missing: list[dict[str, Any]] = []
     with open_store(url, read_only=True) as s:
         rows = s.liquidation_rows()
         out["liq_stored"] = len(rows)
@@ -290,27 +427,65 @@ def compare(load: Load, url: str) -> dict[str, int]:
             out["liq_lost"] += len(served - set(stored))
             out["liq_dup"] += len(stored) - len(set(stored))
             out["liq_extra"] += len(set(stored) - served)
+            for t in sorted(served - set(stored)):
+                when, reached = load.pushed_at.get((key[0], key[1], t), (None, 0))
+                missing.append({"kind": "liquidation", "venue": key[0], "symbol": key[1], "time": t,
+                                "time_utc": utc(t), "pushed": rel(when), "recorders_reached": reached,
+                                **context(load, recorders, key[0], key[1], when)})  # fmt: skip
         for venue in VENUES:
             f = load.fakes[venue]
             times = load.bars_of(venue)
             last_closed = f.closed_count() - 1
             for coin in load.coins:
-                c = s.get_candles(venue, load.symbol(venue, coin), "1h")
+                symbol = load.symbol(venue, coin)
+                c = s.get_candles(venue, symbol, "1h")
                 if not len(c):
                     out["bars_lost"] += 1
+                    missing.append({"kind": "candle series", "venue": venue, "symbol": symbol, "stored": 0})
                     continue
                 first = int(times.searchsorted(int(c.open_time[0])))
                 expected = {int(times[i]): i for i in range(first, last_closed + 1)}
+                # A recorder knows a bar is closed once the next bar's first revision reaches it (it then takes every
+                # closed bar after its last one by REST): the bars up to the last close whose push reached a
+                # subscriber, and the history before streaming (the first backfill's). A reconnect's own catch-up
+                # goes only to the real clock's bar, which the fakes' clock has left far behind.
+                reached = [i for i, n in load.subs_at_close[(venue, coin)].items() if n >= 1]
+                reach_end = (
+                    max(reached) if reached else min(load.closed_at[venue], default=last_closed + 1) - 1
+                )
+                reachable = {t for t, i in expected.items() if i <= reach_end}
+                out["bars_unreachable"] += len(expected) - len(reachable)
                 got = {int(t): float(x) for t, x in zip(c.open_time, c.close, strict=True)}
                 out["bars_expected"] += len(expected)
                 out["bars_stored"] += len(c)
                 out["bars_dup"] += len(c) - len(got)
                 lost = sorted(set(expected) - set(got))
                 out["bars_lost"] += len(lost)
-                for t in lost[:3]:
-                    log(
-                        f"lost bar: {venue} {coin} open {t} (bar {expected[t] - last_closed} from the last closed)"
-                    )
+                out["bars_lost_reachable"] += len(set(lost) & reachable)
+                covered = s.covered("candles", venue, symbol, "1h") if lost else []
+                for t in lost:
+                    i = expected[t]
+                    when = load.closed_at[venue].get(i)
+                    market = load.market_id(venue, coin)
+                    asked = [
+                        f"{rel(ts)} HTTP {status}"
+                        for ts, v, q, status in load.requests
+                        if v == venue
+                        and (w := request_window(v, q)) is not None
+                        and w[0] == market
+                        and w[1] <= t <= w[2]
+                    ]
+                    missing.append({
+                        "kind": "candle", "venue": venue, "symbol": symbol, "open_time": t, "open_time_utc": utc(t),
+                        "bar": i - last_closed, "closed": rel(when), "reachable": t in reachable,
+                        "kline_subscribers_then": load.subs_at_close[(venue, coin)].get(i),
+                        "neighbours_stored": [t - HOUR_MS in got, t + HOUR_MS in got],
+                        "coverage_claims_it": any(a <= t < b for a, b in covered),
+                        "coverage_near": [f"{utc(a)} .. {utc(b)}" for a, b in covered
+                                          if b >= t - 5 * HOUR_MS and a <= t + 5 * HOUR_MS],
+                        "requests_for_it": asked[:20],
+                        **context(load, recorders, venue, symbol, when),
+                    })  # fmt: skip
                 out["bars_extra"] += len(set(got) - set(expected))
                 out["bars_wrong"] += sum(
                     1
@@ -318,7 +493,7 @@ def compare(load: Load, url: str) -> dict[str, int]:
                     if t in got and got[t] != expected_close(load, venue, coin, i)
                 )
         out["oi"] = s.count("open_interest")
-    return out
+    return out, missing
 
 
 def counts(url: str) -> tuple[int, int, int]:
@@ -350,10 +525,10 @@ async def run(args: argparse.Namespace) -> int:
             log_path = tmp / f"recorder-{name}.log"
             cmd = [sys.executable, "-m", "liqdesk", "record", "--exchange", ",".join(VENUES), "--symbols",
                    ",".join(load.coins), "--timeframe", "1h", "--store", url, "--ccxt-options", options, "--quiet"]  # fmt: skip
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.DEVNULL, stderr=log_path.open("wb"), env=env, cwd=ROOT
-            )
-            recorders.append(Recorder(name, proc, log_path))
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+            rec = Recorder(name, proc, log_path)
+            threading.Thread(target=pump_stderr, args=(proc, log_path, rec.lines), daemon=True).start()
+            recorders.append(rec)
         log(f"2 recorders started (pids {recorders[0].proc.pid}, {recorders[1].proc.pid}); "
             f"{len(VENUES)} venues × {len(load.coins)} symbols = {len(VENUES) * len(load.coins)} markets")  # fmt: skip
         # every stream of both recorders subscribed, and the first history stored
@@ -376,6 +551,7 @@ async def run(args: argparse.Namespace) -> int:
 
         # -- streaming -------------------------------------------------------------------------------------------
         started = time.monotonic()
+        log("streaming starts")
         duration = args.seconds
         kill_at = started + duration * args.kill_at
         killed: Recorder | None = None
@@ -407,6 +583,7 @@ async def run(args: argparse.Namespace) -> int:
                 next_drop = now + rng.uniform(25, 40)
             if killed is None and now >= kill_at:
                 killed = recorders[0]
+                killed.stopped_at = time.monotonic()
                 killed.proc.send_signal(signal.SIGKILL)
                 killed.proc.wait()
                 after_kill_counts = counts(url)
@@ -422,31 +599,47 @@ async def run(args: argparse.Namespace) -> int:
                         r.rss.append(cur)
                         r.peak = max(r.peak, peak)
                         r.cpu_last, r.cpu_until = cpu_s(r.proc.pid), now
+        elapsed = time.monotonic() - started
+        survivor = recorders[1]
+        if args.end in ("abrupt", "burst"):
+            if (
+                args.end == "burst"
+            ):  # every candle request fails for a while: each recorder's catch-up gives up
+                for venue, f in load.fakes.items():
+                    for path in KLINE_PATHS[venue]:
+                        f.fail_next(path, 503, count=4 * len(load.coins))
+                    load.fault_log.append((time.monotonic(), venue, "HTTP 503 burst on every candle request"))
+            # the last bar closes at once, with whatever fault or reconnect is in flight
+            await load.close_bar(count=False)
+            log("one more bar closed everywhere, at once (faults and reconnects as they are)")
         for d in drops:
             with contextlib.suppress(Exception):
                 await d
-        elapsed = time.monotonic() - started
         c1 = counts(url)
         log(f"streaming done: {load.bars_closed} bars closed per market in {elapsed:.0f} s "
             f"(pacing lag max {lag_max:.2f} s)")  # fmt: skip
-        # the survivor catches up, then stops cleanly: the faults end, and one more bar closes everywhere (a
-        # closed bar is stored when the next one opens: the exchange's clock here runs ahead of the real one)
-        survivor = recorders[1]
-        for f in load.fakes.values():
-            f._faults.clear()
+        if args.end == "clean":
+            # the survivor catches up, then stops cleanly: the faults end, every stream is back, and one more bar
+            # closes everywhere (a closed bar is stored when the next one opens: the fakes' clock runs ahead of the
+            # real one, so a reconnect's own catch-up, which goes to the real clock's bar, reaches none of it)
+            for f in load.fakes.values():
+                f._faults.clear()
+            log("faults cleared")
+            await asyncio.sleep(args.settle)
+            for venue in VENUES:
+                await load.wait_subscribed(venue, timeout=60)
+            await load.close_bar(count=False)
+            log("one more bar closed everywhere")
         await asyncio.sleep(args.settle)
-        for venue in VENUES:
-            await load.wait_subscribed(venue, timeout=60)
-        for f in load.fakes.values():
-            await f.advance_all(1, revisions=1)
-        await asyncio.sleep(args.settle)
+        survivor.stopped_at = time.monotonic()
+        log("SIGTERM to the survivor")
         survivor.proc.send_signal(signal.SIGTERM)
         try:
             rc = survivor.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             survivor.proc.kill()
             rc = -9
-        result = compare(load, url)
+        result, missing = compare(load, url, recorders)
     finally:
         for r in recorders:
             if r.proc.poll() is None:
@@ -476,6 +669,9 @@ async def run(args: argparse.Namespace) -> int:
     print(f"  candles: {result['bars_expected']:,} closed bars expected from the first stored one, "
           f"{result['bars_stored']:,} stored; lost {result['bars_lost']}, duplicated {result['bars_dup']}, "
           f"wrong {result['bars_wrong']}, unexpected {result['bars_extra']}; open interest rows {result['oi']:,}")  # fmt: skip
+    print(f"  candles a recorder could know were closed (a later bar's push reached one): "
+          f"{result['bars_expected'] - result['bars_unreachable']:,}; lost of those {result['bars_lost_reachable']}; "
+          f"closed after the last push that reached a recorder: {result['bars_unreachable']}")  # fmt: skip
     for r in recorders:
         end = r.rss[-1] if r.rss else 0.0
         busy = (r.cpu_last - r.cpu_start) / max(1e-9, r.cpu_until - started) if r.cpu_until else 0.0
@@ -486,18 +682,38 @@ async def run(args: argparse.Namespace) -> int:
         print(f"  kill -9: recorder {killed.name} killed at {args.kill_at:.0%} of the run; recorder {survivor.name} "
               f"carried on: the store grew from {after_kill_counts[0]:,} to {c1[0]:,} candles and from "
               f"{after_kill_counts[1]:,} to {c1[1]:,} liquidations after the kill; survivor exit status {rc}")  # fmt: skip
-    tail = (
-        survivor.log_path.read_text(errors="replace").strip().splitlines()[-1:]
-        if survivor.log_path.exists()
-        else []
-    )
-    if tail:
-        print(f"  survivor's last line: {tail[0][:300]}")
+    if survivor.lines:
+        print(f"  survivor's last line: {survivor.lines[-1][1][:300]}")
+    for r in recorders:
+        warnings = sum(1 for _, text in r.lines if ": warning: " in text or ": error: " in text)
+        waits = [
+            float(m.group(1)) for _, text in r.lines if (m := WAIT.search(text)) and "liqdesk record:" in text
+        ]
+        print(f"  recorder {r.name} said {len(r.lines)} lines, {warnings} warnings or errors; "
+              f"{len(waits)} reconnect waits, longest {max(waits, default=0):.1f} s, "
+              f"{sum(1 for w in waits if w > 5)} over 5 s")  # fmt: skip
+    report_missing(missing, tmp / "missing.json")
     print(f"  logs: {tmp}")
     ok = (result["liq_lost"] == result["liq_dup"] == result["liq_extra"] == 0
-          and result["bars_lost"] == result["bars_dup"] == result["bars_wrong"] == result["bars_extra"] == 0 and rc == 0)  # fmt: skip
+          and result["bars_lost_reachable"] == result["bars_dup"] == result["bars_wrong"] == result["bars_extra"] == 0
+          and rc == 0)  # fmt: skip
     print("  RESULT: " + ("complete: 0 lost, 0 duplicated" if ok else "NOT COMPLETE (see above)"))
     return 0 if ok else 1
+
+
+def report_missing(missing: list[dict[str, Any]], path: Path) -> None:
+    """Every row missing from the store, with what was going on then (all of it in ``path``)."""
+    path.write_text(json.dumps(missing, indent=1))
+    if not missing:
+        return
+    print(f"  missing rows ({len(missing)}; all in {path}):")
+    for m in missing[:12]:
+        head = {k: v for k, v in m.items() if k not in ("recorders_said", "requests_for_it")}
+        print(f"    {json.dumps(head)}")
+        for line in m.get("requests_for_it", [])[:8]:
+            print(f"      request: {line}")
+        for line in m.get("recorders_said", [])[:12]:
+            print(f"      said: {line}")
 
 
 def main() -> int:
@@ -514,6 +730,14 @@ def main() -> int:
     ap.add_argument("--coins", type=int, default=20, help=f"symbols per venue (at most {len(LOAD_COINS)})")
     ap.add_argument("--kill-at", type=float, default=0.6, help="share of the run when recorder A is killed")
     ap.add_argument("--settle", type=float, default=10.0, help="seconds to let the recorders catch up")
+    ap.add_argument(
+        "--end",
+        choices=("clean", "abrupt", "burst"),
+        default="clean",
+        help="clean (default): faults end and every stream is back before the last bar closes; abrupt: the last "
+        "bar closes at once, with faults queued and reconnects in flight; burst: as abrupt, after a burst of HTTP 503 on "
+        "every candle request",
+    )
     ap.add_argument(
         "--store", metavar="URL", help="an existing PostgreSQL database (default: a throwaway one)"
     )
