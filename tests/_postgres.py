@@ -10,6 +10,7 @@ fails says why in ``PgUnavailable`` (the PostgreSQL tests are then skipped with 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import itertools
 import os
@@ -100,15 +101,20 @@ class PgCluster:
 
     def start(self) -> None:
         t0 = time.perf_counter()
-        self.bin = find_bin_dir()
-        if self.bin is None:
-            why = install_from_debian()
-            if why:
-                raise PgUnavailable(why)
-            self.installed = True
+        # Test processes running side by side (pytest -n) install once: the others wait for the first.
+        with open(Path(tempfile.gettempdir()) / "liqdesk-pg-install.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             self.bin = find_bin_dir()
             if self.bin is None:
-                raise PgUnavailable("the postgresql package was installed but initdb/pg_ctl are not found")
+                why = install_from_debian()
+                if why:
+                    raise PgUnavailable(why)
+                self.installed = True
+                self.bin = find_bin_dir()
+                if self.bin is None:
+                    raise PgUnavailable(
+                        "the postgresql package was installed but initdb/pg_ctl are not found"
+                    )
         self.install_s = time.perf_counter() - t0
         self.dir = Path(tempfile.mkdtemp(prefix="liqdesk-pg-"))
         if os.geteuid() == 0:  # initdb refuses root: the cluster runs as nobody, owning its folder
