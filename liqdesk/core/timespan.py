@@ -9,18 +9,22 @@ _UNITS = (("d", 86_400_000), ("h", _HOUR_MS), ("m", 60_000), ("s", 1_000))
 
 
 def span_text(ms: int) -> str:
-    """A duration in its largest whole unit: ``24h`` (whole hours below two days read better than ``1d``),
-    ``3d``, ``15m``, ``90s``; a duration that is no whole number of any unit in its largest unit with one
-    decimal (``2.3d``, ``1.5h``); below a second in ms."""
+    """A duration as people say it: ``24h`` (whole hours below two days read better than ``1d``), ``3d``,
+    ``15m``, ``90s``; a whole number of the next smaller unit below 120 (``90m``, ``36h``); otherwise its
+    largest unit with one decimal (``2.3d`` for 2.3 days of loaded data, never ``3312m``); below a second in ms."""
     ms = int(ms)
     if ms % _HOUR_MS == 0 and 0 < ms < 48 * _HOUR_MS:
         return f"{ms // _HOUR_MS}h"
-    for unit, div in _UNITS:
-        if ms >= div and ms % div == 0:
+    for i, (unit, div) in enumerate(_UNITS):
+        if ms < div or (unit == "d" and ms < 48 * _HOUR_MS):  # below two days: hours
+            continue
+        if ms % div == 0:
             return f"{ms // div}{unit}"
-    for unit, div in _UNITS:
-        if ms >= div:
-            return f"{ms / div:.1f}{unit}"
+        if i + 1 < len(_UNITS):
+            small, sdiv = _UNITS[i + 1]
+            if ms % sdiv == 0 and ms // sdiv < 120:
+                return f"{ms // sdiv}{small}"
+        return f"{ms / div:.1f}{unit}"
     return f"{ms} ms"
 
 

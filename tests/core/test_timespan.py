@@ -23,6 +23,10 @@ H = 3_600_000
         (int(2.3 * 24 * H), "2.3d"),  # the span of loaded data: not a whole number of any unit
         (int(10.5 * H) + 7, "10.5h"),
         (250, "250 ms"),
+        (2667 * 60_000, "44.5h"),  # 1.85 days of 1-minute bars: not "2667m"
+        (4000 * 60_000, "2.8d"),
+        (36 * H + 30 * 60_000, "36.5h"),
+        (3 * 24 * H + 5 * 60_000, "3.0d"),
     ],
 )
 def test_span_text(ms: int, text: str) -> None:
