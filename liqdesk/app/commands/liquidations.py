@@ -66,13 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return _print_venues(args, exchanges, symbols, rows, str(path), tape_kind)
     out = sys.stdout
     if args.csv:
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(["time", "time_ms", "exchange", "symbol", "side", "price", "quantity", "usd", "order_price",
-                    "raw_side"])  # fmt: skip
-        for ex, sym, t, side, price, qty, usd, order_price, raw_side in rows:
-            w.writerow([format_time(t), t, ex, sym, "long" if side > 0 else "short", repr(price), repr(qty),
-                        f"{usd:.2f}", "" if order_price is None else repr(order_price), raw_side or ""])  # fmt: skip
-        return 0
+        return _write_csv(out, rows)
     if not rows:
         print(f"no liquidations recorded for {args.exchange} {args.symbol}"
               + (f" since {format_time(since)}" if since is not None else "") + f" (store: {path}); "
@@ -92,6 +86,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_csv(out: Any, rows: list) -> int:
+    """The tape as CSV, one row per liquidation with its venue (the columns the README lists)."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["time", "time_ms", "exchange", "symbol", "side", "price", "quantity", "usd", "order_price",
+                "raw_side"])  # fmt: skip
+    for ex, sym, t, side, price, qty, usd, order_price, raw_side in rows:
+        w.writerow([format_time(t), t, ex, sym, "long" if side > 0 else "short", repr(price), repr(qty),
+                    f"{usd:.2f}", "" if order_price is None else repr(order_price), raw_side or ""])  # fmt: skip
+    return 0
+
+
 def _print_venues(
     args: argparse.Namespace, exchanges: list[str], symbols: dict[str, str], rows: list, path: str, kind: Any
 ) -> int:
@@ -99,13 +104,7 @@ def _print_venues(
     tape is (every liquidation, a sample, or none published)."""
     out = sys.stdout
     if args.csv:
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(["time", "time_ms", "exchange", "symbol", "side", "price", "quantity", "usd", "order_price",
-                    "raw_side"])  # fmt: skip
-        for ex, sym, t, side, price, qty, usd, order_price, raw_side in rows:
-            w.writerow([format_time(t), t, ex, sym, "long" if side > 0 else "short", repr(price), repr(qty),
-                        f"{usd:.2f}", "" if order_price is None else repr(order_price), raw_side or ""])  # fmt: skip
-        return 0
+        return _write_csv(out, rows)
     if rows:
         print(
             f"{'time (UTC)':<24} {'venue':<12} {'side':<5} {'price':>14} {'quantity':>14} {'usd':>14}",
