@@ -245,10 +245,21 @@ class AggregateController:
                 self._show_liquidations([])
         else:
             w.apply_venue_bar(venue, row, oi)
-        if self.live is not None:
-            st = self.live.state[venue]
-            w.venue_panel.set_live(venue, st.line().removeprefix(f"{venue}: "))
+        if self.live is not None:  # its state counts the bar once this returns
+            asyncio.get_running_loop().call_soon(self._show_state, venue)
         return None
+
+    def _show_state(self, venue: str) -> None:
+        w, live = self.window, self.live
+        if w is not None and live is not None:
+            st = live.state[venue]
+            when = (
+                "no bar yet"
+                if st.last_open_ms is None
+                else time.strftime("%H:%M", time.gmtime(st.last_open_ms / 1000))
+            )
+            status = f" · {st.status}" if st.status and st.level != "info" else ""
+            w.venue_panel.set_live(venue, f"live: bar {when} UTC, {st.closed} closed{status}")
 
     def _on_event(self, gen: int, venue: str, e: FeedEvent) -> None:
         if gen != self.generation or self._closed:
@@ -261,8 +272,8 @@ class AggregateController:
             text = f"{e.stream}: {e.text}" if e.stream else e.text
             self.status_log.append(f"{venue} {e.level}: {text}")
             if w is not None:
-                if e.level != "info" or "liquidation" in e.text:
-                    w.venue_panel.set_live(venue, text)
+                if e.level != "info":
+                    w.venue_panel.set_live(venue, f"{e.level}: {text}")
                 w.flash(f"{venue_title(venue)}: {text}")
 
     def _show_liquidations(self, records: list[LiquidationRecord]) -> None:

@@ -190,7 +190,7 @@ def cluster_holders(vm: VenueMap, magnet: Magnet) -> list[tuple[str, float]]:
     total = sum(held.values())
     if total <= 0:
         return []
-    return sorted(((n, u / total) for n, u in held.items() if u > 0), key=lambda x: -x[1])
+    return sorted(((n, u / total) for n, u in held.items() if u / total >= 0.005), key=lambda x: -x[1])
 
 
 # ---------------------------------------------------------------------------------------------- the panel
@@ -262,7 +262,7 @@ class VenuePanel(QtWidgets.QDockWidget, ChartLayer):
             for v in cov.venues:
                 missing = "; ".join(f"{_when(a)}→{_when(b)}" for a, b in v.missing[:3])
                 more = f" (+{len(v.missing) - 3})" if len(v.missing) > 3 else ""
-                out[v.venue] = v.model_text() + (f"<br>no bars {missing}{more}" if missing else "")
+                out[v.venue] = _runs_text(v.runs) + (f"<br>no bars {missing}{more}" if missing else "")
             return out
 
         self.chart.query(coverage, self._coverage_arrived)
@@ -382,6 +382,17 @@ class VenuePanel(QtWidgets.QDockWidget, ChartLayer):
         self.clusters.setText("<b>Clusters by venue</b><br>" + "<br>".join(rows) if rows else "")
 
 
+def _runs_text(runs: tuple[tuple[int, int, str], ...]) -> str:
+    """Which model covers which span, short: one name when one model covers it all."""
+    names = {name for _, _, name in runs}
+    if not runs:
+        return "no bars"
+    if len(names) == 1:
+        only = next(iter(names))
+        return only if only == "OI model" else "volume model (no open interest)"
+    return "<br>".join(f"{name} {_when(a)}→{_when(b)}" for a, b, name in runs[-3:])
+
+
 def _swatch(color: str) -> QtGui.QIcon:
     pix = QtGui.QPixmap(12, 12)
     pix.fill(QtGui.QColor(color))
@@ -389,4 +400,4 @@ def _swatch(color: str) -> QtGui.QIcon:
 
 
 def _when(ms: int) -> str:
-    return fmt.timestamp(ms, True)[5:16]
+    return fmt.timestamp(ms, True)[5:16].replace(" UTC", "")
