@@ -40,7 +40,9 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
     """Options of the bare `liqdesk` command (the window). Separate dests: sub-commands have their own."""
     g = parser.add_argument_group("chart window (no sub-command)")
     g.add_argument("--exchange", dest="window_exchange", metavar="ID",
-                   help="exchange for live data: binanceusdm (default), bybit, okx")  # fmt: skip
+                   help="exchange for live data: binanceusdm (default), bybit, okx, hyperliquid; a comma list "
+                        "(binanceusdm,bybit,okx,hyperliquid) opens the venues aggregated: every venue's model "
+                        "summed, live")  # fmt: skip
     g.add_argument("--symbol", dest="window_symbol", metavar="SYM",
                    help="symbol in ccxt form (default BTC/USDT:USDT)")  # fmt: skip
     g.add_argument("--timeframe", dest="window_timeframe", metavar="TF",
@@ -71,7 +73,15 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
     if timeframe not in TIMEFRAMES:
         raise ConfigError(f"bad --timeframe {timeframe!r}; the window offers {', '.join(TIMEFRAMES)}")
     offline = bool(_arg(args, "offline"))
-    options = None if offline else ccxt_options_for(exchange, _arg(args, "ccxt_options"))
+    if "," in exchange:  # the venues aggregated: each venue's own options
+        from liqdesk.feeds.venue_set import parse_exchanges, venue_ccxt_options
+
+        venues = parse_exchanges(exchange)
+        exchange = ",".join(venues)
+        cli = _arg(args, "ccxt_options")
+        options = None if offline else {ex: venue_ccxt_options(ex, cli) for ex in venues}
+    else:
+        options = None if offline else ccxt_options_for(exchange, _arg(args, "ccxt_options"))
     store = _arg(args, "store")
     if store:
         from liqdesk.feeds.store import parse_store_url
@@ -107,7 +117,7 @@ def run(
     *,
     clock: Callable[[], int] | None = None,
     config: LiveConfig | None = None,
-    after_start: Callable[[MainWindow, LiveController], Awaitable[None]] | None = None,
+    after_start: Callable[[MainWindow, Any], Awaitable[None]] | None = None,
 ) -> int:
     """Open the window and run until it is closed. ``clock``/``config``/``after_start`` are for tests (the fake
     exchange's clock; a prepared config; a coroutine run beside the window, e.g. one that closes it)."""
@@ -117,7 +127,6 @@ def run(
     warmup.start()  # the model's kernels compile (first run) or load while Qt starts and the sample loads
     from PySide6 import QtWidgets
 
-    from liqdesk.app.live_source import LiveController
     from liqdesk.feeds.state import load_state
     from liqdesk.ui.icons import APP_ID, app_icon
     from liqdesk.ui.theme import configure_pyqtgraph
@@ -187,7 +196,7 @@ def run(
                 pane.controller.start()
         if after_start is not None:
             pane = workspace.pane_of(workspace.current)
-            assert isinstance(pane.controller, LiveController)  # every tab of the app streams its market
+            assert pane.controller is not None  # every tab of the app streams its market
             side.append(asyncio.ensure_future(after_start(pane.window, pane.controller)))
         await closed.wait()
         # Tabs closed just before: let their controllers finish closing while the loop still runs.
@@ -238,12 +247,13 @@ def _event_loop_class() -> type[asyncio.AbstractEventLoop]:
 
 
 def _make_pane(base: LiveConfig, spec: dict[str, Any], settings: Any, clock: Callable[[], int] | None) -> tuple[
-        MainWindow, LiveController]:  # fmt: skip
-    """One tab: a LiveController for the pane's market (the base config's options and timeouts) and its window."""
+        MainWindow, Any]:  # fmt: skip
+    """One tab: a LiveController for the pane's market (the base config's options and timeouts) and its window;
+    an AggregateController for several venues (a comma list of exchanges)."""
     from dataclasses import replace
 
+    from liqdesk.app.aggregate_live import AggregateController, is_aggregate
     from liqdesk.app.live_source import LiveController
-    from liqdesk.feeds.exchange_config import ccxt_options_for
     from liqdesk.ui.data import TIMEFRAMES
     from liqdesk.ui.window import MainWindow
 
@@ -252,19 +262,49 @@ def _make_pane(base: LiveConfig, spec: dict[str, Any], settings: Any, clock: Cal
     try:
         options = base.ccxt_options
         if exchange != base.exchange and not base.offline:
-            options = ccxt_options_for(exchange, None)
+            options = _pane_options(base, exchange)
         config = replace(base, exchange=exchange, symbol=str(spec.get("symbol") or base.symbol),
                          timeframe=timeframe if timeframe in TIMEFRAMES else base.timeframe,
                          ccxt_options=options)  # fmt: skip
     except Exception as exc:  # a bad pane in the state file: this tab opens on the default market
         log.warning("tab %r: %s; using %s %s", spec, exc, base.exchange, base.symbol)
         config = base
-    controller = LiveController(config, clock=clock)
+    controller: LiveController | AggregateController
+    if is_aggregate(config.exchange):
+        try:
+            controller = AggregateController(config, clock=clock)
+        except Exception as exc:  # a bad pane in the state file: this tab opens on the default market
+            log.warning("tab %r: %s; using %s %s", spec, exc, base.exchange, base.symbol)
+            config = base if not is_aggregate(base.exchange) else replace(base, exchange="binanceusdm",
+                                                                          ccxt_options=None)  # fmt: skip
+            controller = LiveController(config, clock=clock)
+    else:
+        controller = LiveController(config, clock=clock)
     for key, value in controller.initial_settings().items():
         setattr(settings, key, value)
     window = MainWindow(controller.source, settings)
     controller.attach(window)
     return window, controller
+
+
+def _pane_options(base: LiveConfig, exchange: str) -> dict[str, Any] | None:
+    """The ccxt options of another tab's market: the base's own for a venue it names (options keyed by venue,
+    those of an aggregated base), else the config file's; per venue for a comma list."""
+    from liqdesk.feeds.exchange_config import ccxt_options_for
+    from liqdesk.feeds.venue_set import venue_ccxt_options
+
+    keyed = base.ccxt_options if base.ccxt_options and "," in base.exchange else {}
+
+    def one(ex: str) -> dict[str, Any]:
+        if ex in keyed:
+            return dict(keyed[ex])
+        if ex == base.exchange and base.ccxt_options is not None:
+            return dict(base.ccxt_options)
+        return venue_ccxt_options(ex, None) if "," in exchange else ccxt_options_for(ex, None)
+
+    if "," in exchange:
+        return {ex.strip(): one(ex.strip()) for ex in exchange.split(",")}
+    return one(exchange)
 
 
 class _Controllers:

@@ -97,7 +97,8 @@ class LiveConfig:
     )
 
     def __post_init__(self) -> None:
-        venue_class(self.exchange)  # ConfigError for an unknown exchange, before any window opens
+        for exchange in self.exchange.split(","):  # a comma list: the venues of an aggregated market
+            venue_class(exchange.strip())  # ConfigError for an unknown exchange, before any window opens
         timeframe_ms(self.timeframe)
 
 

@@ -9,7 +9,8 @@ buffer per side (aggregate.paint_aggregate) and ignores the level arrays it is h
 several engines. `venue_of` tells which venue holds a level (the breakdowns).
 
 Read-only over the venues' engines as they are: after a venue's engine changes (a live bar), `refresh()`
-before reading again.
+before reading again. `VenueSetEngine` is the window's: every venue's engine kept live, the venues switched on
+summed, on the bars of the venue whose candles the chart draws (`clock`, summed or not).
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from liqdesk.core.aggregate import TimeColumns, VenueModel, model_mix, paint_aggregate
-from liqdesk.core.engine import SweepEvents
+from liqdesk.core.aggregate import (
+    AggregateMap,
+    TimeColumns,
+    VenueModel,
+    aggregate_map,
+    model_mix,
+    paint_aggregate,
+)
+from liqdesk.core.engine import LiquidationEngine, SweepEvents
+from liqdesk.core.grid import PriceBins
 from liqdesk.core.params import ModelParams
-from liqdesk.core.series import LONG, SHORT
+from liqdesk.core.series import LONG, SHORT, Candles
 
 
 class AggregateKernels:
@@ -53,16 +62,20 @@ class AggregateKernels:
 
 
 class AggregateEngine:
-    """Several venues' engines read as one, on the bars of `venues[reference]`."""
+    """Several venues' engines read as one, on the bars of `venues[reference]`, or of `clock` when given (an
+    engine whose bars set the time axis without its levels being summed: a venue switched off)."""
 
-    def __init__(self, venues: Sequence[VenueModel], reference: int = 0) -> None:
+    def __init__(
+        self, venues: Sequence[VenueModel], reference: int = 0, clock: LiquidationEngine | None = None
+    ) -> None:
         if not venues:
             raise ValueError("an aggregate needs at least one venue")
-        if not venues[reference].engine.n_bars:
-            raise ValueError(f"the reference venue {venues[reference].name} has no bars")
         self.venues = list(venues)
         self.reference = reference
-        ref = self.venues[reference].engine
+        self._clock = clock
+        ref = self.ref
+        if not ref.n_bars:
+            raise ValueError(f"the reference venue {venues[reference].name} has no bars")
         self.params: ModelParams = ref.params
         self.interval_ms = ref.interval_ms
         self.backend = ref.backend
@@ -78,7 +91,7 @@ class AggregateEngine:
     # -- what one engine offers ---------------------------------------------------------------------------
     @property
     def ref(self) -> Any:
-        return self.venues[self.reference].engine
+        return self._clock if self._clock is not None else self.venues[self.reference].engine
 
     @property
     def n_bars(self) -> int:
@@ -186,10 +199,78 @@ class AggregateEngine:
         end_bar = self.n_bars if end_bar is None else end_bar
         t0 = int(self.open_time[start_bar])
         t1 = int(self.open_time[max(start_bar, end_bar - 1)]) + self.interval_ms
-        return f"{len(self.venues)} venues · " + model_mix(self.venues, t0, t1)
+        n = len(self.venues)
+        return f"{n} venue{'' if n == 1 else 's'} · " + model_mix(self.venues, t0, t1)
 
     def coverage(self) -> list[tuple[int, int, str]]:
         return self.ref.coverage()  # type: ignore[no-any-return]
+
+
+class VenueSetEngine(AggregateEngine):
+    """Every venue's engine kept up to date, the venues switched on summed, on the chart venue's bars.
+
+    The chart venue's live bars arrive as one engine's do (`append_bar`, `revise_last_bar`: the chart draws its
+    candles); another venue's through `apply_venue_bar`. A venue switched off keeps taking its bars, so switching
+    it on again needs no rebuild (`with_enabled` makes the new sum over the same engines)."""
+
+    def __init__(
+        self, models: Sequence[VenueModel], chart_venue: str, enabled: Sequence[str] | None = None
+    ) -> None:
+        names = [m.name for m in models]
+        if chart_venue not in names:
+            raise ValueError(f"the chart venue {chart_venue} is not one of {', '.join(names)}")
+        self.models = list(models)
+        self.chart_venue = chart_venue
+        on = [m for m in self.models if enabled is None or m.name in enabled]
+        if not on:
+            raise ValueError("switch at least one venue on")
+        chart = self.models[names.index(chart_venue)].engine
+        super().__init__(on, clock=chart)
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(vm.name for vm in self.venues)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(vm.name for vm in self.models)
+
+    def with_enabled(self, enabled: Sequence[str]) -> VenueSetEngine:
+        """The same engines, another set of venues summed."""
+        return VenueSetEngine(self.models, self.chart_venue, enabled)
+
+    def model_of(self, name: str) -> VenueModel:
+        return next(m for m in self.models if m.name == name)
+
+    # -- live bars --------------------------------------------------------------------------------------------
+    def append_bar(self, row: Candles, oi_close: float | None = None) -> None:
+        self.ref.append_bar(row, oi_close)
+        self.refresh()
+
+    def revise_last_bar(self, row: Candles, oi_close: float | None = None) -> None:
+        self.ref.revise_last_bar(row, oi_close)
+        self.refresh()
+
+    def apply_venue_bar(self, name: str, row: Candles, oi_close: float | None = None) -> bool:
+        """A bar of venue `name`: its next bar or a revision of its last one. False: older than its last bar
+        (nothing changed)."""
+        e = self.model_of(name).engine
+        t = int(row.open_time[0])
+        last = int(e.open_time[-1]) if e.n_bars else None
+        if last is not None and t < last:
+            return False
+        if last is None or t > last:
+            e.append_bar(row, oi_close)
+        else:
+            e.revise_last_bar(row, oi_close)
+        self.refresh()
+        return True
+
+    # -- breakdowns --------------------------------------------------------------------------------------------
+    def venue_map(self, bins: PriceBins, bar: int) -> AggregateMap:
+        """Every venue's liquidation map at the end of chart bar `bar` (each at its last bar closed by then),
+        switched on or not, and their sum: which venue holds a cluster."""
+        return aggregate_map(self.models, bins, int(self.open_time[bar]) + self.interval_ms)
 
 
 class _VenueColumn:

@@ -108,11 +108,11 @@ class LiveAggregate:
     clock); `on_update`: called after each venue bar with what the aggregate's newest column became;
     `on_event`: every feed event with its venue; `apply(venue, row, oi)`: what applies a bar (default: the
     model's `apply_bar`, here in the loop's thread; the window hands bars to the thread its engines live in,
-    returns None and reports the updates itself)."""
+    returns None and reports the updates itself; then `model` may be None: the venues are the symbols' keys)."""
 
     def __init__(
         self,
-        model: AggregateModel,
+        model: AggregateModel | None,
         symbols: Mapping[str, str],
         timeframe: str,
         *,
@@ -124,9 +124,12 @@ class LiveAggregate:
         on_event: Callable[[str, FeedEvent], None] | None = None,
         apply: Callable[[str, Candles, float | None], AggregateUpdate | None] | None = None,
     ) -> None:
-        missing = [n for n in model.names if n not in symbols]
+        names = model.names if model is not None else tuple(symbols)
+        missing = [n for n in names if n not in symbols]
         if missing:
             raise ValueError(f"no symbol for {', '.join(missing)}")
+        if model is None and apply is None:
+            raise ValueError("without a model, give `apply` (what takes the bars)")
         self.model = model
         self.timeframe = timeframe
         self.interval_ms = timeframe_ms(timeframe)
@@ -135,11 +138,14 @@ class LiveAggregate:
         self.clock = clock
         self.on_update = on_update
         self.on_event = on_event
-        self.apply = apply or model.apply_bar
         self._handed_off = (
             apply is not None
         )  # bars go elsewhere: None from `apply` does not mean an older bar
-        self.state = {n: VenueLiveState(n, symbols[n]) for n in model.names}
+        if apply is None:
+            assert model is not None
+            apply = model.apply_bar
+        self.apply = apply
+        self.state = {n: VenueLiveState(n, symbols[n]) for n in names}
         self._cache = cache
         self._own_cache = cache is None
         self.feeds: dict[str, LiveFeed] = {}

@@ -209,6 +209,7 @@ class ChartWidget(pg.GraphicsLayoutWidget):
                                     brush=pg.mkBrush(pal["legend"]), pen=pg.mkPen(pal["legend_border"]))  # fmt: skip
         self.legend.setParentItem(self.price_vb)
         self._legend_samples = self._make_legend()
+        self._venue_samples: list[pg.ScatterPlotItem] = []  # per venue, for an aggregated market
 
         # ---- volume pane (shares the time axis)
         self.volume_vb = ChartViewBox()
@@ -465,9 +466,23 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         for _, label in self.legend.items:
             label.setText(label.text)
 
-    def set_real_legend(self, has_real: bool) -> None:
-        for item in self._legend_samples[2:]:
+    def set_venue_legend(self, entries: list[tuple[str, str]]) -> None:
+        """The real liquidations' legend per venue of an aggregated market: (name, colour) each, long
+        liquidations as ▼ and short ones as ▲ in the venue's colour."""
+        for item in [*self._legend_samples[2:], *self._venue_samples]:
             self.legend.removeItem(item)
+        self._venue_samples = []
+        for name, color in entries:
+            item = pg.ScatterPlotItem(
+                symbol="t", size=9, pen=pg.mkPen("k", width=0.6), brush=pg.mkBrush(color)
+            )
+            self.legend.addItem(item, f"real liquidations: {name} (▼ long ▲ short)")
+            self._venue_samples.append(item)
+
+    def set_real_legend(self, has_real: bool) -> None:
+        for item in [*self._legend_samples[2:], *self._venue_samples]:
+            self.legend.removeItem(item)
+        self._venue_samples = []
         names = ("real liquidation: long (exchange)", "real liquidation: short (exchange)")
         if not has_real:
             names = ("real liquidations: none in this data", "")

@@ -11,7 +11,8 @@ Through it, it
 - asks the current engine something off the UI thread with `query(fn, on_result)`: `fn(engine)` runs on the
   model worker in order with the engine's updates, `on_result` on the UI thread, and a result for data no
   longer shown is dropped;
-- says things (`flash`), refreshes the crosshair readout, or switches the model preset (`use_preset`).
+- says things (`flash`), refreshes the crosshair readout, switches the model preset (`use_preset`) or has the
+  model built again (`rebuild_model`: the venues of an aggregated market were toggled).
 
 A `ChartLayer` registered with `add_layer` hears, in registration order, when another market is shown, when
 the bars are loaded or a live bar moves, when the model is built, when a frame is on screen, when the price
@@ -114,6 +115,8 @@ class ChartHost(Protocol):
 
     def refresh_readout(self) -> None: ...
 
+    def rebuild_model(self) -> None: ...
+
 
 class ChartContext:
     """One chart pane's state as tools see it; the window owns it and keeps it current (see the module)."""
@@ -209,6 +212,10 @@ class ChartContext:
 
     def use_preset(self, name: str) -> None:
         self._host.use_preset(name)
+
+    def rebuild_model(self) -> None:
+        """Build the model of the market shown again, on the worker (a tool changed what it is built from)."""
+        self._host.rebuild_model()
 
     def query(
         self,

@@ -76,6 +76,15 @@ class FramePresenter(QtCore.QObject):
             self.chart.show_notice("building the liquidation model…")
         self.worker.build(generation, candles, open_interest, params)
 
+    def rebuild_with(self, make: Callable[[object], object]) -> None:
+        """A new engine made on the worker by `make(previous engine)` (several venues read as one)."""
+        generation = self.scheduler.new_data()
+        self.context.new_model(generation)
+        self.status.set_model("building model…")
+        if self.chart.shown_frame() is None:
+            self.chart.show_notice("building the liquidation model…")
+        self.worker.build_with(generation, make)
+
     def forget_data(self) -> None:
         """No data to show: results for what was shown before are dropped."""
         self.context.new_model(self.scheduler.new_data())
@@ -85,11 +94,12 @@ class FramePresenter(QtCore.QObject):
         if req is not None:
             self.worker.request_frame(self.scheduler.data_generation, req)
 
-    def send_bar(self, row: Candles, oi_close: float | None, revise: bool) -> bool:
-        """A live bar to the engine; False when the engine was lost (the caller rebuilds it instead)."""
+    def send_bar(self, row: Candles, oi_close: float | None, revise: bool, venue: str | None = None) -> bool:
+        """A live bar to the engine (`venue`: another venue's of a venue set); False when the engine was lost
+        (the caller rebuilds it instead)."""
         if self.scheduler.bar_sent():
             return False
-        self.worker.apply_bar(self.scheduler.data_generation, row, oi_close, revise)
+        self.worker.apply_bar(self.scheduler.data_generation, row, oi_close, revise, venue)
         if self.scheduler.model_error:
             self.request_frame(force=True)  # the retry of a failed frame
         return True

@@ -31,6 +31,14 @@ SWEEP_LONG = (255, 120, 90)
 SWEEP_SHORT = (80, 220, 255)
 REAL_LONG = (255, 40, 140)
 REAL_SHORT = (0, 255, 120)
+# The real liquidations of each venue of an aggregated market (apart from the heatmap's colours and each other).
+VENUE_COLORS = {"binanceusdm": "#f3ba2f", "bybit": "#e8e8e8", "okx": "#4d9bff", "hyperliquid": "#5ff0c8"}
+VENUE_OTHER_COLORS = ["#c792ea", "#ff8a65", "#9ccc65", "#4dd0e1"]
+
+
+def venue_color(name: str, index: int = 0) -> str:
+    return VENUE_COLORS.get(name, VENUE_OTHER_COLORS[index % len(VENUE_OTHER_COLORS)])
+
 
 # Stacked tier colours of the liquidation map, low → high leverage.
 TIER_COLORS = ["#5b6cff", "#22b8cf", "#2fd27a", "#c7e23a", "#f7b731", "#fb8c3c", "#f5565b", "#d94fd6"]

@@ -31,6 +31,7 @@ from liqdesk.core.series import Candles, Liquidations
 from liqdesk.core.timespan import span_text
 from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.markets import tick_size
+from liqdesk.feeds.venue_market import VenueSetMarket
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
 from liqdesk.ui.alerts import AlertCenter, AlertDock
@@ -48,6 +49,7 @@ from liqdesk.ui.position import PositionDock
 from liqdesk.ui.readout import Readout
 from liqdesk.ui.statusbar import ChartStatusBar
 from liqdesk.ui.toolbar import ChartToolbar, ToolbarHandlers
+from liqdesk.ui.venue_set import VenueBreakdown, VenuePanel, venue_engine_maker
 from liqdesk.ui.view_settings import DEFAULT_PRESET, ViewSettings
 from liqdesk.ui.worker import ModelWorker
 
@@ -100,11 +102,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.alert_dock = AlertDock(self.alerts, self.settings.utc, self)
         self.position_dock = PositionDock(self.lines, self)
         self.model_check = ModelCheckDock(self.context)
-        for layer in (self.readout.candle, self.readout.liquidity, self.markers, self.lines, self.alerts,
-                      self.model_check):  # fmt: skip
+        self.venue_breakdown = VenueBreakdown(self.context)  # an aggregated market's venues
+        self.venue_panel = VenuePanel(self.context)
+        for layer in (self.readout.candle, self.readout.liquidity, self.venue_breakdown, self.markers, self.lines,
+                      self.alerts, self.model_check, self.venue_panel):  # fmt: skip
             self.context.add_layer(layer)  # in this order: the readout's text, then what draws and listens
         area = QtCore.Qt.DockWidgetArea
-        for dock in (self.position_dock, self.alert_dock, self.model_check):
+        for dock in (self.position_dock, self.alert_dock, self.model_check, self.venue_panel):
             dock.setObjectName(dock.objectName() or type(dock).__name__)  # saveState() needs names
             sides = area.RightDockWidgetArea | area.LeftDockWidgetArea
             dock.setAllowedAreas(sides | area.BottomDockWidgetArea if dock is self.model_check else sides)
@@ -458,6 +462,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self._sync_controls()
             self._rebuild_engine()
             return
+        if isinstance(self.market, VenueSetMarket):
+            try:
+                make = venue_engine_maker(self.market, self.candles, self.settings.timeframe, params)
+            except ValueError as exc:
+                self.flash(str(exc))
+                return
+            self.frames.rebuild_with(make)
+            return
         self.frames.rebuild(self.candles, self.market.open_interest, params)
 
     # ------------------------------------------------------------------ frames
@@ -501,6 +513,18 @@ class MainWindow(QtWidgets.QMainWindow):
         now_ms = int(time.time() * 1000)
         self.set_last_update(now_ms)
         self.set_last_price(float(candles_row.close[0]), now_ms)
+
+    def apply_venue_bar(self, venue: str, candles_row: Candles, oi_close: float | None = None) -> None:
+        """A live bar of another venue than the chart's of an aggregated market: kept with the market (a rebuild
+        starts from it) and applied to its engine in the worker; the newest column sums it in."""
+        market = self.market
+        if not isinstance(market, VenueSetMarket) or venue not in market.names or len(candles_row) != 1:
+            return
+        if self.candles is None or candles_row.interval_ms != self.candles.interval_ms:
+            return
+        market.add_bar(venue, candles_row)
+        if not self.frames.send_bar(candles_row, oi_close, False, venue):
+            self._rebuild_engine()
 
     def add_liquidations(self, liquidations: Liquidations) -> Liquidations:
         """Real liquidation events (live stream): stored with the market, drawn as markers (those inside the

@@ -178,6 +178,19 @@ class ModelWorker(QtCore.QObject):
 
         return self._submit(job)
 
+    def build_with(self, generation: int, make: Callable[[Any], Any]) -> Future[Any]:
+        """An engine made by `make(previous engine or None)` on the worker thread (several venues' engines read
+        as one: core.aggregate_engine), CPU only; it may reuse what the previous one built."""
+
+        def job() -> Any:
+            engine = make(self.engine)
+            self.device = None
+            self.engine, self._engine_generation, self._last_frame = engine, generation, None
+            self.engine_built.emit(generation, engine)
+            return engine
+
+        return self._submit(job)
+
     def request_frame(self, generation: int, request: frames.FrameRequest) -> Future[None]:
         return self._submit(lambda: self._run_frame(generation, request), supersede="frame")
 
@@ -188,9 +201,12 @@ class ModelWorker(QtCore.QObject):
             lambda: self._run_requantise(generation, frame_generation, levels, cmap), supersede="requantise"
         )
 
-    def apply_bar(self, generation: int, row: Candles, oi_close: float | None, revise: bool) -> Future[None]:
+    def apply_bar(
+        self, generation: int, row: Candles, oi_close: float | None, revise: bool, venue: str | None = None
+    ) -> Future[None]:
         """A live bar (a one-row Candles): revise the last one or append; then patch the newest
-        heatmap column."""
+        heatmap column. `venue`: a bar of that venue of a venue set (not the chart's bars), applied to its
+        engine; the newest column sums it in."""
         with self._lock:
             self._bars_queued += 1
 
@@ -201,7 +217,9 @@ class ModelWorker(QtCore.QObject):
             if self.engine is None or generation != self._engine_generation:
                 return
             try:
-                if revise:
+                if venue is not None:
+                    self.engine.apply_venue_bar(venue, row, oi_close)  # type: ignore[attr-defined]
+                elif revise:
                     self.engine.revise_last_bar(row, oi_close)
                 else:
                     self.engine.append_bar(row, oi_close)
@@ -210,7 +228,7 @@ class ModelWorker(QtCore.QObject):
                 self.device = None
                 self.engine_lost.emit(generation)
                 raise
-            if self.device is not None:
+            if self.device is not None and venue is None:
                 self._device_bar(row, oi_close, revise)
             frame = self._last_frame
             try:

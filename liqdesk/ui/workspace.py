@@ -28,6 +28,7 @@ from liqdesk.ui.actions import add_action
 from liqdesk.ui.dialogs import AboutDialog, SettingsDialog, ShortcutsDialog
 from liqdesk.ui.gui_gc import collect_on_gui_thread
 from liqdesk.ui.state_settings import model_overrides, settings_from_state
+from liqdesk.ui.symbol_search import SymbolSearch
 from liqdesk.ui.window import MainWindow, ViewSettings
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class Workspace(QtWidgets.QMainWindow):
         self.started = False  # set by the app once the event loop runs: new panes' controllers start at once
         self.closing: list[asyncio.Future[Any]] = []  # controllers of closed tabs, closing
         self.panes: list[Pane] = []
+        self.recent_markets: list[tuple[str, str]] = []  # opened from the symbol search, newest first
+        self.symbol_search: SymbolSearch | None = None
         self.settings_dialog: SettingsDialog | None = None
         self._closing_pane: MainWindow | None = None
         self._last_saved: str = ""
@@ -198,6 +201,33 @@ class Workspace(QtWidgets.QMainWindow):
         self.schedule_save()
         return pane
 
+    def open_market(self, exchange: str, symbol: str) -> Pane | None:
+        """A new tab on a market of one venue, or of several (a comma list: aggregated)."""
+        if len(self.panes) >= MAX_TABS:
+            self.current.flash(f"at most {MAX_TABS} tabs")
+            return None
+        cur = self.current
+        self.recent_markets = [(exchange, symbol)] + [
+            k for k in self.recent_markets if k != (exchange, symbol)
+        ]
+        spec = {"exchange": exchange, "symbol": symbol, "timeframe": cur.settings.timeframe,
+                "range": cur.settings.range_name}  # fmt: skip
+        pane = self._add_pane(spec)
+        self.tabs.setCurrentWidget(pane.window)
+        self.schedule_save()
+        return pane
+
+    def open_symbol_search(self) -> SymbolSearch:
+        """The symbol search over the venues' cached market lists (recent and open markets first)."""
+        from liqdesk.feeds.market_list import load_market_lists
+
+        recent = self.recent_markets + [(p.exchange, p.window.settings.symbol) for p in self.panes]
+        watched = [(self.current_exchange(), s) for s in self.current.source.symbols()]
+        dialog = SymbolSearch(self, load_market_lists(), self.open_market, recent, watched)
+        dialog.show()
+        self.symbol_search = dialog
+        return dialog
+
     def close_tab(self, index: int | None = None) -> bool:
         """Close a tab (the current one by default); the last tab stays."""
         index = self.tabs.currentIndex() if index is None else index
@@ -272,6 +302,8 @@ class Workspace(QtWidgets.QMainWindow):
         add_action(
             self, self.tabs_menu, "New tab", self.new_tab, "Ctrl+T", "A chart of another symbol in a new tab"
         )
+        add_action(self, self.tabs_menu, "Open symbol…", self.open_symbol_search, "Ctrl+K",
+                   "Search every venue's markets (cached): one venue, or the coin on every venue aggregated")  # fmt: skip
         add_action(self, self.tabs_menu, "Close tab", self.close_tab, "Ctrl+W")
         add_action(self, self.tabs_menu, "Next tab", lambda: self._step_tab(1), "Ctrl+PgDown")
         add_action(self, self.tabs_menu, "Previous tab", lambda: self._step_tab(-1), "Ctrl+PgUp")
