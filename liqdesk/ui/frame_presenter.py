@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6 import QtCore
 
+from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, OpenInterest
 from liqdesk.ui.chart import ChartWidget
@@ -76,6 +77,18 @@ class FramePresenter(QtCore.QObject):
             self.chart.show_notice("building the liquidation model…")
         self.worker.build(generation, candles, open_interest, params)
 
+    def adopt(self, make: Callable[[], LiquidationEngine]) -> None:
+        """An engine made on the worker (a replay's) for the bars shown; results for the data before are stale."""
+        generation = self.scheduler.new_data()
+        self.context.new_model(generation)
+        self.status.set_model("building model…")
+        self.worker.adopt(generation, make)
+
+    def send_step(self, move: Callable[[], LiquidationEngine]) -> None:
+        """A replay's step forward through the worker (patched like a live bar)."""
+        self.scheduler.bar_sent()
+        self.worker.step_engine(self.scheduler.data_generation, move)
+
     def forget_data(self) -> None:
         """No data to show: results for what was shown before are dropped."""
         self.context.new_model(self.scheduler.new_data())
@@ -126,6 +139,8 @@ class FramePresenter(QtCore.QObject):
             self.request_frame()  # the patched frame (sent before this signal) is in; anything else to draw?
 
     def _on_frame(self, generation: int, frame: Frame) -> None:
+        if frame.request.end_bar > self.chart.bar_count():
+            return  # made before the bars shown were cut (a replay stepped back): it would show what is not there
         had_error = bool(self.scheduler.model_error)
         if not self.scheduler.accept(generation, frame):
             return  # another data set's, or older than the one shown

@@ -231,6 +231,49 @@ class ModelWorker(QtCore.QObject):
 
         return self._submit(job)
 
+    def adopt(self, generation: int, make: Callable[[], LiquidationEngine]) -> Future[LiquidationEngine]:
+        """An engine made by `make` on the worker thread (a replay's, at its instant) becomes the one shown as
+        data generation `generation`, as a build would. The CPU engine only: a device copy is dropped."""
+
+        def job() -> LiquidationEngine:
+            engine = make()
+            self.device = None
+            self.engine, self._engine_generation, self._last_frame = engine, generation, None
+            self.engine_built.emit(generation, engine)
+            return engine
+
+        return self._submit(job)
+
+    def step_engine(self, generation: int, move: Callable[[], LiquidationEngine]) -> Future[None]:
+        """A replay's step forward: `move()` on the worker thread appends bars to the engine (or returns a
+        rebuilt one); then, as for a live bar, the newest heatmap column is patched and `bar_applied` sent."""
+
+        def job() -> None:
+            if self.engine is None or generation != self._engine_generation:
+                return
+            before = self.engine.n_bars
+            try:
+                engine = move()
+            except Exception:
+                self.engine, self._engine_generation, self._last_frame = None, -1, None
+                self.engine_lost.emit(generation)
+                raise
+            if engine is not self.engine:
+                self.engine, self._last_frame = engine, None
+            frame = self._last_frame
+            try:
+                if frame is not None and frame.backend == "numpy" and engine.n_bars == before + 1:
+                    patched = patch_frame(engine, engine, frame)
+                    if patched is not None:
+                        _colour(patched, patched.image, patched.request.colormap)
+                        frame.values = None
+                        self._last_frame = patched
+                        self.frame_ready.emit(generation, patched)
+            finally:
+                self.bar_applied.emit(generation, engine.n_bars)
+
+        return self._submit(job)
+
     def query(
         self, fn: Callable[[LiquidationEngine], T], generation: int, *, supersede: str | None = None
     ) -> Future[T]:
