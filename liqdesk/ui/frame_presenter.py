@@ -139,8 +139,6 @@ class FramePresenter(QtCore.QObject):
             self.request_frame()  # the patched frame (sent before this signal) is in; anything else to draw?
 
     def _on_frame(self, generation: int, frame: Frame) -> None:
-        if frame.request.end_bar > self.chart.bar_count():
-            return  # made before the bars shown were cut (a replay stepped back): it would show what is not there
         had_error = bool(self.scheduler.model_error)
         if not self.scheduler.accept(generation, frame):
             return  # another data set's, or older than the one shown

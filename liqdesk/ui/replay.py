@@ -9,8 +9,8 @@ The window's bars become the bars closed by the replay's instant, and the model 
   live bar would and the session appends it on the worker, whose patched frame brings the new heatmap column,
   map, magnets and sweeps; the real liquidations of the bar are drawn, and the bar's path (open, low/high,
   close) goes to the alerts, so a line crossed in replay alerts (tagged REPLAY);
-- nothing after the instant reaches the chart: the bars, the frame (a frame made before a step back is
-  dropped by the presenter), the colour levels (locked levels are taken again from the first replay frame),
+- nothing after the instant reaches the chart: the bars, the frame (each jump and step back is a new data
+  generation: results made before it are dropped), the colour levels (locked levels are taken again from the first replay frame),
   the price axis (fitted to the replayed bars) and the real liquidations;
 - the live feed keeps coming: its bars and prices are held here and shown when the replay ends;
 - lines are a sandbox while replaying (`LinesController.begin_sandbox`): at the end the trader keeps the
@@ -248,9 +248,8 @@ class ReplayController(QtCore.QObject):
         s = h.settings
         self._live_levels = (s.lock_levels, s.levels)
         if s.lock_levels:
-            s.levels = (
-                None  # live levels were set on data after the replay's instant: taken again from replay
-            )
+            # live levels were set on data after the replay's instant: taken again from the replay's frame
+            s.levels = None
         h.lines.begin_sandbox()
         h.alerts.tag = "REPLAY"
         self.step_times_ms.clear()
