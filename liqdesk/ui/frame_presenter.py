@@ -84,10 +84,10 @@ class FramePresenter(QtCore.QObject):
         self.status.set_model("building model…")
         self.worker.adopt(generation, make)
 
-    def send_step(self, move: Callable[[], LiquidationEngine]) -> None:
-        """A replay's step forward through the worker (patched like a live bar)."""
+    def send_step(self, move: Callable[[], LiquidationEngine], bars: int = 1) -> None:
+        """A replay's step forward by `bars` bars through the worker (patched like live bars, one frame)."""
         self.scheduler.bar_sent()
-        self.worker.step_engine(self.scheduler.data_generation, move)
+        self.worker.step_engine(self.scheduler.data_generation, move, bars)
 
     def forget_data(self) -> None:
         """No data to show: results for what was shown before are dropped."""

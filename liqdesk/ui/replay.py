@@ -265,8 +265,13 @@ class ReplayController(QtCore.QObject):
         if target - self.bars > MAX_STEPPED:
             self._seek(target, keep_view=True)
             return
-        for _ in range(target - self.bars):
-            self._step_one()
+        count = target - self.bars
+        if count <= 0:
+            return
+        for _ in range(count):
+            self._show_bar()
+        assert self._box is not None
+        self.host.frames.send_step(self._box.step, count)  # one worker job, one frame
         self._after_move()
 
     def step_back(self, bars: int = 1) -> None:
@@ -319,9 +324,9 @@ class ReplayController(QtCore.QObject):
             self.pause()
             self.host.flash("replay: reached the newest loaded bar (Back to live: Alt+L)")
 
-    def _step_one(self) -> None:
-        h, box, history = self.host, self._box, self.history
-        assert box is not None and history is not None
+    def _show_bar(self) -> None:
+        h, history = self.host, self.history
+        assert history is not None
         t0 = time.perf_counter()
         j = self.bars
         row = history.take(slice(j, j + 1))
@@ -329,7 +334,6 @@ class ReplayController(QtCore.QObject):
         h.candles = history.take(slice(0, self.bars))
         h.chart.update_last_bar(row, append=True)
         h.context.update_bar(h.candles, appended=True)
-        h.frames.send_step(box.step)
         self._bar_liquidations(int(row.open_time[0]), int(row.close_time[0]))
         self._bar_path(row)
         self.step_times_ms.append((time.perf_counter() - t0) * 1000.0)
@@ -509,9 +513,9 @@ class ReplayToolbar(QtWidgets.QToolBar):
         self.label = QtWidgets.QLabel(" REPLAY ")
         self.label.setStyleSheet(REPLAY_STYLE)
         self.addWidget(self.label)
-        self.back_button = self._button("⏮ Step back", controller.step_back, "One bar back (Alt+Left)")
+        self.back_button = self._button("◀ Back", controller.step_back, "One bar back (Alt+Left)")
         self.play_button = self._button("▶ Play", controller.toggle_play, "Play / pause (Shift+Space)")
-        self.step_button = self._button("Step ⏭", controller.step, "One bar forward (Alt+Right)")
+        self.step_button = self._button("Step ▶", controller.step, "One bar forward (Alt+Right)")
         self.speed_box = QtWidgets.QComboBox()
         for s in SPEEDS:
             self.speed_box.addItem(f"{s} bars/s", s)
@@ -539,7 +543,7 @@ class ReplayToolbar(QtWidgets.QToolBar):
     def follow(self) -> None:
         c = self.controller
         self.setVisible(c.active or c.picking)
-        self.play_button.setText("⏸ Pause" if c.playing else "▶ Play")
+        self.play_button.setText("❚❚ Pause" if c.playing else "▶ Play")
         i = self.speed_box.findData(int(c.speed))
         if i >= 0:
             self.speed_box.setCurrentIndex(i)

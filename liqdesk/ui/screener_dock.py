@@ -99,7 +99,9 @@ class _TabFeed(ChartLayer):
 def market_name(market: MarketData, symbol: str) -> str:
     """A row's name: the venue and symbol, or what the sample / file is."""
     if market.source_kind == "sample":
-        return f"sample {symbol.split(' · ')[-1]}" if " · " in symbol else f"sample {market.symbol}"
+        from liqdesk.feeds.sample import sample_name
+
+        return f"sample {sample_name(market) or market.symbol}"
     if market.source_kind == "file":
         return f"file {market.symbol}"
     return f"{market.exchange} {market.symbol}"
@@ -196,7 +198,7 @@ class ScreenerDock(QtWidgets.QDockWidget):
         w = self.markets.get(name)
         if w is None:
             w = self.markets[name] = WatchedMarket(name, symbol, live=not market.offline, source="tab")
-        w.live, w.symbol = not market.offline, symbol
+        w.live, w.symbol = not market.offline, symbol  # the tab's name for it opens that tab
         w.shown_in.add(tab)
         oi, now = market.open_interest, self.clock()
         updated = now if not market.offline else int(candles.close_time[-1])

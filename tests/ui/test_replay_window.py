@@ -316,3 +316,22 @@ def test_replay_shortcuts_do_not_clash(crash: Any) -> None:
     assert w.replay.speed == 20
     by_text["Back to live"].trigger()
     assert not w.replay.active
+
+
+def test_liqdesk_sample_opens_the_window_on_that_sample(
+    qapp: QtWidgets.QApplication, config_dir: Path
+) -> None:
+    import argparse
+
+    from liqdesk.app import desktop
+    from liqdesk.app.live_source import LiveController
+    from liqdesk.errors import DataError
+
+    parser = argparse.ArgumentParser()
+    desktop.add_window_options(parser)
+    config = desktop.config_from_args(parser.parse_args(["--sample", "btcusdt-5m-2025-10-10"]))
+    assert config.offline and config.sample == "btcusdt-5m-2025-10-10"
+    data = LiveController(config).source.load(config.symbol)
+    assert data.candles.close_time[-1] == parse_time("2025-10-13T00:00")
+    with pytest.raises(DataError, match="unknown sample 'nope'"):
+        desktop.config_from_args(parser.parse_args(["--sample", "nope"]))
