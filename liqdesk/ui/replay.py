@@ -120,6 +120,7 @@ class ReplayController(QtCore.QObject):
         self._timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
         self.step_times_ms: list[float] = []  # UI-thread time of each step forward (what play costs here)
+        self.changed.connect(self._show_state)
 
     # ------------------------------------------------------------------ state
 
@@ -145,6 +146,12 @@ class ReplayController(QtCore.QObject):
         state = f"playing {self.speed:g} bars/s" if self.playing else "paused"
         end = " · end of the loaded bars" if self.at_end else ""
         return f"REPLAY · {utc_text(t)} UTC · {state}{end} · not live"
+
+    def _show_state(self) -> None:
+        """The status bar's notice says REPLAY while replaying (in the replay's colour)."""
+        if self.active:
+            self.host.status.show_notice(self.state_text())
+            self.host.status.notice.setStyleSheet(REPLAY_STYLE)
 
     # ------------------------------------------------------------------ start
 
@@ -364,8 +371,6 @@ class ReplayController(QtCore.QObject):
         assert self.history is not None
         h.chart.set_times(h.candles.open_time if h.candles is not None else self.history.open_time,
                           self.history.interval_ms)  # fmt: skip
-        h.status.show_notice(self.state_text())
-        h.status.notice.setStyleSheet(REPLAY_STYLE)
         self.changed.emit()
 
     def _bar_liquidations(self, start_ms: int, end_ms: int) -> None:
@@ -550,7 +555,13 @@ class ReplayToolbar(QtWidgets.QToolBar):
         for b in (self.back_button, self.play_button, self.step_button):
             b.setEnabled(c.active)
         t = c.time_ms
-        self.time_label.setText("" if t is None else f"  {utc_text(t)} UTC · bar {c.bars:,}")
+        if t is None or c.history is None:
+            self.time_label.setText("")
+            return
+        opened = utc_text(int(c.history.open_time[c.bars - 1]))[-5:]
+        self.time_label.setText(
+            f"  the {opened} bar has closed: {utc_text(t)} UTC · bar {c.bars:,} of {len(c.history):,}"
+        )
 
 
 def build_replay_menu(window: QtWidgets.QMainWindow, controller: ReplayController) -> QtWidgets.QMenu:

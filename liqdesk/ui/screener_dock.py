@@ -28,6 +28,7 @@ from liqdesk.core.market_watch import MarketWatch, WatchBudget
 from liqdesk.core.params import ModelParams
 from liqdesk.core.screener import COLUMNS, DEFAULT_SORT, Cluster, ScreenRow, rank
 from liqdesk.core.series import Candles
+from liqdesk.core.timespan import utc_text
 from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.market_list import MarketLists
 from liqdesk.ui import format as fmt
@@ -166,6 +167,7 @@ class ScreenerDock(QtWidgets.QDockWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setSectionsClickable(True)
         self.table.horizontalHeader().setSortIndicatorShown(True)
         self.table.horizontalHeader().sectionClicked.connect(self._header_clicked)
@@ -341,7 +343,7 @@ class ScreenerDock(QtWidgets.QDockWidget):
         if r.error:
             return f"error: {r.error}"
         if w is not None and not w.live:
-            return f"{w.source} data to {fmt.timestamp(r.updated_ms, True)}"
+            return f"offline · to {utc_text(r.updated_ms)} UTC"
         age = _age(r.age_ms(now))
         if self.stale.get(r.market):
             why = "" if w is None or w.shown_in else " (tab closed)"

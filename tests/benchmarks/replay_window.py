@@ -39,6 +39,7 @@ def main() -> int:
     ap.add_argument("--shot", type=Path)
     ap.add_argument("--screener", action="store_true")
     ap.add_argument("--size", default="1600x1000")
+    ap.add_argument("--range", default="3d", help="the view's range (the toolbar's Range)")
     args = ap.parse_args()
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -60,9 +61,11 @@ def main() -> int:
     ws.show()
     w = ws.current
     assert wait_until_drawn(w, 60.0), "the first frame did not arrive"
+    w.set_range(args.range)
+    w.toolbar.show_settings(w.settings)
     if args.screener:
         ws.screener.toggle_action.trigger()
-        ws.resizeDocks([ws.screener], [230], __import__("PySide6").QtCore.Qt.Orientation.Vertical)
+        ws.resizeDocks([ws.screener], [300], __import__("PySide6").QtCore.Qt.Orientation.Vertical)
 
     worker_ms: list[float] = []
     frames_shown: list[float] = []

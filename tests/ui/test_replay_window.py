@@ -274,6 +274,10 @@ def test_replay_state_is_visible_and_a_click_chooses_the_start(crash: Any) -> No
     assert "not live" in w.replay_banner.text()
     assert w.status.notice.isVisible() and w.status.notice.text().startswith("REPLAY")
     assert "ff9800" in w.status.notice.styleSheet()
+    w.replay.play()
+    assert "playing" in w.status.notice.text() and "playing" in w.replay_banner.text()
+    w.replay.pause()
+    assert "paused" in w.status.notice.text() and "paused" in w.replay_banner.text()
     shot = w.chart.grab().toImage()  # the banner is in what a screenshot shows
     p = w.replay_banner.geometry().center()
     assert QtGui.QColor(shot.pixel(p.x(), p.y() - 5)).name() == "#ff9800"
