@@ -32,7 +32,7 @@ from PySide6 import QtCore, QtWidgets
 from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.params import ModelParams
 from liqdesk.core.replay import PlayClock, ReplaySession, bars_closed_by
-from liqdesk.core.series import Candles, Liquidations
+from liqdesk.core.series import Candles
 from liqdesk.core.timespan import utc_text
 from liqdesk.feeds.market_data import MarketData
 from liqdesk.ui.actions import add_action
@@ -469,13 +469,6 @@ class ReplayController(QtCore.QObject):
         box.session = None  # made again with the new parameters, on the worker
         bars = self.bars
         self.host.frames.adopt(lambda: box.seek(bars))
-
-    def liquidations_shown(self) -> Liquidations:
-        """The real liquidations the replay may show (before its instant)."""
-        m, t = self.host.market, self.time_ms
-        if m is None or t is None:
-            return Liquidations.empty()
-        return m.liquidations.between(None, t)
 
 
 class ReplayBanner(QtWidgets.QLabel):
