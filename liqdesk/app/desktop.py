@@ -51,6 +51,9 @@ def add_window_options(parser: argparse.ArgumentParser) -> None:
                    help="ccxt constructor options (urls, proxies, options), JSON; merged over the config file")  # fmt: skip
     g.add_argument("--offline", dest="window_offline", action="store_true",
                    help="do not connect: open on the bundled sample")  # fmt: skip
+    g.add_argument("--sample", dest="window_sample", metavar="NAME",
+                   help="do not connect: open on this bundled sample (e.g. btcusdt-5m-2025-10-10, the crash of "
+                        "2025-10-10 to replay); implies --offline")  # fmt: skip
     g.add_argument("--store", dest="window_store", metavar="URL",
                    help="the store the window reads and writes: sqlite:///path or postgresql://user@host/db "
                         "(default: $LIQDESK_STORE, else Settings → Data, else the local cache)")  # fmt: skip
@@ -72,7 +75,12 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
     timeframe = _arg(args, "timeframe") or live_source.DEFAULT_TIMEFRAME
     if timeframe not in TIMEFRAMES:
         raise ConfigError(f"bad --timeframe {timeframe!r}; the window offers {', '.join(TIMEFRAMES)}")
-    offline = bool(_arg(args, "offline"))
+    sample = _arg(args, "sample")
+    if sample:
+        from liqdesk.feeds.sample import sample_description
+
+        sample_description(sample)  # an unknown name: one line listing the samples, before any window opens
+    offline = bool(_arg(args, "offline")) or bool(sample)
     if "," in exchange:  # the venues aggregated: each venue's own options
         from liqdesk.feeds.venue_set import parse_exchanges, venue_ccxt_options
 
@@ -89,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> LiveConfig:
         parse_store_url(store)  # a bad URL is one line, before any window opens
     return live_source.LiveConfig(
         exchange=exchange, symbol=symbol, timeframe=timeframe, ccxt_options=options, offline=offline,
-        cache_path=store or None,
+        cache_path=store or None, sample=sample or None,
     )  # fmt: skip
 
 
@@ -132,7 +140,7 @@ def run(
     from liqdesk.ui.theme import configure_pyqtgraph
     from liqdesk.ui.workspace import Workspace
 
-    explicit = config is not None or any(_arg(args, k) for k in ("exchange", "symbol", "timeframe"))
+    explicit = config is not None or any(_arg(args, k) for k in ("exchange", "symbol", "timeframe", "sample"))
     config = config or config_from_args(args)
     state = load_state()
     # The compute backend, once for the process: --backend, LIQDESK_BACKEND, the saved setting, auto.

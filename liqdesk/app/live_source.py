@@ -85,6 +85,7 @@ class LiveConfig:
     ccxt_options: dict[str, Any] | None = None
     symbols: tuple[str, ...] = WATCHLIST
     offline: bool = False  # --offline: never touch the network
+    sample: str | None = None  # --sample NAME: the bundled sample shown offline (None: the default one)
     probe_timeout_s: float = 8.0  # the first request (markets): longer than this counts as unreachable
     retry_base_s: float = 5.0  # offline: try again after this, doubling …
     retry_cap_s: float = 60.0  # … up to this
@@ -146,7 +147,7 @@ class LiveSource:
         if self._fallback is not None and self._fallback.symbol == symbol:
             return self._fallback
         if self._sample is None:
-            self._sample = sample_market()
+            self._sample = sample_market(self.config.sample)
         if self._sample.symbol == symbol:
             return self._sample
         where = "--offline" if self.config.offline else "not in the local cache"
@@ -163,8 +164,8 @@ class LiveSource:
         return self._live
 
 
-def sample_market() -> MarketData:
-    return data_mod.SampleSource().load(data_mod.SampleSource.display_name(_default_sample()))
+def sample_market(name: str | None = None) -> MarketData:
+    return data_mod.SampleSource().load(data_mod.SampleSource.display_name(name or _default_sample()))
 
 
 def _default_sample() -> str:

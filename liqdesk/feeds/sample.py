@@ -84,6 +84,14 @@ def load_sample(name: str = DEFAULT_SAMPLE) -> MarketData:
     return dataclasses.replace(_load(name))
 
 
+def sample_name(market: MarketData) -> str | None:
+    """Which loaded sample `market` is (its bars are that sample's own arrays), None for other data."""
+    return next((n for n, t in _loaded.items() if market.candles.open_time is t), None)
+
+
+_loaded: dict[str, object] = {}  # sample name → its bars' open times (the array every bundle of it shares)
+
+
 def _check_name(name: str) -> None:
     if name not in _DESCRIPTIONS:
         raise DataError(f"unknown sample {name!r}; available: {', '.join(_DESCRIPTIONS)}")
@@ -103,6 +111,7 @@ def _load(name: str) -> MarketData:
         data = _btcusdt_1h_2025()
     for part in (data.candles, data.open_interest, data.liquidations):
         _freeze(part)
+    _loaded[name] = data.candles.open_time
     return data
 
 

@@ -8,6 +8,7 @@ Thresholds live in the state file's "alerts" section and are edited in the dock.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -48,6 +49,7 @@ class AlertCenter(QtCore.QObject, ChartLayer):
         self.crossings: dict[int, LineCrossing] = {}  # id(line item) -> rule
         self.events: list[AlertEvent] = []
         self.tray: QtWidgets.QSystemTrayIcon | None = None
+        self.tag = ""  # put before every message ("REPLAY" while a replay runs)
         lines.changed.connect(self.sync_lines)
 
     # ------------------------------------------------------------------ settings
@@ -94,6 +96,13 @@ class AlertCenter(QtCore.QObject, ChartLayer):
             live[key] = rule
         self.crossings = live
 
+    def rebase(self, price: float) -> None:
+        """Price jumped (a replay began, moved or ended): every line learns its side again from `price`, so the
+        jump is not a crossing."""
+        for rule in self.crossings.values():
+            rule.move(rule.level)
+            rule.update(price, 0)
+
     def on_price(self, price: float, time_ms: int) -> list[AlertEvent]:
         out = []
         for rule in self.crossings.values():
@@ -123,6 +132,8 @@ class AlertCenter(QtCore.QObject, ChartLayer):
     # ------------------------------------------------------------------ output
 
     def announce(self, event: AlertEvent) -> None:
+        if self.tag:
+            event = dataclasses.replace(event, message=f"{self.tag} · {event.message}")
         self.events.append(event)
         del self.events[:-MAX_LOG_ROWS]
         log.info("alert: %s", event.message)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from PySide6 import QtCore
 
+from liqdesk.core.engine import LiquidationEngine
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, OpenInterest
 from liqdesk.ui.chart import ChartWidget
@@ -84,6 +85,18 @@ class FramePresenter(QtCore.QObject):
         if self.chart.shown_frame() is None:
             self.chart.show_notice("building the liquidation model…")
         self.worker.build_with(generation, make)
+
+    def adopt(self, make: Callable[[], LiquidationEngine]) -> None:
+        """An engine made on the worker (a replay's) for the bars shown; results for the data before are stale."""
+        generation = self.scheduler.new_data()
+        self.context.new_model(generation)
+        self.status.set_model("building model…")
+        self.worker.adopt(generation, make)
+
+    def send_step(self, move: Callable[[], LiquidationEngine], bars: int = 1) -> None:
+        """A replay's step forward by `bars` bars through the worker (patched like live bars, one frame)."""
+        self.scheduler.bar_sent()
+        self.worker.step_engine(self.scheduler.data_generation, move, bars)
 
     def forget_data(self) -> None:
         """No data to show: results for what was shown before are dropped."""

@@ -309,6 +309,8 @@ class LinesController(QtCore.QObject, ChartLayer):
         self._menu: QtWidgets.QMenu | None = None
         self._map_asked = 0.0  # monotonic time of the last map asked for
         self._magnets: tuple[LiquidationMap | None, list[Magnet]] = (None, [])
+        # lines and position before a sandbox began (a replay: changes not written), None outside one
+        self.sandbox: tuple[list[PriceLine], Position | None] | None = None
         self._map_timer = QtCore.QTimer(self)
         self._map_timer.setSingleShot(True)
         self._map_timer.timeout.connect(lambda: self.request_map())
@@ -519,8 +521,40 @@ class LinesController(QtCore.QObject, ChartLayer):
         elif save:
             self.save()
 
+    def begin_sandbox(self) -> None:
+        """From now on changes to the lines are not written (a replay's rehearsal): `end_sandbox` keeps them
+        or puts back the lines as they were."""
+        if self.sandbox is None:
+            if self._save_timer.isActive():
+                self._save_timer.stop()
+                self.save()
+            self.sandbox = (self.lines(), self.position)
+
+    def sandbox_changed(self) -> bool:
+        """The lines differ from those before the sandbox began."""
+        if self.sandbox is None:
+            return False
+        key = [(x.kind, x.price, x.label) for x in self.lines()]
+        return key != [(x.kind, x.price, x.label) for x in self.sandbox[0]]
+
+    def end_sandbox(self, keep: bool) -> None:
+        """Keep the lines drawn and moved in the sandbox (written now), or put back the ones from before."""
+        if self.sandbox is None:
+            return
+        before, position = self.sandbox
+        self.sandbox = None
+        if keep:
+            self.save()
+            return
+        self._clear_items()
+        self.position = position
+        for line in before:
+            self._add_item(PriceLine(line.kind, line.price, line.label, dict(line.extra)))
+        self._sync_position_line()
+        self._after_change(save=False)
+
     def save(self) -> None:
-        if not self.persist or not self.exchange:
+        if not self.persist or not self.exchange or self.sandbox is not None:
             return
         try:
             save_lines(self.exchange, self.symbol, self.lines())
@@ -537,7 +571,9 @@ class LinesController(QtCore.QObject, ChartLayer):
                     other.reload()
 
     def reload(self) -> None:
-        """The market's lines as stored (another tab of the same market saved them)."""
+        """The market's lines as stored (another tab of the same market saved them); not in a sandbox."""
+        if self.sandbox is not None:
+            return
         self.set_market(self.exchange, self.symbol, self.tick, self.last_price)
 
     # ------------------------------------------------------------------ position

@@ -47,6 +47,13 @@ from liqdesk.ui.menus import build_menus
 from liqdesk.ui.model_check import ModelCheckDock
 from liqdesk.ui.position import PositionDock
 from liqdesk.ui.readout import Readout
+from liqdesk.ui.replay import (
+    ReplayBanner,
+    ReplayController,
+    ReplayToolbar,
+    build_replay_menu,
+    install_toolbar_button,
+)
 from liqdesk.ui.statusbar import ChartStatusBar
 from liqdesk.ui.toolbar import ChartToolbar, ToolbarHandlers
 from liqdesk.ui.venue_set import VenueBreakdown, VenuePanel, venue_engine_maker
@@ -118,6 +125,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.alert_dock.visibilityChanged.connect(self._size_docks)
         self.menus = build_menus(self, self.toolbar, self.capture, self.lines, self.alert_dock, self.model_check,
                                  self.open_position_form)  # fmt: skip
+        self.replay = ReplayController(self, self)
+        self.replay_banner = ReplayBanner(self.chart, self.replay)
+        self.replay_toolbar = ReplayToolbar(self.replay, self)
+        self.addToolBarBreak()
+        self.addToolBar(self.replay_toolbar)
+        install_toolbar_button(self.toolbar, build_replay_menu(self, self.replay))
 
         self.resize(1600, 900)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
@@ -197,11 +210,17 @@ class MainWindow(QtWidgets.QMainWindow):
             )
 
     def _on_chart_click(self, ev: object) -> None:
-        """Right-click on the chart (not on a line, not during a drag): add a line there."""
-        if ev.button() != QtCore.Qt.MouseButton.RightButton or ev.isAccepted():  # type: ignore[attr-defined]
-            return
+        """Right-click on the chart (not on a line, not during a drag): add a line there. A left click while the
+        replay's start is being chosen starts it at that bar."""
         vb = self.chart.price_vb
         pos = ev.scenePos()  # type: ignore[attr-defined]
+        left = ev.button() == QtCore.Qt.MouseButton.LeftButton  # type: ignore[attr-defined]
+        if left and self.replay.picking and vb.sceneBoundingRect().contains(pos):
+            ev.accept()  # type: ignore[attr-defined]
+            self.replay.clicked_bar(float(vb.mapSceneToView(pos).x()))
+            return
+        if ev.button() != QtCore.Qt.MouseButton.RightButton or ev.isAccepted():  # type: ignore[attr-defined]
+            return
         if not vb.sceneBoundingRect().contains(pos):
             return
         price = float(vb.mapSceneToView(pos).y())
@@ -236,6 +255,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.flash(why)
             self._sync_controls()
             return
+        self.replay.stop()
         self.settings.timeframe = timeframe
         self._pending_range_reset = True
         self._load_candles()
@@ -343,6 +363,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.lines.remove()
         elif key == K.Key_Escape and self.lines.selected is not None:
             self.lines.select(None)
+        elif key == K.Key_Escape and self.replay.picking:
+            self.replay.cancel_pick()
         else:
             super().keyPressEvent(ev)
             return
@@ -351,6 +373,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ data
 
     def load_symbol(self, symbol: str) -> None:
+        self.replay.stop()  # another market: the replay of this one ends
         try:
             market = self.source.load(symbol)
         except Exception as exc:
@@ -450,6 +473,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _rebuild_engine(self) -> None:
         if self.candles is None or self.market is None or self.frames.scheduler.closed:
             return
+        if self.replay.active:
+            self.replay.rebuild()  # the replay's engine, at its bar, with the new parameters
+            return
         try:
             params = self.params()
         except Exception as exc:
@@ -490,6 +516,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """A live candle update: moves/appends the last candle now, the engine and newest heatmap
         column follow in the worker. `is_closed` is informational: a later row with the same open
         time revises, a newer one appends."""
+        if self.replay.active:
+            self.replay.hold_bar(candles_row)  # shown when the replay ends
+            self.set_last_update(int(time.time() * 1000))
+            return
         if (
             self.candles is None
             or len(candles_row) != 1
@@ -532,6 +562,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.market is None or not len(liquidations):
             return liquidations.take(np.zeros(len(liquidations), bool))
         self.market.with_liquidations(liquidations)
+        if self.replay.active:  # stored; drawn when the replay ends (they are after its instant)
+            return liquidations.take(np.zeros(len(liquidations), bool))
         shown = self.markers.add(liquidations)
         self.context.add_liquidations(liquidations)
         return shown
@@ -540,9 +572,28 @@ class MainWindow(QtWidgets.QMainWindow):
         """The latest traded/mark price (a live tick or bar update): price tag, line labels, alerts."""
         if not (np.isfinite(price) and price > 0):
             return
+        if self.replay.active:
+            self.replay.hold_price(price, int(time_ms if time_ms is not None else time.time() * 1000))
+            return
+        self.show_price(price, int(time_ms if time_ms is not None else time.time() * 1000))
+
+    def show_price(self, price: float, time_ms: int) -> None:
+        """A price on the chart now (live, or the replay's): price tag, line labels, alerts."""
         self.chart.price_line.setPos(price)
         self.chart.map_price_line.setPos(price)
-        self.context.tick_price(price, int(time_ms if time_ms is not None else time.time() * 1000))
+        self.context.tick_price(price, time_ms)
+
+    def show_live(self, candles: Candles) -> None:
+        """The live bars again (a replay ended): drawn, the view at the newest bar, the live engine built."""
+        self.candles = candles
+        self.chart.set_candles(candles)
+        self.set_last_update(int(candles.close_time[-1]) if len(candles) else None)
+        self.context.load_bars(candles)
+        self.chart.jump_to_end()
+        m = self.market
+        self.show_notice(None if m is None or not m.offline else
+                         "OFFLINE · bundled sample data" if m.source_kind == "sample" else "OFFLINE · data from files")  # fmt: skip
+        self._rebuild_engine()
 
     def set_tick_size(self, tick: float) -> None:
         """The market's exact tick (ccxt market['precision']['price']): lines snap to it."""
@@ -561,6 +612,7 @@ class MainWindow(QtWidgets.QMainWindow):
     # ------------------------------------------------------------------ lifecycle
 
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
+        self.replay.abandon()  # lines drawn in a replay are not written unasked
         self.context.close()  # tools write what is pending (a nudged line) and stop their threads
         self.frames.close()  # results still queued to this window ask the worker for nothing more
         self.worker.shutdown()

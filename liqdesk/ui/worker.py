@@ -249,6 +249,56 @@ class ModelWorker(QtCore.QObject):
 
         return self._submit(job)
 
+    def adopt(self, generation: int, make: Callable[[], LiquidationEngine]) -> Future[LiquidationEngine]:
+        """An engine made by `make` on the worker thread (a replay's, at its instant) becomes the one shown as
+        data generation `generation`, as a build would. The CPU engine only: a device copy is dropped."""
+
+        def job() -> LiquidationEngine:
+            engine = make()
+            self.device = None
+            self.engine, self._engine_generation, self._last_frame = engine, generation, None
+            self.engine_built.emit(generation, engine)
+            return engine
+
+        return self._submit(job)
+
+    def step_engine(
+        self, generation: int, move: Callable[[], LiquidationEngine], bars: int = 1
+    ) -> Future[None]:
+        """A replay's step forward by `bars` bars: `move()` on the worker thread appends one bar to the engine
+        (or returns a rebuilt one), `bars` times; each appended bar patches the newest heatmap column as a live
+        bar does, and only the last patched frame is sent (one frame per step, however many bars), then
+        `bar_applied`."""
+
+        def job() -> None:
+            if self.engine is None or generation != self._engine_generation:
+                return
+            patched: frames.Frame | None = None
+            try:
+                for i in range(bars):
+                    before = self.engine.n_bars
+                    engine = move()
+                    if engine is not self.engine:
+                        self.engine, self._last_frame = engine, None
+                    frame = self._last_frame
+                    if frame is not None and frame.backend == "numpy" and engine.n_bars == before + 1:
+                        patched = patch_frame(engine, engine, frame, full=i == bars - 1)
+                        if patched is not None:
+                            frame.values = None
+                            self._last_frame = patched
+            except Exception:
+                self.engine, self._engine_generation, self._last_frame = None, -1, None
+                self.engine_lost.emit(generation)
+                raise
+            try:
+                if patched is not None and patched is self._last_frame:
+                    _colour(patched, patched.image, patched.request.colormap)
+                    self.frame_ready.emit(generation, patched)
+            finally:
+                self.bar_applied.emit(generation, self.engine.n_bars)
+
+        return self._submit(job)
+
     def query(
         self, fn: Callable[[LiquidationEngine], T], generation: int, *, supersede: str | None = None
     ) -> Future[T]:
@@ -377,11 +427,12 @@ def _colour(frame: frames.Frame, image: np.ndarray, cmap: str) -> None:
 
 
 def patch_frame(
-    engine: LiquidationEngine, heat: LiquidationEngine, frame: frames.Frame
+    engine: LiquidationEngine, heat: LiquidationEngine, frame: frames.Frame, *, full: bool = True
 ) -> frames.Frame | None:
     """The frame after a live bar: heatmap.patch_newest_column on the engine that painted it
     (`heat`, which must already hold the bar), the map at the newest bar when the frame followed
-    it, bubbles and the model label from the CPU engine. None when nothing shown changed."""
+    it, bubbles and the model label from the CPU engine. None when nothing shown changed. `full` False: the
+    heatmap column only, the rest kept (a bar a replay steps over; the frame of its last bar is full)."""
     req = frame.request
     view = HeatmapView(
         time_ms=frame.columns.time_ms, first_bar=frame.columns.first_bar, last_bar=frame.columns.last_bar,
@@ -400,6 +451,7 @@ def patch_frame(
         map_bar=n - 1 if follow_map else req.map_bar,
         visible_bars=(req.visible_bars[0], n if req.visible_bars[1] >= req.end_bar else req.visible_bars[1]),
     )
+    follow_map = follow_map and full
     lmap = liquidation_map(heat, req.bins, new_req.map_bar) if follow_map else frame.lmap
     return frames.Frame(
         request=new_req,
@@ -409,7 +461,11 @@ def patch_frame(
         levels=frame.levels,
         lmap=lmap,
         magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
-        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles),
-        model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1]),
+        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles)
+        if full
+        else frame.bubbles,
+        model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1])
+        if full
+        else frame.model_label,
         backend=frame.backend,
     )

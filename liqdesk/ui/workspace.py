@@ -23,12 +23,15 @@ from typing import Any, Protocol
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.feeds.state import AppState, load_state, save_state
+from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
 from liqdesk.ui.actions import add_action
 from liqdesk.ui.dialogs import AboutDialog, SettingsDialog, ShortcutsDialog
 from liqdesk.ui.gui_gc import collect_on_gui_thread
+from liqdesk.ui.screener_dock import install_screener
 from liqdesk.ui.state_settings import model_overrides, settings_from_state
 from liqdesk.ui.symbol_search import SymbolSearch
+from liqdesk.ui.view_settings import DEFAULT_PRESET
 from liqdesk.ui.window import MainWindow, ViewSettings
 
 log = logging.getLogger(__name__)
@@ -127,6 +130,13 @@ class Workspace(QtWidgets.QMainWindow):
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save)
         self._build_actions()
+        self.screener = install_screener(
+            self, self.view_menu, data_mod.params_for(DEFAULT_PRESET), self.show_symbol,
+            offline=lambda: all(p.window.market is None or p.window.market.offline for p in self.panes),
+        )  # fmt: skip
+        self.pane_added.connect(
+            lambda p: self.screener.add_tab(p.window.context, lambda: p.window.replay.active)
+        )
 
         for spec in self.state.data["panes"]:
             self._add_pane(spec)
@@ -227,6 +237,20 @@ class Workspace(QtWidgets.QMainWindow):
         dialog.show()
         self.symbol_search = dialog
         return dialog
+
+    def show_symbol(self, symbol: str) -> bool:
+        """The tab showing `symbol`, else a new tab of it (the screener's double-click); False when this workspace
+        has no data source for it."""
+        for p in self.panes:
+            if p.window.settings.symbol == symbol and p.window.market is not None:
+                self.tabs.setCurrentWidget(p.window)
+                return True
+        if symbol not in self.current.source.symbols():
+            self.current.flash(
+                f"{symbol}: not offered here (open it with liqdesk --symbol, or --sample for a sample)"
+            )
+            return False
+        return self.new_tab(symbol) is not None
 
     def close_tab(self, index: int | None = None) -> bool:
         """Close a tab (the current one by default); the last tab stays."""

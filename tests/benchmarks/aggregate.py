@@ -265,7 +265,9 @@ def window_live(repeat: int) -> None:
     engine = VenueSetEngine(build_venues(head, workers=1), vin[0].name)
     n = engine.n_bars
     c = vin[0].candles.take(slice(nb - 3 * 1440 - held, nb))
-    view = ViewGeometry((n - 3 * 1440, n - 0.5), (float(c.low.min()), float(c.high.max())), (1600.0, 900.0), n)
+    view = ViewGeometry(
+        (n - 3 * 1440, n - 0.5), (float(c.low.min()), float(c.high.max())), (1600.0, 900.0), n
+    )
     req = frame_request(view, FrameStyle(), 1)
     assert req is not None
     frame = compute_frame(engine, req)
