@@ -11,7 +11,8 @@ Through it, it
 - asks the current engine something off the UI thread with `query(fn, on_result)`: `fn(engine)` runs on the
   model worker in order with the engine's updates, `on_result` on the UI thread, and a result for data no
   longer shown is dropped;
-- says things (`flash`), refreshes the crosshair readout, or switches the model preset (`use_preset`).
+- says things (`flash`), refreshes the crosshair readout, or switches the model preset (`use_preset`);
+- adds entries to the chart's legend (`add_legend_item`) and a note to every magnet label (`set_magnet_note`).
 
 A `ChartLayer` registered with `add_layer` hears, in registration order, when another market is shown, when
 the bars are loaded or a live bar moves, when the model is built, when a frame is on screen, when the price
@@ -209,6 +210,17 @@ class ChartContext:
 
     def use_preset(self, name: str) -> None:
         self._host.use_preset(name)
+
+    def add_legend_item(self, item: pg.GraphicsObject, name: str) -> None:
+        """An entry in the chart's legend (a sample item and its words) for what a layer draws."""
+        self._chart.legend.addItem(item, name)
+
+    def remove_legend_item(self, item: pg.GraphicsObject) -> None:
+        self._chart.legend.removeItem(item)
+
+    def set_magnet_note(self, note: str) -> None:
+        """A few words every magnet label carries after its numbers ("" for none)."""
+        self._chart.set_magnet_note(note)
 
     def query(
         self,

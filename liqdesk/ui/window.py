@@ -33,6 +33,7 @@ from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.markets import tick_size
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
+from liqdesk.ui.actual_positions import ActualPositionsLayer, PositionsHub
 from liqdesk.ui.alerts import AlertCenter, AlertDock
 from liqdesk.ui.capture import Capture
 from liqdesk.ui.chart import ChartWidget
@@ -40,6 +41,7 @@ from liqdesk.ui.context import ChartContext
 from liqdesk.ui.frame_presenter import FramePresenter
 from liqdesk.ui.frames import TWO_TONE, Frame
 from liqdesk.ui.gui_gc import collect_on_gui_thread
+from liqdesk.ui.inferred_markers import InferredMarkers
 from liqdesk.ui.lines import LinesController
 from liqdesk.ui.liquidation_markers import LiquidationMarkers
 from liqdesk.ui.menus import build_menus
@@ -99,9 +101,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.capture = Capture(self.context, persist=persist)
         self.alert_dock = AlertDock(self.alerts, self.settings.utc, self)
         self.position_dock = PositionDock(self.lines, self)
-        self.model_check = ModelCheckDock(self.context)
-        for layer in (self.readout.candle, self.readout.liquidity, self.markers, self.lines, self.alerts,
-                      self.model_check):  # fmt: skip
+        # Sampled positions (Hyperliquid): published on the hub by the app's sampler, drawn by these layers.
+        self.positions = PositionsHub(self)
+        self.actual = ActualPositionsLayer(self.context, self.positions, self.statusBar())
+        self.inferred = InferredMarkers(self.context, self.positions)
+        self.model_check = ModelCheckDock(self.context, self.positions)
+        for layer in (self.readout.candle, self.readout.liquidity, self.actual, self.markers, self.inferred,
+                      self.lines, self.alerts, self.model_check):  # fmt: skip
             self.context.add_layer(layer)  # in this order: the readout's text, then what draws and listens
         area = QtCore.Qt.DockWidgetArea
         for dock in (self.position_dock, self.alert_dock, self.model_check):
@@ -113,7 +119,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.alerts.fired.connect(lambda e: self.flash(f"⚑ {e.message}"))
         self.alert_dock.visibilityChanged.connect(self._size_docks)
         self.menus = build_menus(self, self.toolbar, self.capture, self.lines, self.alert_dock, self.model_check,
-                                 self.open_position_form)  # fmt: skip
+                                 self.open_position_form, self.actual)  # fmt: skip
 
         self.resize(1600, 900)
         self.setFocusPolicy(QtCore.Qt.FocusPolicy.StrongFocus)
