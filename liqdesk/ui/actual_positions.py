@@ -1,15 +1,17 @@
 """Hyperliquid's actual positions on the chart, beside the estimate: the map panel's "actual" layer, the
-actual density as the heatmap's newest columns, the crosshair readout's actual line and the sampler's status.
+actual density as the heatmap's newest columns, the crosshair readout's actual line, and under the map the
+coverage and the sampler's status (accounts known, sampled in the last hour, request budget used).
 
 What the position sampler knows reaches the window as a `PositionsSnapshot` (each sampled account's newest
 answer, the venue's open interest, the sampler's status, the liquidations it inferred) published on the window's
 `PositionsHub` by whoever runs the sampler (the app, on the asyncio loop); the hub says `changed` and the layers
 redraw. Nothing here asks the network or the database.
 
-Only sampled accounts are in it: the layer always says how many and what share of open interest they hold. Its
-bars are on a scale of their own (the widest actual bar as wide as the widest estimated one; the label says what
-that bar holds), because a sample holding a few per cent of open interest would be invisible next to an estimate of
-all of it; the readout gives the actual USD.
+Only sampled accounts are in it: the note under the map always says how many and what share of open interest they
+hold. Its bars grow from the panel's right edge (the estimate's grow from the left) in white, a colour no leverage
+tier has, on a scale of their own (the widest actual bar reaches 45 % of the panel; the note says what it holds),
+because a sample holding a few per cent of open interest would be invisible next to an estimate of all of it; the
+readout gives the actual USD.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 
 from liqdesk.core.actual_map import ActualMap, PositionSamples, actual_map
 from liqdesk.core.display import transform
@@ -35,8 +38,9 @@ from liqdesk.ui.frames import Frame, quantise
 if TYPE_CHECKING:  # the sampler's module brings ccxt: not imported for a type
     from liqdesk.feeds.position_sampler import SamplerStatus
 
-ACTUAL_COLOR = "#ffc94d"  # amber: neither the long/short reds and greens nor a tier colour
-ACTUAL_BRUSH = (255, 201, 77, 150)
+ACTUAL_COLOR = "#ffffff"  # white: no leverage tier, side or sweep is drawn in it
+ACTUAL_BRUSH = (255, 255, 255, 200)
+ACTUAL_SHARE = 0.45  # the widest actual bar reaches this share of the map panel, from its right edge
 VENUE = "hyperliquid"
 MIN_HEAT_BARS = 2  # the actual columns are at least this wide, so they are seen on a wide view
 
@@ -97,22 +101,19 @@ def coverage_text(amap: ActualMap) -> str:
 def status_text(status: SamplerStatus | None, snapshot: PositionsSnapshot | None) -> str:
     if status is None:
         if snapshot is None:
-            return "HL sampler: starting…"
-        return "HL positions: from the store (sampler not running)"
-    cov = "n/a" if math.isnan(status.coverage) else f"{status.coverage * 100:.2f} %"
+            return "sampler: waiting for the live connection"
+        return "sampler: not running (positions from the store)"
     return (
-        f"HL sampler: {status.accounts_known:,} accounts known · {status.sampled_last_hour:,} sampled in the "
-        f"last hour · coverage {cov} · budget {status.budget_used:g}/{status.budget:g}"
+        f"sampler: {status.accounts_known:,} known · {status.sampled_last_hour:,} sampled/h · budget "
+        f"{status.budget_used:g}/{status.budget:g}"
     )
 
 
 class ActualPositionsLayer(ChartLayer):
-    """The actual map in the map panel with its coverage, the actual density as the heatmap's newest columns
-    (when `settings.show_actual_heat`), the readout's actual line and the sampler status in the status bar."""
+    """The actual map in the map panel with its coverage and the sampler's status under it, the actual density as
+    the heatmap's newest columns (when `settings.show_actual_heat`) and the readout's actual line."""
 
-    def __init__(
-        self, chart: ChartContext, hub: PositionsHub, status_bar: QtWidgets.QStatusBar | None = None
-    ) -> None:
+    def __init__(self, chart: ChartContext, hub: PositionsHub) -> None:
         self.chart, self.hub = chart, hub
         self.amap: ActualMap | None = None  # on the frame's bins
         self.scale = 1.0  # map panel x per actual USD
@@ -124,11 +125,7 @@ class ActualPositionsLayer(ChartLayer):
         self.bars.setZValue(5)  # over the estimated tier bars, under the magnet labels
         self.bars.hide()
         chart.map_plot.addItem(self.bars)
-        self.label = pg.TextItem("", color=ACTUAL_COLOR, anchor=(0, 0), fill=pg.mkBrush(13, 16, 23, 210))
-        self.label.setZValue(41)
-        self.label.hide()
-        chart.map_plot.addItem(self.label, ignoreBounds=True)
-        chart.map_plot.getViewBox().sigRangeChanged.connect(lambda *_: self._place_label())
+        self.note = ""  # the note under the map, plain text ("" when none is shown)
         self.heat = pg.ImageItem(axisOrder="row-major")
         self.heat.setZValue(-9)  # over the heatmap (-10), under candles and markers
         self.heat.hide()
@@ -140,12 +137,6 @@ class ActualPositionsLayer(ChartLayer):
         self.heat_edge.setZValue(12)
         self.heat_edge.hide()
         chart.price_plot.addItem(self.heat_edge, ignoreBounds=True)
-        self.status_label: QtWidgets.QLabel | None = None
-        if status_bar is not None:
-            self.status_label = QtWidgets.QLabel("")
-            self.status_label.setObjectName("samplerStatus")
-            self.status_label.hide()
-            status_bar.addPermanentWidget(self.status_label)
         hub.changed.connect(self.refresh)
 
     # ------------------------------------------------------------------ what is shown
@@ -164,11 +155,10 @@ class ActualPositionsLayer(ChartLayer):
         """Recompute on the frame's bins and redraw everything (a new snapshot or frame)."""
         frame, snap = self.chart.frame, self.snapshot
         self.amap = None
-        if frame is not None and snap is not None:
+        if frame is not None and snap is not None and snap.state.n_samples > 0:
             self.amap = actual_map(snap.state, frame.request.bins, snap.open_interest_usd)
         self._draw_map()
         self._draw_heat()
-        self._draw_status()
         self.chart.refresh_readout()
 
     def _draw_map(self) -> None:
@@ -176,42 +166,39 @@ class ActualPositionsLayer(ChartLayer):
         applies = applies_to(self.chart.market)
         if amap is None or not applies:
             self.bars.hide()
-            if applies and self.chart.frame is not None:
-                self._set_label("actual: no sampled positions yet")
-            else:
-                self.label.hide()
+            self._set_note(["actual: no sampled positions yet"] if applies else [])
             return
         total = amap.long + amap.short
         nz = total > 0
         centers = amap.bins.centers
         x_max = float(self.chart.map_plot.getViewBox().viewRange()[0][1])
         widest = float(total.max()) if nz.any() else 0.0
-        self.scale = (x_max / 1.15) / widest if widest > 0 else 1.0
+        self.scale = x_max * ACTUAL_SHARE / widest if widest > 0 else 1.0
         if nz.any():
-            self.bars.setOpts(x0=np.zeros(int(nz.sum())), y=centers[nz], width=total[nz] * self.scale,
-                              height=amap.bins.width * 0.92)  # fmt: skip
+            width = total[nz] * self.scale
+            self.bars.setOpts(x0=x_max - width, y=centers[nz], width=width, height=amap.bins.width * 0.92)
             self.bars.show()
         else:
             self.bars.hide()
-        lines = [coverage_text(amap)]
-        if widest > 0:
-            lines.append(f"own scale: widest bar {fmt.usd(widest)}")
-        else:
-            lines.append("no liquidation price in view")
+        detail = f"own scale, widest bar {fmt.usd(widest)}" if widest > 0 else "no liquidation price in view"
         if amap.n_without_price:
-            lines.append(f"{amap.n_without_price} without a liquidation price")
-        self._set_label("\n".join(lines))
+            detail += f" · {amap.n_without_price} without a price"
+        self._set_note([f"▮ {coverage_text(amap)}", detail])
 
-    def _set_label(self, text: str) -> None:
-        self.label.setText(text)
-        self.label.show()
-        self._place_label()
+    def _sampler_line(self) -> str:
+        snap = self.hub.snapshot
+        return status_text(snap.status if snap is not None else None, snap)
 
-    def _place_label(self) -> None:
-        if not self.label.isVisible():
+    def _set_note(self, lines: list[str]) -> None:
+        if lines:
+            lines.append(self._sampler_line())
+        self.note = "\n".join(lines)
+        if not lines:
+            self.chart.set_map_note("")
             return
-        (x0, _), (_, y1) = self.chart.map_plot.getViewBox().viewRange()
-        self.label.setPos(x0, y1)
+        html = f"<span style='color:{ACTUAL_COLOR}'>{escape(lines[0])}</span>"
+        html += "".join(f"<br><span style='color:{theme.TEXT_DIM}'>{escape(x)}</span>" for x in lines[1:])
+        self.chart.set_map_note(html)
 
     def _draw_heat(self) -> None:
         frame, amap, candles = self.chart.frame, self.amap, self.chart.candles
@@ -227,32 +214,21 @@ class ActualPositionsLayer(ChartLayer):
         top = float(max(tl.max(), ts.max()))
         codes = quantise(tl[:, None], ts[:, None], (0.0, top), two_tone)
         rgba = theme.lut(frame.request.colormap)[codes]  # the colours of the frame beside it
+        # From the bar of the oldest answer used to the frame's right edge (its columns past the newest bar show
+        # the state now too), and at least MIN_HEAT_BARS or 2 % of the view wide, so a wide view still shows it.
         n = len(candles)
         first = amap.first_ms if amap.first_ms is not None else int(candles.open_time[-1])
-        start = int(np.searchsorted(candles.close_time, first, "right"))
-        start = min(start, n - MIN_HEAT_BARS) if n >= MIN_HEAT_BARS else 0
-        self.heat_bars = (max(start, 0), n - 1)
+        start = min(int(np.searchsorted(candles.close_time, first, "right")), n - 1)
+        right = max(n - 0.5, frame.rect[0] + frame.rect[2])
+        v0, v1 = frame.request.visible_bars
+        left = min(start - 0.5, right - max(MIN_HEAT_BARS, 0.02 * (v1 - v0)))
+        self.heat_bars = (max(int(math.ceil(left + 0.5)), 0), n - 1)
         b = amap.bins
         self.heat.setImage(np.ascontiguousarray(rgba), autoLevels=False)
-        self.heat.setRect(self.heat_bars[0] - 0.5, b.lo, float(n - self.heat_bars[0]), b.hi - b.lo)
+        self.heat.setRect(left, b.lo, right - left, b.hi - b.lo)
         self.heat.show()
-        self.heat_edge.setPos(self.heat_bars[0] - 0.5)
+        self.heat_edge.setPos(left)
         self.heat_edge.show()
-
-    def _draw_status(self) -> None:
-        if self.status_label is None:
-            return
-        if not applies_to(self.chart.market):
-            self.status_label.hide()
-            return
-        snap = self.hub.snapshot
-        status = snap.status if snap is not None else None
-        self.status_label.setText(status_text(status, snap))
-        self.status_label.setToolTip(
-            (status.line() if status is not None else "no sampler status")
-            + "\nOnly the sampled accounts are counted; their addresses are public data; nothing is sent anywhere."
-        )
-        self.status_label.show()
 
     def values_at(self, price: float) -> tuple[float, float] | None:
         """(long USD, short USD) of the actual map in the bin holding `price` (None outside or without one)."""
@@ -283,7 +259,6 @@ class ActualPositionsLayer(ChartLayer):
         if v is None:
             return []
         return [
-            f"<span style='color:{ACTUAL_COLOR}'>actual now: longs {fmt.usd(v[0])} · shorts {fmt.usd(v[1])}"
-            f"</span> <span style='color:{theme.TEXT_DIM}'>({coverage_text(self.amap).removeprefix('actual ')})"
-            "</span>"
+            f"<span style='color:{ACTUAL_COLOR}'><b>actual now</b>: longs {fmt.usd(v[0])} · shorts {fmt.usd(v[1])}"
+            f"</span> <span style='color:{theme.TEXT_DIM}'>{coverage_text(self.amap).removeprefix('actual ')}</span>"
         ]

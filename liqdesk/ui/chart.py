@@ -143,6 +143,9 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._flush_window: QtWidgets.QWidget | None = None
         self._map_title = ""
         self._magnet_note = ""  # words every magnet label carries after its numbers (their measured standing)
+        self._map_note = (
+            ""  # rich text under the cumulative totals (a layer's legend for what it draws on the map)
+        )
         self._flushing = False
 
         # ---- price plot: heatmap image, candles, markers, price line, crosshair
@@ -771,6 +774,8 @@ class ChartWidget(pg.GraphicsLayoutWidget):
                 parts.append(
                     f"<span style='color:{color}'>Σ {name} to {fmt.price(centers[i], 0)}: {fmt.usd(cum[i])}</span>"
                 )
+        if self._map_note:
+            parts.append(self._map_note)
         _set_text(self.cum_label, "<br>".join(parts))
 
     def _layout_magnets(self) -> None:
@@ -808,6 +813,11 @@ class ChartWidget(pg.GraphicsLayoutWidget):
             label.show()
         for label in self.magnet_labels[len(magnets) :]:
             label.hide()
+
+    def set_map_note(self, html: str) -> None:
+        if html != self._map_note:
+            self._map_note = html
+            self._layout_cumulative_labels()
 
     def set_magnet_note(self, note: str) -> None:
         if note != self._magnet_note:

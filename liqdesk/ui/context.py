@@ -12,7 +12,8 @@ Through it, it
   model worker in order with the engine's updates, `on_result` on the UI thread, and a result for data no
   longer shown is dropped;
 - says things (`flash`), refreshes the crosshair readout, or switches the model preset (`use_preset`);
-- adds entries to the chart's legend (`add_legend_item`) and a note to every magnet label (`set_magnet_note`).
+- adds entries to the chart's legend (`add_legend_item`), a note under the liquidation map (`set_map_note`) and
+  one to every magnet label (`set_magnet_note`).
 
 A `ChartLayer` registered with `add_layer` hears, in registration order, when another market is shown, when
 the bars are loaded or a live bar moves, when the model is built, when a frame is on screen, when the price
@@ -217,6 +218,10 @@ class ChartContext:
 
     def remove_legend_item(self, item: pg.GraphicsObject) -> None:
         self._chart.legend.removeItem(item)
+
+    def set_map_note(self, html: str) -> None:
+        """Rich text under the liquidation map (what a layer drawn on the map is; "" for none)."""
+        self._chart.set_map_note(html)
 
     def set_magnet_note(self, note: str) -> None:
         """A few words every magnet label carries after its numbers ("" for none)."""

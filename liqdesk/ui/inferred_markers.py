@@ -28,7 +28,7 @@ class InferredMarkers(ChartLayer):
         self.scatter = pg.ScatterPlotItem(pxMode=True, symbol="d", hoverable=False)
         self.scatter.setZValue(16)
         chart.price_plot.addItem(self.scatter)
-        self.sample = pg.PlotDataItem([0], [0], pen=None, symbol="d", symbolPen=pg.mkPen("w", width=1.6),
+        self.sample = pg.PlotDataItem([0], [0], pen=None, symbol="d", symbolPen=pg.mkPen(theme.REAL_LONG, width=1.8),
                                       symbolBrush=None, symbolSize=9)  # fmt: skip
         self._in_legend = False
         hub.changed.connect(self.redraw)

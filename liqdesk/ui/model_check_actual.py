@@ -69,8 +69,7 @@ def section_html(summaries: dict[str, ComparisonSummary], note: str, dim: str) -
         return ""
     first = next(iter(summaries.values()))
     qs = list(first.top_share)
-    head = ["preset", "instants", *(f"actual in top {q * 100:g} %" for q in qs), "W1 (% of spot)",
-            "Jensen–Shannon", "top clusters found"]  # fmt: skip
+    head = ["preset", "instants", *(f"in top {q * 100:g} %" for q in qs), "W1", "J–S", "clusters found"]
     cells = "".join(f"<th align='left'>{escape(h)}&nbsp;&nbsp;</th>" for h in head)
     rows = [f"<tr>{cells}</tr>"]
     for name, a in summaries.items():
@@ -85,11 +84,11 @@ def section_html(summaries: dict[str, ComparisonSummary], note: str, dim: str) -
         + escape(
             ("No instant has sampled positions in reach yet: nothing scored. " if empty else "")
             + note
-            + " Actual in top q: the share of the sampled positions' notional at liquidation lying in the "
-            "estimate's densest q of cells (chance q). W1: how far, in % of spot, the actual notional sits from "
-            "the estimate's shape. Jensen–Shannon: 0 same cells, 1 no overlap. Top clusters found: the actual "
-            "map's 3 largest clusters per side with an estimated one within 1 %. Only sampled accounts count, "
-            "not all open interest; 95 % block-bootstrap intervals over days."
+            + " In top q: the share of the positions' notional at liquidation in the estimate's densest q of "
+            "cells (chance: q). W1: how far the actual notional sits from the estimate's shape, in % of spot. "
+            "J–S (Jensen–Shannon): 0 same cells, 1 no overlap. Clusters found: the actual map's 3 largest per "
+            "side with an estimated one within 1 %. Sampled accounts only, not all open interest; 95 % "
+            "block-bootstrap intervals over days."
         )
         + "</span>",
     ]

@@ -103,7 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.position_dock = PositionDock(self.lines, self)
         # Sampled positions (Hyperliquid): published on the hub by the app's sampler, drawn by these layers.
         self.positions = PositionsHub(self)
-        self.actual = ActualPositionsLayer(self.context, self.positions, self.statusBar())
+        self.actual = ActualPositionsLayer(self.context, self.positions)
         self.inferred = InferredMarkers(self.context, self.positions)
         self.model_check = ModelCheckDock(self.context, self.positions)
         for layer in (self.readout.candle, self.readout.liquidity, self.actual, self.markers, self.inferred,
