@@ -7,6 +7,7 @@ scores the estimate against the positions."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,11 +20,15 @@ from PySide6 import QtWidgets
 
 from liqdesk.app.live_positions import LivePositions
 from liqdesk.app.live_source import LiveConfig, LiveController
+from liqdesk.core.actual_map import PositionSamples
 from liqdesk.core.display import transform
-from liqdesk.core.series import LONG
+from liqdesk.core.series import LONG, Liquidations
+from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.position_sampler import SamplerSettings
+from liqdesk.feeds.sample import load_sample
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
+from liqdesk.ui.actual_positions import PositionsSnapshot, applies_to, covers
 from liqdesk.ui.inferred_markers import LEGEND
 from liqdesk.ui.window import MainWindow, ViewSettings
 from tests._live_helpers import FAST
@@ -212,3 +217,35 @@ def test_the_window_shows_actual_positions_beside_the_estimate(
             w.close()
         assert errors == []
         assert positions.errors == []
+
+
+@pytest.mark.parametrize(
+    "exchange, symbol, shown",
+    [
+        ("hyperliquid", "BTC/USDC:USDC", True),
+        ("binanceusdm,bybit,okx,hyperliquid", "BTC/USDT:USDT", True),  # an aggregate holding the venue
+        ("hyperliquid", "ETH/USDC:USDC", False),  # another coin
+        ("binanceusdm", "BTC/USDT:USDT", False),  # a venue whose positions are not public
+    ],
+)
+def test_the_layer_shows_the_sampled_coin_on_hyperliquid_and_aggregates_holding_it(
+    exchange: str, symbol: str, shown: bool
+) -> None:
+    snap = PositionsSnapshot(
+        "hyperliquid", SYMBOL, PositionSamples.empty(), math.nan, 0, None, Liquidations.empty()
+    )
+    market = MarketData(load_sample().candles, None, Liquidations.empty(), symbol, exchange, "x")
+    assert covers(snap, market) is shown
+    assert applies_to(market) is ("hyperliquid" in exchange)
+
+
+def test_nothing_is_drawn_on_a_market_without_public_positions(win: Any) -> None:
+    """The bundled sample is Binance's: a Hyperliquid snapshot on the hub draws nothing there and says nothing."""
+    state = PositionSamples(["a"], [0], ["a"], ["BTC"], [0], [1.0], [60_000.0], [10.0], [True], [61_000.0], [6e3],
+                            [6e4])  # fmt: skip
+    win.positions.publish(PositionsSnapshot("hyperliquid", "BTC/USDC:USDC", state, 1e9, 0, None,
+                                            Liquidations.empty()))  # fmt: skip
+    win.menus.actual_heat_action.setChecked(True)
+    assert win.actual.amap is None and not win.actual.bars.isVisible() and not win.actual.heat.isVisible()
+    assert win.actual.note == "" and "actual" not in win.chart.cum_label.text
+    assert len(win.inferred.shown) == 0 and LEGEND not in [label.text for _, label in win.chart.legend.items]
