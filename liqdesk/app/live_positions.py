@@ -8,7 +8,9 @@ ccxt exchange (one exchange per venue: the sampler's requests share its session 
 (liqdesk.feeds.position_sampler) stores every answer in the positions tables of the tab's store; every
 ``publish_every_s`` the newest answer of each account in the last hour, the open interest, the sampler's status and
 the inferred liquidations go to the window's `PositionsHub` (its layers redraw). Nothing waits on the network in the
-UI: the sampler's requests are asyncio, and its store writes are small.
+UI: the sampler's requests are asyncio and its store writes are small; what is published is read on a thread of its
+own with a connection of its own (each account's newest answer is a grouped query over the hour's answers: 0.2 s
+for 60,000 answers on a shared 2-core machine, too long for the UI thread every few seconds).
 
 Only sampled accounts are ever in the actual map; their addresses are public data (the venue's trades stream) and
 stay in the local store; nothing is sent anywhere but the venue's public info requests.
@@ -22,7 +24,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from liqdesk.core.actual_map import PositionSamples
 from liqdesk.errors import DataError
@@ -33,13 +39,25 @@ from liqdesk.feeds.venues.hyperliquid import Hyperliquid
 from liqdesk.ui.actual_positions import PositionsHub, PositionsSnapshot
 
 if TYPE_CHECKING:
-    from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings
+    from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings, SamplerStatus
     from liqdesk.feeds.positions_store import PositionsStore
 
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
 INFERRED_SPAN_MS = 30 * 24 * HOUR_MS  # inferred liquidations drawn: those of the last 30 days
+
+
+@dataclass(frozen=True)
+class _Counters:
+    """The sampler's in-memory counters, taken on the loop's thread for a snapshot read elsewhere."""
+
+    budget_used: float
+    budget: float
+    requests: int
+    rate_limited: int
+    bad_answers: int
+    inferred: int
 
 
 class LivePositions:
@@ -70,6 +88,8 @@ class LivePositions:
         self.store: PositionsStore | None = None
         self.errors: list[str] = []  # what stopped the sampler (tests read them)
         self._task: asyncio.Task[None] | None = None
+        self._reader: ThreadPoolExecutor | None = None  # one thread: reads what is published, own connection
+        self._read_store: PositionsStore | None = None  # used on that thread only
         hub.history = self.read_history
 
     # -- feed listener ---------------------------------------------------------------------------------------------
@@ -108,13 +128,18 @@ class LivePositions:
         if self.store is not None:
             self.store.close()
             self.store = None
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(reader.submit(self._close_read_store))
+            reader.shutdown(wait=False)
 
     # -- running -----------------------------------------------------------------------------------------------------
     async def _run(self, sampler: PositionSampler) -> None:
         work = asyncio.ensure_future(sampler.run())
         try:
             while not work.done():
-                self.publish()
+                await self.publish()
                 await asyncio.wait({work}, timeout=self.publish_every_s)
             if not work.cancelled() and work.exception() is not None:
                 exc = work.exception()
@@ -124,24 +149,58 @@ class LivePositions:
             with contextlib.suppress(BaseException):
                 await work
 
-    def publish(self) -> None:
-        """What the sampler knows now, to the window."""
-        sampler, store = self.sampler, self.store
-        if sampler is None or store is None:
+    async def publish(self) -> None:
+        """What the sampler knows now, to the window (read off the UI thread)."""
+        sampler = self.sampler
+        if sampler is None:
             return
         try:
-            sampler.flush()  # discovered accounts count in the status at once
-            status = sampler.status()
-            now = self.clock()
-            state = store.state_at(sampler.coin, now, self.window_ms)
-            inferred = store.inferred(sampler.symbol, now - INFERRED_SPAN_MS)
+            sampler.flush()  # discovered accounts count at once
+        except (DataError, CacheError) as exc:
+            log.warning("positions: %s", exc)
+        st = sampler.stats
+        counters = _Counters(sampler.budget.used(), sampler.settings.budget, st.requests, st.rate_limited,
+                             st.bad_answers, st.inferred)  # fmt: skip
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="liqdesk-positions")
+        now = self.clock()
+        try:
+            snap = await asyncio.wrap_future(
+                self._reader.submit(self._read_snapshot, sampler.symbol, now, counters)
+            )
         except (DataError, CacheError) as exc:
             log.warning("positions: %s", exc)
             return
+        if self.sampler is sampler:  # not replaced meanwhile
+            self.hub.publish(snap)
+
+    def _read_snapshot(self, symbol: str, now: int, c: _Counters) -> PositionsSnapshot:
+        """On the reader thread: each account's newest answer in the window, open interest, the status."""
+        from liqdesk.feeds.position_sampler import SamplerStatus
+        from liqdesk.feeds.store import open_positions
+
+        if self._read_store is None:
+            self._read_store = open_positions(self.store_url)
+        store, coin = self._read_store, symbol.split("/")[0]
+        state = store.state_at(coin, now, self.window_ms)
+        market = store.market_at(coin, now)
+        oi = market[1].open_interest_usd if market is not None else math.nan
+        value = float(state.position_value.sum())
+        status: SamplerStatus = SamplerStatus(
+            accounts_known=store.count_accounts(), sampled_last_hour=store.count_sampled_since(now - HOUR_MS),
+            coverage=value / (2 * oi) if math.isfinite(oi) and oi > 0 else math.nan, sampled_value_usd=value,
+            open_interest_usd=oi, budget_used=c.budget_used, budget=c.budget, requests=c.requests,
+            rate_limited=c.rate_limited, bad_answers=c.bad_answers, inferred=c.inferred,
+            positions_without_price=int((~np.isfinite(state.liquidation_px)).sum()),
+        )  # fmt: skip
         newest = int(state.sample_time.max()) if state.n_samples else now
-        oi = status.open_interest_usd
-        self.hub.publish(PositionsSnapshot("hyperliquid", sampler.symbol, state, oi if math.isfinite(oi) else math.nan,
-                                           newest, status, inferred))  # fmt: skip
+        inferred = store.inferred(symbol, now - INFERRED_SPAN_MS)
+        return PositionsSnapshot("hyperliquid", symbol, state, oi, newest, status, inferred)
+
+    def _close_read_store(self) -> None:
+        store, self._read_store = self._read_store, None
+        if store is not None:
+            store.close()
 
     def read_history(self, coin: str, start_ms: int, end_ms: int) -> PositionSamples:
         """Every stored answer of ``coin`` in [start, end): for the model check, on its own thread (a connection

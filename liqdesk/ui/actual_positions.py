@@ -67,7 +67,12 @@ def covers(snapshot: PositionsSnapshot, market: MarketData | None) -> bool:
     if market is None:
         return False
     venues = {v.strip() for v in market.exchange.replace("+", ",").split(",")}
-    return snapshot.exchange in venues and market.symbol.split("/")[0] == snapshot.coin
+    return snapshot.exchange in venues and market_coin(market) == snapshot.coin
+
+
+def market_coin(market: MarketData) -> str:
+    """The coin a market trades: BTC of "BTC/USDC:USDC", and of an aggregate's "BTC · 4 venues"."""
+    return market.symbol.split("/")[0].split(" ")[0]
 
 
 def applies_to(market: MarketData | None) -> bool:

@@ -44,7 +44,7 @@ from liqdesk.core.timespan import span_text
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
-from liqdesk.ui.actual_positions import PositionsHub, applies_to
+from liqdesk.ui.actual_positions import PositionsHub, applies_to, market_coin
 from liqdesk.ui.context import ChartContext, ChartLayer
 from liqdesk.ui.jobs import SerialExecutor
 from liqdesk.ui.model_check_actual import positions_note, score_actual, section_html
@@ -641,7 +641,7 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
         if hub is None or hub.history is None or not applies_to(market) or c is None or not len(c):
             return None
         assert market is not None
-        read, coin = hub.history, market.symbol.split("/")[0]
+        read, coin = hub.history, market_coin(market)
         start, end = int(c.open_time[0]), int(c.close_time[-1]) + 1
         return lambda: read(coin, start, end)
 

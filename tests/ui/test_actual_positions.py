@@ -223,7 +223,8 @@ def test_the_window_shows_actual_positions_beside_the_estimate(
     "exchange, symbol, shown",
     [
         ("hyperliquid", "BTC/USDC:USDC", True),
-        ("binanceusdm,bybit,okx,hyperliquid", "BTC/USDT:USDT", True),  # an aggregate holding the venue
+        ("binanceusdm,bybit,okx,hyperliquid", "BTC · 4 venues", True),  # an aggregate holding it
+        ("binanceusdm+hyperliquid", "BTC/USDT:USDT", True),
         ("hyperliquid", "ETH/USDC:USDC", False),  # another coin
         ("binanceusdm", "BTC/USDT:USDT", False),  # a venue whose positions are not public
     ],
