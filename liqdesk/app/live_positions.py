@@ -24,7 +24,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +36,7 @@ from liqdesk.feeds.live import FeedEvent, StreamKind
 from liqdesk.feeds.venues import Venue
 from liqdesk.feeds.venues.hyperliquid import Hyperliquid
 from liqdesk.ui.actual_positions import PositionsHub, PositionsSnapshot
+from liqdesk.ui.jobs import SerialExecutor
 
 if TYPE_CHECKING:
     from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings, SamplerStatus
@@ -88,7 +88,7 @@ class LivePositions:
         self.store: PositionsStore | None = None
         self.errors: list[str] = []  # what stopped the sampler (tests read them)
         self._task: asyncio.Task[None] | None = None
-        self._reader: ThreadPoolExecutor | None = None  # one thread: reads what is published, own connection
+        self._reader: SerialExecutor | None = None  # one thread: reads what is published, own connection
         self._read_store: PositionsStore | None = None  # used on that thread only
         hub.history = self.read_history
 
@@ -131,8 +131,8 @@ class LivePositions:
         reader, self._reader = self._reader, None
         if reader is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wrap_future(reader.submit(self._close_read_store))
-            reader.shutdown(wait=False)
+                await asyncio.wait_for(asyncio.wrap_future(reader.submit(self._close_read_store)), 5.0)
+            reader.shutdown(0.0)
 
     # -- running -----------------------------------------------------------------------------------------------------
     async def _run(self, sampler: PositionSampler) -> None:
@@ -162,11 +162,13 @@ class LivePositions:
         counters = _Counters(sampler.budget.used(), sampler.settings.budget, st.requests, st.rate_limited,
                              st.bad_answers, st.inferred)  # fmt: skip
         if self._reader is None:
-            self._reader = ThreadPoolExecutor(1, thread_name_prefix="liqdesk-positions")
+            self._reader = SerialExecutor("liqdesk-positions")
         now = self.clock()
         try:
             snap = await asyncio.wrap_future(
-                self._reader.submit(self._read_snapshot, sampler.symbol, now, counters)
+                self._reader.submit(
+                    lambda: self._read_snapshot(sampler.symbol, now, counters), supersede="snapshot"
+                )
             )
         except (DataError, CacheError) as exc:
             log.warning("positions: %s", exc)
