@@ -101,8 +101,9 @@ class LivePositions:
         """The tab is live on ``symbol``: (re)start sampling it."""
         if not isinstance(venue, Hyperliquid):
             return
-        if self.sampler is not None and self.sampler.symbol == symbol and self._task is not None:
-            return
+        running = self._task is not None and not self._task.done()
+        if self.sampler is not None and self.sampler.symbol == symbol and running:
+            return  # the same market again (a reconnect): it goes on
         self._stop_task()
         from liqdesk.feeds.position_sampler import PositionSampler, SamplerSettings
 

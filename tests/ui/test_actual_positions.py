@@ -250,3 +250,50 @@ def test_nothing_is_drawn_on_a_market_without_public_positions(win: Any) -> None
     assert win.actual.amap is None and not win.actual.bars.isVisible() and not win.actual.heat.isVisible()
     assert win.actual.note == "" and "actual" not in win.chart.cum_label.text
     assert len(win.inferred.shown) == 0 and LEGEND not in [label.text for _, label in win.chart.legend.items]
+
+
+def test_the_sampler_follows_the_tabs_market_and_closes_cleanly(
+    qapp: QtWidgets.QApplication, env: Path
+) -> None:
+    """Another symbol on the tab: the old market's positions go from the window at once and the sampler asks
+    for the new coin; a reconnect to the same market keeps the sampler running; close stores what was found."""
+    from liqdesk.feeds.venues import create_venue
+    from liqdesk.ui.actual_positions import PositionsHub
+
+    async def main() -> None:
+        fake = FakeHyperliquid(coins=("ETH",))
+        fake.accounts = {addr(0xE1): [HlPosition("ETH", 3.0, 3_000.0, 10, liquidation_px=2_800.5)],
+                         addr(0xE2): [HlPosition("BTC", 0.5, 70_000.0, 10, liquidation_px=65_000.5)]}  # fmt: skip
+        async with fake as s:
+            venue = create_venue("hyperliquid", s.ccxt_options())
+            hub = PositionsHub()
+            lp = LivePositions(hub, str(env / "store.sqlite3"), settings=SAMPLER, clock=lambda: s.now_ms,
+                               publish_every_s=0.05)  # fmt: skip
+            try:
+                lp.live(venue, SYMBOL)
+                assert lp.sampler is not None
+                lp.sampler.import_addresses(list(fake.accounts))
+                await until(
+                    lambda: hub.snapshot is not None and hub.snapshot.state.n_samples == 2, what="BTC"
+                )
+                assert (
+                    hub.snapshot is not None and hub.snapshot.coin == "BTC" and len(hub.snapshot.state) == 1
+                )
+                first = lp.sampler
+                lp.live(venue, SYMBOL)  # a reconnect: the same sampler goes on
+                assert lp.sampler is first
+                lp.live(venue, "ETH/USDC:USDC")
+                assert hub.snapshot is None and lp.sampler is not first  # nothing of BTC stays drawn
+                # the store keeps each answer's positions of the sampled coin only: an account last asked for BTC
+                # reads as holding no ETH until it is asked again, after its interval (6 h for one without)
+                s.now_ms += 7 * 3_600_000
+                await until(lambda: hub.snapshot is not None and len(hub.snapshot.state) == 1, what="ETH")
+                assert hub.snapshot is not None and hub.snapshot.coin == "ETH"
+                assert hub.snapshot.state.liquidation_px.tolist() == [2_800.5]
+                assert hub.history is not None and len(hub.history("ETH", 0, 2**62)) == 1
+            finally:
+                await lp.close()
+                await venue.close()
+            assert lp.store is None and lp.sampler is None and lp.errors == []
+
+    asyncio.run(main())
