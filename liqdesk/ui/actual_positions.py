@@ -110,7 +110,7 @@ def status_text(status: SamplerStatus | None, snapshot: PositionsSnapshot | None
         return "sampler: not running (positions from the store)"
     return (
         f"sampler: {status.accounts_known:,} known · {status.sampled_last_hour:,} sampled/h · budget "
-        f"{status.budget_used:g}/{status.budget:g}"
+        f"{status.budget_used:g}/{status.budget:g} a min"
     )
 
 
@@ -164,7 +164,8 @@ class ActualPositionsLayer(ChartLayer):
             self.amap = actual_map(snap.state, frame.request.bins, snap.open_interest_usd)
         self._draw_map()
         self._draw_heat()
-        self.chart.refresh_readout()
+        if self.chart.cursor is not None:  # the readout's actual line follows
+            self.chart.refresh_readout()
 
     def _draw_map(self) -> None:
         amap = self.amap

@@ -153,7 +153,8 @@ def test_the_window_shows_actual_positions_beside_the_estimate(
             assert "1 without a price" in label
             assert w.actual.bars.isVisible() and "sampled 5 accounts" in w.chart.cum_label.text
             sampler = label.splitlines()[-1]  # the sampler's status, under the map too
-            assert sampler.startswith("sampler: 5 known · 5 sampled/h · budget ") and sampler.endswith("/400")
+            assert sampler.startswith("sampler: 5 known · 5 sampled/h · budget ")
+            assert sampler.endswith("/400 a min")
 
             # the readout gives both, in the same bin: the estimate and the actual
             long_px = crafted[addr(0xD2)][0].liquidation_px
