@@ -292,6 +292,18 @@ def _make_pane(base: LiveConfig, spec: dict[str, Any], settings: Any, clock: Cal
         setattr(settings, key, value)
     window = MainWindow(controller.source, settings)
     controller.attach(window)
+    from liqdesk.app import magnet_standing_layer
+
+    magnet_standing_layer.install(window)
+    if (
+        isinstance(controller, LiveController)
+        and controller.config.exchange == "hyperliquid"
+        and not controller.config.offline
+    ):
+        from liqdesk.app.live_positions import LivePositions
+
+        controller.listeners.append(LivePositions(window.positions, controller.config.cache_path,
+                                                  clock=controller.clock, say=window.flash))  # fmt: skip
     return window, controller
 
 

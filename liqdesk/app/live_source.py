@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from ccxt.base import errors as ccxt_errors
@@ -39,6 +39,7 @@ from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.cache import CacheError
 from liqdesk.feeds.history import NETWORK_ERRORS, RetryPolicy, load_history_async
 from liqdesk.feeds.live import (
+    ALL_STREAMS,
     CandleUpdate,
     FeedEvent,
     LiquidationEvent,
@@ -46,6 +47,7 @@ from liqdesk.feeds.live import (
     LiveSettings,
     OpenInterestUpdate,
     StatusEvent,
+    StreamKind,
 )
 from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.markets import tick_from_market
@@ -196,6 +198,19 @@ def cached_market(cache: MarketStore, exchange: str, target: Target, span_ms: in
                       offline=True, source_kind="cache")  # fmt: skip
 
 
+class FeedListener(Protocol):
+    """Something that runs beside a tab's live feed (the position sampler): the streams it needs on top of the
+    chart's, every event of the current feed, the venue once the tab is live, and a close at the end."""
+
+    streams: tuple[StreamKind, ...]
+
+    def on_event(self, e: FeedEvent) -> None: ...
+
+    def live(self, venue: Venue, symbol: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 # -- the controller --------------------------------------------------------------------------------------------
 class LiveController:
     """Connects a MainWindow to an exchange. ``attach(window)``, ``start()``, and ``await close()`` at the end.
@@ -233,6 +248,9 @@ class LiveController:
         # The streams a RECONNECTING / RATE LIMITED notice is about, each with its notice: the notice stays
         # until every one of them is back, whatever order they come back in.
         self._streams_down: dict[str, str] = {}
+        self.listeners: list[
+            FeedListener
+        ] = []  # run beside the feed (the position sampler of a Hyperliquid tab)
         if not config.offline:
             try:
                 # a cache that cannot be written (full disk, a lock) is still read; the feed keeps what it
@@ -301,6 +319,9 @@ class LiveController:
         if self.feed is not None:  # normally closed by the task's finally
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.feed.close(), timeout_s)
+        for listener in self.listeners:  # before the exchange they use closes
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), timeout_s)
         if self.venue is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.venue.close(), timeout_s)
@@ -379,9 +400,11 @@ class LiveController:
             self._flash(f"no live data: {self._offline_reason}; retrying in {delay:.0f} s")
             await asyncio.sleep(delay)
         assert self.venue is not None and self.cache is not None
+        streams = tuple(dict.fromkeys((*ALL_STREAMS, *(s for x in self.listeners for s in x.streams))))
         feed = LiveFeed(
             self.config.exchange, target.symbol, target.timeframe, venue=self.venue, cache=self.cache,
             settings=self.config.feed, clock=self.clock, on_event=functools.partial(self._on_event, gen),
+            streams=streams,
         )  # fmt: skip
         self.feed = feed
         try:
@@ -454,6 +477,8 @@ class LiveController:
         self._liq_waiting = []
         self._show_in_window(target)
         self._flash(f"{hist.label}; streaming")
+        for listener in self.listeners:
+            listener.live(self.venue, target.symbol)
         return "ok"
 
     def _go_offline(self, target: Target, reason: str) -> None:
@@ -531,6 +556,8 @@ class LiveController:
     def _on_event(self, gen: int, e: FeedEvent) -> None:
         if gen != self.generation or self._closed:
             return  # a feed that is being replaced
+        for listener in self.listeners:
+            listener.on_event(e)
         if isinstance(e, CandleUpdate):
             if e.symbol != self.target.symbol or e.timeframe != self.target.timeframe:
                 return

@@ -188,6 +188,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, Check]]] = {
     "appearance": {
         "theme": ("dark", _one_of("dark", "light")),
         "utc": (False, _is_bool),
+        "actual_heat": (False, _is_bool),  # sampled positions as the heatmap's newest columns
     },
     "alerts": {
         "magnet_within_pct": (0.5, _num(0.01, 20.0)),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -48,6 +50,8 @@ class AlertCenter(QtCore.QObject, ChartLayer):
         self.liquidation_rule = LargeLiquidation(min_usd=float(prefs["liquidation_min_usd"]))
         self.crossings: dict[int, LineCrossing] = {}  # id(line item) -> rule
         self.events: list[AlertEvent] = []
+        # Rewords a magnet alert's message (the app adds the magnets' measured standing); None: as the rule says.
+        self.magnet_wording: Callable[[str], str] | None = None
         self.tray: QtWidgets.QSystemTrayIcon | None = None
         self.tag = ""  # put before every message ("REPLAY" while a replay runs)
         lines.changed.connect(self.sync_lines)
@@ -109,7 +113,10 @@ class AlertCenter(QtCore.QObject, ChartLayer):
             event = rule.update(price, time_ms)
             if event is not None:
                 out.append(event)
-        out += self.magnet_rule.update(price, self.lines.magnets(), time_ms)
+        magnets = self.magnet_rule.update(price, self.lines.magnets(), time_ms)
+        if self.magnet_wording is not None:
+            magnets = [replace(e, message=self.magnet_wording(e.message)) for e in magnets]
+        out += magnets
         for e in out:
             self.announce(e)
         return out

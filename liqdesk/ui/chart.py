@@ -142,6 +142,10 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         self._magnet_prices: list[float] = []
         self._flush_window: QtWidgets.QWidget | None = None
         self._map_title = ""
+        self._magnet_note = ""  # words every magnet label carries after its numbers (their measured standing)
+        self._map_note = (
+            ""  # rich text under the cumulative totals (a layer's legend for what it draws on the map)
+        )
         self._flushing = False
 
         # ---- price plot: heatmap image, candles, markers, price line, crosshair
@@ -785,6 +789,8 @@ class ChartWidget(pg.GraphicsLayoutWidget):
                 parts.append(
                     f"<span style='color:{color}'>Σ {name} to {fmt.price(centers[i], 0)}: {fmt.usd(cum[i])}</span>"
                 )
+        if self._map_note:
+            parts.append(self._map_note)
         _set_text(self.cum_label, "<br>".join(parts))
 
     def _layout_magnets(self) -> None:
@@ -812,13 +818,26 @@ class ChartWidget(pg.GraphicsLayoutWidget):
         for label, mg in zip(self.magnet_labels, magnets[:MAX_MAGNETS], strict=False):
             color = theme.LONG_COLOR if mg.side == LONG else theme.SHORT_COLOR
             arrow = "▼" if mg.side == LONG else "▲"
+            note = f"  · {self._magnet_note}" if self._magnet_note else ""
             _set_text(
-                label, f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}", color
+                label,
+                f"{arrow} {fmt.price(mg.price)}  {mg.distance_pct:+.2f}%  {fmt.usd(mg.usd)}{note}",
+                color,
             )
             label.setPos(getattr(self, "_map_x_max", 1.0) * 0.98, pos[id(mg)])
             label.show()
         for label in self.magnet_labels[len(magnets) :]:
             label.hide()
+
+    def set_map_note(self, html: str) -> None:
+        if html != self._map_note:
+            self._map_note = html
+            self._layout_cumulative_labels()
+
+    def set_magnet_note(self, note: str) -> None:
+        if note != self._magnet_note:
+            self._magnet_note = note
+            self._layout_magnets()
 
     def _apply_bubbles(self, b: Bubbles) -> None:
         if not len(b):

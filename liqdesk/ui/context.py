@@ -12,7 +12,9 @@ Through it, it
   model worker in order with the engine's updates, `on_result` on the UI thread, and a result for data no
   longer shown is dropped;
 - says things (`flash`), refreshes the crosshair readout, switches the model preset (`use_preset`) or has the
-  model built again (`rebuild_model`: the venues of an aggregated market were toggled).
+  model built again (`rebuild_model`: the venues of an aggregated market were toggled);
+- adds entries to the chart's legend (`add_legend_item`), a note under the liquidation map (`set_map_note`) and
+  one to every magnet label (`set_magnet_note`).
 
 A `ChartLayer` registered with `add_layer` hears, in registration order, when another market is shown, when
 the bars are loaded or a live bar moves, when the model is built, when a frame is on screen, when the price
@@ -216,6 +218,21 @@ class ChartContext:
     def rebuild_model(self) -> None:
         """Build the model of the market shown again, on the worker (a tool changed what it is built from)."""
         self._host.rebuild_model()
+
+    def add_legend_item(self, item: pg.GraphicsObject, name: str) -> None:
+        """An entry in the chart's legend (a sample item and its words) for what a layer draws."""
+        self._chart.legend.addItem(item, name)
+
+    def remove_legend_item(self, item: pg.GraphicsObject) -> None:
+        self._chart.legend.removeItem(item)
+
+    def set_map_note(self, html: str) -> None:
+        """Rich text under the liquidation map (what a layer drawn on the map is; "" for none)."""
+        self._chart.set_map_note(html)
+
+    def set_magnet_note(self, note: str) -> None:
+        """A few words every magnet label carries after its numbers ("" for none)."""
+        self._chart.set_magnet_note(note)
 
     def query(
         self,

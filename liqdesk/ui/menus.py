@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from liqdesk.ui.actions import add_action
+from liqdesk.ui.actual_positions import ActualPositionsLayer
 from liqdesk.ui.alerts import AlertDock
 from liqdesk.ui.capture import Capture
 from liqdesk.ui.lines import KINDS, LinesController
@@ -23,6 +24,7 @@ class PaneMenus:
     lines_menu: QtWidgets.QMenu
     line_actions: dict[str, QtGui.QAction]  # "Add stop line" and the others, by line kind
     hires_action: QtGui.QAction  # high-resolution screenshots
+    actual_heat_action: QtGui.QAction | None = None  # sampled positions as the heatmap's newest columns
 
 
 def build_menus(
@@ -33,6 +35,7 @@ def build_menus(
     alert_dock: AlertDock,
     model_check: ModelCheckDock,
     open_position_form: Callable[[], None],
+    actual: ActualPositionsLayer | None = None,
 ) -> PaneMenus:
     bar = window.menuBar()
     file = bar.addMenu("File")
@@ -84,6 +87,16 @@ def build_menus(
     model_check.open_action = add_action(
         window, model, "Model check…", lambda: _open_model_check(window, model_check), "Ctrl+M", tip
     )
+    heat: QtGui.QAction | None = None
+    if actual is not None:
+        model.addSeparator()
+        heat = QtGui.QAction("Actual positions as the newest heatmap columns (Hyperliquid)", window)
+        heat.setCheckable(True)
+        heat.setChecked(actual.chart.settings.show_actual_heat)
+        heat.setToolTip("Paint the sampled accounts' real liquidation prices over the newest bars, on a scale of "
+                        "their own (only sampled accounts: the map panel says which share of open interest)")  # fmt: skip
+        heat.toggled.connect(actual.set_heat)
+        model.addAction(heat)
 
     # Toolbar: one button with the Lines actions (room is short there).
     toolbar.addSeparator()
@@ -94,7 +107,7 @@ def build_menus(
     button.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
     button.setMenu(menu)
     toolbar.addWidget(button)
-    return PaneMenus(menu, line_actions, hires)
+    return PaneMenus(menu, line_actions, hires, heat)
 
 
 def _edit_selected(lines: LinesController) -> None:

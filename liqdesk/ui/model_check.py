@@ -17,13 +17,14 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from liqdesk.core.actual_map import PositionSamples
 from liqdesk.core.calibration import (
     HOUR_MS,
     CalibrationConfig,
@@ -32,16 +33,21 @@ from liqdesk.core.calibration import (
     PathScore,
     PrecisionScore,
     RowScore,
+    calibrate,
     compare_presets,
 )
+from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.estimate_vs_actual import ComparisonSummary
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles, Liquidations, OpenInterest
 from liqdesk.core.timespan import span_text
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import format as fmt
 from liqdesk.ui import theme
+from liqdesk.ui.actual_positions import PositionsHub, applies_to, market_coin
 from liqdesk.ui.context import ChartContext, ChartLayer
 from liqdesk.ui.jobs import SerialExecutor
+from liqdesk.ui.model_check_actual import positions_note, score_actual, section_html
 from liqdesk.ui.results import ResultInbox
 
 HORIZONS: dict[str, int] = {"4h": 4 * HOUR_MS, "24h": 24 * HOUR_MS}
@@ -95,6 +101,8 @@ class CheckRequest:
     params: dict[str, ModelParams]
     config: CalibrationConfig
     data_key: tuple[object, ...]
+    # the sampled positions of the market's coin, read on the job's thread (None: no positions for this market)
+    positions: Callable[[], PositionSamples] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +111,8 @@ class CheckOutcome:
     results: dict[str, CalibrationResult]
     seconds: float
     thread_id: int  # where it was computed (tests check it was not the UI thread)
+    actual: dict[str, ComparisonSummary] = field(default_factory=dict)  # estimate vs sampled positions
+    positions_note: str = ""  # what the positions were ("" when there were none)
 
 
 def score(
@@ -112,14 +122,25 @@ def score(
     snapshots as all at once); None when a newer run superseded this one (checked between presets)."""
     t0 = time.perf_counter()
     results: dict[str, CalibrationResult] = {}
+    actual: dict[str, ComparisonSummary] = {}
+    positions = req.positions() if req.positions is not None else None
+    if positions is not None and positions.n_samples == 0:
+        positions = None
     for i, (name, params) in enumerate(req.params.items()):
         if not is_current(req.generation):
             return None
         progress(i, name)
-        results.update(
-            compare_presets(req.candles, req.open_interest, req.liquidations, {name: params}, req.config)
-        )
-    return CheckOutcome(req, results, time.perf_counter() - t0, threading.get_ident())
+        if positions is None:
+            results.update(
+                compare_presets(req.candles, req.open_interest, req.liquidations, {name: params}, req.config)
+            )
+            continue
+        # the same scoring as compare_presets, with the engine kept for the comparison with the positions
+        engine = LiquidationEngine.build(req.candles, req.open_interest, params)
+        results[name] = calibrate(engine, req.liquidations, req.config)
+        actual[name] = score_actual(engine, positions, req.config)
+    note = positions_note(positions) if positions is not None else ""
+    return CheckOutcome(req, results, time.perf_counter() - t0, threading.get_ident(), actual, note)
 
 
 # ---------------------------------------------------------------------------------- formatting
@@ -341,10 +362,13 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
 
     computed = QtCore.Signal(object)  # CheckOutcome, once it is on screen
 
-    def __init__(self, chart: ChartContext) -> None:
+    def __init__(self, chart: ChartContext, positions: PositionsHub | None = None) -> None:
         super().__init__("Model check", chart.widget)
         self.setObjectName("model_check_dock")
         self.chart = chart
+        self.positions = (
+            positions  # sampled positions (Hyperliquid): scored against the estimate when present
+        )
         self.setStyleSheet(panel_style(theme.palette()))
         self.outcome: CheckOutcome | None = None
         self.generation = 0
@@ -472,6 +496,12 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
         self.verdict_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.verdict_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.verdict_label)
+        self.actual_label = QtWidgets.QLabel("")
+        self.actual_label.setWordWrap(True)
+        self.actual_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.actual_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.actual_label.hide()
+        layout.addWidget(self.actual_label)
 
         self.plot = _ReliabilityPlot()
         self.plot.setMinimumHeight(190)
@@ -584,6 +614,7 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
         request = CheckRequest(
             generation=self.generation, candles=candles, open_interest=market.open_interest,
             liquidations=market.liquidations, params=params, config=self.config(), data_key=self.data_key(),
+            positions=self._positions_reader(),
         )  # fmt: skip
         generation = request.generation
 
@@ -603,6 +634,16 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
         self.status_label.setText(f"scoring {', '.join(params)} on {len(candles):,} {candles.timeframe} bars")
         self._describe_data()
         return True
+
+    def _positions_reader(self) -> Callable[[], PositionSamples] | None:
+        """What reads the sampled positions of the chart's market on the job's thread (None: none for it)."""
+        hub, market, c = self.positions, self.chart.market, self.chart.candles
+        if hub is None or hub.history is None or not applies_to(market) or c is None or not len(c):
+            return None
+        assert market is not None
+        read, coin = hub.history, market_coin(market)
+        start, end = int(c.open_time[0]), int(c.close_time[-1]) + 1
+        return lambda: read(coin, start, end)
 
     def _message(self, text: str) -> None:
         self.progress.hide()
@@ -734,7 +775,9 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
         self._plot(o)
         if o is None:
             self.verdict_label.setText("")
+            self.actual_label.hide()
             return
+        self._show_actual(o)
         results = o.results
         if len(results) > 1:
             self.verdict_label.setText(ranking_text(results))
@@ -746,6 +789,11 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
                 f"<b>Magnet</b>: {escape(r.magnet.verdict)}"
                 f"<br>{_dim(INTERVALS + '.')}"
             )
+
+    def _show_actual(self, o: CheckOutcome) -> None:
+        html = section_html(o.actual, o.positions_note, theme.palette()["text_dim"])
+        self.actual_label.setText(html)
+        self.actual_label.setVisible(bool(html))
 
     def _plot(self, outcome: CheckOutcome | None) -> None:
         for item in self.curves.values():
@@ -789,12 +837,15 @@ class ModelCheckDock(QtWidgets.QDockWidget, ChartLayer):
         self.data_label.setText(" · ".join(parts))
         self.data_label.setToolTip(m.label)
         if not len(liqs):
+            actual = self.outcome is not None and bool(self.outcome.actual)
             self.warning_label.setText(
                 "This data has no real liquidations, so there is nothing to score the map against: the "
                 "liquidation scores and the reliability plot stay empty. The magnet test still runs, from "
-                "candles. A live market records liquidations as they happen; the bundled "
-                "btcusdt-1m-2025-01 sample has real ones."
-            )
+                "candles. "
+                + ("Below, the map is scored against the sampled positions instead." if actual else
+                   "A live market records liquidations as they happen; the bundled btcusdt-1m-2025-01 sample "
+                   "has real ones.")
+            )  # fmt: skip
             self.warning_label.setToolTip(m.label)
             self.warning_label.show()
         elif self.outcome is not None and next(iter(self.outcome.results.values())).n_tape_events == 0:

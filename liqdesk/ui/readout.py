@@ -119,7 +119,7 @@ def _map_at(engine: LiquidationEngine, bins: PriceBins, bar: int, generation: in
 
 def liquidity_lines(v: CursorValues) -> list[str]:
     out = [
-        f"<span style='color:{theme.LONG_COLOR}'>longs alive {fmt.usd(v.long_usd)}</span> · "
+        f"<span style='color:{theme.LONG_COLOR}'>est. longs alive {fmt.usd(v.long_usd)}</span> · "
         f"<span style='color:{theme.SHORT_COLOR}'>shorts alive {fmt.usd(v.short_usd)}</span>"
     ]
     tiers = v.long_tiers if v.long_usd >= v.short_usd else v.short_tiers

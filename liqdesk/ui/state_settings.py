@@ -27,6 +27,7 @@ def settings_from_state(state: AppState, spec: dict[str, Any]) -> ViewSettings:
         lock_levels=bool(state.get("colors", "levels_locked")),
         levels=(float(levels[0]), float(levels[1])) if levels else None,
         utc=bool(state.get("appearance", "utc")),
+        show_actual_heat=bool(state.get("appearance", "actual_heat")),
         theme=state.get("appearance", "theme"),
         max_bins=int(state.get("model", "bins")),
         model_overrides=model_overrides(state),

@@ -26,6 +26,7 @@ class ViewSettings:
     bin_px: float = 3.0  # screen pixels per price bin: Coinglass-like blocks, not 1-px lines
     show_sweeps: bool = True
     show_real: bool = True
+    show_actual_heat: bool = False  # sampled positions (Hyperliquid) as the heatmap's newest columns
     theme: str = "dark"  # theme.THEMES
     max_bins: int = MAX_BINS  # price bins of the visible heatmap at most (settings: Model → bins)
     persist: bool = True  # price lines and trader prefs from/to the state file (off: snapshots, tests)

@@ -34,6 +34,7 @@ from liqdesk.feeds.markets import tick_size
 from liqdesk.feeds.venue_market import VenueSetMarket
 from liqdesk.ui import data as data_mod
 from liqdesk.ui import theme
+from liqdesk.ui.actual_positions import ActualPositionsLayer, PositionsHub
 from liqdesk.ui.alerts import AlertCenter, AlertDock
 from liqdesk.ui.capture import Capture
 from liqdesk.ui.chart import ChartWidget
@@ -41,6 +42,7 @@ from liqdesk.ui.context import ChartContext
 from liqdesk.ui.frame_presenter import FramePresenter
 from liqdesk.ui.frames import TWO_TONE, Frame
 from liqdesk.ui.gui_gc import collect_on_gui_thread
+from liqdesk.ui.inferred_markers import InferredMarkers
 from liqdesk.ui.lines import LinesController
 from liqdesk.ui.liquidation_markers import LiquidationMarkers
 from liqdesk.ui.menus import build_menus
@@ -108,11 +110,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.capture = Capture(self.context, persist=persist)
         self.alert_dock = AlertDock(self.alerts, self.settings.utc, self)
         self.position_dock = PositionDock(self.lines, self)
-        self.model_check = ModelCheckDock(self.context)
+        # Sampled positions (Hyperliquid): published on the hub by the app's sampler, drawn by these layers.
+        self.positions = PositionsHub(self)
+        self.actual = ActualPositionsLayer(self.context, self.positions)
+        self.inferred = InferredMarkers(self.context, self.positions)
+        self.model_check = ModelCheckDock(self.context, self.positions)
         self.venue_breakdown = VenueBreakdown(self.context)  # an aggregated market's venues
         self.venue_panel = VenuePanel(self.context)
-        for layer in (self.readout.candle, self.readout.liquidity, self.venue_breakdown, self.markers, self.lines,
-                      self.alerts, self.model_check, self.venue_panel):  # fmt: skip
+        for layer in (self.readout.candle, self.readout.liquidity, self.venue_breakdown, self.actual, self.markers,
+                      self.inferred, self.lines, self.alerts, self.model_check, self.venue_panel):  # fmt: skip
             self.context.add_layer(layer)  # in this order: the readout's text, then what draws and listens
         area = QtCore.Qt.DockWidgetArea
         for dock in (self.position_dock, self.alert_dock, self.model_check, self.venue_panel):
@@ -124,7 +130,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.alerts.fired.connect(lambda e: self.flash(f"⚑ {e.message}"))
         self.alert_dock.visibilityChanged.connect(self._size_docks)
         self.menus = build_menus(self, self.toolbar, self.capture, self.lines, self.alert_dock, self.model_check,
-                                 self.open_position_form)  # fmt: skip
+                                 self.open_position_form, self.actual)  # fmt: skip
         self.replay = ReplayController(self, self)
         self.replay_banner = ReplayBanner(self.chart, self.replay)
         self.replay_toolbar = ReplayToolbar(self.replay, self)

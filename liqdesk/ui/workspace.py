@@ -517,6 +517,7 @@ class Workspace(QtWidgets.QMainWindow):
         with contextlib.suppress(ValueError):
             s.set("colors", "levels", levels)
         s.set("appearance", "utc", bool(v.utc))
+        s.set("appearance", "actual_heat", bool(v.show_actual_heat))
         s.set("appearance", "theme", theme.current_theme())
 
     def schedule_save(self) -> None:

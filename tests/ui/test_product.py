@@ -62,13 +62,18 @@ def test_state_round_trip_through_the_window(qapp: QtWidgets.QApplication, confi
     w.toolbar.preset_box.activated.emit(w.toolbar.preset_box.findData("high"))
     w.toolbar.transform_box.activated.emit(w.toolbar.transform_box.findData("log"))
     w.toolbar.utc_box.setChecked(True)
+    w.menus.actual_heat_action.setChecked(True)  # sampled positions as the newest heatmap columns
     ws.set_theme("light")
     ws.resize(1111, 777)
     assert wait_until_drawn(w, 30.0)
     ws.close()
     saved = json.loads((config / "state.json").read_text())
     assert saved["version"] == 1 and saved["panes"][0]["timeframe"] == "1h"
-    assert saved["model"]["preset"] == "high" and saved["appearance"] == {"theme": "light", "utc": True}
+    assert saved["model"]["preset"] == "high" and saved["appearance"] == {
+        "theme": "light",
+        "utc": True,
+        "actual_heat": True,
+    }
     assert saved["window"]["geometry"]
 
     theme.set_theme("dark")
@@ -77,6 +82,7 @@ def test_state_round_trip_through_the_window(qapp: QtWidgets.QApplication, confi
     s = w2.settings
     assert (s.symbol, s.timeframe, s.preset, s.transform, s.utc) == (SYMBOLS[0], "1h", "high", "log", True)
     assert w2.toolbar.timeframe_box.currentData() == "1h" and w2.toolbar.preset_box.currentData() == "high"
+    assert s.show_actual_heat and w2.menus.actual_heat_action.isChecked()
     assert theme.current_theme() == "light" and theme.PALETTES["light"]["window"] in ws2.styleSheet()
     assert ws2.geometry_restored and abs(ws2.height() - 777) < 30  # (offscreen clamps it to its screen)
     assert not ws2.warning_label.isVisible()  # a good file: nothing to say
