@@ -98,8 +98,11 @@ def test_the_crafted_accounts_give_the_exact_map_and_its_coverage(tmp_path: Path
         assert status.coverage == pytest.approx(m.coverage, rel=1e-6) and status.accounts_known == 9
         assert status.sampled_last_hour == 9 and status.positions_without_price == 1
         assert "coverage" in status.line() and status.bad_answers == 0 and status.rate_limited == 0
-        # only BTC positions are kept, the other coins of the account with many are not
-        assert store.count("positions") == 8
+        # every coin of each answer is kept (the answer is the account's whole state): the 8 BTC positions and
+        # the account with many coins' 4 others, so a map of ETH reads the same answers
+        assert store.count("positions") == 8 + 4
+        eth = store.samples("ETH")
+        assert len(set(eth.sample_account.tolist())) == 9 and eth.coin.tolist() == ["ETH"]
 
     run(FakeHyperliquid(accounts=copy.deepcopy(CRAFTED)), body, tmp_path)
 

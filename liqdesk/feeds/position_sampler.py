@@ -401,7 +401,9 @@ class PositionSampler:
         t = state.time if state.time is not None else self.clock()
         if self.record is not None:
             self.record({"user": address, "time": t, "response": raw})
-        self.store.put_sample(address, state, t, [self.coin])
+        # Every coin of the answer: it is the account's whole state, so a map of another coin (another tab, the
+        # next symbol) reads it too instead of taking this account for holding nothing there.
+        self.store.put_sample(address, state, t, {p.coin for p in state.positions})
         self.stats.samples += 1
         new = _one_sample(self.store.account_key(address), t, state, self.coin)
         prev = acc.last

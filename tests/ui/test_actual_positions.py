@@ -285,13 +285,12 @@ def test_the_sampler_follows_the_tabs_market_and_closes_cleanly(
                 assert lp.sampler is first
                 lp.live(venue, "ETH/USDC:USDC")
                 assert hub.snapshot is None and lp.sampler is not first  # nothing of BTC stays drawn
-                # the store keeps each answer's positions of the sampled coin only: an account last asked for BTC
-                # reads as holding no ETH until it is asked again, after its interval (6 h for one without)
-                s.now_ms += 7 * 3_600_000
+                # each answer is stored with every coin it lists: the ETH map reads the answers the BTC sampler
+                # got at once, without waiting for the accounts to be asked again
                 await until(lambda: hub.snapshot is not None and len(hub.snapshot.state) == 1, what="ETH")
                 assert hub.snapshot is not None and hub.snapshot.coin == "ETH"
                 assert hub.snapshot.state.liquidation_px.tolist() == [2_800.5]
-                assert hub.history is not None and len(hub.history("ETH", 0, 2**62)) == 1
+                assert hub.history is not None and len(hub.history("ETH", 0, 2**62)) >= 1
             finally:
                 await lp.close()
                 await venue.close()
