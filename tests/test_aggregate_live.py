@@ -180,3 +180,33 @@ def test_bars_reach_the_engines_or_the_callers_hook_without_a_network() -> None:
                           apply=lambda v, r, oi: handed.append((v, int(r.open_time[0]))))  # type: ignore[func-returns-value]  # fmt: skip
     other._on_event("bybit", bar(True, 100.0, 60.0))
     assert handed == [("bybit", t)] and other.state["bybit"].closed == 1
+
+
+def test_a_listener_of_the_aggregate_gets_hyperliquids_trades_with_addresses(env: Path) -> None:
+    """The position sampler beside an aggregate: Hyperliquid's feed also subscribes to trades (its trades carry
+    both addresses), the other venues' feeds do not, and the trades reach the listener."""
+    from liqdesk.feeds.live import TradeEvent
+    from tests.fake_exchange.hyperliquid import HlTrade
+
+    async def main() -> None:
+        async with FourFakes(ping_interval=0.05) as fakes:
+            seen: list[tuple[str, object]] = []
+            with Cache() as db:
+                async with LiveAggregate(
+                    None, SYMBOLS, "1h", ccxt_options=fakes.ccxt_options(), cache=db, settings=FAST,
+                    clock=lambda: fakes.now_ms, on_event=lambda v, e: seen.append((v, e)),
+                    apply=lambda v, row, oi: None, extra_streams={"hyperliquid": ["trades"]},
+                ) as live:  # fmt: skip
+                    assert live.feeds["hyperliquid"].streams[-1] == "trades"
+                    assert all("trades" not in f.streams for v, f in live.feeds.items() if v != "hyperliquid")
+                    await fakes.hyperliquid.wait_subscribed("trades:BTC")
+                    buyer, seller = "0x" + "ab" * 20, "0x" + "cd" * 20
+                    trade = HlTrade(fakes.now_ms - 1_000, 70_000.0, 0.5, "B", buyer, seller)
+                    await fakes.hyperliquid.push_trades([trade])
+                    await until(lambda: any(isinstance(e, TradeEvent) for _, e in seen), what="the trade")
+            trades = [(v, e) for v, e in seen if isinstance(e, TradeEvent)]
+            assert [v for v, _ in trades] == ["hyperliquid"]
+            record = trades[0][1].record  # type: ignore[attr-defined]
+            assert {record.buyer, record.seller} == {buyer, seller}
+
+    asyncio.run(main())

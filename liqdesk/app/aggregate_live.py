@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from liqdesk.app.live_source import LiveConfig, history_span_ms, liquidations_from_records
+from liqdesk.app.live_source import FeedListener, LiveConfig, history_span_ms, liquidations_from_records
 from liqdesk.core.series import Candles, Liquidations
 from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.live import FeedEvent, LiquidationEvent, StatusEvent
@@ -30,6 +30,7 @@ from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.market_list import load_market_lists
 from liqdesk.feeds.venue_market import VenuePart, VenueSetMarket, aggregate_name, coin_of, venue_title
 from liqdesk.feeds.venue_set import load_histories_async, parse_exchanges, tape_kind, venue_symbols
+from liqdesk.feeds.venues import venue_class
 from liqdesk.feeds.venues.base import LiquidationRecord
 from liqdesk.ui import data as data_mod
 
@@ -89,6 +90,9 @@ class AggregateController:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._waiting: list[LiquidationRecord] = []  # liquidations before the chart bar they fall in
+        # run beside the venues' feeds (the position sampler, on an aggregate with Hyperliquid): each hears its
+        # venue's events and is told that venue's exchange once the feeds are up
+        self.listeners: list[FeedListener] = []
         if config.offline:
             self.source.waiting = "--offline: an aggregated market needs its venues' history"
 
@@ -138,6 +142,9 @@ class AggregateController:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait({task}, timeout=timeout_s)
+        for listener in self.listeners:  # before the exchanges they use close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), timeout_s)
         if self.live is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.live.close(), timeout_s)
@@ -170,10 +177,15 @@ class AggregateController:
             None, self.symbols, self.timeframe, ccxt_options={ex: self.options(ex) for ex in self.exchanges},
             settings=self.config.feed, clock=self.clock, on_event=lambda v, e: self._on_event(gen, v, e),
             apply=lambda v, row, oi: self._apply(gen, v, row, oi),
+            extra_streams={ex: [k for x in self.listeners for k in x.streams] for ex in self.exchanges
+                           if callable(getattr(venue_class(ex), "normalise_trade", None))},  # trades with addresses
         )  # fmt: skip
         self.live = live
         try:
             await live.start()
+            for ex, feed in live.feeds.items():
+                for listener in self.listeners:
+                    listener.live(feed.venue, self.symbols[ex])
             await asyncio.Event().wait()  # until cancelled (a restart or close)
         finally:
             await live.close()
@@ -264,6 +276,8 @@ class AggregateController:
     def _on_event(self, gen: int, venue: str, e: FeedEvent) -> None:
         if gen != self.generation or self._closed:
             return
+        for listener in self.listeners:
+            listener.on_event(e)
         w = self.window
         if isinstance(e, LiquidationEvent):
             if e.record.symbol == self.symbols[venue]:

@@ -295,11 +295,8 @@ def _make_pane(base: LiveConfig, spec: dict[str, Any], settings: Any, clock: Cal
     from liqdesk.app import magnet_standing_layer
 
     magnet_standing_layer.install(window)
-    if (
-        isinstance(controller, LiveController)
-        and controller.config.exchange == "hyperliquid"
-        and not controller.config.offline
-    ):
+    venues = controller.config.exchange.split(",")
+    if "hyperliquid" in venues and not controller.config.offline:  # one venue or an aggregate with it
         from liqdesk.app.live_positions import LivePositions
 
         controller.listeners.append(LivePositions(window.positions, controller.config.cache_path,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from liqdesk.core.aggregate import AggregateModel, AggregateUpdate
 from liqdesk.core.series import Candles, timeframe_ms
 from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.live import (
+    ALL_STREAMS,
     CandleUpdate,
     FeedEvent,
     LiquidationEvent,
@@ -32,6 +33,7 @@ from liqdesk.feeds.live import (
     LiveSettings,
     OpenInterestUpdate,
     StatusEvent,
+    StreamKind,
 )
 from liqdesk.feeds.venues import venue_class
 from liqdesk.feeds.venues.base import OI_PERIODS_MS, LiquidationRecord
@@ -106,7 +108,8 @@ class LiveAggregate:
     `symbols`: each venue's symbol; `ccxt_options`: each venue's ccxt options; `cache`: shared by the feeds
     (default: the user's cache, opened and closed here); `clock`: epoch-ms now for every feed (tests: the fakes'
     clock); `on_update`: called after each venue bar with what the aggregate's newest column became;
-    `on_event`: every feed event with its venue; `apply(venue, row, oi)`: what applies a bar (default: the
+    `on_event`: every feed event with its venue; `extra_streams`: streams a venue's feed also subscribes to (the
+    position sampler's trades on Hyperliquid); `apply(venue, row, oi)`: what applies a bar (default: the
     model's `apply_bar`, here in the loop's thread; the window hands bars to the thread its engines live in,
     returns None and reports the updates itself; then `model` may be None: the venues are the symbols' keys)."""
 
@@ -123,6 +126,7 @@ class LiveAggregate:
         on_update: Callable[[AggregateUpdate], None] | None = None,
         on_event: Callable[[str, FeedEvent], None] | None = None,
         apply: Callable[[str, Candles, float | None], AggregateUpdate | None] | None = None,
+        extra_streams: Mapping[str, Sequence[StreamKind]] | None = None,
     ) -> None:
         names = model.names if model is not None else tuple(symbols)
         missing = [n for n in names if n not in symbols]
@@ -149,6 +153,7 @@ class LiveAggregate:
         self._cache = cache
         self._own_cache = cache is None
         self.feeds: dict[str, LiveFeed] = {}
+        self.extra_streams = {k: tuple(v) for k, v in (extra_streams or {}).items()}
 
     async def start(self) -> None:
         """Open the cache and start every venue's feed (returns at once; each feed reconnects on its own)."""
@@ -160,6 +165,7 @@ class LiveAggregate:
             feed = LiveFeed(
                 name, st.symbol, self.timeframe, ccxt_options=self.ccxt_options.get(name), cache=self._cache,
                 settings=self.settings, clock=self.clock, on_event=self._handler(name),
+                streams=tuple(dict.fromkeys((*ALL_STREAMS, *self.extra_streams.get(name, ())))),
             )  # fmt: skip
             self.feeds[name] = feed
             await feed.start()

@@ -72,13 +72,16 @@ def test_the_app_gives_every_tab_the_standing_and_a_hyperliquid_tab_the_sampler(
 ) -> None:
     monkeypatch.setenv("LIQDESK_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LIQDESK_CONFIG_DIR", str(tmp_path / "config"))
-    for exchange, symbol in (("hyperliquid", "BTC/USDC:USDC"), ("binanceusdm", "BTC/USDT:USDT")):
+    cases = (("hyperliquid", "BTC/USDC:USDC"), ("binanceusdm", "BTC/USDT:USDT"),
+             ("binanceusdm,hyperliquid", "BTC"), ("binanceusdm,bybit", "BTC"))  # fmt: skip
+    for exchange, symbol in cases:
         base = LiveConfig(exchange=exchange, symbol=symbol, timeframe="5m", ccxt_options={})
         w, c = desktop._make_pane(base, {}, ViewSettings(persist=False), None)
         try:
             assert any(isinstance(x, magnet_standing_layer.MagnetStandingLayer) for x in w.context.layers)
             samplers = [x for x in c.listeners if isinstance(x, LivePositions)]
-            assert len(samplers) == (exchange == "hyperliquid")
+            assert c.config.exchange == exchange  # an aggregate stays one (its controller has listeners too)
+            assert len(samplers) == ("hyperliquid" in exchange)
             if samplers:
                 assert samplers[0].hub is w.positions and w.positions.history == samplers[0].read_history
                 assert samplers[0].streams == ("trades",)
