@@ -28,6 +28,7 @@ from liqdesk.feeds.live import FeedEvent, LiquidationEvent, StatusEvent
 from liqdesk.feeds.live_aggregate import LiveAggregate
 from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.market_list import load_market_lists
+from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venue_market import VenuePart, VenueSetMarket, aggregate_name, coin_of, venue_title
 from liqdesk.feeds.venue_set import load_histories_async, parse_exchanges, tape_kind, venue_symbols
 from liqdesk.feeds.venues import venue_class
@@ -93,12 +94,22 @@ class AggregateController:
         # run beside the venues' feeds (the position sampler, on an aggregate with Hyperliquid): each hears its
         # venue's events and is told that venue's exchange once the feeds are up
         self.listeners: list[FeedListener] = []
+        self.cache: MarketStore | None = None
         if config.offline:
             self.source.waiting = "--offline: an aggregated market needs its venues' history"
 
     @property
     def cache_path(self) -> Path | None:
-        return None  # the feeds use the user's cache (feeds.cache)
+        """The cache file in use (None: none open yet, or a store that is no file)."""
+        path = getattr(self.cache, "path", None)
+        return None if path is None else Path(path)
+
+    def _store(self) -> MarketStore:
+        """The store the feeds write to (--store, else the default), opened once; still read when it cannot be
+        written (a full disk, a lock): the feeds keep what they could not store and retry."""
+        if self.cache is None:
+            self.cache = open_store(self.config.cache_path or None, fallback_read_only=True)
+        return self.cache
 
     def initial_settings(self) -> dict[str, Any]:
         return {"symbol": self.name, "timeframe": self.timeframe}
@@ -149,6 +160,9 @@ class AggregateController:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.live.close(), timeout_s)
             self.live = None
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
 
     def _restart(self) -> None:
         self.generation += 1
@@ -176,7 +190,7 @@ class AggregateController:
         live = LiveAggregate(
             None, self.symbols, self.timeframe, ccxt_options={ex: self.options(ex) for ex in self.exchanges},
             settings=self.config.feed, clock=self.clock, on_event=lambda v, e: self._on_event(gen, v, e),
-            apply=lambda v, row, oi: self._apply(gen, v, row, oi),
+            apply=lambda v, row, oi: self._apply(gen, v, row, oi), cache=self._store(),
             extra_streams={ex: [k for x in self.listeners for k in x.streams] for ex in self.exchanges
                            if callable(getattr(venue_class(ex), "normalise_trade", None))},  # trades with addresses
         )  # fmt: skip
@@ -207,7 +221,7 @@ class AggregateController:
 
         hists = await load_histories_async(
             [(ex, self.symbols[ex]) for ex in self.exchanges], self.timeframe, now - span, now,
-            ccxt_options=self.options, progress=progress, now_ms=now,
+            ccxt_options=self.options, progress=progress, now_ms=now, store=self.config.cache_path or None,
         )  # fmt: skip
         if gen != self.generation or self._closed:
             return True

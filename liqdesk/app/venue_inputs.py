@@ -335,6 +335,7 @@ def _from_exchanges(args: argparse.Namespace, params: ModelParams) -> tuple[list
     hists = load_histories(
         [(ex, symbols[ex]) for ex in exchanges], tf, fetch_start, end,
         ccxt_options=lambda ex: venue_ccxt_options(ex, cli), progress=_progress_bar(),
+        store=getattr(args, "store", None),
     )  # fmt: skip
     notes: list[str] = []
     venues = []

@@ -23,7 +23,6 @@ import numpy as np
 
 from liqdesk.core.aggregate import AggregateModel, AggregateUpdate
 from liqdesk.core.series import Candles, timeframe_ms
-from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.live import (
     ALL_STREAMS,
     CandleUpdate,
@@ -35,6 +34,7 @@ from liqdesk.feeds.live import (
     StatusEvent,
     StreamKind,
 )
+from liqdesk.feeds.store import MarketStore, open_store
 from liqdesk.feeds.venues import venue_class
 from liqdesk.feeds.venues.base import OI_PERIODS_MS, LiquidationRecord
 
@@ -120,7 +120,7 @@ class LiveAggregate:
         timeframe: str,
         *,
         ccxt_options: Mapping[str, dict[str, Any]] | None = None,
-        cache: Cache | None = None,
+        cache: MarketStore | None = None,
         settings: LiveSettings | None = None,
         clock: Callable[[], int] | None = None,
         on_update: Callable[[AggregateUpdate], None] | None = None,
@@ -160,7 +160,7 @@ class LiveAggregate:
         if self.feeds:
             return
         if self._cache is None:
-            self._cache = Cache()
+            self._cache = open_store()
         for name, st in self.state.items():
             feed = LiveFeed(
                 name, st.symbol, self.timeframe, ccxt_options=self.ccxt_options.get(name), cache=self._cache,

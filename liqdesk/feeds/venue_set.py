@@ -16,11 +16,11 @@ from typing import Any
 
 from liqdesk.core.aggregate import TAPE_COMPLETE, TAPE_NONE, TAPE_SAMPLE
 from liqdesk.errors import ConfigError
-from liqdesk.feeds.cache import Cache
 from liqdesk.feeds.exchange_config import ccxt_options_for
 from liqdesk.feeds.history import Progress, load_history_async
 from liqdesk.feeds.market_data import MarketData
 from liqdesk.feeds.market_list import MarketList
+from liqdesk.feeds.store import open_store
 from liqdesk.feeds.venues import VENUES, venue_class
 
 DEFAULT_SYMBOL = "BTC/USDT:USDT"
@@ -109,10 +109,11 @@ async def load_histories_async(
     ccxt_options: Callable[[str], dict[str, Any]],
     progress: Progress | None = None,
     now_ms: int | None = None,
+    store: str | None = None,
 ) -> list[MarketData]:
-    """The history of each (exchange, symbol), loaded side by side through one cache (the cache first, the
-    exchange for what is missing; a venue that cannot be reached gives its cached bars and says so in its
-    warnings, as ``load_history`` does for one)."""
+    """The history of each (exchange, symbol), loaded side by side through one store (``store``: its URL; None:
+    the default, see ``liqdesk.feeds.store``): the store first, the exchange for what is missing; a venue that
+    cannot be reached gives its stored bars and says so in its notes, as ``load_history`` does for one."""
     shown: dict[str, tuple[int, int]] = {}
 
     def each(ex: str) -> Progress | None:
@@ -126,8 +127,8 @@ async def load_histories_async(
 
         return report
 
-    # One cache for every venue: its calls are synchronous, so the venues' tasks never use it at once.
-    cache = Cache(repair=False, fallback_read_only=True)
+    # One store for every venue: its calls are synchronous, so the venues' tasks never use it at once.
+    cache = open_store(store, repair=False, fallback_read_only=True)
     try:
         return list(
             await asyncio.gather(*(
@@ -149,10 +150,18 @@ def load_histories(
     ccxt_options: Callable[[str], dict[str, Any]],
     progress: Progress | None = None,
     now_ms: int | None = None,
+    store: str | None = None,
 ) -> list[MarketData]:
     """Synchronous ``load_histories_async`` for the command line (runs its own event loop)."""
     return asyncio.run(
         load_histories_async(
-            markets, timeframe, start_ms, end_ms, ccxt_options=ccxt_options, progress=progress, now_ms=now_ms
+            markets,
+            timeframe,
+            start_ms,
+            end_ms,
+            ccxt_options=ccxt_options,
+            progress=progress,
+            now_ms=now_ms,
+            store=store,
         )
     )
