@@ -274,7 +274,9 @@ def test_bars_fetched_while_the_cache_refused_them_are_stored_once_it_takes_writ
                 got = db.get_candles("binanceusdm", SYMBOL, "1h")
                 served = s.served_klines(int(got.open_time[0]), s.now_ms)
                 assert got.open_time.tolist() == [r[0] for r in served]  # no hole
-                assert db.missing("candles", "binanceusdm", SYMBOL, "1h", int(got.open_time[0]), last + H) == []
+                assert (
+                    db.missing("candles", "binanceusdm", SYMBOL, "1h", int(got.open_time[0]), last + H) == []
+                )
                 emitted = closed()
                 assert emitted == sorted(set(emitted))  # each bar emitted once
 
