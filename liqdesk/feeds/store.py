@@ -25,20 +25,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from liqdesk.feeds.store_tables import TABLE_NAMES
 from liqdesk.feeds.store_url import StoreUrl, parse_store_url, strip_password
 
 if TYPE_CHECKING:
     from liqdesk.core.series import Candles, Liquidations, OpenInterest
-    from liqdesk.feeds.cache import CacheError, Range, SalvageReport
+    from liqdesk.feeds.cache import CacheError, SalvageReport
     from liqdesk.feeds.positions_store import AccountKeys, PositionsStore
+    from liqdesk.feeds.store_tables import LiquidationRow, Range
     from liqdesk.feeds.venues.base import LiquidationRecord
 
 ENV_VAR = "LIQDESK_STORE"
 CONFIG_KEY = "store"  # in config.json
-LiquidationRow = tuple[str, str, int, int, float, float, float, float | None, str | None]
-
 # The tables a store holds, in the order a copy moves them (the tape first: it cannot be fetched again).
-MARKET_TABLES = ("liquidations", "candles", "open_interest", "coverage")
+MARKET_TABLES = TABLE_NAMES
 
 
 class MarketStore(Protocol):
