@@ -43,17 +43,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
-
-from liqdesk.core.series import Candles, OpenInterest
 from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.paths import data_dir
 from liqdesk.feeds.salvage import PageScan, Table, TableRows, read_tables
 from liqdesk.feeds.store_tables import (
     TABLE_NAMES,
     TABLES,
-    SqlReads,
-    candle_rows,
+    SqlStore,
     liquidation_rows_of,
     merge_coverage_rows,
     table_spec,
@@ -210,7 +206,7 @@ class SalvageReport:
 
 
 # -- the cache ---------------------------------------------------------------------------------------------
-class Cache(SqlReads):
+class Cache(SqlStore):
     """The SQLite cache. ``Cache()`` opens (or creates) the default file; ``Cache(path)`` another one.
 
     ``read_only``: open with ``mode=ro``, write nothing (a missing file reads as empty). ``repair``: a damaged file
@@ -532,6 +528,9 @@ class Cache(SqlReads):
     def _select(self, doing: str, sql: str, args: Sequence[object]) -> list[Any]:
         return self._read(doing, _fetch_all(sql, args))
 
+    def _execute_many(self, doing: str, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._write(doing, lambda c: c.executemany(sql, rows))
+
     def _write(self, doing: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self.write_error is not None:
             raise type(self.write_error)(str(self.write_error), self.path)
@@ -579,56 +578,6 @@ class Cache(SqlReads):
             )
 
         self._write("recording a fetched range", merge)
-
-    # -- candles -----------------------------------------------------------------------------------------
-    def put_candles(self, exchange: str, symbol: str, timeframe: str, candles: Candles) -> int:
-        """Upsert bars (a re-received bar replaces the stored one). Returns the number of rows written."""
-        n = len(candles)
-        if n == 0:
-            return 0
-        rows = candle_rows(exchange, symbol, timeframe, candles)
-        # mark columns are filled separately (mark candles come from another endpoint): keep stored ones
-        self._write("storing candles", lambda c: c.executemany(
-            "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
-            "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
-            "volume=excluded.volume, quote_volume=coalesce(excluded.quote_volume, quote_volume), "
-            "taker_buy_volume=coalesce(excluded.taker_buy_volume, taker_buy_volume), "
-            "mark_high=coalesce(excluded.mark_high, mark_high), mark_low=coalesce(excluded.mark_low, mark_low)",
-            rows,
-        ))  # fmt: skip
-        return n
-
-    def put_mark(
-        self,
-        exchange: str,
-        symbol: str,
-        timeframe: str,
-        open_time: np.ndarray,
-        high: np.ndarray,
-        low: np.ndarray,
-    ) -> None:
-        rows = [
-            (float(h), float(lo), exchange, symbol, timeframe, int(t))
-            for t, h, lo in zip(open_time, high, low, strict=True)
-        ]
-        self._write("storing mark-price wicks", lambda c: c.executemany(
-            "UPDATE candles SET mark_high=?, mark_low=? "
-            "WHERE exchange=? AND symbol=? AND timeframe=? AND open_time=?",
-            rows,
-        ))  # fmt: skip
-
-    # -- open interest -----------------------------------------------------------------------------------
-    def put_open_interest(self, exchange: str, symbol: str, period: str, oi: OpenInterest) -> int:
-        rows = [(exchange, symbol, period, int(t), float(u)) for t, u in zip(oi.time, oi.usd, strict=True)]
-        if not rows:
-            return 0
-        self._write("storing open interest", lambda c: c.executemany(
-            "INSERT INTO open_interest VALUES (?,?,?,?,?) "
-            "ON CONFLICT (exchange, symbol, period, time) DO UPDATE SET usd=excluded.usd",
-            rows,
-        ))  # fmt: skip
-        return len(rows)
 
     # -- liquidations ------------------------------------------------------------------------------------
     def put_liquidations(self, records: Sequence[LiquidationRecord]) -> int:

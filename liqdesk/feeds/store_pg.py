@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from liqdesk.core.series import Candles, OpenInterest
 from liqdesk.feeds.cache import (
     BUSY_TIMEOUT_S,
     CacheCorrupt,
@@ -54,8 +53,7 @@ from liqdesk.feeds.cache import (
 )
 from liqdesk.feeds.paths import data_dir
 from liqdesk.feeds.store_tables import (
-    SqlReads,
-    candle_rows,
+    SqlStore,
     key_columns,
     liquidation_rows_of,
     merge_coverage_rows,
@@ -339,7 +337,7 @@ class PgSession:
 
 
 # -- the store -----------------------------------------------------------------------------------------------
-class PgStore(SqlReads):
+class PgStore(SqlStore):
     """The PostgreSQL implementation of ``liqdesk.feeds.store.MarketStore``. Opening connects and creates or
     migrates the schema (``read_only``: only checks it; nothing stored yet reads as empty). A server that cannot be
     reached at open raises ``CacheUnreachable``, unless ``fallback_read_only``: then the store opens disconnected
@@ -430,6 +428,9 @@ class PgStore(SqlReads):
     def _select(self, doing: str, sql: str, args: Sequence[object]) -> list[Any]:
         return self._read(doing, lambda c: c.execute(sql, args).fetchall(), [])
 
+    def _execute_many(self, doing: str, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._write(doing, lambda c: c.cursor().executemany(sql, rows))
+
     def _write(self, doing: str, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         if not self._want_write:
             raise CacheError(f"the store {self.location} was opened read-only (while {doing})")
@@ -469,49 +470,6 @@ class PgStore(SqlReads):
             conn.execute(f"INSERT INTO {SCHEMA}.coverage VALUES (%s, %s, %s, %s, %s, %s)", (*key, lo, hi))
 
         self._write("recording a fetched range", merge)
-
-    # -- candles -------------------------------------------------------------------------------------------------
-    def put_candles(self, exchange: str, symbol: str, timeframe: str, candles: Candles) -> int:
-        """Upsert bars (a re-received bar replaces the stored one; stored optional columns are kept when the new
-        bar lacks them). Returns the number of rows written."""
-        if len(candles) == 0:
-            return 0
-        rows = candle_rows(exchange, symbol, timeframe, candles)
-        sql = (
-            f"INSERT INTO {SCHEMA}.candles AS c VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-            "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
-            "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
-            "volume=excluded.volume, quote_volume=coalesce(excluded.quote_volume, c.quote_volume), "
-            "taker_buy_volume=coalesce(excluded.taker_buy_volume, c.taker_buy_volume), "
-            "mark_high=coalesce(excluded.mark_high, c.mark_high), mark_low=coalesce(excluded.mark_low, c.mark_low)"
-        )
-        self._write("storing candles", lambda c: c.cursor().executemany(sql, rows))
-        return len(rows)
-
-    def put_mark(
-        self, exchange: str, symbol: str, timeframe: str, open_time: Any, high: Any, low: Any
-    ) -> None:
-        rows = [
-            (float(h), float(lo), exchange, symbol, timeframe, int(t))
-            for t, h, lo in zip(open_time, high, low, strict=True)
-        ]
-        self._write("storing mark-price wicks", lambda c: c.cursor().executemany(
-            f"UPDATE {SCHEMA}.candles SET mark_high=%s, mark_low=%s "
-            "WHERE exchange=%s AND symbol=%s AND timeframe=%s AND open_time=%s",
-            rows,
-        ))  # fmt: skip
-
-    # -- open interest -------------------------------------------------------------------------------------------
-    def put_open_interest(self, exchange: str, symbol: str, period: str, oi: OpenInterest) -> int:
-        rows = [(exchange, symbol, period, int(t), float(u)) for t, u in zip(oi.time, oi.usd, strict=True)]
-        if not rows:
-            return 0
-        self._write("storing open interest", lambda c: c.cursor().executemany(
-            f"INSERT INTO {SCHEMA}.open_interest VALUES (%s,%s,%s,%s,%s) "
-            "ON CONFLICT (exchange, symbol, period, time) DO UPDATE SET usd=excluded.usd",
-            rows,
-        ))  # fmt: skip
-        return len(rows)
 
     # -- liquidations ------------------------------------------------------------------------------------------
     def put_liquidations(self, records: Sequence[LiquidationRecord]) -> int:

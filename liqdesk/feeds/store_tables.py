@@ -1,6 +1,6 @@
 """The market store's tables, whatever database holds them: their columns and keys, rows in and out, fetched ranges,
-and the reads both SQL stores make (``SqlReads``: the SQLite ``Cache`` and the PostgreSQL ``PgStore`` differ only
-in the placeholder, the tables' schema and how a statement is run)."""
+and the reads and upserts both SQL stores make (``SqlStore``: the SQLite ``Cache`` and the PostgreSQL ``PgStore``
+differ there only in the placeholder, the tables' schema and how a statement is run)."""
 
 from __future__ import annotations
 
@@ -104,6 +104,20 @@ def open_interest_from_rows(rows: Sequence[Sequence[object]]) -> OpenInterest:
     return OpenInterest(np.asarray(t, np.int64), np.asarray(u, np.float64))
 
 
+def open_interest_rows(exchange: str, symbol: str, period: str, oi: OpenInterest) -> list[tuple[object, ...]]:
+    return [(exchange, symbol, period, int(t), float(u)) for t, u in zip(oi.time, oi.usd, strict=True)]
+
+
+def mark_rows(
+    exchange: str, symbol: str, timeframe: str, open_time: Any, high: Any, low: Any
+) -> list[tuple[object, ...]]:
+    """Parameters of the mark-wick update: (mark_high, mark_low, exchange, symbol, timeframe, open_time)."""
+    return [
+        (float(h), float(lo), exchange, symbol, timeframe, int(t))
+        for t, h, lo in zip(open_time, high, low, strict=True)
+    ]
+
+
 def liquidation_rows_of(records: Sequence[LiquidationRecord]) -> list[tuple[object, ...]]:
     """Rows of the liquidations table, received now."""
     now = int(time.time() * 1000)
@@ -169,16 +183,20 @@ def merge_coverage_rows(store: CoverageStore, rows: Sequence[Sequence[object]]) 
     return new
 
 
-# -- the reads ---------------------------------------------------------------------------------------------
-class SqlReads:
-    """The reads of the market tables, in the SQL both stores speak. A store gives its placeholder (``MARK``),
-    the prefix of its tables' names (``PREFIX``, e.g. a schema) and ``_select``, which runs one query under its
-    own error handling and returns every row."""
+# -- the reads and upserts ---------------------------------------------------------------------------------
+class SqlStore:
+    """The reads and upserts of the market tables, in the SQL both stores speak. A store gives its placeholder
+    (``MARK``), the prefix of its tables' names (``PREFIX``, e.g. a schema), ``_select``, which runs one query
+    under its own error handling and returns every row, and ``_execute_many``, which runs one statement for
+    every row in one write transaction."""
 
     MARK: ClassVar[str]
     PREFIX: ClassVar[str] = ""
 
     def _select(self, doing: str, sql: str, args: Sequence[object]) -> list[Any]:
+        raise NotImplementedError
+
+    def _execute_many(self, doing: str, sql: str, rows: Sequence[Sequence[object]]) -> None:
         raise NotImplementedError
 
     def _marks(self, n: int) -> str:
@@ -199,6 +217,35 @@ class SqlReads:
     ) -> list[Range]:
         """Gap detection: the parts of [start, end) never fetched for this series."""
         return subtract_ranges(start, end, self.covered(kind, exchange, symbol, timeframe))
+
+    def put_candles(self, exchange: str, symbol: str, timeframe: str, candles: Candles) -> int:
+        """Upsert bars (a re-received bar replaces the stored one; stored optional columns are kept when the new
+        bar lacks them: mark candles come from another endpoint). Returns the number of rows written."""
+        if len(candles) == 0:
+            return 0
+        rows = candle_rows(exchange, symbol, timeframe, candles)
+        self._execute_many(
+            "storing candles",
+            f"INSERT INTO {self.PREFIX}candles AS c VALUES ({self._marks(13)}) "
+            "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
+            "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
+            "volume=excluded.volume, quote_volume=coalesce(excluded.quote_volume, c.quote_volume), "
+            "taker_buy_volume=coalesce(excluded.taker_buy_volume, c.taker_buy_volume), "
+            "mark_high=coalesce(excluded.mark_high, c.mark_high), mark_low=coalesce(excluded.mark_low, c.mark_low)",
+            rows,
+        )
+        return len(rows)
+
+    def put_mark(
+        self, exchange: str, symbol: str, timeframe: str, open_time: Any, high: Any, low: Any
+    ) -> None:
+        m = self.MARK
+        self._execute_many(
+            "storing mark-price wicks",
+            f"UPDATE {self.PREFIX}candles SET mark_high={m}, mark_low={m} "
+            f"WHERE exchange={m} AND symbol={m} AND timeframe={m} AND open_time={m}",
+            mark_rows(exchange, symbol, timeframe, open_time, high, low),
+        )
 
     def get_candles(
         self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
@@ -222,6 +269,18 @@ class SqlReads:
             (exchange, symbol, timeframe),
         )
         return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    def put_open_interest(self, exchange: str, symbol: str, period: str, oi: OpenInterest) -> int:
+        rows = open_interest_rows(exchange, symbol, period, oi)
+        if not rows:
+            return 0
+        self._execute_many(
+            "storing open interest",
+            f"INSERT INTO {self.PREFIX}open_interest VALUES ({self._marks(5)}) "
+            "ON CONFLICT (exchange, symbol, period, time) DO UPDATE SET usd=excluded.usd",
+            rows,
+        )
+        return len(rows)
 
     def get_open_interest(
         self, exchange: str, symbol: str, period: str, start: int | None = None, end: int | None = None
