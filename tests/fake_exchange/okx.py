@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from .venue_base import FakeVenue, Fault, WsConn
+from .loopback import Fault, WsConn
+from .venue_base import FakeVenue
 from .venue_data import (
     Bars,
     RecordedLiquidation,
