@@ -43,13 +43,10 @@ from aiohttp import web
 from .loopback import Fault, WsConn
 from .venue_base import FakeVenue
 from .venue_data import (
-    Bars,
     RecordedLiquidation,
     bar_values,
     binance_klines_2025,
     binance_open_interest_5m,
-    coin_scale,
-    scaled_bars,
 )
 
 OI_INTERVALS = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000, "4h": 14_400_000,
@@ -104,17 +101,12 @@ class FakeBybit(FakeVenue):
         self.oi_time = oi.time + self.time_shift_ms
         self.oi_base = oi.base
         self._conn_ids = 0
-        self.coin_bars: dict[str, Bars] = {self.symbol: self.bars}
+        self.serve_markets(self.symbol, [(f"{coin.upper()}USDT", coin) for coin in coins])
         self.instruments = list(INSTRUMENTS)
         for coin in coins:
             sym = f"{coin.upper()}USDT"
-            if sym not in self.coin_bars:
-                self.coin_bars[sym] = scaled_bars(self.bars, coin_scale(coin))
             if sym not in {i["symbol"] for i in self.instruments}:
                 self.instruments.append(_instrument(sym, coin.upper(), "USDT", "0.0001", "0.001", "50.00"))
-
-    def market_ids(self) -> list[str]:
-        return list(self.coin_bars)
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing bybit (REST and websocket) at this server."""

@@ -46,14 +46,12 @@ from aiohttp import web
 from .loopback import Fault, WsConn
 from .venue_base import FakeVenue
 from .venue_data import (
-    Bars,
     RecordedLiquidation,
     bar_values,
     binance_klines_2025,
     binance_open_interest_5m,
     coin_scale,
     scale_text,
-    scaled_bars,
 )
 
 LIVE_DEPTH = 1440  # bars (market/candles) and entries (trading statistics) the venue keeps
@@ -113,17 +111,12 @@ class FakeOkx(FakeVenue):
         self.oi_base = oi.base
         self.oi_usd = oi.usd
         self._conn_ids = 0
-        self.coin_bars: dict[str, Bars] = {self.inst_id: self.bars}
+        self.serve_markets(self.inst_id, [(f"{coin.upper()}-USDT-SWAP", coin) for coin in coins])
         self.instruments = list(INSTRUMENTS)
         for coin in coins:
             inst = f"{coin.upper()}-USDT-SWAP"
-            if inst not in self.coin_bars:
-                self.coin_bars[inst] = scaled_bars(self.bars, coin_scale(coin))
             if inst not in {i["instId"] for i in self.instruments}:
                 self.instruments.append(_swap(inst, "USDT", "0.01", coin.upper(), "0.0001", "0.01", "50"))
-
-    def market_ids(self) -> list[str]:
-        return list(self.coin_bars)
 
     def ct_val(self, inst_id: str) -> float:
         """The contract size of an instrument, in coins."""

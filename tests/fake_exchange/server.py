@@ -26,6 +26,7 @@ import numpy as np
 from aiohttp import web
 
 from . import data as fdata
+from .clock import BarClock
 from .loopback import Fault, LoopbackServer, WsConn
 from .venue_data import coin_scale, scale_text
 
@@ -75,7 +76,7 @@ def _symbol_info(symbol: str, base: str, tick: str, step: str) -> dict[str, Any]
     }  # fmt: skip
 
 
-class FakeBinance(LoopbackServer):
+class FakeBinance(LoopbackServer, BarClock):
     """Start with ``await server.start()``; stop with ``await server.close()``."""
 
     symbol = "BTCUSDT"
@@ -150,36 +151,16 @@ class FakeBinance(LoopbackServer):
         }  # fmt: skip
 
     # -- the served series (what a client should end up with) -----------------------------------------------
-    def closed_count(self) -> int:
-        return int(np.searchsorted(self.klines.open_time, self.now_ms - self.interval_ms, "right"))
+    def bar_open_times(self) -> np.ndarray:
+        return self.klines.open_time
 
     def served_klines(self, start: int, end: int, symbol: str | None = None) -> list[list[Any]]:
         """Closed 1h klines with start <= open_time < end, as Binance rows (of ``symbol``, a venue id)."""
-        n = self.closed_count()
-        lo = int(np.searchsorted(self.klines.open_time, start, "left"))
-        hi = min(n, int(np.searchsorted(self.klines.open_time, end, "left")))
-        return [self._kline_row(i, final=True, symbol=symbol) for i in range(lo, hi)]
+        return [self._kline_row(i, final=True, symbol=symbol) for i in self.closed_range(start, end)]
 
     def market_ids(self) -> list[str]:
         """The venue ids of every market served with klines (BTCUSDT first)."""
         return list(self.scales)
-
-    async def advance_all(self, bars: int = 1, *, revisions: int = 1) -> None:
-        """``advance`` for every market served with klines."""
-        for _ in range(bars):
-            i = self.closed_count()
-            if i >= len(self.klines.open_time):
-                return
-            self.now_ms = int(self.klines.open_time[i]) + self.interval_ms
-            for sym in self.scales:
-                await self.push_kline(i, final=True, symbol=sym)
-            if i + 1 < len(self.klines.open_time):
-                self.now_ms = int(self.klines.open_time[i + 1]) + self.interval_ms // 2
-                for r in range(revisions):
-                    for sym in self.scales:
-                        await self.push_kline(
-                            i + 1, final=False, fraction=(r + 1) / (revisions + 1), symbol=sym
-                        )
 
     def served_oi(self, start: int, end: int) -> list[tuple[int, float]]:
         mask = (self.oi_time >= start) & (self.oi_time < end) & (self.oi_time <= self.now_ms)
@@ -203,20 +184,6 @@ class FakeBinance(LoopbackServer):
         return n
 
     # -- live data ------------------------------------------------------------------------------------------
-    async def advance(self, bars: int = 1, *, revisions: int = 1) -> None:
-        """Close the live bar (final kline, x=true), move the clock one bar, push ``revisions`` partial
-        revisions of the new live bar. Repeated ``bars`` times."""
-        for _ in range(bars):
-            i = self.closed_count()
-            if i >= len(self.klines.open_time):
-                return
-            self.now_ms = int(self.klines.open_time[i]) + self.interval_ms
-            await self.push_kline(i, final=True)
-            if i + 1 < len(self.klines.open_time):
-                self.now_ms = int(self.klines.open_time[i + 1]) + self.interval_ms // 2
-                for r in range(revisions):
-                    await self.push_kline(i + 1, final=False, fraction=(r + 1) / (revisions + 1))
-
     async def replay(
         self,
         bars: int,
@@ -259,6 +226,11 @@ class FakeBinance(LoopbackServer):
             if on_bar is not None:
                 on_bar(i)
         return closed
+
+    async def push_bar(
+        self, index: int, *, final: bool, fraction: float = 0.5, market: str | None = None
+    ) -> int:
+        return await self.push_kline(index, final=final, fraction=fraction, symbol=market)
 
     async def push_kline(
         self, index: int, *, final: bool, fraction: float = 0.5, symbol: str | None = None
@@ -354,10 +326,7 @@ class FakeBinance(LoopbackServer):
             return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and end is not None and start > end:
             return self._error(-1023, "Start time is greater than end time.")
-        t = self.klines.open_time
-        available = self.closed_count() + (1 if self.closed_count() < len(t) else 0)  # closed + live
-        lo = 0 if start is None else int(np.searchsorted(t, start, "left"))
-        hi = available if end is None else min(available, int(np.searchsorted(t, end, "right")))
+        lo, hi = self.index_range(start, end)
         if start is None:
             lo = max(lo, hi - limit)  # the most recent `limit` up to endTime
         else:
