@@ -47,6 +47,7 @@ from .venue_data import (
     bar_values,
     binance_klines_2025,
     binance_open_interest_5m,
+    snapshots_known,
 )
 
 OI_INTERVALS = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000, "4h": 14_400_000,
@@ -247,16 +248,11 @@ class FakeBybit(FakeVenue):
         rows: list[dict[str, str]] = []
         cursor = ""
         if symbol in self.coin_bars:
-            step = OI_INTERVALS[interval]
             t = self.oi_time
-            mask = (t <= self.now_ms) & (t % step == 0)
-            if start is not None:
-                mask &= t >= start
-            if end is not None:
-                mask &= t <= end
+            idx = snapshots_known(t, self.now_ms, OI_INTERVALS[interval], start, end)
             if below is not None:
-                mask &= t < below
-            idx = np.flatnonzero(mask)[::-1]  # newest first
+                idx = idx[t[idx] < below]
+            idx = idx[::-1]  # newest first
             page, rest = idx[:limit], idx[limit:]
             rows = [{"openInterest": self.oi_base[i], "timestamp": str(int(t[i]))} for i in page]
             if len(rest):

@@ -52,6 +52,7 @@ from .venue_data import (
     binance_open_interest_5m,
     coin_scale,
     scale_text,
+    snapshots_known,
 )
 
 LIVE_DEPTH = 1440  # bars (market/candles) and entries (trading statistics) the venue keeps
@@ -146,9 +147,7 @@ class FakeOkx(FakeVenue):
         return [(int(t[i]), float(self.oi_usd[i])) for i in idx if start <= t[i] < end]
 
     def _oi_available(self, period: str) -> np.ndarray:
-        t = self.oi_time
-        idx = np.flatnonzero((t <= self.now_ms) & (t % OI_PERIODS[period] == 0))
-        return idx[-LIVE_DEPTH:]
+        return snapshots_known(self.oi_time, self.now_ms, OI_PERIODS[period])[-LIVE_DEPTH:]
 
     def taker_available(self) -> tuple[int, int]:
         """Indices [lo, hi) of the bars whose taker volume the venue serves (closed, latest 1,440)."""

@@ -28,7 +28,7 @@ from aiohttp import web
 from . import data as fdata
 from .clock import BarClock
 from .loopback import Fault, LoopbackServer, WsConn
-from .venue_data import coin_scale, scale_text
+from .venue_data import coin_scale, scale_text, snapshots_known
 
 INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
                 "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}  # fmt: skip
@@ -377,14 +377,8 @@ class FakeBinance(LoopbackServer, BarClock):
             return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and start < self.now_ms - THIRTY_DAYS_MS:
             return self._error(-1130, "parameter 'startTime' is invalid.")
-        step = OI_PERIODS[period]
         t = self.oi_time
-        mask = (t <= self.now_ms) & (t % step == 0)
-        if start is not None:
-            mask &= t >= start
-        if end is not None:
-            mask &= t <= end
-        idx = np.flatnonzero(mask)
+        idx = snapshots_known(t, self.now_ms, OI_PERIODS[period], start, end)
         idx = idx[:limit] if start is not None else idx[-limit:]
         k = self.scales[str(q.get("symbol"))]
         return web.json_response([
