@@ -495,12 +495,6 @@ class Cache(SqlStore):
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> Cache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- error handling shared by every operation -----------------------------------------------------------
     # (reads use fetchall(): a statement left half-stepped keeps a read snapshot open, and a connection holding
     # an old snapshot can never take the write lock again)

@@ -408,12 +408,6 @@ class PgStore(SqlStore):
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> PgStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- running statements ------------------------------------------------------------------------------------
     def _read(self, doing: str, fn: Callable[[psycopg.Connection[Any]], T], empty: T) -> T:
         def guarded(conn: psycopg.Connection[Any]) -> T:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
@@ -187,8 +187,8 @@ def merge_coverage_rows(store: CoverageStore, rows: Sequence[Sequence[object]]) 
 class SqlStore:
     """The reads and upserts of the market tables, in the SQL both stores speak. A store gives its placeholder
     (``MARK``), the prefix of its tables' names (``PREFIX``, e.g. a schema), ``_select``, which runs one query
-    under its own error handling and returns every row, and ``_execute_many``, which runs one statement for
-    every row in one write transaction."""
+    under its own error handling and returns every row, ``_execute_many``, which runs one statement for
+    every row in one write transaction, and ``close``."""
 
     MARK: ClassVar[str]
     PREFIX: ClassVar[str] = ""
@@ -198,6 +198,15 @@ class SqlStore:
 
     def _execute_many(self, doing: str, sql: str, rows: Sequence[Sequence[object]]) -> None:
         raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _marks(self, n: int) -> str:
         return ", ".join([self.MARK] * n)
