@@ -86,14 +86,20 @@ class ReadReport:
         """Every rejected or dropped row as 'file:line: reason', in file order."""
         return [p.format(self.path) for p in self.problems()]
 
-    def summary(self, limit: int = 5) -> str:
-        parts = []
+    def _counts(self, num: str = "") -> list[str]:
+        """How many rows were rejected, dropped as duplicates and replaced, in words (``num``: the format of a
+        number, e.g. "," for thousands separators); empty when none were."""
+        out = []
         if self.rejected:
-            parts.append(f"{len(self.rejected)} of {self.rows} rows rejected")
+            out.append(f"{len(self.rejected):{num}} of {self.rows:{num}} rows rejected")
         if self.duplicates:
-            parts.append(f"{self.duplicates} duplicate rows dropped")
+            out.append(f"{self.duplicates:{num}} duplicate rows dropped")
         if self.conflicts:
-            parts.append(f"{self.conflicts} rows replaced by a later line with the same time")
+            out.append(f"{self.conflicts:{num}} rows replaced by a later line with the same time")
+        return out
+
+    def summary(self, limit: int = 5) -> str:
+        parts = self._counts()
         if not parts:
             parts.append(f"{self.kept} rows read")
         text = f"{self.path}: " + ", ".join(parts)
@@ -112,13 +118,7 @@ class ReadReport:
         out = [("warning", m) for m in self.messages()[:limit]]
         problems = self.problems()
         if problems:
-            counts = []
-            if self.rejected:
-                counts.append(f"{len(self.rejected):,} of {self.rows:,} rows rejected")
-            if self.duplicates:
-                counts.append(f"{self.duplicates:,} duplicate rows dropped")
-            if self.conflicts:
-                counts.append(f"{self.conflicts:,} rows replaced by a later line with the same time")
+            counts = self._counts(",")
             hidden = len(problems) - limit
             tail = f" ({hidden:,} not shown)" if hidden > 0 else ""
             out.append(("warning", f"{self.path}: {', '.join(counts)}{tail}; {self.kept:,} kept"))
