@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_version (
     component TEXT PRIMARY KEY, version INTEGER NOT NULL, migrated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 
-# component "market": the cache's tables (the column order is the SQLite one: ``TABLES``)
+# component "market": the market tables (the column order is ``store_tables.TABLES``, the same in SQLite)
 MIGRATIONS: dict[int, str] = {
     1: f"""
 CREATE TABLE IF NOT EXISTS {SCHEMA}.candles (
