@@ -171,8 +171,8 @@ def _cell(v: object) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def parse_floats(values: Sequence[object], column: str, check: RowChecker) -> np.ndarray:
-    """Numbers of one column; unparsable cells are flagged and become NaN."""
+def _to_floats(values: Sequence[object], on_bad: Callable[[int, object], None] | None = None) -> np.ndarray:
+    """Numbers of one column, NaN where a cell does not parse (``on_bad(index, cell)`` is told of each)."""
     try:
         # numpy parses str cells itself: one C loop instead of float() per cell
         return np.array(values, dtype=np.float64)
@@ -184,21 +184,19 @@ def parse_floats(values: Sequence[object], column: str, check: RowChecker) -> np
             out[i] = float(v)  # type: ignore[arg-type]
         except (ValueError, TypeError):
             out[i] = np.nan
-            check.flag_one(i, f"{column} is not a number: {_cell(v)}")
+            if on_bad is not None:
+                on_bad(i, v)
     return out
+
+
+def parse_floats(values: Sequence[object], column: str, check: RowChecker) -> np.ndarray:
+    """Numbers of one column; unparsable cells are flagged and become NaN."""
+    return _to_floats(values, lambda i, v: check.flag_one(i, f"{column} is not a number: {_cell(v)}"))
 
 
 def parse_optional_floats(values: Sequence[object]) -> np.ndarray:
     """An optional column: anything unparsable, negative or empty is unknown (NaN), not an error."""
-    try:
-        out = np.array(values, dtype=np.float64)
-    except (ValueError, TypeError):
-        out = np.empty(len(values), dtype=np.float64)
-        for i, v in enumerate(values):
-            try:
-                out[i] = float(v)  # type: ignore[arg-type]
-            except (ValueError, TypeError):
-                out[i] = np.nan
+    out = _to_floats(values)
     out[~np.isfinite(out) | (out < 0)] = np.nan
     return out
 

@@ -333,7 +333,8 @@ class FakeBinance(LoopbackServer, BarClock):
             hi = min(hi, lo + limit)
         return lo, max(lo, hi), self.closed_count()
 
-    async def _klines(self, request: web.Request) -> web.Response:
+    async def _kline_rows(self, request: web.Request) -> list[list[Any]] | web.Response:
+        """The klines a kline request asks for (closed ones final), or the answer to a fault or a bad query."""
         if (r := await self._gate(request)) is not None:
             return r
         sel = self._kline_query(request)
@@ -341,22 +342,20 @@ class FakeBinance(LoopbackServer, BarClock):
             return sel
         lo, hi, closed = sel
         sym = request.query.get("symbol")
-        return web.json_response([self._kline_row(i, final=i < closed, symbol=sym) for i in range(lo, hi)])
+        return [self._kline_row(i, final=i < closed, symbol=sym) for i in range(lo, hi)]
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        rows = await self._kline_rows(request)
+        return rows if isinstance(rows, web.Response) else web.json_response(rows)
 
     async def _mark_klines(self, request: web.Request) -> web.Response:
         # No mark-price data is bundled: the mark klines replay the trade-price OHLC (plumbing only).
-        if (r := await self._gate(request)) is not None:
-            return r
-        sel = self._kline_query(request)
-        if isinstance(sel, web.Response):
-            return sel
-        lo, hi, closed = sel
-        rows = []
-        sym = request.query.get("symbol")
-        for i in range(lo, hi):
-            k = self._kline_row(i, final=i < closed, symbol=sym)
-            rows.append([k[0], k[1], k[2], k[3], k[4], "0", k[6], "0", 0, "0", "0", "0"])
-        return web.json_response(rows)
+        rows = await self._kline_rows(request)
+        if isinstance(rows, web.Response):
+            return rows
+        return web.json_response(
+            [[k[0], k[1], k[2], k[3], k[4], "0", k[6], "0", 0, "0", "0", "0"] for k in rows]
+        )
 
     async def _oi_hist(self, request: web.Request) -> web.Response:
         if (r := await self._gate(request)) is not None:
