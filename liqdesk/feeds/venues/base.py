@@ -132,7 +132,11 @@ def mark_wicks(rows: Iterable[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray, n
 
 
 def empty_candles(interval_ms: int, *, full: bool = True) -> Candles:
-    return candles_from_rows([], interval_ms, full=full)
+    z = np.zeros(0)
+    return Candles(
+        np.zeros(0, np.int64), z, z, z, z, z, interval_ms,
+        quote_volume=z if full else None, taker_buy_volume=z if full else None,
+    )  # fmt: skip
 
 
 def candles_from_rows(
@@ -148,7 +152,13 @@ def candles_from_rows(
     taker volume may omit it."""
     has_quote = full if quote is None else quote
     has_taker = full if taker is None else taker
-    a = np.asarray(rows, dtype=np.float64) if rows else np.zeros((0, 8))
+    if not rows:
+        z = np.zeros(0)
+        return Candles(
+            np.zeros(0, np.int64), z, z, z, z, z, interval_ms,
+            quote_volume=z if has_quote else None, taker_buy_volume=z if has_taker else None,
+        )  # fmt: skip
+    a = np.asarray(rows, dtype=np.float64)
     t = a[:, 0].astype(np.int64)
     order = np.argsort(t, kind="stable")
     a, t = a[order], t[order]
