@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from liqdesk.core.series import LONG, SHORT, Candles, OpenInterest
-from liqdesk.feeds.cache import Cache, data_dir, default_path, subtract_ranges
+from liqdesk.feeds.cache import Cache, data_dir, default_path
+from liqdesk.feeds.store_tables import subtract_ranges
 from liqdesk.feeds.venues.base import LiquidationRecord
 
 H = 3_600_000

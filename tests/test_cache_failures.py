@@ -26,12 +26,12 @@ from liqdesk.app.cli import main
 from liqdesk.core.series import Candles
 from liqdesk.feeds import cache as cache_mod
 from liqdesk.feeds.cache import (
-    TABLES,
     Cache,
     CacheForeign,
     CacheLocked,
     _sql_rows,
 )
+from liqdesk.feeds.store_tables import TABLES
 from liqdesk.feeds.venues.base import LiquidationRecord
 from tests._fullfs import run_on_small_fs
 

@@ -26,8 +26,8 @@ write of any kind, and a missing file reads as an empty cache. One ``Cache`` obj
 connections are not shared across threads); several processes may open the same file (WAL, busy timeout).
 
 ``Cache`` is the SQLite implementation of ``liqdesk.feeds.store.MarketStore``; the PostgreSQL one
-(``liqdesk.feeds.store_pg``) shares the row conversions and the error classes defined here. The schema version is
-``PRAGMA user_version``.
+(``liqdesk.feeds.store_pg``) shares the error classes defined here, and both share the tables, rows and reads of
+``liqdesk.feeds.store_tables``. The schema version is ``PRAGMA user_version``.
 """
 
 from __future__ import annotations
@@ -38,17 +38,22 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import numpy as np
-
-from liqdesk.core.series import Candles, Liquidations, OpenInterest
 from liqdesk.errors import DataError, LiqdeskError
 from liqdesk.feeds.paths import data_dir
-from liqdesk.feeds.salvage import Column, PageScan, Table, TableRows, read_tables
+from liqdesk.feeds.salvage import PageScan, Table, TableRows, read_tables
+from liqdesk.feeds.store_tables import (
+    TABLE_NAMES,
+    TABLES,
+    SqlStore,
+    liquidation_rows_of,
+    merge_coverage_rows,
+    table_spec,
+)
 from liqdesk.feeds.venues.base import LiquidationRecord
 
 log = logging.getLogger(__name__)
@@ -90,157 +95,11 @@ CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time);
 _TIME_INDEX = "CREATE INDEX IF NOT EXISTS liquidations_time ON liquidations (time)"
 
 
-def _cols(spec: str) -> tuple[Column, ...]:
-    """'name:kind[?]' words → columns (? = nullable), in the order SQLite stores them."""
-    out = []
-    for word in spec.split():
-        name, _, kind = word.partition(":")
-        out.append(Column(name, kind.rstrip("?"), nullable=kind.endswith("?")))
-    return tuple(out)
-
-
-# The tables in salvage order: the tape first (it cannot be fetched again), coverage last (see _salvage).
-TABLES: tuple[Table, ...] = (
-    Table("liquidations", _cols("exchange:text symbol:text time:integer side:integer price:real quantity:real "
-                                "usd:real order_price:real? raw_side:text? received_at:integer")),
-    Table("candles", _cols("exchange:text symbol:text timeframe:text open_time:integer open:real high:real "
-                           "low:real close:real volume:real quote_volume:real? taker_buy_volume:real? "
-                           "mark_high:real? mark_low:real?")),
-    Table("open_interest", _cols("exchange:text symbol:text period:text time:integer usd:real")),
-    Table("coverage", _cols("kind:text exchange:text symbol:text timeframe:text start_ms:integer end_ms:integer")),
-)  # fmt: skip
-TABLE_NAMES = tuple(t.name for t in TABLES)
+T = TypeVar("T")
 
 
 def default_path() -> Path:
     return data_dir() / DB_NAME
-
-
-# -- rows in and out (shared by both stores) ---------------------------------------------------------------
-# How many leading columns of each table (in ``TABLES`` order) make its primary key.
-_KEY_WIDTH = {"liquidations": 6, "candles": 4, "open_interest": 4, "coverage": 5}
-
-
-def _table(name: str) -> Table:
-    for t in TABLES:
-        if t.name == name:
-            return t
-    raise ValueError(f"no table {name!r}; the store's tables are {', '.join(TABLE_NAMES)}")
-
-
-def _finite_or_none(a: np.ndarray | None, n: int) -> list[float | None]:
-    if a is None:
-        return [None] * n
-    return [None if not np.isfinite(v) else float(v) for v in a]
-
-
-def candle_rows(exchange: str, symbol: str, timeframe: str, candles: Candles) -> list[tuple[object, ...]]:
-    """Rows of the candles table (non-finite optional values stored as NULL)."""
-    n = len(candles)
-    cols = [
-        candles.open_time.tolist(), candles.open.tolist(), candles.high.tolist(), candles.low.tolist(),
-        candles.close.tolist(), candles.volume.tolist(), _finite_or_none(candles.quote_volume, n),
-        _finite_or_none(candles.taker_buy_volume, n), _finite_or_none(candles.mark_high, n),
-        _finite_or_none(candles.mark_low, n),
-    ]  # fmt: skip
-    return [(exchange, symbol, timeframe, *r) for r in zip(*cols, strict=True)]
-
-
-def candles_from_rows(rows: Sequence[Sequence[object]], timeframe: str) -> Candles:
-    """Rows (open_time, open, high, low, close, volume, quote_volume, taker_buy_volume, mark_high, mark_low) →
-    Candles; optional columns are None when no bar has them."""
-    from liqdesk.core.series import timeframe_ms
-
-    interval = timeframe_ms(timeframe)
-    if not rows:
-        z = np.zeros(0)
-        return Candles(np.zeros(0, np.int64), z, z, z, z, z, interval)
-    a = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
-    t = np.array([r[0] for r in rows], dtype=np.int64)
-
-    def opt(i: int) -> np.ndarray | None:
-        c = a[:, i]
-        return None if np.isnan(c).all() else c
-
-    mh, ml = opt(8), opt(9)
-    if mh is None or ml is None:
-        mh = ml = None
-    return Candles(
-        t, a[:, 1], a[:, 2], a[:, 3], a[:, 4], a[:, 5], interval,
-        quote_volume=opt(6), taker_buy_volume=opt(7), mark_high=mh, mark_low=ml,
-    )  # fmt: skip
-
-
-def open_interest_from_rows(rows: Sequence[Sequence[object]]) -> OpenInterest:
-    if not rows:
-        return OpenInterest(np.zeros(0, np.int64), np.zeros(0))
-    t, u = zip(*rows, strict=True)
-    return OpenInterest(np.asarray(t, np.int64), np.asarray(u, np.float64))
-
-
-def liquidation_rows_of(records: Sequence[LiquidationRecord]) -> list[tuple[object, ...]]:
-    """Rows of the liquidations table, received now."""
-    now = int(time.time() * 1000)
-    return [
-        (r.exchange, r.symbol, r.time, r.side, r.price, r.quantity, r.usd, r.order_price, r.raw_side, now)
-        for r in records
-    ]
-
-
-def liquidations_from_rows(rows: Sequence[Sequence[object]]) -> Liquidations:
-    """Rows starting (exchange, symbol, time, side, price, quantity, usd) → Liquidations."""
-    if not rows:
-        return Liquidations.empty()
-    ex, sym, t, side, price, qty, usd = zip(*[r[:7] for r in rows], strict=True)
-    return Liquidations(
-        np.asarray(t, np.int64), np.asarray(ex, str), np.asarray(sym, str), np.asarray(side, np.int8),
-        np.asarray(price, float), np.asarray(qty, float), np.asarray(usd, float),
-    )  # fmt: skip
-
-
-class _Coverage(Protocol):
-    def missing(
-        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
-    ) -> list[Range]: ...
-    def add_coverage(
-        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
-    ) -> None: ...
-
-
-def merge_coverage_rows(store: _Coverage, rows: Sequence[Sequence[object]]) -> int:
-    """Merge coverage rows (kind, exchange, symbol, timeframe, start, end) into a store's; returns how many
-    covered something the store did not."""
-    new = 0
-    for kind, exchange, symbol, timeframe, start, end in rows:
-        k, ex, sym, tf = str(kind), str(exchange), str(symbol), str(timeframe)
-        lo, hi = int(start), int(end)  # type: ignore[call-overload]
-        if store.missing(k, ex, sym, tf, lo, hi):
-            new += 1
-        store.add_coverage(k, ex, sym, tf, lo, hi)
-    return new
-
-
-Range = tuple[int, int]
-T = TypeVar("T")
-
-
-def subtract_ranges(start: int, end: int, covered: Iterable[Range]) -> list[Range]:
-    """The parts of [start, end) not inside any covered [s, e)."""
-    gaps: list[Range] = []
-    cur = start
-    for s, e in sorted(covered):
-        if e <= cur:
-            continue
-        if s >= end:
-            break
-        if s > cur:
-            gaps.append((cur, min(s, end)))
-        cur = max(cur, e)
-        if cur >= end:
-            break
-    if cur < end:
-        gaps.append((cur, end))
-    return gaps
 
 
 # -- errors ------------------------------------------------------------------------------------------------
@@ -347,7 +206,7 @@ class SalvageReport:
 
 
 # -- the cache ---------------------------------------------------------------------------------------------
-class Cache:
+class Cache(SqlStore):
     """The SQLite cache. ``Cache()`` opens (or creates) the default file; ``Cache(path)`` another one.
 
     ``read_only``: open with ``mode=ro``, write nothing (a missing file reads as empty). ``repair``: a damaged file
@@ -355,6 +214,8 @@ class Cache:
     left alone and only read. ``busy_timeout_s``: how long to wait for another program's lock (default
     ``BUSY_TIMEOUT_S``). ``fallback_read_only``: when the file cannot be opened for writing (full disk, I/O
     error, a lock), read it anyway; writes then raise that error until ``reopen()`` succeeds."""
+
+    MARK: ClassVar[str] = "?"
 
     @property
     def read_only(self) -> bool:
@@ -634,12 +495,6 @@ class Cache:
     def close(self) -> None:
         self._conn.close()
 
-    def __enter__(self) -> Cache:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- error handling shared by every operation -----------------------------------------------------------
     # (reads use fetchall(): a statement left half-stepped keeps a read snapshot open, and a connection holding
     # an old snapshot can never take the write lock again)
@@ -664,6 +519,12 @@ class Cache:
             with self._errors(doing):
                 return fn(self._conn)
 
+    def _select(self, doing: str, sql: str, args: Sequence[object]) -> list[Any]:
+        return self._read(doing, _fetch_all(sql, args))
+
+    def _execute_many(self, doing: str, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._write(doing, lambda c: c.executemany(sql, rows))
+
     def _write(self, doing: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self.write_error is not None:
             raise type(self.write_error)(str(self.write_error), self.path)
@@ -687,20 +548,6 @@ class Cache:
             self.reopen()
 
     # -- coverage ----------------------------------------------------------------------------------------
-    def covered(self, kind: str, exchange: str, symbol: str, timeframe: str) -> list[Range]:
-        rows = self._read("reading fetched ranges", lambda c: c.execute(
-            "SELECT start_ms, end_ms FROM coverage WHERE kind=? AND exchange=? AND symbol=? AND timeframe=? "
-            "ORDER BY start_ms",
-            (kind, exchange, symbol, timeframe),
-        ).fetchall())  # fmt: skip
-        return [(int(s), int(e)) for s, e in rows]
-
-    def missing(
-        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
-    ) -> list[Range]:
-        """Gap detection: the parts of [start, end) never fetched for this series."""
-        return subtract_ranges(start, end, self.covered(kind, exchange, symbol, timeframe))
-
     def add_coverage(
         self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
     ) -> None:
@@ -726,85 +573,6 @@ class Cache:
 
         self._write("recording a fetched range", merge)
 
-    # -- candles -----------------------------------------------------------------------------------------
-    def put_candles(self, exchange: str, symbol: str, timeframe: str, candles: Candles) -> int:
-        """Upsert bars (a re-received bar replaces the stored one). Returns the number of rows written."""
-        n = len(candles)
-        if n == 0:
-            return 0
-        rows = candle_rows(exchange, symbol, timeframe, candles)
-        # mark columns are filled separately (mark candles come from another endpoint): keep stored ones
-        self._write("storing candles", lambda c: c.executemany(
-            "INSERT INTO candles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
-            "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
-            "volume=excluded.volume, quote_volume=coalesce(excluded.quote_volume, quote_volume), "
-            "taker_buy_volume=coalesce(excluded.taker_buy_volume, taker_buy_volume), "
-            "mark_high=coalesce(excluded.mark_high, mark_high), mark_low=coalesce(excluded.mark_low, mark_low)",
-            rows,
-        ))  # fmt: skip
-        return n
-
-    def put_mark(
-        self,
-        exchange: str,
-        symbol: str,
-        timeframe: str,
-        open_time: np.ndarray,
-        high: np.ndarray,
-        low: np.ndarray,
-    ) -> None:
-        rows = [
-            (float(h), float(lo), exchange, symbol, timeframe, int(t))
-            for t, h, lo in zip(open_time, high, low, strict=True)
-        ]
-        self._write("storing mark-price wicks", lambda c: c.executemany(
-            "UPDATE candles SET mark_high=?, mark_low=? "
-            "WHERE exchange=? AND symbol=? AND timeframe=? AND open_time=?",
-            rows,
-        ))  # fmt: skip
-
-    def get_candles(
-        self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
-    ) -> Candles:
-        """Stored bars with start <= open_time < end. Optional columns are None when no bar has them."""
-        rows = self._read("reading candles", lambda c: c.execute(
-            "SELECT open_time, open, high, low, close, volume, quote_volume, taker_buy_volume, mark_high, mark_low "
-            "FROM candles WHERE exchange=? AND symbol=? AND timeframe=? AND open_time >= ? AND open_time < ? "
-            "ORDER BY open_time",
-            (exchange, symbol, timeframe, -(2**62) if start is None else start, 2**62 if end is None else end),
-        ).fetchall())  # fmt: skip
-        return candles_from_rows(rows, timeframe)
-
-    def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
-        row = self._read("reading candles", lambda c: c.execute(
-            "SELECT max(open_time) FROM candles WHERE exchange=? AND symbol=? AND timeframe=?",
-            (exchange, symbol, timeframe),
-        ).fetchall()[0])  # fmt: skip
-        return None if row[0] is None else int(row[0])
-
-    # -- open interest -----------------------------------------------------------------------------------
-    def put_open_interest(self, exchange: str, symbol: str, period: str, oi: OpenInterest) -> int:
-        rows = [(exchange, symbol, period, int(t), float(u)) for t, u in zip(oi.time, oi.usd, strict=True)]
-        if not rows:
-            return 0
-        self._write("storing open interest", lambda c: c.executemany(
-            "INSERT INTO open_interest VALUES (?,?,?,?,?) "
-            "ON CONFLICT (exchange, symbol, period, time) DO UPDATE SET usd=excluded.usd",
-            rows,
-        ))  # fmt: skip
-        return len(rows)
-
-    def get_open_interest(
-        self, exchange: str, symbol: str, period: str, start: int | None = None, end: int | None = None
-    ) -> OpenInterest:
-        rows = self._read("reading open interest", lambda c: c.execute(
-            "SELECT time, usd FROM open_interest WHERE exchange=? AND symbol=? AND period=? AND time >= ? "
-            "AND time < ? ORDER BY time",
-            (exchange, symbol, period, -(2**62) if start is None else start, 2**62 if end is None else end),
-        ).fetchall())  # fmt: skip
-        return open_interest_from_rows(rows)
-
     # -- liquidations ------------------------------------------------------------------------------------
     def put_liquidations(self, records: Sequence[LiquidationRecord]) -> int:
         """Insert records; ones already stored (same exchange, symbol, time, side, price, quantity) are ignored.
@@ -820,73 +588,10 @@ class Cache:
 
         return self._write("storing liquidations", insert)
 
-    def get_liquidations(
-        self,
-        exchange: str | None = None,
-        symbol: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-    ) -> Liquidations:
-        return liquidations_from_rows(self.liquidation_rows(exchange, symbol, start, end))
-
-    def liquidation_rows(
-        self,
-        exchange: str | None = None,
-        symbol: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-    ) -> list[tuple[str, str, int, int, float, float, float, float | None, str | None]]:
-        """Raw rows (exchange, symbol, time, side, price, quantity, usd, order_price, raw_side) by time."""
-        where = ["time >= ?", "time < ?"]
-        args: list[object] = [-(2**62) if start is None else start, 2**62 if end is None else end]
-        if exchange is not None:
-            where.append("exchange = ?")
-            args.append(exchange)
-        if symbol is not None:
-            where.append("symbol = ?")
-            args.append(symbol)
-        return self._read("reading liquidations", lambda c: c.execute(
-            "SELECT exchange, symbol, time, side, price, quantity, usd, order_price, raw_side FROM liquidations "
-            f"WHERE {' AND '.join(where)} ORDER BY time, exchange, symbol, side, price, quantity",
-            args,
-        ).fetchall())  # fmt: skip
-
-    def count(self, table: str) -> int:
-        if table not in TABLE_NAMES:
-            raise ValueError(table)
-        return int(
-            self._read(
-                f"counting {table}", lambda c: c.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-            )
-        )
-
-    def table_rows(self, table: str, batch: int = 20_000) -> Iterator[list[tuple[object, ...]]]:
-        """Every row of a table in its stored column order (``TABLES``), in primary-key order, in batches."""
-        spec = _table(table)
-        names = ", ".join(c.name for c in spec.columns)
-        key = ", ".join(c.name for c in spec.columns[: _KEY_WIDTH[table]])
-        after: tuple[object, ...] | None = None
-        width = _KEY_WIDTH[table]
-        while True:
-            args: tuple[object, ...]
-            if after is None:
-                sql, args = f"SELECT {names} FROM {table} ORDER BY {key} LIMIT ?", (batch,)
-            else:
-                marks = ", ".join("?" * width)
-                sql = f"SELECT {names} FROM {table} WHERE ({key}) > ({marks}) ORDER BY {key} LIMIT ?"
-                args = (*after, batch)
-            rows: list[Any] = self._read(f"reading {table}", _fetch_all(sql, args))
-            if not rows:
-                return
-            yield [tuple(r) for r in rows]
-            if len(rows) < batch:
-                return
-            after = tuple(rows[-1][:width])
-
     def insert_rows(self, table: str, rows: Sequence[tuple[object, ...]]) -> int:
         """Insert whole rows (``table_rows``' columns); rows whose key is stored already are left as stored.
         Coverage rows are merged into the stored ranges. Returns how many rows were new."""
-        spec = _table(table)
+        spec = table_spec(table)
         if not rows:
             return 0
         if table == "coverage":

@@ -25,24 +25,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from liqdesk.feeds.store_tables import TABLE_NAMES, CoverageStore
 from liqdesk.feeds.store_url import StoreUrl, parse_store_url, strip_password
 
 if TYPE_CHECKING:
     from liqdesk.core.series import Candles, Liquidations, OpenInterest
-    from liqdesk.feeds.cache import CacheError, Range, SalvageReport
+    from liqdesk.feeds.cache import CacheError, SalvageReport
     from liqdesk.feeds.positions_store import AccountKeys, PositionsStore
+    from liqdesk.feeds.store_tables import LiquidationRow
     from liqdesk.feeds.venues.base import LiquidationRecord
 
 ENV_VAR = "LIQDESK_STORE"
 CONFIG_KEY = "store"  # in config.json
-LiquidationRow = tuple[str, str, int, int, float, float, float, float | None, str | None]
-
 # The tables a store holds, in the order a copy moves them (the tape first: it cannot be fetched again).
-MARKET_TABLES = ("liquidations", "candles", "open_interest", "coverage")
+MARKET_TABLES = TABLE_NAMES
 
 
-class MarketStore(Protocol):
-    """Candles, open interest, the liquidation tape and coverage, in SQLite or PostgreSQL."""
+class MarketStore(CoverageStore, Protocol):
+    """Candles, open interest, the liquidation tape and coverage (``CoverageStore``: the fetched ranges and the
+    gaps), in SQLite or PostgreSQL."""
 
     write_error: CacheError | None  # why a store opened for writing can only be read now (None: it can write)
     damaged: str | None  # set when reads come from a damaged file's readable rows (SQLite)
@@ -71,15 +72,6 @@ class MarketStore(Protocol):
     def close(self) -> None: ...
     def __enter__(self) -> MarketStore: ...
     def __exit__(self, *exc: object) -> None: ...
-
-    # coverage and gaps
-    def covered(self, kind: str, exchange: str, symbol: str, timeframe: str) -> list[Range]: ...
-    def missing(
-        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
-    ) -> list[Range]: ...
-    def add_coverage(
-        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
-    ) -> None: ...
 
     # candles
     def put_candles(self, exchange: str, symbol: str, timeframe: str, candles: Candles) -> int: ...

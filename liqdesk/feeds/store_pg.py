@@ -33,17 +33,15 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
-from liqdesk.core.series import Candles, Liquidations, OpenInterest
 from liqdesk.feeds.cache import (
     BUSY_TIMEOUT_S,
-    TABLES,
     CacheCorrupt,
     CacheError,
     CacheForeign,
@@ -51,17 +49,16 @@ from liqdesk.feeds.cache import (
     CacheIOError,
     CacheLocked,
     CacheUnreachable,
-    Range,
     SalvageReport,
-    candle_rows,
-    candles_from_rows,
-    liquidation_rows_of,
-    liquidations_from_rows,
-    merge_coverage_rows,
-    open_interest_from_rows,
-    subtract_ranges,
 )
 from liqdesk.feeds.paths import data_dir
+from liqdesk.feeds.store_tables import (
+    SqlStore,
+    key_columns,
+    liquidation_rows_of,
+    merge_coverage_rows,
+    table_spec,
+)
 from liqdesk.feeds.venues.base import LiquidationRecord
 
 if TYPE_CHECKING:
@@ -83,7 +80,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_version (
     component TEXT PRIMARY KEY, version INTEGER NOT NULL, migrated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 
-# component "market": the cache's tables (the column order is the SQLite one: ``TABLES``)
+# component "market": the market tables (the column order is ``store_tables.TABLES``, the same in SQLite)
 MIGRATIONS: dict[int, str] = {
     1: f"""
 CREATE TABLE IF NOT EXISTS {SCHEMA}.candles (
@@ -112,13 +109,6 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.coverage (
 );
 """
 }
-_KEYS = {
-    "liquidations": ("exchange", "symbol", "time", "side", "price", "quantity"),
-    "candles": ("exchange", "symbol", "timeframe", "open_time"),
-    "open_interest": ("exchange", "symbol", "period", "time"),
-    "coverage": ("kind", "exchange", "symbol", "timeframe", "start_ms"),
-}
-_LOW, _HIGH = -(2**62), 2**62
 
 
 # -- connecting and errors ---------------------------------------------------------------------------------------
@@ -347,12 +337,14 @@ class PgSession:
 
 
 # -- the store -----------------------------------------------------------------------------------------------
-class PgStore:
+class PgStore(SqlStore):
     """The PostgreSQL implementation of ``liqdesk.feeds.store.MarketStore``. Opening connects and creates or
     migrates the schema (``read_only``: only checks it; nothing stored yet reads as empty). A server that cannot be
     reached at open raises ``CacheUnreachable``, unless ``fallback_read_only``: then the store opens disconnected
     (``write_error`` says why) and every call tries again (at most every few seconds)."""
 
+    MARK: ClassVar[str] = "%s"
+    PREFIX: ClassVar[str] = f"{SCHEMA}."
     damaged: str | None = None
     salvage: SalvageReport | None = None
     moved_aside: Path | None = None
@@ -416,12 +408,6 @@ class PgStore:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self) -> PgStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- running statements ------------------------------------------------------------------------------------
     def _read(self, doing: str, fn: Callable[[psycopg.Connection[Any]], T], empty: T) -> T:
         def guarded(conn: psycopg.Connection[Any]) -> T:
@@ -432,6 +418,12 @@ class PgStore:
             return fn(conn)
 
         return self._session.run(doing, guarded)
+
+    def _select(self, doing: str, sql: str, args: Sequence[object]) -> list[Any]:
+        return self._read(doing, lambda c: c.execute(sql, args).fetchall(), [])
+
+    def _execute_many(self, doing: str, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        self._write(doing, lambda c: c.cursor().executemany(sql, rows))
 
     def _write(self, doing: str, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
         if not self._want_write:
@@ -445,20 +437,6 @@ class PgStore:
         return result
 
     # -- coverage ------------------------------------------------------------------------------------------------
-    def covered(self, kind: str, exchange: str, symbol: str, timeframe: str) -> list[Range]:
-        rows: list[Any] = self._read("reading fetched ranges", lambda c: c.execute(
-            f"SELECT start_ms, end_ms FROM {SCHEMA}.coverage WHERE kind=%s AND exchange=%s AND symbol=%s "
-            "AND timeframe=%s ORDER BY start_ms",
-            (kind, exchange, symbol, timeframe),
-        ).fetchall(), [])  # fmt: skip
-        return [(int(s), int(e)) for s, e in rows]
-
-    def missing(
-        self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
-    ) -> list[Range]:
-        """Gap detection: the parts of [start, end) never fetched for this series."""
-        return subtract_ranges(start, end, self.covered(kind, exchange, symbol, timeframe))
-
     def add_coverage(
         self, kind: str, exchange: str, symbol: str, timeframe: str, start: int, end: int
     ) -> None:
@@ -487,77 +465,6 @@ class PgStore:
 
         self._write("recording a fetched range", merge)
 
-    # -- candles -------------------------------------------------------------------------------------------------
-    def put_candles(self, exchange: str, symbol: str, timeframe: str, candles: Candles) -> int:
-        """Upsert bars (a re-received bar replaces the stored one; stored optional columns are kept when the new
-        bar lacks them). Returns the number of rows written."""
-        if len(candles) == 0:
-            return 0
-        rows = candle_rows(exchange, symbol, timeframe, candles)
-        sql = (
-            f"INSERT INTO {SCHEMA}.candles AS c VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-            "ON CONFLICT (exchange, symbol, timeframe, open_time) DO UPDATE SET "
-            "open=excluded.open, high=excluded.high, low=excluded.low, close=excluded.close, "
-            "volume=excluded.volume, quote_volume=coalesce(excluded.quote_volume, c.quote_volume), "
-            "taker_buy_volume=coalesce(excluded.taker_buy_volume, c.taker_buy_volume), "
-            "mark_high=coalesce(excluded.mark_high, c.mark_high), mark_low=coalesce(excluded.mark_low, c.mark_low)"
-        )
-        self._write("storing candles", lambda c: c.cursor().executemany(sql, rows))
-        return len(rows)
-
-    def put_mark(
-        self, exchange: str, symbol: str, timeframe: str, open_time: Any, high: Any, low: Any
-    ) -> None:
-        rows = [
-            (float(h), float(lo), exchange, symbol, timeframe, int(t))
-            for t, h, lo in zip(open_time, high, low, strict=True)
-        ]
-        self._write("storing mark-price wicks", lambda c: c.cursor().executemany(
-            f"UPDATE {SCHEMA}.candles SET mark_high=%s, mark_low=%s "
-            "WHERE exchange=%s AND symbol=%s AND timeframe=%s AND open_time=%s",
-            rows,
-        ))  # fmt: skip
-
-    def get_candles(
-        self, exchange: str, symbol: str, timeframe: str, start: int | None = None, end: int | None = None
-    ) -> Candles:
-        rows: list[Any] = self._read("reading candles", lambda c: c.execute(
-            "SELECT open_time, open, high, low, close, volume, quote_volume, taker_buy_volume, mark_high, mark_low "
-            f"FROM {SCHEMA}.candles WHERE exchange=%s AND symbol=%s AND timeframe=%s AND open_time >= %s "
-            "AND open_time < %s ORDER BY open_time",
-            (exchange, symbol, timeframe, _LOW if start is None else start, _HIGH if end is None else end),
-        ).fetchall(), [])  # fmt: skip
-        return candles_from_rows(rows, timeframe)
-
-    def last_candle_time(self, exchange: str, symbol: str, timeframe: str) -> int | None:
-        row: Any = self._read("reading candles", lambda c: c.execute(
-            f"SELECT max(open_time) FROM {SCHEMA}.candles WHERE exchange=%s AND symbol=%s AND timeframe=%s",
-            (exchange, symbol, timeframe),
-        ).fetchone(), None)  # fmt: skip
-        return None if row is None or row[0] is None else int(row[0])
-
-    # -- open interest -------------------------------------------------------------------------------------------
-    def put_open_interest(self, exchange: str, symbol: str, period: str, oi: OpenInterest) -> int:
-        rows = [(exchange, symbol, period, int(t), float(u)) for t, u in zip(oi.time, oi.usd, strict=True)]
-        if not rows:
-            return 0
-        self._write("storing open interest", lambda c: c.cursor().executemany(
-            f"INSERT INTO {SCHEMA}.open_interest VALUES (%s,%s,%s,%s,%s) "
-            "ON CONFLICT (exchange, symbol, period, time) DO UPDATE SET usd=excluded.usd",
-            rows,
-        ))  # fmt: skip
-        return len(rows)
-
-    def get_open_interest(
-        self, exchange: str, symbol: str, period: str, start: int | None = None, end: int | None = None
-    ) -> OpenInterest:
-        rows: list[Any] = self._read("reading open interest", lambda c: c.execute(
-            f"SELECT time, usd FROM {SCHEMA}.open_interest WHERE exchange=%s AND symbol=%s AND period=%s "
-            "AND time >= %s AND time < %s ORDER BY time",
-            (exchange, symbol, period, _LOW if start is None else start, _HIGH if end is None else end),
-        ).fetchall(), [])  # fmt: skip
-        return open_interest_from_rows(rows)
-
     # -- liquidations ------------------------------------------------------------------------------------------
     def put_liquidations(self, records: Sequence[LiquidationRecord]) -> int:
         """Insert records; ones already stored (same exchange, symbol, time, side, price, quantity) are ignored.
@@ -576,82 +483,17 @@ class PgStore:
 
         return self._write("storing liquidations", insert)
 
-    def get_liquidations(
-        self,
-        exchange: str | None = None,
-        symbol: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-    ) -> Liquidations:
-        return liquidations_from_rows(self.liquidation_rows(exchange, symbol, start, end))
-
-    def liquidation_rows(
-        self,
-        exchange: str | None = None,
-        symbol: str | None = None,
-        start: int | None = None,
-        end: int | None = None,
-    ) -> list[tuple[str, str, int, int, float, float, float, float | None, str | None]]:
-        """Raw rows (exchange, symbol, time, side, price, quantity, usd, order_price, raw_side) by time."""
-        where = ["time >= %s", "time < %s"]
-        args: list[object] = [_LOW if start is None else start, _HIGH if end is None else end]
-        if exchange is not None:
-            where.append("exchange = %s")
-            args.append(exchange)
-        if symbol is not None:
-            where.append("symbol = %s")
-            args.append(symbol)
-        rows: list[Any] = self._read("reading liquidations", lambda c: c.execute(
-            "SELECT exchange, symbol, time, side, price, quantity, usd, order_price, raw_side "
-            f"FROM {SCHEMA}.liquidations WHERE {' AND '.join(where)} "
-            "ORDER BY time, exchange, symbol, side, price, quantity",
-            args,
-        ).fetchall(), [])  # fmt: skip
-        return [tuple(r) for r in rows]  # type: ignore[misc]
-
-    # -- whole tables --------------------------------------------------------------------------------------------
-    def count(self, table: str) -> int:
-        if table not in _KEYS:
-            raise ValueError(table)
-        rows: list[Any] = self._read(
-            f"counting {table}", _fetch_all(f"SELECT count(*) FROM {SCHEMA}.{table}", ()), []
-        )
-        return int(rows[0][0]) if rows else 0
-
-    def table_rows(self, table: str, batch: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
-        """Every row of a table in the SQLite column order, in primary-key order, in batches."""
-        names = ", ".join(c.name for c in _table_spec(table).columns)
-        key = ", ".join(_KEYS[table])
-        width = len(_KEYS[table])
-        after: tuple[Any, ...] | None = None
-        while True:
-            args: tuple[Any, ...]
-            if after is None:
-                sql, args = f"SELECT {names} FROM {SCHEMA}.{table} ORDER BY {key} LIMIT %s", (batch,)
-            else:
-                marks = ", ".join(["%s"] * width)
-                sql = (
-                    f"SELECT {names} FROM {SCHEMA}.{table} WHERE ({key}) > ({marks}) ORDER BY {key} LIMIT %s"
-                )
-                args = (*after, batch)
-            rows: list[Any] = self._read(f"reading {table}", _fetch_all(sql, args), [])
-            if not rows:
-                return
-            yield [tuple(r) for r in rows]
-            if len(rows) < batch:
-                return
-            after = tuple(rows[-1][:width])
-
     def insert_rows(self, table: str, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert whole rows; rows whose key is stored already are left as stored; coverage is merged. Returns
         how many rows were new."""
-        spec = _table_spec(table)
+        spec = table_spec(table)
         if not rows:
             return 0
         if table == "coverage":
             return merge_coverage_rows(self, rows)
         marks = ", ".join(["%s"] * len(spec.columns))
-        ordered = sorted(rows, key=lambda r: tuple(r[: len(_KEYS[table])]))
+        width = len(key_columns(table))
+        ordered = sorted(rows, key=lambda r: tuple(r[:width]))
 
         def insert(conn: psycopg.Connection[Any]) -> int:
             cur = conn.cursor()
@@ -659,14 +501,3 @@ class PgStore:
             return max(cur.rowcount, 0)
 
         return self._write(f"storing {table}", insert)
-
-
-def _fetch_all(sql: str, args: Sequence[Any]) -> Callable[[psycopg.Connection[Any]], list[Any]]:
-    return lambda conn: conn.execute(sql, args).fetchall()
-
-
-def _table_spec(name: str) -> Any:
-    for t in TABLES:
-        if t.name == name:
-            return t
-    raise ValueError(f"no table {name!r}")

@@ -87,14 +87,20 @@ class ReadReport:
         """Every rejected or dropped row as 'file:line: reason', in file order."""
         return [p.format(self.path) for p in self.problems()]
 
-    def summary(self, limit: int = 5) -> str:
-        parts = []
+    def _counts(self, num: str = "") -> list[str]:
+        """How many rows were rejected, dropped as duplicates and replaced, in words (``num``: the format of a
+        number, e.g. "," for thousands separators); empty when none were."""
+        out = []
         if self.rejected:
-            parts.append(f"{len(self.rejected)} of {self.rows} rows rejected")
+            out.append(f"{len(self.rejected):{num}} of {self.rows:{num}} rows rejected")
         if self.duplicates:
-            parts.append(f"{self.duplicates} duplicate rows dropped")
+            out.append(f"{self.duplicates:{num}} duplicate rows dropped")
         if self.conflicts:
-            parts.append(f"{self.conflicts} rows replaced by a later line with the same time")
+            out.append(f"{self.conflicts:{num}} rows replaced by a later line with the same time")
+        return out
+
+    def summary(self, limit: int = 5) -> str:
+        parts = self._counts()
         if not parts:
             parts.append(f"{self.kept} rows read")
         text = f"{self.path}: " + ", ".join(parts)
@@ -113,13 +119,7 @@ class ReadReport:
         out = [("warning", m) for m in self.messages()[:limit]]
         problems = self.problems()
         if problems:
-            counts = []
-            if self.rejected:
-                counts.append(f"{len(self.rejected):,} of {self.rows:,} rows rejected")
-            if self.duplicates:
-                counts.append(f"{self.duplicates:,} duplicate rows dropped")
-            if self.conflicts:
-                counts.append(f"{self.conflicts:,} rows replaced by a later line with the same time")
+            counts = self._counts(",")
             hidden = len(problems) - limit
             tail = f" ({hidden:,} not shown)" if hidden > 0 else ""
             out.append(("warning", f"{self.path}: {', '.join(counts)}{tail}; {self.kept:,} kept"))
@@ -172,8 +172,8 @@ def _cell(v: object) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def parse_floats(values: Sequence[object], column: str, check: RowChecker) -> np.ndarray:
-    """Numbers of one column; unparsable cells are flagged and become NaN."""
+def _to_floats(values: Sequence[object], on_bad: Callable[[int, object], None] | None = None) -> np.ndarray:
+    """Numbers of one column, NaN where a cell does not parse (``on_bad(index, cell)`` is told of each)."""
     try:
         # numpy parses str cells itself: one C loop instead of float() per cell
         return np.array(values, dtype=np.float64)
@@ -185,21 +185,19 @@ def parse_floats(values: Sequence[object], column: str, check: RowChecker) -> np
             out[i] = float(v)  # type: ignore[arg-type]
         except (ValueError, TypeError):
             out[i] = np.nan
-            check.flag_one(i, f"{column} is not a number: {_cell(v)}")
+            if on_bad is not None:
+                on_bad(i, v)
     return out
+
+
+def parse_floats(values: Sequence[object], column: str, check: RowChecker) -> np.ndarray:
+    """Numbers of one column; unparsable cells are flagged and become NaN."""
+    return _to_floats(values, lambda i, v: check.flag_one(i, f"{column} is not a number: {_cell(v)}"))
 
 
 def parse_optional_floats(values: Sequence[object]) -> np.ndarray:
     """An optional column: anything unparsable, negative or empty is unknown (NaN), not an error."""
-    try:
-        out = np.array(values, dtype=np.float64)
-    except (ValueError, TypeError):
-        out = np.empty(len(values), dtype=np.float64)
-        for i, v in enumerate(values):
-            try:
-                out[i] = float(v)  # type: ignore[arg-type]
-            except (ValueError, TypeError):
-                out[i] = np.nan
+    out = _to_floats(values)
     out[~np.isfinite(out) | (out < 0)] = np.nan
     return out
 

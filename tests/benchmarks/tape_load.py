@@ -180,19 +180,6 @@ class Load:
     def _log_candle_requests(self, venue: str, f: Any) -> None:
         """Wrap the fake's request gate so that every candle request is logged with its answer's status."""
         paths = set(KLINE_PATHS[venue])
-        if venue == "binanceusdm":
-            inner_b = f._gate
-
-            async def gate_b(request: Any) -> Any:
-                r = await inner_b(request)
-                if request.path in paths:
-                    self.requests.append(
-                        (time.monotonic(), venue, dict(request.query), 200 if r is None else r.status)
-                    )
-                return r
-
-            f._gate = gate_b
-            return
         inner = f.gate
 
         async def gate(key: str, params: dict[str, Any]) -> Any:

@@ -40,15 +40,14 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from .venue_base import FakeVenue, Fault, WsConn
+from .loopback import Fault, WsConn
+from .venue_base import FakeVenue
 from .venue_data import (
-    Bars,
     RecordedLiquidation,
     bar_values,
     binance_klines_2025,
     binance_open_interest_5m,
-    coin_scale,
-    scaled_bars,
+    snapshots_known,
 )
 
 OI_INTERVALS = {"5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000, "4h": 14_400_000,
@@ -103,17 +102,12 @@ class FakeBybit(FakeVenue):
         self.oi_time = oi.time + self.time_shift_ms
         self.oi_base = oi.base
         self._conn_ids = 0
-        self.coin_bars: dict[str, Bars] = {self.symbol: self.bars}
+        self.serve_markets(self.symbol, [(f"{coin.upper()}USDT", coin) for coin in coins])
         self.instruments = list(INSTRUMENTS)
         for coin in coins:
             sym = f"{coin.upper()}USDT"
-            if sym not in self.coin_bars:
-                self.coin_bars[sym] = scaled_bars(self.bars, coin_scale(coin))
             if sym not in {i["symbol"] for i in self.instruments}:
                 self.instruments.append(_instrument(sym, coin.upper(), "USDT", "0.0001", "0.001", "50.00"))
-
-    def market_ids(self) -> list[str]:
-        return list(self.coin_bars)
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing bybit (REST and websocket) at this server."""
@@ -254,16 +248,11 @@ class FakeBybit(FakeVenue):
         rows: list[dict[str, str]] = []
         cursor = ""
         if symbol in self.coin_bars:
-            step = OI_INTERVALS[interval]
             t = self.oi_time
-            mask = (t <= self.now_ms) & (t % step == 0)
-            if start is not None:
-                mask &= t >= start
-            if end is not None:
-                mask &= t <= end
+            idx = snapshots_known(t, self.now_ms, OI_INTERVALS[interval], start, end)
             if below is not None:
-                mask &= t < below
-            idx = np.flatnonzero(mask)[::-1]  # newest first
+                idx = idx[t[idx] < below]
+            idx = idx[::-1]  # newest first
             page, rest = idx[:limit], idx[limit:]
             rows = [{"openInterest": self.oi_base[i], "timestamp": str(int(t[i]))} for i in page]
             if len(rest):

@@ -51,14 +51,12 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from .venue_base import FakeVenue, Fault, WsConn
+from .loopback import Fault, WsConn
+from .venue_base import FakeVenue
 from .venue_data import (
-    Bars,
     bar_values,
     binance_year_1h,
-    coin_scale,
     hyperliquid_open_interest_1h,
-    scaled_bars,
 )
 
 CANDLE_DEPTH = 5000
@@ -132,10 +130,7 @@ class FakeHyperliquid(FakeVenue):
         super().__init__(
             binance_year_1h(), live_index=live_index, ping_interval=ping_interval, wall_clock=wall_clock
         )
-        self.coin_bars: dict[str, Bars] = {self.coin: self.bars}
-        for c in coins:
-            if c.upper() not in self.coin_bars:
-                self.coin_bars[c.upper()] = scaled_bars(self.bars, coin_scale(c))
+        self.serve_markets(self.coin, [(c.upper(), c) for c in coins])
         listed = {u[0] for u in UNIVERSE}
         self.universe = list(UNIVERSE) + [(c, 2, 20, None, False) for c in self.coin_bars if c not in listed]
         oi_time, self.oi_usd = hyperliquid_open_interest_1h()
@@ -164,9 +159,6 @@ class FakeHyperliquid(FakeVenue):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/info", self._info)
-
-    def market_ids(self) -> list[str]:
-        return list(self.coin_bars)
 
     # -- the market now ------------------------------------------------------------------------------------------
     def mark_price(self, coin: str = "BTC") -> float:

@@ -43,16 +43,16 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from .venue_base import FakeVenue, Fault, WsConn
+from .loopback import Fault, WsConn
+from .venue_base import FakeVenue
 from .venue_data import (
-    Bars,
     RecordedLiquidation,
     bar_values,
     binance_klines_2025,
     binance_open_interest_5m,
     coin_scale,
     scale_text,
-    scaled_bars,
+    snapshots_known,
 )
 
 LIVE_DEPTH = 1440  # bars (market/candles) and entries (trading statistics) the venue keeps
@@ -112,17 +112,12 @@ class FakeOkx(FakeVenue):
         self.oi_base = oi.base
         self.oi_usd = oi.usd
         self._conn_ids = 0
-        self.coin_bars: dict[str, Bars] = {self.inst_id: self.bars}
+        self.serve_markets(self.inst_id, [(f"{coin.upper()}-USDT-SWAP", coin) for coin in coins])
         self.instruments = list(INSTRUMENTS)
         for coin in coins:
             inst = f"{coin.upper()}-USDT-SWAP"
-            if inst not in self.coin_bars:
-                self.coin_bars[inst] = scaled_bars(self.bars, coin_scale(coin))
             if inst not in {i["instId"] for i in self.instruments}:
                 self.instruments.append(_swap(inst, "USDT", "0.01", coin.upper(), "0.0001", "0.01", "50"))
-
-    def market_ids(self) -> list[str]:
-        return list(self.coin_bars)
 
     def ct_val(self, inst_id: str) -> float:
         """The contract size of an instrument, in coins."""
@@ -152,9 +147,7 @@ class FakeOkx(FakeVenue):
         return [(int(t[i]), float(self.oi_usd[i])) for i in idx if start <= t[i] < end]
 
     def _oi_available(self, period: str) -> np.ndarray:
-        t = self.oi_time
-        idx = np.flatnonzero((t <= self.now_ms) & (t % OI_PERIODS[period] == 0))
-        return idx[-LIVE_DEPTH:]
+        return snapshots_known(self.oi_time, self.now_ms, OI_PERIODS[period])[-LIVE_DEPTH:]
 
     def taker_available(self) -> tuple[int, int]:
         """Indices [lo, hi) of the bars whose taker volume the venue serves (closed, latest 1,440)."""

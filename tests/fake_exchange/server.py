@@ -17,19 +17,18 @@ frames), and pushing duplicates or old revisions is just calling ``push_*`` agai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from . import data as fdata
-from .venue_data import coin_scale, scale_text
+from .clock import BarClock
+from .loopback import Fault, LoopbackServer, WsConn
+from .venue_data import coin_scale, scale_text, snapshots_known
 
 INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
                 "2h": 7_200_000, "4h": 14_400_000, "1d": 86_400_000}  # fmt: skip
@@ -77,25 +76,11 @@ def _symbol_info(symbol: str, base: str, tick: str, step: str) -> dict[str, Any]
     }  # fmt: skip
 
 
-@dataclass
-class _Fault:
-    status: int
-    body: dict[str, Any]
-    retry_after: int | None
-
-
-@dataclass
-class _Conn:
-    ws: web.WebSocketResponse
-    path: str
-    streams: set[str] = field(default_factory=set)
-    silent: bool = False  # a black hole: stays open, sends nothing (not even pings)
-
-
-class FakeBinance:
+class FakeBinance(LoopbackServer, BarClock):
     """Start with ``await server.start()``; stop with ``await server.close()``."""
 
     symbol = "BTCUSDT"
+    ws_paths = ("/ws", "/ws/{n}", "/market/ws", "/market/ws/{n}", "/public/ws", "/public/ws/{n}")
 
     def __init__(
         self,
@@ -116,6 +101,7 @@ class FakeBinance:
         klines (BTC's bars, prices scaled: venue_data.coin_scale), open interest and liquidation streams;
         ``wall_clock``: every series moves by whole bars so that the live bar is the real current one (for clients
         that read the system clock, such as `liqdesk record`; values untouched)."""
+        super().__init__(ping_interval=ping_interval)
         k = klines if klines is not None else fdata.klines_1h()
         live = len(k.open_time) - 48 if live_index is None else live_index
         shift = 0
@@ -135,62 +121,18 @@ class FakeBinance:
         # by default the last 48 bars are "future": they are pushed live by advance()
         self.live_index = len(k.open_time) - 48 if live_index is None else live_index
         self.now_ms = int(k.open_time[self.live_index]) + self.interval_ms // 2
-        self.ping_interval = ping_interval
-        self.requests: Counter[str] = Counter()
-        self.request_log: list[tuple[str, dict[str, str]]] = []
-        self.sent: Counter[str] = Counter()  # ws messages pushed, per stream
-        self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
-        self._delays: dict[str, deque[float]] = defaultdict(deque)
-        self._conns: list[_Conn] = []
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._ping_task: asyncio.Task[None] | None = None
-        self.port = 0
         self.subscribed = asyncio.Event()
         self.scales: dict[str, float] = {self.symbol: 1.0}  # venue id → price factor of its bars
         for coin in coins:
             self.scales.setdefault(f"{coin.upper()}USDT", coin_scale(coin))
 
-    # -- lifecycle -----------------------------------------------------------------------------------------
-    async def start(self) -> FakeBinance:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
         app.router.add_get("/fapi/v1/time", self._time)
         app.router.add_get("/fapi/v1/ping", self._ping)
         app.router.add_get("/fapi/v1/klines", self._klines)
         app.router.add_get("/fapi/v1/markPriceKlines", self._mark_klines)
         app.router.add_get("/futures/data/openInterestHist", self._oi_hist)
-        for p in ("/ws", "/ws/{n}", "/market/ws", "/market/ws/{n}", "/public/ws", "/public/ws/{n}"):
-            app.router.add_get(p, self._ws)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await self._site.start()
-        server = self._site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        if self.ping_interval:
-            self._ping_task = asyncio.ensure_future(self._ping_loop())
-        return self
-
-    async def close(self) -> None:
-        if self._ping_task:
-            self._ping_task.cancel()
-            await asyncio.gather(self._ping_task, return_exceptions=True)
-        for c in list(self._conns):
-            await c.ws.close()
-        if self._runner:
-            await self._runner.cleanup()
-
-    async def __aenter__(self) -> FakeBinance:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def ccxt_options(self) -> dict[str, Any]:
         """ccxt constructor options pointing binanceusdm at this server."""
@@ -201,7 +143,7 @@ class FakeBinance:
                     "fapiPublic": f"{h}/fapi/v1", "fapiPublicV2": f"{h}/fapi/v2", "fapiPublicV3": f"{h}/fapi/v3",
                     "fapiPrivate": f"{h}/fapi/v1", "fapiPrivateV2": f"{h}/fapi/v2",
                     "fapiPrivateV3": f"{h}/fapi/v3", "fapiData": f"{h}/futures/data",
-                    "ws": {"linear": f"ws://127.0.0.1:{self.port}/ws"},
+                    "ws": {"linear": f"{self.ws_url}/ws"},
                 }
             },
             "timeout": 5000,
@@ -209,36 +151,16 @@ class FakeBinance:
         }  # fmt: skip
 
     # -- the served series (what a client should end up with) -----------------------------------------------
-    def closed_count(self) -> int:
-        return int(np.searchsorted(self.klines.open_time, self.now_ms - self.interval_ms, "right"))
+    def bar_open_times(self) -> np.ndarray:
+        return self.klines.open_time
 
     def served_klines(self, start: int, end: int, symbol: str | None = None) -> list[list[Any]]:
         """Closed 1h klines with start <= open_time < end, as Binance rows (of ``symbol``, a venue id)."""
-        n = self.closed_count()
-        lo = int(np.searchsorted(self.klines.open_time, start, "left"))
-        hi = min(n, int(np.searchsorted(self.klines.open_time, end, "left")))
-        return [self._kline_row(i, final=True, symbol=symbol) for i in range(lo, hi)]
+        return [self._kline_row(i, final=True, symbol=symbol) for i in self.closed_range(start, end)]
 
     def market_ids(self) -> list[str]:
         """The venue ids of every market served with klines (BTCUSDT first)."""
         return list(self.scales)
-
-    async def advance_all(self, bars: int = 1, *, revisions: int = 1) -> None:
-        """``advance`` for every market served with klines."""
-        for _ in range(bars):
-            i = self.closed_count()
-            if i >= len(self.klines.open_time):
-                return
-            self.now_ms = int(self.klines.open_time[i]) + self.interval_ms
-            for sym in self.scales:
-                await self.push_kline(i, final=True, symbol=sym)
-            if i + 1 < len(self.klines.open_time):
-                self.now_ms = int(self.klines.open_time[i + 1]) + self.interval_ms // 2
-                for r in range(revisions):
-                    for sym in self.scales:
-                        await self.push_kline(
-                            i + 1, final=False, fraction=(r + 1) / (revisions + 1), symbol=sym
-                        )
 
     def served_oi(self, start: int, end: int) -> list[tuple[int, float]]:
         mask = (self.oi_time >= start) & (self.oi_time < end) & (self.oi_time <= self.now_ms)
@@ -253,53 +175,15 @@ class FakeBinance:
             418: {"code": -1003, "msg": "Way too many requests; IP(127.0.0.1) banned until 1700000000000. Please "
                   "use the websocket for live updates to avoid bans."},
         }.get(status, {"code": -1000, "msg": "An unknown error occured while processing the request."})  # fmt: skip
-        for _ in range(count):
-            self._faults[path].append(_Fault(status, body, retry_after))
-
-    def delay_next(self, path: str, seconds: float, count: int = 1) -> None:
-        for _ in range(count):
-            self._delays[path].append(seconds)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        self.add_faults(path, Fault(status, json.dumps(body), headers=headers), count)
 
     async def drop_websockets(self) -> int:
-        """Abruptly drop every websocket connection (no close frame). Returns how many were dropped."""
-        n = 0
-        for c in list(self._conns):
-            transport = c.ws._req.transport if c.ws._req is not None else None  # noqa: SLF001
-            if transport is not None:
-                transport.abort()
-                n += 1
-        self._conns.clear()
+        n = await super().drop_websockets()
         self.subscribed.clear()
         return n
 
-    def silence_websockets(self) -> int:
-        """Every current websocket connection goes silent (open, but no data, pings or pongs): the failure
-        mode of a hung connection. New connections work."""
-        n = 0
-        for c in self._conns:
-            c.silent = True
-            n += 1
-        return n
-
-    async def send_raw(self, stream: str, text: str) -> int:
-        """Send a raw text frame (malformed or truncated JSON) to the subscribers of ``stream``."""
-        return await self._broadcast(stream, text)
-
     # -- live data ------------------------------------------------------------------------------------------
-    async def advance(self, bars: int = 1, *, revisions: int = 1) -> None:
-        """Close the live bar (final kline, x=true), move the clock one bar, push ``revisions`` partial
-        revisions of the new live bar. Repeated ``bars`` times."""
-        for _ in range(bars):
-            i = self.closed_count()
-            if i >= len(self.klines.open_time):
-                return
-            self.now_ms = int(self.klines.open_time[i]) + self.interval_ms
-            await self.push_kline(i, final=True)
-            if i + 1 < len(self.klines.open_time):
-                self.now_ms = int(self.klines.open_time[i + 1]) + self.interval_ms // 2
-                for r in range(revisions):
-                    await self.push_kline(i + 1, final=False, fraction=(r + 1) / (revisions + 1))
-
     async def replay(
         self,
         bars: int,
@@ -343,6 +227,11 @@ class FakeBinance:
                 on_bar(i)
         return closed
 
+    async def push_bar(
+        self, index: int, *, final: bool, fraction: float = 0.5, market: str | None = None
+    ) -> int:
+        return await self.push_kline(index, final=final, fraction=fraction, symbol=market)
+
     async def push_kline(
         self, index: int, *, final: bool, fraction: float = 0.5, symbol: str | None = None
     ) -> int:
@@ -354,14 +243,14 @@ class FakeBinance:
                   "L": 100 * index + k[8], "o": k[1], "c": k[4], "h": k[2], "l": k[3], "v": k[5], "n": k[8],
                   "x": final, "q": k[7], "V": k[9], "Q": k[10], "B": "0"},
         }  # fmt: skip
-        return await self._broadcast(f"{sym.lower()}@kline_{self.interval}", json.dumps(msg))
+        return await self.broadcast(f"{sym.lower()}@kline_{self.interval}", json.dumps(msg))
 
     async def push_liquidation(self, event: dict[str, Any]) -> int:
         """Send a forceOrder event to its symbol stream and to ``!forceOrder@arr``."""
         text = json.dumps(event)
         sym = str(event.get("o", {}).get("s", "")).lower()
-        n = await self._broadcast(f"{sym}@forceOrder", text)
-        return n + await self._broadcast("!forceOrder@arr", text)
+        n = await self.broadcast(f"{sym}@forceOrder", text)
+        return n + await self.broadcast("!forceOrder@arr", text)
 
     def _kline_row(
         self, i: int, *, final: bool, fraction: float = 0.5, symbol: str | None = None
@@ -390,16 +279,7 @@ class FakeBinance:
 
     # -- REST handlers ----------------------------------------------------------------------------------------
     async def _gate(self, request: web.Request) -> web.Response | None:
-        path = request.path
-        self.requests[path] += 1
-        self.request_log.append((path, dict(request.query)))
-        if self._delays[path]:
-            await asyncio.sleep(self._delays[path].popleft())
-        if self._faults[path]:
-            f = self._faults[path].popleft()
-            headers = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else None
-            return web.json_response(f.body, status=f.status, headers=headers)
-        return None
+        return await self.gate(request.path, dict(request.query))
 
     @staticmethod
     def _error(code: int, msg: str, status: int = 400) -> web.Response:
@@ -446,17 +326,15 @@ class FakeBinance:
             return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and end is not None and start > end:
             return self._error(-1023, "Start time is greater than end time.")
-        t = self.klines.open_time
-        available = self.closed_count() + (1 if self.closed_count() < len(t) else 0)  # closed + live
-        lo = 0 if start is None else int(np.searchsorted(t, start, "left"))
-        hi = available if end is None else min(available, int(np.searchsorted(t, end, "right")))
+        lo, hi = self.index_range(start, end)
         if start is None:
             lo = max(lo, hi - limit)  # the most recent `limit` up to endTime
         else:
             hi = min(hi, lo + limit)
         return lo, max(lo, hi), self.closed_count()
 
-    async def _klines(self, request: web.Request) -> web.Response:
+    async def _kline_rows(self, request: web.Request) -> list[list[Any]] | web.Response:
+        """The klines a kline request asks for (closed ones final), or the answer to a fault or a bad query."""
         if (r := await self._gate(request)) is not None:
             return r
         sel = self._kline_query(request)
@@ -464,22 +342,20 @@ class FakeBinance:
             return sel
         lo, hi, closed = sel
         sym = request.query.get("symbol")
-        return web.json_response([self._kline_row(i, final=i < closed, symbol=sym) for i in range(lo, hi)])
+        return [self._kline_row(i, final=i < closed, symbol=sym) for i in range(lo, hi)]
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        rows = await self._kline_rows(request)
+        return rows if isinstance(rows, web.Response) else web.json_response(rows)
 
     async def _mark_klines(self, request: web.Request) -> web.Response:
         # No mark-price data is bundled: the mark klines replay the trade-price OHLC (plumbing only).
-        if (r := await self._gate(request)) is not None:
-            return r
-        sel = self._kline_query(request)
-        if isinstance(sel, web.Response):
-            return sel
-        lo, hi, closed = sel
-        rows = []
-        sym = request.query.get("symbol")
-        for i in range(lo, hi):
-            k = self._kline_row(i, final=i < closed, symbol=sym)
-            rows.append([k[0], k[1], k[2], k[3], k[4], "0", k[6], "0", 0, "0", "0", "0"])
-        return web.json_response(rows)
+        rows = await self._kline_rows(request)
+        if isinstance(rows, web.Response):
+            return rows
+        return web.json_response(
+            [[k[0], k[1], k[2], k[3], k[4], "0", k[6], "0", 0, "0", "0", "0"] for k in rows]
+        )
 
     async def _oi_hist(self, request: web.Request) -> web.Response:
         if (r := await self._gate(request)) is not None:
@@ -500,14 +376,8 @@ class FakeBinance:
             return self._error(-1130, "Data sent for parameter 'limit' is not valid.")
         if start is not None and start < self.now_ms - THIRTY_DAYS_MS:
             return self._error(-1130, "parameter 'startTime' is invalid.")
-        step = OI_PERIODS[period]
         t = self.oi_time
-        mask = (t <= self.now_ms) & (t % step == 0)
-        if start is not None:
-            mask &= t >= start
-        if end is not None:
-            mask &= t <= end
-        idx = np.flatnonzero(mask)
+        idx = snapshots_known(t, self.now_ms, OI_PERIODS[period], start, end)
         idx = idx[:limit] if start is not None else idx[-limit:]
         k = self.scales[str(q.get("symbol"))]
         return web.json_response([
@@ -518,67 +388,20 @@ class FakeBinance:
         ])  # fmt: skip
 
     # -- websocket ----------------------------------------------------------------------------------------------
-    async def _ws(self, request: web.Request) -> web.WebSocketResponse:
-        self.requests["ws:" + request.path] += 1
-        ws = web.WebSocketResponse(autoping=False)
-        await ws.prepare(request)
-        conn = _Conn(ws, request.path)
-        self._conns.append(conn)
+    async def on_ws_text(self, conn: WsConn, text: str) -> None:
+        ws = conn.ws
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.PING and not conn.silent:
-                    await ws.pong(msg.data)
-                if msg.type != WSMsgType.TEXT or conn.silent:
-                    continue
-                try:
-                    req = json.loads(msg.data)
-                except ValueError:
-                    await ws.send_str(json.dumps({"code": 3, "msg": "Invalid JSON", "id": None}))
-                    continue
-                method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
-                if method == "SUBSCRIBE":
-                    conn.streams.update(params)
-                    await ws.send_str(json.dumps({"result": None, "id": rid}))
-                    self.subscribed.set()
-                elif method == "UNSUBSCRIBE":
-                    conn.streams.difference_update(params)
-                    await ws.send_str(json.dumps({"result": None, "id": rid}))
-                elif method == "LIST_SUBSCRIPTIONS":
-                    await ws.send_str(json.dumps({"result": sorted(conn.streams), "id": rid}))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            if conn in self._conns:
-                self._conns.remove(conn)
-        return ws
-
-    def subscribers(self, stream: str) -> int:
-        return sum(1 for c in self._conns if stream in c.streams and not c.ws.closed and not c.silent)
-
-    async def wait_subscribed(self, stream: str, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.subscribers(stream) == 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nobody subscribed to {stream} within {timeout}s")
-            await asyncio.sleep(0.01)
-
-    async def _broadcast(self, stream: str, text: str) -> int:
-        n = 0
-        for c in list(self._conns):
-            if stream in c.streams and not c.ws.closed and not c.silent:
-                try:
-                    await c.ws.send_str(text)
-                    n += 1
-                except (ConnectionResetError, RuntimeError):
-                    pass
-        self.sent[stream] += n
-        return n
-
-    async def _ping_loop(self) -> None:
-        assert self.ping_interval
-        while True:
-            await asyncio.sleep(self.ping_interval)
-            for c in list(self._conns):
-                if not c.ws.closed and not c.silent:
-                    with contextlib.suppress(ConnectionResetError, RuntimeError):
-                        await c.ws.ping()
+            req = json.loads(text)
+        except ValueError:
+            await ws.send_str(json.dumps({"code": 3, "msg": "Invalid JSON", "id": None}))
+            return
+        method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+        if method == "SUBSCRIBE":
+            conn.topics.update(params)
+            await ws.send_str(json.dumps({"result": None, "id": rid}))
+            self.subscribed.set()
+        elif method == "UNSUBSCRIBE":
+            conn.topics.difference_update(params)
+            await ws.send_str(json.dumps({"result": None, "id": rid}))
+        elif method == "LIST_SUBSCRIPTIONS":
+            await ws.send_str(json.dumps({"result": sorted(conn.topics), "id": rid}))

@@ -118,6 +118,19 @@ def binance_open_interest_5m() -> OpenInterestSeries:
     return OpenInterestSeries(raw.time + fdata.open_interest_shift_ms(), list(base), list(usd))
 
 
+def snapshots_known(
+    times: np.ndarray, now_ms: int, step_ms: int, start: int | None = None, end: int | None = None
+) -> np.ndarray:
+    """Indices of the open-interest snapshots on the ``step_ms`` grid taken by ``now_ms``, with
+    start <= time <= end (either bound optional)."""
+    mask = (times <= now_ms) & (times % step_ms == 0)
+    if start is not None:
+        mask &= times >= start
+    if end is not None:
+        mask &= times <= end
+    return np.flatnonzero(mask)
+
+
 @lru_cache(maxsize=1)
 def hyperliquid_open_interest_1h() -> tuple[np.ndarray, np.ndarray]:
     """Hyperliquid BTC open interest, hourly: (time ms, USD)."""

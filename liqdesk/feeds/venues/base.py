@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -115,6 +115,20 @@ def as_time_ms(value: Any, what: str = "time") -> int:
     if t < 10**11 or t > 10**14:
         raise ValueError(f"{what} is not epoch milliseconds: {value!r}")
     return t
+
+
+def candle_rows_in(rows: Iterable[Any], since: int, until: int) -> list[list[Any]]:
+    """The raw candle rows (lists of at least five fields, the open time first) opening in [since, until)."""
+    return [r for r in rows if isinstance(r, list) and len(r) >= 5 and since <= int(r[0]) < until]
+
+
+def mark_wicks(rows: Iterable[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw mark-price candle rows [open time, open, high, low, ...] → (open_time, high, low), by time."""
+    out = sorted((int(k[0]), float(k[2]), float(k[3])) for k in rows)
+    if not out:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    t, h, low = zip(*out, strict=True)
+    return np.asarray(t, np.int64), np.asarray(h, float), np.asarray(low, float)
 
 
 def empty_candles(interval_ms: int, *, full: bool = True) -> Candles:

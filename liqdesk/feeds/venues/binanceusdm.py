@@ -24,6 +24,7 @@ from liqdesk.feeds.venues.base import (
     as_time_ms,
     candles_from_rows,
     finite_positive,
+    mark_wicks,
 )
 
 
@@ -86,11 +87,7 @@ class BinanceUsdm(Venue):
         self, symbol: str, timeframe: str, since: int, until: int, limit: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raw = await self._klines("fapiPublicGetMarkPriceKlines", symbol, timeframe, since, until, limit)
-        rows = [(int(k[0]), float(k[2]), float(k[3])) for k in raw if since <= int(k[0]) < until]
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        t, h, low = zip(*rows, strict=True)
-        return np.asarray(t, np.int64), np.asarray(h, float), np.asarray(low, float)
+        return mark_wicks(k for k in raw if since <= int(k[0]) < until)
 
     def normalise_raw(
         self, raw: dict[str, Any], symbol: str, market: dict[str, Any]

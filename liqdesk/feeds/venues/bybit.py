@@ -31,8 +31,10 @@ from liqdesk.feeds.venues.base import (
     LiquidationRecord,
     Venue,
     as_time_ms,
+    candle_rows_in,
     candles_from_rows,
     finite_positive,
+    mark_wicks,
 )
 
 # ccxt timeframe → Bybit kline interval, and OI period → Bybit intervalTime
@@ -92,7 +94,7 @@ class Bybit(Venue):
             "limit": limit,
         }
         rows, _ = _result_list(await getattr(self.exchange, method)(request), method)
-        return [r for r in rows if isinstance(r, list) and len(r) >= 5 and since <= int(r[0]) < until]
+        return candle_rows_in(rows, since, until)
 
     async def candles_page(self, symbol: str, timeframe: str, since: int, until: int, limit: int) -> Candles:
         # [start, open, high, low, close, volume (coins), turnover (quote)], newest first
@@ -104,11 +106,7 @@ class Bybit(Venue):
         self, symbol: str, timeframe: str, since: int, until: int, limit: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raw = await self._klines("publicGetV5MarketMarkPriceKline", symbol, timeframe, since, until, limit)
-        rows = sorted((int(k[0]), float(k[2]), float(k[3])) for k in raw)
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        t, h, low = zip(*rows, strict=True)
-        return np.asarray(t, np.int64), np.asarray(h, float), np.asarray(low, float)
+        return mark_wicks(raw)
 
     # -- open interest ---------------------------------------------------------------------------------------
     async def open_interest_page(

@@ -32,8 +32,10 @@ from liqdesk.feeds.venues.base import (
     LiquidationRecord,
     Venue,
     as_time_ms,
+    candle_rows_in,
     candles_from_rows,
     finite_positive,
+    mark_wicks,
 )
 
 LIVE_DEPTH = 1440  # bars on market/candles, entries on the trading statistics
@@ -107,7 +109,7 @@ class Okx(Venue):
         }
         path = f"{'' if recent else 'History'}{'MarkPrice' if kind else ''}Candles"
         rows = _data(await getattr(self.exchange, f"publicGetMarket{path}")(request), f"{kind}candles")
-        return [r for r in rows if isinstance(r, list) and len(r) >= 5 and since <= int(r[0]) < until]
+        return candle_rows_in(rows, since, until)
 
     async def candles_page(self, symbol: str, timeframe: str, since: int, until: int, limit: int) -> Candles:
         # [ts, o, h, l, c, vol (contracts), volCcy (coins), volCcyQuote, confirm]
@@ -149,11 +151,7 @@ class Okx(Venue):
         self, symbol: str, timeframe: str, since: int, until: int, limit: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raw = await self._candles("mark-price-", symbol, timeframe, since, until)
-        rows = sorted((int(k[0]), float(k[2]), float(k[3])) for k in raw)
-        if not rows:
-            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
-        t, h, low = zip(*rows, strict=True)
-        return np.asarray(t, np.int64), np.asarray(h, float), np.asarray(low, float)
+        return mark_wicks(raw)
 
     def normalise_raw(
         self, raw: dict[str, Any], symbol: str, market: dict[str, Any]
