@@ -100,7 +100,12 @@ def quantise_image(values: Any, levels: tuple[float, float], two_tone: bool, bac
 
 
 def column_at(engine: LiquidationEngine, bins: PriceBins, bar: int) -> tuple[Any, Any]:
-    """(long, short) float64 USD per price bin of the levels alive at the end of bar index `bar`."""
+    """(long, short) float64 USD per price bin of the levels alive at the end of bar index `bar`.
+    An engine that sums other engines (core.aggregate_engine) answers with its own `column_at`: the
+    sum of its venues' columns, each by this definition or stepped from the one before it."""
+    own = getattr(engine, "column_at", None)
+    if own is not None:
+        return own(bins, bar)  # type: ignore[no-any-return]
     xp = engine.xp
     idx, usd = engine.alive_at(bar)
     lv = engine.levels()

@@ -453,6 +453,7 @@ def patch_frame(
     )
     follow_map = follow_map and full
     lmap = liquidation_map(heat, req.bins, new_req.map_bar) if follow_map else frame.lmap
+    sweeps = frames.live_sweeps(engine, frame, n) if full else frame.sweeps
     return frames.Frame(
         request=new_req,
         columns=frames.Columns(patched.time_ms, patched.first_bar, patched.last_bar),
@@ -461,11 +462,12 @@ def patch_frame(
         levels=frame.levels,
         lmap=lmap,
         magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
-        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles)
-        if full
-        else frame.bubbles,
+        bubbles=frames.top_bubbles(sweeps, req.max_bubbles) if full and sweeps is not None else frame.bubbles,
         model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1])
         if full
         else frame.model_label,
         backend=frame.backend,
+        sweeps=sweeps,
+        sweeps_to=n if full else frame.sweeps_to,
+        sweep_mark=engine.sweep_mark() if full else frame.sweep_mark,
     )
