@@ -33,8 +33,13 @@ from liqdesk.core.aggregate import (
 )
 from liqdesk.core.engine import LiquidationEngine, SweepTotals
 from liqdesk.core.grid import PriceBins
+from liqdesk.core.liqmap import LiquidationMap
 from liqdesk.core.params import ModelParams
 from liqdesk.core.series import Candles
+
+# Columns kept per venue: its newest bars' (a late bar of another venue repaints the columns of a few bars back,
+# and a revision of the newest bar is stepped from the one before it).
+KEPT_COLUMNS = 8
 
 
 class AggregateKernels:
@@ -56,7 +61,6 @@ class AggregateKernels:
         transform: str,
     ) -> tuple[Any, Any]:  # fmt: skip
         """Both sides' (P, T) grids at the end of the reference bars `last`, every venue added in."""
-        from liqdesk.core.grid import PriceBins
 
         o = self._owner
         bars = np.asarray(o.backend.asnumpy(last), np.int64)
@@ -174,19 +178,39 @@ class AggregateEngine:
 
     def column_at(self, bins: PriceBins, bar: int) -> tuple[Any, Any]:
         """(long, short) USD per price bin at the end of reference bar `bar`: each venue's column at its last bar
-        closed by then, summed (heatmap.column_at for an aggregate). A venue's columns are kept per bar, and the
-        column of its newest bar is stepped from the one before it (aggregate.next_column), so a live bar of one
-        venue costs that bar's levels, not every venue's alive levels."""
+        closed by then, summed (heatmap.column_at for an aggregate). A venue's columns are kept for its last
+        bars, and the column of its newest bar is stepped from the one before it (aggregate.next_column), so a
+        live bar of one venue costs that bar's levels, not every venue's alive levels."""
+        long_, short = np.zeros(bins.n), np.zeros(bins.n)
+        for col in self._columns_at(bins, bar):
+            long_ += col.long
+            short += col.short
+        return self.xp.asarray(long_), self.xp.asarray(short)
+
+    def liquidation_map(self, bins: PriceBins, bar: int) -> LiquidationMap:
+        """The map at the end of reference bar `bar` (liqmap.liquidation_map for an aggregate): the venues'
+        columns of `column_at`, per tier, summed."""
+        k = len(self.params.tiers)
+        by_tier = np.zeros((2, k, bins.n))
+        total = np.zeros(2)
+        for col in self._columns_at(bins, bar):
+            by_tier[:, : col.usd.shape[1]] += col.usd
+            total += col.total
+        return LiquidationMap(
+            bar=bar, time_ms=int(self.open_time[bar]), price_now=float(self.close[bar]), bins=bins,
+            tier_labels=self.params.tiers.labels(), long_by_tier=by_tier[0], short_by_tier=by_tier[1],
+            total_long=float(total[0]), total_short=float(total[1]),
+        )  # fmt: skip
+
+    def _columns_at(self, bins: PriceBins, bar: int) -> list[ColumnState]:
         if bins != self._column_bins:
             self._columns.clear()
             self._column_bins = bins
-        long_, short = np.zeros(bins.n), np.zeros(bins.n)
-        for vm, b in zip(self.venues, self.venue_bars(bar), strict=True):
-            if b >= 0:
-                col = self._venue_column(vm.engine, bins, b)
-                long_ += col.long
-                short += col.short
-        return self.xp.asarray(long_), self.xp.asarray(short)
+        return [
+            self._venue_column(vm.engine, bins, b)
+            for vm, b in zip(self.venues, self.venue_bars(bar), strict=True)
+            if b >= 0
+        ]
 
     def _venue_column(self, e: LiquidationEngine, bins: PriceBins, bar: int) -> ColumnState:
         kept = self._columns.setdefault(id(e), {})
@@ -196,9 +220,8 @@ class AggregateEngine:
             last = bar == e.n_bars - 1
             col = next_column(e, bins, prev) if last and prev is not None else venue_column(e, bins, bar)
             kept[bar] = col
-            for old in [
-                b for b in kept if b < bar - 1
-            ]:  # the one before stays: the next revision steps from it
+            newest = max(kept)
+            for old in [b for b in kept if b < newest - KEPT_COLUMNS]:
                 del kept[old]
         return col
 
@@ -232,21 +255,21 @@ class AggregateEngine:
                 usd_price += np.bincount(key, weights=up.reshape(-1), minlength=2 * m)
         return SweepTotals.from_bars(start_bar, usd.reshape(-1, 2), usd_price.reshape(-1, 2))
 
-    def sweep_mark(self) -> tuple[int, ...]:
-        """Every summed venue's mark, then the clock's (LiquidationEngine.sweep_mark)."""
+    def state_mark(self) -> tuple[int, ...]:
+        """Every summed venue's mark, then the clock's (LiquidationEngine.state_mark)."""
         engines = [vm.engine for vm in self.venues] + [self.ref]
-        return tuple(x for e in engines for x in (id(e), *e.sweep_mark()))
+        return tuple(x for e in engines for x in e.state_mark())
 
-    def sweeps_changed_from(self, mark: tuple[int, ...]) -> int:
-        """The first reference bar whose sweeps may have changed since `mark`: the slot of each venue's first
+    def changed_from(self, mark: tuple[int, ...]) -> int:
+        """The first reference bar whose state may have changed since `mark`: the slot of each venue's first
         changed bar (a late venue bar lands in an older slot), and the clock's (a new reference bar gathers the
         venue bars that closed by its end)."""
         engines = [vm.engine for vm in self.venues] + [self.ref]
-        if len(mark) != 3 * len(engines) or any(mark[3 * i] != id(e) for i, e in enumerate(engines)):
+        if len(mark) != 4 * len(engines):
             return 0
-        first = int(self.ref.sweeps_changed_from(mark[-2:]))
+        first = int(self.ref.changed_from(mark[-4:]))
         for i, e in enumerate(engines[:-1]):
-            j = int(e.sweeps_changed_from(mark[3 * i + 1 : 3 * i + 3]))
+            j = int(e.changed_from(mark[4 * i : 4 * i + 4]))
             if j < e.n_bars:
                 end = int(e.open_time[j]) + e.interval_ms
                 first = min(first, int(np.searchsorted(self.open_time, end - self.interval_ms, "left")))

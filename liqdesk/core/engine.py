@@ -159,7 +159,10 @@ class LiquidationEngine:
         self._swept_usd = host(np.float64, 2)
         self._swept_usd_price = host(np.float64, 2)
         self._swept_upto = 0
-        self._truncations = 0  # a truncation rewrites bars below the last one (sweep_mark)
+        # which write (a build, a new or revised bar) last set each bar, and how many truncations: state_mark
+        self._writes = 0
+        self._written = host(np.int64)
+        self._truncations = 0
 
     # ------------------------------------------------------------------ building
 
@@ -219,7 +222,7 @@ class LiquidationEngine:
         sweep = lv["sweep"].a
         sweep[sweep > j] = NEVER
         for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
-                  self._log_factor, self._stats):  # fmt: skip
+                  self._log_factor, self._stats, self._written):  # fmt: skip
             g.truncate(n_bars)
         self._swept_upto = min(self._swept_upto, n_bars)
         side, created = lv["side"].a, lv["created"].a
@@ -252,7 +255,7 @@ class LiquidationEngine:
             self._alive_idx[k] = xp.concatenate([self._alive_idx[k][:keep], back])
             self._alive_price[k] = xp.concatenate([self._alive_price[k][:keep], self._lv["price"].a[back]])
         for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
-                  self._log_factor, self._stats):  # fmt: skip
+                  self._log_factor, self._stats, self._written):  # fmt: skip
             g.truncate(j)
         self._swept_upto = min(self._swept_upto, j)
         self._alive_total = self._alive_after_previous()
@@ -281,6 +284,8 @@ class LiquidationEngine:
         ops = compute_openings(candles, oi_delta, self.params, starts_series=j0 == 0)
         entry, entry_weight = entry_points(candles, self.params.entry_points)
 
+        self._writes += 1
+        self._written.extend(np.full(n_new, self._writes, np.int64))
         b = self._bars
         b["open_time"].extend(candles.open_time)
         for k in ("open", "high", "low", "close", "volume"):
@@ -495,16 +500,21 @@ class LiquidationEngine:
         start_bar = max(0, start_bar)
         return SweepTotals.from_bars(start_bar, *self.swept_by_bar(start_bar, end_bar))
 
-    def sweep_mark(self) -> tuple[int, ...]:
-        """A mark of the bars now: `sweeps_changed_from(mark)` later says from which bar on `sweep_totals` may
-        differ from what it gave when the mark was taken (so a live chart recomputes only that tail)."""
-        return (self.n_bars, self._truncations)
+    def state_mark(self) -> tuple[int, ...]:
+        """A mark of the bars now: `changed_from(mark)` later says from which bar on the state at a bar's end
+        (its alive levels, its sweeps) may differ from when the mark was taken, so that a live chart recomputes
+        only that tail."""
+        return (id(self), self.n_bars, self._writes, self._truncations)
 
-    def sweeps_changed_from(self, mark: tuple[int, ...]) -> int:
-        """The first bar whose sweeps may have changed since `mark`: new bars and a revision of the last one
-        change only bars from the last one then; a truncation may have changed any."""
-        n, cuts = mark
-        return max(0, n - 1) if cuts == self._truncations else 0
+    def changed_from(self, mark: tuple[int, ...]) -> int:
+        """The first bar whose state may have changed since `mark`: the bars added since, and the last bar then
+        when it was revised since; any bar after a truncation or for another engine's mark."""
+        owner, n, writes, cuts = mark
+        if owner != id(self) or cuts != self._truncations or n > self.n_bars:
+            return 0
+        if n and int(self._written.a[n - 1]) > writes:
+            return n - 1
+        return n
 
     def swept_by_bar(self, start_bar: int = 0, end_bar: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """((B, 2), (B, 2)): per bar of [start_bar, end_bar) and side (long, short), the notional swept and
@@ -553,7 +563,7 @@ class LiquidationEngine:
         """Memory the engine's arrays hold (their capacity, host and backend together)."""
         held = [*self._lv.values(), *self._bars.values(), self._model, self._oi_close, self._oi_delta,
                 self._decay, self._dep, self._stats, self._log_factor, self._swept_usd,
-                self._swept_usd_price]  # fmt: skip
+                self._swept_usd_price, self._written]  # fmt: skip
         alive = [*self._alive_idx, *self._alive_price]
         return sum(int(g.capacity_nbytes) for g in held) + sum(int(a.nbytes) for a in alive)
 

@@ -94,11 +94,11 @@ class Frame:
     # the UI thread only wraps it in a QImage. Set as one tuple: a requantise replaces it whole.
     coloured: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     backend: str = "numpy"  # the backend of the engine that painted the heatmap: "numpy" or "cupy"
-    # what the bars of [request.start_bar, sweeps_to) swept per (bar, side), as the engine's `sweep_mark` left
+    # what the bars of [request.start_bar, sweeps_to) swept per (bar, side), as the engine's `state_mark` left
     # them: the bubbles are picked from it, and a live bar recomputes only its tail (`live_sweeps`)
     sweeps: SweepTotals | None = None
     sweeps_to: int = 0
-    sweep_mark: tuple[int, ...] = ()
+    state_mark: tuple[int, ...] = ()
 
     @property
     def rect(self) -> tuple[float, float, float, float]:
@@ -121,7 +121,7 @@ def compute_frame(
         two_tone=req.two_tone, visible_bars=req.visible_bars, visible_prices=req.visible_prices,
     )  # fmt: skip
     lmap = liquidation_map(heat, req.bins, req.map_bar)
-    mark = engine.sweep_mark()
+    mark = engine.state_mark()
     sweeps = engine.sweep_totals(req.start_bar, req.end_bar)
     frame = Frame(
         request=req,
@@ -136,7 +136,7 @@ def compute_frame(
         backend=heat.backend.name,
         sweeps=sweeps,
         sweeps_to=req.end_bar,
-        sweep_mark=mark,
+        state_mark=mark,
     )
     frame.compute_ms = (time.perf_counter() - t0) * 1000.0
     return frame
@@ -190,11 +190,11 @@ def top_bubbles(t: SweepTotals, limit: int) -> Bubbles:
 
 def live_sweeps(engine: LiquidationEngine, frame: Frame, end_bar: int) -> SweepTotals:
     """The sweep table of [frame's start bar, end_bar) after live bars: the frame's rows before the first bar
-    the engine changed since (`sweeps_changed_from`), the rest recomputed; the same table as a fresh frame's."""
+    the engine changed since (`changed_from`), the rest recomputed; the same table as a fresh frame's."""
     start = frame.request.start_bar
     if frame.sweeps is None:
         return engine.sweep_totals(start, end_bar)
-    tail = max(start, min(engine.sweeps_changed_from(frame.sweep_mark), frame.sweeps_to))
+    tail = max(start, min(engine.changed_from(frame.state_mark), frame.sweeps_to))
     return frame.sweeps.before(tail).then(engine.sweep_totals(tail, end_bar))
 
 
