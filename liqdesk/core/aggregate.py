@@ -495,16 +495,85 @@ EXACT_EVERY = 2048
 
 
 @dataclass
-class _Column:
-    """One venue's alive notional at the end of one bar on the model's bins: USD and level counts per (side,
-    tier, bin) (a count of zero makes a cell exactly zero), and all alive notional per side, inside or not."""
+class ColumnState:
+    """One venue's alive notional at the end of one bar on some bins: USD and level counts per (side, tier, bin)
+    (a count of zero makes a cell exactly zero), all alive notional per side, inside the bins or not, and how many
+    incremental steps since it was last computed from the levels."""
 
     usd: np.ndarray  # (2, K, P) float64
     count: np.ndarray  # (2, K, P) int64
     total: np.ndarray  # (2,) float64
+    steps: int = 0
 
-    def copy(self) -> _Column:
-        return _Column(self.usd.copy(), self.count.copy(), self.total.copy())
+    def copy(self) -> ColumnState:
+        return ColumnState(self.usd.copy(), self.count.copy(), self.total.copy(), self.steps)
+
+    @property
+    def long(self) -> np.ndarray:
+        """(P,) long USD per bin."""
+        out: np.ndarray = self.usd[0].sum(axis=0)
+        return out
+
+    @property
+    def short(self) -> np.ndarray:
+        out: np.ndarray = self.usd[1].sum(axis=0)
+        return out
+
+
+def _empty_column(e: LiquidationEngine, bins: PriceBins) -> ColumnState:
+    shape = (2, len(e.params.tiers), bins.n)
+    return ColumnState(np.zeros(shape), np.zeros(shape, np.int64), np.zeros(2))
+
+
+def _binned(e: LiquidationEngine, bins: PriceBins, idx: Any, usd: Any) -> ColumnState:
+    """USD and counts per (side, tier, bin) of the levels `idx` worth `usd`, and the totals per side."""
+    xp, lv = e.xp, e.levels()
+    out = _empty_column(e, bins)
+    if not len(idx):
+        return out
+    k, p = out.usd.shape[1], bins.n
+    b = bins.index(lv["price"][idx], xp)
+    side = lv["side"][idx]
+    tier = lv["tier"][idx].astype(xp.int64)
+    for s_i, s in enumerate((LONG, SHORT)):
+        mine = side == s
+        m = mine & (b >= 0)
+        flat = tier[m] * p + b[m]
+        out.usd[s_i] = e.backend.asnumpy(xp.bincount(flat, weights=usd[m], minlength=k * p)).reshape(k, p)
+        out.count[s_i] = e.backend.asnumpy(xp.bincount(flat, minlength=k * p)).reshape(k, p)
+        out.total[s_i] = float(usd[mine].sum())
+    return out
+
+
+def venue_column(e: LiquidationEngine, bins: PriceBins, bar: int) -> ColumnState:
+    """The venue's column at the end of its bar `bar`, from the levels alive then (empty outside its bars)."""
+    if bar < 0 or bar >= e.n_bars:
+        return _empty_column(e, bins)
+    idx, usd = e.alive_at(bar)
+    return _binned(e, bins, idx, usd)
+
+
+def next_column(e: LiquidationEngine, bins: PriceBins, prev: ColumnState) -> ColumnState:
+    """The column at the end of the engine's last bar j from `prev`, the one at the end of bar j − 1.
+
+    The closes and decay of a bar scale every alive level alike, so the column at the end of bar j is (the column
+    at the end of bar j − 1 − the levels bar j swept) × the bar's factor + the levels bar j created
+    (engine.lifecycle): it costs the bar's swept and new levels, not the venue's alive levels. Every
+    `EXACT_EVERY` steps it is recomputed from the levels instead (the sums' rounding does not accumulate)."""
+    xp, lv, lf = e.xp, e.levels(), e.log_factor
+    j = e.n_bars - 1
+    if j == 0 or prev.steps + 1 >= EXACT_EVERY:
+        return venue_column(e, bins, j)
+    swept, first_new = e.last_bar_levels()
+    gone = _binned(e, bins, swept, lv["deposit"][swept] * xp.exp(lf[j - 1] - lf[lv["created"][swept]]))
+    new_idx = xp.arange(first_new, e.n_levels)
+    new = _binned(e, bins, new_idx, lv["deposit"][new_idx])
+    factor = float(xp.exp(lf[j] - lf[j - 1]))
+    out = ColumnState((prev.usd - gone.usd) * factor + new.usd, prev.count - gone.count + new.count,
+                      (prev.total - gone.total) * factor + new.total, prev.steps + 1)  # fmt: skip
+    out.usd[(out.count <= 0) | (out.usd < 0)] = 0.0
+    out.total = np.maximum(out.total, 0.0)
+    return out
 
 
 class AggregateModel:
@@ -538,60 +607,12 @@ class AggregateModel:
     def set_bins(self, bins: PriceBins) -> None:
         """New price bins: every venue's columns recomputed from its levels."""
         self.bins = bins
-        self._prev: list[_Column] = []
-        self._now: list[_Column] = []
-        self._since_exact = [0] * len(self.venues)
+        self._prev: list[ColumnState] = []
+        self._now: list[ColumnState] = []
         for vm in self.venues:
             e = vm.engine
-            self._prev.append(self._exact(e, e.n_bars - 2))
-            self._now.append(self._exact(e, e.n_bars - 1))
-
-    # -- one venue's columns -----------------------------------------------------------------------------------
-    def _empty(self, e: LiquidationEngine) -> _Column:
-        shape = (2, len(e.params.tiers), self.bins.n)
-        return _Column(np.zeros(shape), np.zeros(shape, np.int64), np.zeros(2))
-
-    def _binned(self, e: LiquidationEngine, idx: Any, usd: Any) -> _Column:
-        """USD and counts per (side, tier, bin) of the levels `idx` worth `usd`, and the totals per side."""
-        xp, lv = e.xp, e.levels()
-        out = self._empty(e)
-        if not len(idx):
-            return out
-        k, p = out.usd.shape[1], self.bins.n
-        b = self.bins.index(lv["price"][idx], xp)
-        side = lv["side"][idx]
-        tier = lv["tier"][idx].astype(xp.int64)
-        for s_i, s in enumerate((LONG, SHORT)):
-            mine = side == s
-            m = mine & (b >= 0)
-            flat = tier[m] * p + b[m]
-            out.usd[s_i] = e.backend.asnumpy(xp.bincount(flat, weights=usd[m], minlength=k * p)).reshape(k, p)
-            out.count[s_i] = e.backend.asnumpy(xp.bincount(flat, minlength=k * p)).reshape(k, p)
-            out.total[s_i] = float(usd[mine].sum())
-        return out
-
-    def _exact(self, e: LiquidationEngine, bar: int) -> _Column:
-        if bar < 0 or bar >= e.n_bars:
-            return self._empty(e)
-        idx, usd = e.alive_at(bar)
-        return self._binned(e, idx, usd)
-
-    def _step(self, e: LiquidationEngine, prev: _Column) -> _Column:
-        """The column at the end of the engine's last bar j from the one at the end of bar j − 1."""
-        xp, lv, lf = e.xp, e.levels(), e.log_factor
-        j = e.n_bars - 1
-        if j == 0:
-            return self._exact(e, 0)
-        swept, first_new = e.last_bar_levels()
-        gone = self._binned(e, swept, lv["deposit"][swept] * xp.exp(lf[j - 1] - lf[lv["created"][swept]]))
-        new_idx = xp.arange(first_new, e.n_levels)
-        new = self._binned(e, new_idx, lv["deposit"][new_idx])
-        factor = float(xp.exp(lf[j] - lf[j - 1]))
-        out = _Column((prev.usd - gone.usd) * factor + new.usd, prev.count - gone.count + new.count,
-                      (prev.total - gone.total) * factor + new.total)  # fmt: skip
-        out.usd[(out.count <= 0) | (out.usd < 0)] = 0.0
-        out.total = np.maximum(out.total, 0.0)
-        return out
+            self._prev.append(venue_column(e, bins, e.n_bars - 2))
+            self._now.append(venue_column(e, bins, e.n_bars - 1))
 
     # -- bars ----------------------------------------------------------------------------------------------------
     def apply_bar(self, venue: str, row: Candles, oi_close: float | None = None) -> AggregateUpdate | None:
@@ -607,15 +628,9 @@ class AggregateModel:
         if appended:
             e.append_bar(row, oi_close)
             self._prev[i] = self._now[i]
-            self._since_exact[i] += 1
         else:
             e.revise_last_bar(row, oi_close)
-        if self._since_exact[i] >= EXACT_EVERY:
-            self._prev[i] = self._exact(e, e.n_bars - 2)
-            self._now[i] = self._exact(e, e.n_bars - 1)
-            self._since_exact[i] = 0
-        else:
-            self._now[i] = self._step(e, self._prev[i])
+        self._now[i] = next_column(e, self.bins, self._prev[i])
         return self.newest(venue, appended)
 
     def newest(self, venue: str = "", appended: bool = False) -> AggregateUpdate:

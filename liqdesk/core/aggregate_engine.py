@@ -22,16 +22,24 @@ import numpy as np
 
 from liqdesk.core.aggregate import (
     AggregateMap,
+    ColumnState,
     TimeColumns,
     VenueModel,
     aggregate_map,
     model_mix,
+    next_column,
     paint_aggregate,
+    venue_column,
 )
-from liqdesk.core.engine import LiquidationEngine, SweepEvents
+from liqdesk.core.engine import LiquidationEngine, SweepTotals
 from liqdesk.core.grid import PriceBins
+from liqdesk.core.liqmap import LiquidationMap
 from liqdesk.core.params import ModelParams
-from liqdesk.core.series import LONG, SHORT, Candles
+from liqdesk.core.series import Candles
+
+# Columns kept per venue: its newest bars' (a late bar of another venue repaints the columns of a few bars back,
+# and a revision of the newest bar is stepped from the one before it).
+KEPT_COLUMNS = 8
 
 
 class AggregateKernels:
@@ -53,7 +61,6 @@ class AggregateKernels:
         transform: str,
     ) -> tuple[Any, Any]:  # fmt: skip
         """Both sides' (P, T) grids at the end of the reference bars `last`, every venue added in."""
-        from liqdesk.core.grid import PriceBins
 
         o = self._owner
         bars = np.asarray(o.backend.asnumpy(last), np.int64)
@@ -81,12 +88,27 @@ class AggregateEngine:
         self.backend = ref.backend
         self.xp: Any = ref.xp
         self.kernels = AggregateKernels(self)
+        # each venue's columns by its bar, on `_column_bins` (a live column is stepped from the one before it)
+        self._column_bins: PriceBins | None = None
+        self._columns: dict[int, dict[int, ColumnState]] = {}
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the venues' engines (after one of them changed)."""
+        self._columns.clear()
+        self._read_levels()
+
+    def _read_levels(self) -> None:
         self._offsets = np.cumsum([0] + [vm.engine.n_levels for vm in self.venues])
         self._levels = {k: _VenueColumn(self, k) for k in ("price", "side", "tier")}
+
+    def _venue_changed(self, engine: LiquidationEngine, first_bar: int) -> None:
+        """A venue's bars from `first_bar` on were added or revised: its columns there are stale."""
+        kept = self._columns.get(id(engine))
+        if kept:
+            for bar in [b for b in kept if b >= first_bar]:
+                del kept[bar]
+        self._read_levels()
 
     # -- what one engine offers ---------------------------------------------------------------------------
     @property
@@ -154,46 +176,104 @@ class AggregateEngine:
             return xp.zeros(0, np.int64), xp.zeros(0)
         return xp.concatenate(idx), xp.concatenate(usd)
 
-    def sweeps(self, start_bar: int = 0, end_bar: int | None = None) -> SweepEvents:
-        """Every venue's sweeps in reference bars [start_bar, end_bar), each placed at the reference bar whose
-        end first reaches the sweeping bar's end, and summed per venue, bar and side: one event each, at the
-        notional-weighted price of the levels it swept, with tier −1 (several tiers). A month of 1-minute bars
-        sweeps millions of levels across venues; what is drawn of them (bubbles) is per bar and side."""
-        end_bar = self.n_bars if end_bar is None else end_bar
-        if end_bar <= start_bar:
-            return _no_sweeps()
-        t0 = int(self.open_time[start_bar])
-        t1 = int(self.open_time[end_bar - 1]) + self.interval_ms
-        close = self.open_time + self.interval_ms
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        for vm in self.venues:
-            e = vm.engine
-            if not e.n_bars:
-                continue
-            a = int(np.searchsorted(e.open_time + e.interval_ms, t0, "right"))
-            b = int(np.searchsorted(e.open_time + e.interval_ms, t1, "right"))
-            ev = e.sweeps(a, b)
-            if not len(ev):
-                continue
-            slot = np.searchsorted(close, ev.time_ms + e.interval_ms, "left")
-            keep = (slot >= start_bar) & (slot < end_bar)
-            key = slot[keep].astype(np.int64) * 2 + (ev.side[keep] == SHORT)
-            uniq, inv = np.unique(key, return_inverse=True)
-            usd = np.bincount(inv, weights=ev.usd[keep])
-            price = np.bincount(inv, weights=ev.usd[keep] * ev.price[keep]) / np.where(usd > 0, usd, 1.0)
-            del ev
-            parts.append((uniq // 2, np.where(uniq % 2 == 1, SHORT, LONG), price, usd))
-        if not parts:
-            return _no_sweeps()
-        bar = np.concatenate([p[0] for p in parts]).astype(np.int64)
-        return SweepEvents(
-            bar=bar,
-            time_ms=self.open_time[bar],
-            price=np.concatenate([p[2] for p in parts]),
-            side=np.concatenate([p[1] for p in parts]).astype(np.int8),
-            tier=np.full(len(bar), -1, np.int8),
-            usd=np.concatenate([p[3] for p in parts]),
-        )
+    def column_at(self, bins: PriceBins, bar: int) -> tuple[Any, Any]:
+        """(long, short) USD per price bin at the end of reference bar `bar`: each venue's column at its last bar
+        closed by then, summed (heatmap.column_at for an aggregate). A venue's columns are kept for its last
+        bars, and the column of its newest bar is stepped from the one before it (aggregate.next_column), so a
+        live bar of one venue costs that bar's levels, not every venue's alive levels."""
+        long_, short = np.zeros(bins.n), np.zeros(bins.n)
+        for col in self._columns_at(bins, bar):
+            long_ += col.long
+            short += col.short
+        return self.xp.asarray(long_), self.xp.asarray(short)
+
+    def liquidation_map(self, bins: PriceBins, bar: int) -> LiquidationMap:
+        """The map at the end of reference bar `bar` (liqmap.liquidation_map for an aggregate): the venues'
+        columns of `column_at`, per tier, summed."""
+        k = len(self.params.tiers)
+        by_tier = np.zeros((2, k, bins.n))
+        total = np.zeros(2)
+        for col in self._columns_at(bins, bar):
+            by_tier[:, : col.usd.shape[1]] += col.usd
+            total += col.total
+        return LiquidationMap(
+            bar=bar, time_ms=int(self.open_time[bar]), price_now=float(self.close[bar]), bins=bins,
+            tier_labels=self.params.tiers.labels(), long_by_tier=by_tier[0], short_by_tier=by_tier[1],
+            total_long=float(total[0]), total_short=float(total[1]),
+        )  # fmt: skip
+
+    def _columns_at(self, bins: PriceBins, bar: int) -> list[ColumnState]:
+        if bins != self._column_bins:
+            self._columns.clear()
+            self._column_bins = bins
+        return [
+            self._venue_column(vm.engine, bins, b)
+            for vm, b in zip(self.venues, self.venue_bars(bar), strict=True)
+            if b >= 0
+        ]
+
+    def _venue_column(self, e: LiquidationEngine, bins: PriceBins, bar: int) -> ColumnState:
+        kept = self._columns.setdefault(id(e), {})
+        col = kept.get(bar)
+        if col is None:
+            prev = kept.get(bar - 1)
+            last = bar == e.n_bars - 1
+            col = next_column(e, bins, prev) if last and prev is not None else venue_column(e, bins, bar)
+            kept[bar] = col
+            newest = max(kept)
+            for old in [b for b in kept if b < newest - KEPT_COLUMNS]:
+                del kept[old]
+        return col
+
+    def sweep_totals(self, start_bar: int = 0, end_bar: int | None = None) -> SweepTotals:
+        """Every venue's sweeps in reference bars [start_bar, end_bar) per (bar, side): each venue bar's sums
+        (LiquidationEngine.sweep_totals) placed at the reference bar whose end first reaches the venue bar's end."""
+        end_bar = self.n_bars if end_bar is None else min(end_bar, self.n_bars)
+        start_bar = max(0, start_bar)
+        m = max(0, end_bar - start_bar)
+        usd, usd_price = np.zeros(2 * m), np.zeros(2 * m)
+        if m:
+            t0 = int(self.open_time[start_bar])
+            t1 = int(self.open_time[end_bar - 1]) + self.interval_ms
+            for vm in self.venues:
+                e = vm.engine
+                if not e.n_bars:
+                    continue
+                # venue bars closing in (t0, t1]
+                a = int(np.searchsorted(e.open_time, t0 - e.interval_ms, "right"))
+                b = int(np.searchsorted(e.open_time, t1 - e.interval_ms, "right"))
+                if b <= a:
+                    continue
+                ends = e.open_time[a:b] + e.interval_ms
+                slot = np.searchsorted(self.open_time, ends - self.interval_ms, "left") - start_bar
+                u, up = e.swept_by_bar(a, b)
+                keep = (slot >= 0) & (slot < m)
+                if not keep.all():
+                    slot, u, up = slot[keep], u[keep], up[keep]
+                key = (slot[:, None] * 2 + np.arange(2)).reshape(-1)  # long, short
+                usd += np.bincount(key, weights=u.reshape(-1), minlength=2 * m)
+                usd_price += np.bincount(key, weights=up.reshape(-1), minlength=2 * m)
+        return SweepTotals.from_bars(start_bar, usd.reshape(-1, 2), usd_price.reshape(-1, 2))
+
+    def state_mark(self) -> tuple[int, ...]:
+        """Every summed venue's mark, then the clock's (LiquidationEngine.state_mark)."""
+        engines = [vm.engine for vm in self.venues] + [self.ref]
+        return tuple(x for e in engines for x in e.state_mark())
+
+    def changed_from(self, mark: tuple[int, ...]) -> int:
+        """The first reference bar whose state may have changed since `mark`: the slot of each venue's first
+        changed bar (a late venue bar lands in an older slot), and the clock's (a new reference bar gathers the
+        venue bars that closed by its end)."""
+        engines = [vm.engine for vm in self.venues] + [self.ref]
+        if len(mark) != 4 * len(engines):
+            return 0
+        first = int(self.ref.changed_from(mark[-4:]))
+        for i, e in enumerate(engines[:-1]):
+            j = int(e.changed_from(mark[4 * i : 4 * i + 4]))
+            if j < e.n_bars:
+                end = int(e.open_time[j]) + e.interval_ms
+                first = min(first, int(np.searchsorted(self.open_time, end - self.interval_ms, "left")))
+        return first
 
     def model_label(self, start_bar: int = 0, end_bar: int | None = None) -> str:
         end_bar = self.n_bars if end_bar is None else end_bar
@@ -245,11 +325,11 @@ class VenueSetEngine(AggregateEngine):
     # -- live bars --------------------------------------------------------------------------------------------
     def append_bar(self, row: Candles, oi_close: float | None = None) -> None:
         self.ref.append_bar(row, oi_close)
-        self.refresh()
+        self._venue_changed(self.ref, self.ref.n_bars - 1)
 
     def revise_last_bar(self, row: Candles, oi_close: float | None = None) -> None:
         self.ref.revise_last_bar(row, oi_close)
-        self.refresh()
+        self._venue_changed(self.ref, self.ref.n_bars - 1)
 
     def apply_venue_bar(self, name: str, row: Candles, oi_close: float | None = None) -> bool:
         """A bar of venue `name`: its next bar or a revision of its last one. False: older than its last bar
@@ -263,7 +343,7 @@ class VenueSetEngine(AggregateEngine):
             e.append_bar(row, oi_close)
         else:
             e.revise_last_bar(row, oi_close)
-        self.refresh()
+        self._venue_changed(e, e.n_bars - 1)
         return True
 
     # -- breakdowns --------------------------------------------------------------------------------------------
@@ -301,10 +381,3 @@ class _VenueColumn:
             out[xp.asarray(order)] = picked
             picked = out
         return picked if np.ndim(idx) else picked[0]
-
-
-def _no_sweeps() -> SweepEvents:
-    z = np.zeros(0)
-    return SweepEvents(
-        np.zeros(0, np.int64), np.zeros(0, np.int64), z, np.zeros(0, np.int8), np.zeros(0, np.int8), z
-    )

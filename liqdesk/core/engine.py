@@ -55,6 +55,50 @@ class SweepEvents:
 
 
 @dataclass(frozen=True)
+class SweepTotals:
+    """What bars swept, summed per (bar, side): one row per pair that swept notional, in (bar, side) order
+    (long before short). A month of 1-minute bars sweeps millions of levels; what is drawn of them (the
+    bubbles) is per bar and side."""
+
+    bar: np.ndarray  # (R,) int64
+    side: np.ndarray  # (R,) int8, LONG / SHORT
+    usd: np.ndarray  # (R,) notional alive just before the sweep
+    usd_price: np.ndarray  # (R,) the sum of notional × price of the swept levels
+
+    def __len__(self) -> int:
+        return len(self.bar)
+
+    @property
+    def price(self) -> np.ndarray:
+        """The notional-weighted price of the levels swept."""
+        out: np.ndarray = self.usd_price / np.where(self.usd > 0, self.usd, 1.0)
+        return out
+
+    def before(self, bar: int) -> SweepTotals:
+        """The rows of bars before `bar`."""
+        k = int(np.searchsorted(self.bar, bar, "left"))
+        return SweepTotals(self.bar[:k], self.side[:k], self.usd[:k], self.usd_price[:k])
+
+    def then(self, later: SweepTotals) -> SweepTotals:
+        """These rows followed by those of later bars."""
+        return SweepTotals(*(np.concatenate([a, b]) for a, b in zip(
+            (self.bar, self.side, self.usd, self.usd_price),
+            (later.bar, later.side, later.usd, later.usd_price), strict=True)))  # fmt: skip
+
+    @staticmethod
+    def from_bars(first_bar: int, usd: np.ndarray, usd_price: np.ndarray) -> SweepTotals:
+        """From per-bar sums ((B, 2): long, short) of bars first_bar, first_bar + 1, ..."""
+        flat = usd.reshape(-1)
+        rows = np.nonzero(flat > 0)[0]
+        return SweepTotals(
+            bar=first_bar + rows // 2,
+            side=np.where(rows % 2 == 1, SHORT, LONG).astype(np.int8),
+            usd=flat[rows],
+            usd_price=usd_price.reshape(-1)[rows],
+        )
+
+
+@dataclass(frozen=True)
 class Budget:
     """Where the deposited notional went (conservation check)."""
 
@@ -110,6 +154,15 @@ class LiquidationEngine:
         self._alive_total = 0.0
         self._alive_before_last: float | None = 0.0  # alive after the bar before the last (rollback)
         self.lifecycle_info = lifecycle.Lifecycle(None, np.zeros((0, lifecycle.N_STATS)), 0.0)
+        # What each bar swept per side ((bars, 2): long, short), the notional and the notional × price, summed
+        # on first use and kept up to date bar by bar; rows from `_swept_upto` on are stale (a new or revised bar).
+        self._swept_usd = host(np.float64, 2)
+        self._swept_usd_price = host(np.float64, 2)
+        self._swept_upto = 0
+        # which write (a build, a new or revised bar) last set each bar, and how many truncations: state_mark
+        self._writes = 0
+        self._written = host(np.int64)
+        self._truncations = 0
 
     # ------------------------------------------------------------------ building
 
@@ -160,6 +213,7 @@ class LiquidationEngine:
             raise ValueError(f"truncate needs 1..{self.n_bars} bars, got {n_bars}")
         if n_bars == self.n_bars:
             return
+        self._truncations += 1
         xp, j = self.xp, n_bars - 1
         lv = self._lv
         keep = count_upto(xp, lv["created"].a, j, "right")
@@ -168,8 +222,9 @@ class LiquidationEngine:
         sweep = lv["sweep"].a
         sweep[sweep > j] = NEVER
         for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
-                  self._log_factor, self._stats):  # fmt: skip
+                  self._log_factor, self._stats, self._written):  # fmt: skip
             g.truncate(n_bars)
+        self._swept_upto = min(self._swept_upto, n_bars)
         side, created = lv["side"].a, lv["created"].a
         for k, s in enumerate((LONG, SHORT)):
             alive = xp.nonzero((sweep == NEVER) & (side == s))[0]
@@ -200,8 +255,9 @@ class LiquidationEngine:
             self._alive_idx[k] = xp.concatenate([self._alive_idx[k][:keep], back])
             self._alive_price[k] = xp.concatenate([self._alive_price[k][:keep], self._lv["price"].a[back]])
         for g in (*self._bars.values(), self._model, self._oi_close, self._oi_delta, self._decay, self._dep,
-                  self._log_factor, self._stats):  # fmt: skip
+                  self._log_factor, self._stats, self._written):  # fmt: skip
             g.truncate(j)
+        self._swept_upto = min(self._swept_upto, j)
         self._alive_total = self._alive_after_previous()
         self._alive_before_last = None
         self._last_swept = None
@@ -228,6 +284,8 @@ class LiquidationEngine:
         ops = compute_openings(candles, oi_delta, self.params, starts_series=j0 == 0)
         entry, entry_weight = entry_points(candles, self.params.entry_points)
 
+        self._writes += 1
+        self._written.extend(np.full(n_new, self._writes, np.int64))
         b = self._bars
         b["open_time"].extend(candles.open_time)
         for k in ("open", "high", "low", "close", "volume"):
@@ -417,10 +475,13 @@ class LiquidationEngine:
     def sweeps(self, start_bar: int = 0, end_bar: int | None = None) -> SweepEvents:
         """Levels swept in bars [start_bar, end_bar), with their notional just before the sweep."""
         end_bar = self.n_bars if end_bar is None else end_bar
+        sweep = self._lv["sweep"].a
+        return self._sweep_events(self.xp.nonzero((sweep >= start_bar) & (sweep < end_bar))[0])
+
+    def _sweep_events(self, idx: Any) -> SweepEvents:
+        """The swept levels `idx` (level order) as events, on the host."""
         xp, lv, lf = self.xp, self.levels(), self.log_factor
-        sweep = lv["sweep"]
-        idx = xp.nonzero((sweep >= start_bar) & (sweep < end_bar))[0]
-        bar = sweep[idx]
+        bar = lv["sweep"][idx]
         prev = xp.where(bar > 0, lf[xp.maximum(bar - 1, 0)], 0.0)
         usd = lv["deposit"][idx] * xp.exp(prev - lf[lv["created"][idx]])
         host = self.backend.asnumpy
@@ -433,6 +494,57 @@ class LiquidationEngine:
             tier=host(lv["tier"][idx]),
             usd=host(usd),
         )
+
+    def sweep_totals(self, start_bar: int = 0, end_bar: int | None = None) -> SweepTotals:
+        """What bars [start_bar, end_bar) swept, per (bar, side): the sums of `sweeps` (in level order)."""
+        start_bar = max(0, start_bar)
+        return SweepTotals.from_bars(start_bar, *self.swept_by_bar(start_bar, end_bar))
+
+    def state_mark(self) -> tuple[int, ...]:
+        """A mark of the bars now: `changed_from(mark)` later says from which bar on the state at a bar's end
+        (its alive levels, its sweeps) may differ from when the mark was taken, so that a live chart recomputes
+        only that tail."""
+        return (id(self), self.n_bars, self._writes, self._truncations)
+
+    def changed_from(self, mark: tuple[int, ...]) -> int:
+        """The first bar whose state may have changed since `mark`: the bars added since, and the last bar then
+        when it was revised since; any bar after a truncation or for another engine's mark."""
+        owner, n, writes, cuts = mark
+        if owner != id(self) or cuts != self._truncations or n > self.n_bars:
+            return 0
+        if n and int(self._written.a[n - 1]) > writes:
+            return n - 1
+        return n
+
+    def swept_by_bar(self, start_bar: int = 0, end_bar: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """((B, 2), (B, 2)): per bar of [start_bar, end_bar) and side (long, short), the notional swept and
+        the notional × price (read-only views)."""
+        end_bar = self.n_bars if end_bar is None else min(end_bar, self.n_bars)
+        start_bar = max(0, min(start_bar, end_bar))
+        if self._swept_upto < end_bar:
+            self._sum_sweeps()
+        usd, usd_price = self._swept_usd.a[start_bar:end_bar], self._swept_usd_price.a[start_bar:end_bar]
+        usd.flags.writeable = usd_price.flags.writeable = False
+        return usd, usd_price
+
+    def _sum_sweeps(self) -> None:
+        """The per-bar sweep sums of the bars from `_swept_upto` on: from the last bar's swept levels when only
+        it is missing (a live bar), otherwise one pass over the levels."""
+        xp, j0, n = self.xp, self._swept_upto, self.n_bars
+        if j0 == n - 1 and self._last_swept is not None:
+            idx = self._last_swept
+        else:
+            sweep = self._lv["sweep"].a
+            idx = xp.nonzero((sweep >= j0) & (sweep < n))[0]
+        ev = self._sweep_events(idx)
+        key = (ev.bar - j0) * 2 + (ev.side == SHORT)
+        usd = np.bincount(key, weights=ev.usd, minlength=2 * (n - j0)).reshape(-1, 2)
+        usd_price = np.bincount(key, weights=ev.usd * ev.price, minlength=2 * (n - j0)).reshape(-1, 2)
+        self._swept_usd.truncate(j0)
+        self._swept_usd.extend(usd)
+        self._swept_usd_price.truncate(j0)
+        self._swept_usd_price.extend(usd_price)
+        self._swept_upto = n
 
     def budget(self) -> Budget:
         st = self._stats.a
@@ -450,7 +562,8 @@ class LiquidationEngine:
     def nbytes(self) -> int:
         """Memory the engine's arrays hold (their capacity, host and backend together)."""
         held = [*self._lv.values(), *self._bars.values(), self._model, self._oi_close, self._oi_delta,
-                self._decay, self._dep, self._stats, self._log_factor]  # fmt: skip
+                self._decay, self._dep, self._stats, self._log_factor, self._swept_usd,
+                self._swept_usd_price, self._written]  # fmt: skip
         alive = [*self._alive_idx, *self._alive_price]
         return sum(int(g.capacity_nbytes) for g in held) + sum(int(a.nbytes) for a in alive)
 

@@ -100,7 +100,12 @@ def quantise_image(values: Any, levels: tuple[float, float], two_tone: bool, bac
 
 
 def column_at(engine: LiquidationEngine, bins: PriceBins, bar: int) -> tuple[Any, Any]:
-    """(long, short) float64 USD per price bin of the levels alive at the end of bar index `bar`."""
+    """(long, short) float64 USD per price bin of the levels alive at the end of bar index `bar`.
+    An engine that sums other engines (core.aggregate_engine) answers with its own `column_at`: the
+    sum of its venues' columns, each by this definition or stepped from the one before it."""
+    own = getattr(engine, "column_at", None)
+    if own is not None:
+        return own(bins, bar)  # type: ignore[no-any-return]
     xp = engine.xp
     idx, usd = engine.alive_at(bar)
     lv = engine.levels()
@@ -113,13 +118,17 @@ def column_at(engine: LiquidationEngine, bins: PriceBins, bar: int) -> tuple[Any
     return out[0], out[1]
 
 
-def patch_newest_column(engine: LiquidationEngine, view: HeatmapView) -> HeatmapView | None:
+def patch_newest_column(
+    engine: LiquidationEngine, view: HeatmapView, changed_from: int | None = None
+) -> HeatmapView | None:
     """The view after a live bar: its newest column recomputed (one column appended for a new bar
-    when each column is one bar), other columns as they were.
+    when each column is one bar), other columns as they were, but for those showing a bar from
+    `changed_from` on (the engine's `changed_from`: a late bar of one of the venues an aggregate
+    sums changes an older column).
 
-    A column shows the state at the end of its last bar, so a new or revised bar changes only the
-    newest one. None when nothing shown changed (the view is in the past) or the view's values
-    are gone (a newer view superseded it)."""
+    A column shows the state at the end of its last bar, so a new or revised bar of one engine
+    changes only the newest one. None when nothing shown changed (the view is in the past) or the
+    view's values are gone (a newer view superseded it)."""
     n = engine.n_bars
     if view.end_bar < n - 1 or view.end_bar > n or view.values is None:
         return None
@@ -128,19 +137,24 @@ def patch_newest_column(engine: LiquidationEngine, view: HeatmapView) -> Heatmap
         keep, first = len(view.last_bar), n - 1  # append a column for the new bar
     else:
         keep, first = len(view.last_bar) - 1, int(view.first_bar[-1])  # recompute the last column
-    long_, short_ = column_at(engine, view.bins, n - 1)
-    tl = display.transform(long_.astype(xp.float32), view.transform, xp, inplace=True)
-    ts = display.transform(short_.astype(xp.float32), view.transform, xp, inplace=True)
-    column = display.frame_values(tl[:, None], ts[:, None], view.two_tone, xp)
-    codes = engine.backend.download(display.quantise_values(column, view.levels, view.two_tone, xp))
+    redo = keep if changed_from is None else int(np.searchsorted(view.last_bar[:keep], changed_from, "left"))
+    bars = [int(b) for b in view.last_bar[redo:keep]] + [n - 1]
+    values, codes = [], []
+    for bar in bars:
+        long_, short_ = column_at(engine, view.bins, bar)
+        tl = display.transform(long_.astype(xp.float32), view.transform, xp, inplace=True)
+        ts = display.transform(short_.astype(xp.float32), view.transform, xp, inplace=True)
+        column = display.frame_values(tl[:, None], ts[:, None], view.two_tone, xp)
+        values.append(column)
+        codes.append(engine.backend.download(display.quantise_values(column, view.levels, view.two_tone, xp)))
     return dataclasses.replace(
         view,
         time_ms=np.r_[view.time_ms[:keep], engine.open_time[first]],
         first_bar=np.r_[view.first_bar[:keep], first],
         last_bar=np.r_[view.last_bar[:keep], n - 1],
         end_bar=n,
-        values=xp.ascontiguousarray(xp.hstack([view.values[:, :keep], column])),
-        image=np.ascontiguousarray(np.hstack([view.image[:, :keep], codes])),
+        values=xp.ascontiguousarray(xp.hstack([view.values[:, :redo], *values])),
+        image=np.ascontiguousarray(np.hstack([view.image[:, :redo], *codes])),
     )
 
 

@@ -68,8 +68,12 @@ class LiquidationMap:
 
 def liquidation_map(engine: LiquidationEngine, bins: PriceBins, bar: int | None = None) -> LiquidationMap:
     """The map at the end of bar index `bar` (the last bar by default), computed where the engine's
-    levels live; the (K, P) vectors and totals come back to the host."""
+    levels live; the (K, P) vectors and totals come back to the host. An engine that sums other
+    engines (core.aggregate_engine) answers with its own `liquidation_map`: its venues' kept columns."""
     bar = engine.n_bars - 1 if bar is None else bar
+    own = getattr(engine, "liquidation_map", None)
+    if own is not None:
+        return own(bins, bar)  # type: ignore[no-any-return]
     xp = engine.xp
     idx, usd = engine.alive_at(bar)
     lv = engine.levels()

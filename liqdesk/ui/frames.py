@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from liqdesk.core.display import frame_values, quantise_values
-from liqdesk.core.engine import LiquidationEngine
+from liqdesk.core.engine import LiquidationEngine, SweepTotals
 from liqdesk.core.grid import PriceBins
 from liqdesk.core.heatmap import render_view
 from liqdesk.core.liqmap import LiquidationMap, Magnet, find_magnets, liquidation_map
@@ -94,6 +94,11 @@ class Frame:
     # the UI thread only wraps it in a QImage. Set as one tuple: a requantise replaces it whole.
     coloured: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     backend: str = "numpy"  # the backend of the engine that painted the heatmap: "numpy" or "cupy"
+    # what the bars of [request.start_bar, sweeps_to) swept per (bar, side), as the engine's `state_mark` left
+    # them: the bubbles are picked from it, and a live bar recomputes only its tail (`live_sweeps`)
+    sweeps: SweepTotals | None = None
+    sweeps_to: int = 0
+    state_mark: tuple[int, ...] = ()
 
     @property
     def rect(self) -> tuple[float, float, float, float]:
@@ -116,6 +121,8 @@ def compute_frame(
         two_tone=req.two_tone, visible_bars=req.visible_bars, visible_prices=req.visible_prices,
     )  # fmt: skip
     lmap = liquidation_map(heat, req.bins, req.map_bar)
+    mark = engine.state_mark()
+    sweeps = engine.sweep_totals(req.start_bar, req.end_bar)
     frame = Frame(
         request=req,
         columns=Columns(view.time_ms, view.first_bar, view.last_bar),
@@ -124,9 +131,12 @@ def compute_frame(
         levels=view.levels,
         lmap=lmap,
         magnets=find_magnets(lmap, per_side=3),
-        bubbles=sweep_bubbles(engine, req.start_bar, req.end_bar, req.max_bubbles),
+        bubbles=top_bubbles(sweeps, req.max_bubbles),
         model_label=engine.model_label(req.visible_bars[0], req.visible_bars[1]),
         backend=heat.backend.name,
+        sweeps=sweeps,
+        sweeps_to=req.end_bar,
+        state_mark=mark,
     )
     frame.compute_ms = (time.perf_counter() - t0) * 1000.0
     return frame
@@ -168,23 +178,24 @@ def requantise(frame: Frame, levels: tuple[float, float], colormap: str) -> np.n
     return codes
 
 
-def sweep_bubbles(engine: LiquidationEngine, start_bar: int, end_bar: int, limit: int) -> Bubbles:
-    """The `limit` largest (bar, side) sweeps in the range."""
-    ev = engine.sweeps(start_bar, end_bar)
-    if not len(ev):
+def top_bubbles(t: SweepTotals, limit: int) -> Bubbles:
+    """The `limit` largest rows of a sweep table, largest first (equal ones in (bar, side) order)."""
+    if not len(t) or limit <= 0:
         return Bubbles.empty()
-    key = ev.bar.astype(np.int64) * 2 + (ev.side == SHORT)
-    uniq, inv = np.unique(key, return_inverse=True)
-    usd = np.bincount(inv, weights=ev.usd)
-    price = np.bincount(inv, weights=ev.usd * ev.price) / np.where(usd > 0, usd, 1.0)
-    keep = np.argsort(usd)[::-1][:limit]
-    keep = keep[usd[keep] > 0]
-    return Bubbles(
-        x=(uniq[keep] // 2).astype(np.float64),
-        price=price[keep],
-        usd=usd[keep],
-        side=np.where(uniq[keep] % 2 == 1, SHORT, LONG).astype(np.int8),
-    )
+    key = t.bar * 2 + (t.side == SHORT)
+    top = np.argpartition(-t.usd, limit - 1)[:limit] if len(t) > limit else np.arange(len(t))
+    keep = top[np.lexsort((key[top], -t.usd[top]))]
+    return Bubbles(x=t.bar[keep].astype(np.float64), price=t.price[keep], usd=t.usd[keep], side=t.side[keep])
+
+
+def live_sweeps(engine: LiquidationEngine, frame: Frame, end_bar: int) -> SweepTotals:
+    """The sweep table of [frame's start bar, end_bar) after live bars: the frame's rows before the first bar
+    the engine changed since (`changed_from`), the rest recomputed; the same table as a fresh frame's."""
+    start = frame.request.start_bar
+    if frame.sweeps is None:
+        return engine.sweep_totals(start, end_bar)
+    tail = max(start, min(engine.changed_from(frame.state_mark), frame.sweeps_to))
+    return frame.sweeps.before(tail).then(engine.sweep_totals(tail, end_bar))
 
 
 @dataclass(frozen=True)

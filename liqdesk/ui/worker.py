@@ -439,7 +439,8 @@ def patch_frame(
         end_bar=req.end_bar, bins=req.bins, transform=req.transform, two_tone=req.two_tone, levels=frame.levels,
         values=frame.values, image=frame.image,
     )  # fmt: skip
-    patched = patch_newest_column(heat, view)
+    changed = engine.changed_from(frame.state_mark) if frame.state_mark else None
+    patched = patch_newest_column(heat, view, changed)
     if patched is None:
         return None
     n = patched.end_bar
@@ -451,8 +452,10 @@ def patch_frame(
         map_bar=n - 1 if follow_map else req.map_bar,
         visible_bars=(req.visible_bars[0], n if req.visible_bars[1] >= req.end_bar else req.visible_bars[1]),
     )
-    follow_map = follow_map and full
-    lmap = liquidation_map(heat, req.bins, new_req.map_bar) if follow_map else frame.lmap
+    # the map moves with the newest bar when it followed it; a late bar of a summed venue can change it too
+    new_map = full and (follow_map or (changed is not None and new_req.map_bar >= changed))
+    lmap = liquidation_map(heat, req.bins, new_req.map_bar) if new_map else frame.lmap
+    sweeps = frames.live_sweeps(engine, frame, n)
     return frames.Frame(
         request=new_req,
         columns=frames.Columns(patched.time_ms, patched.first_bar, patched.last_bar),
@@ -460,12 +463,13 @@ def patch_frame(
         image=patched.image,
         levels=frame.levels,
         lmap=lmap,
-        magnets=find_magnets(lmap, per_side=3) if follow_map else frame.magnets,
-        bubbles=frames.sweep_bubbles(engine, new_req.start_bar, n, req.max_bubbles)
-        if full
-        else frame.bubbles,
+        magnets=find_magnets(lmap, per_side=3) if new_map else frame.magnets,
+        bubbles=frames.top_bubbles(sweeps, req.max_bubbles) if full else frame.bubbles,
         model_label=engine.model_label(new_req.visible_bars[0], new_req.visible_bars[1])
         if full
         else frame.model_label,
         backend=frame.backend,
+        sweeps=sweeps,
+        sweeps_to=n,
+        state_mark=engine.state_mark(),
     )

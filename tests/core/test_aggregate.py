@@ -178,13 +178,18 @@ def test_summed_map_and_engine_facade_read_the_venues(sample) -> None:  # type: 
     np.testing.assert_allclose(view.values, (grid.long + grid.short).T, rtol=1e-6)
     assert own[0].long.shape[0] == len(c)
     # sweeps of both venues, on the reference venue's bars
-    ev = agg.sweeps(0, len(c))  # per venue, bar and side, notional-weighted
+    ev = agg.sweep_totals(0, len(c))  # summed per bar and side, notional-weighted
     own = [v.engine.sweeps() for v in venues]
     assert float(ev.usd.sum()) == pytest.approx(sum(float(o.usd.sum()) for o in own), rel=1e-9)
     assert float((ev.usd * ev.price).sum()) == pytest.approx(
         sum(float((o.usd * o.price).sum()) for o in own), rel=1e-9
     )
-    assert len(ev) == sum(len(set(zip(o.bar.tolist(), o.side.tolist(), strict=True))) for o in own)
+    pairs = {
+        (b + first, s)
+        for o, first in zip(own, (0, 200), strict=True)
+        for b, s in zip(o.bar, o.side, strict=True)
+    }
+    assert len(ev) == len(pairs)  # hyperliquid's bar b is the reference's bar b + 200
     assert "2 venues" in agg.model_label() and "volume model: hyperliquid" in agg.model_label()
     agg_view = render_aggregate_view(venues, bins, cols)
     assert agg_view.image.shape == (200, 300) and agg_view.image.max() > 0
