@@ -40,9 +40,9 @@ from liqdesk.core.aggregate import (
     VenueInput,
     VenueModel,
     aggregate_coverage,
+    build_and_render,
     build_venues,
     model_mix,
-    render_aggregate_grid,
     time_columns,
 )
 from liqdesk.core.grid import PriceBins
@@ -379,22 +379,28 @@ class VenueSetRun:
         return aggregate_coverage(self.venues, self.inputs.view_start_ms, self.inputs.view_end_ms)
 
     def view_bins(self, n: int, margin: float = 0.08) -> PriceBins:
-        """Bins over every venue's candles in the view plus a margin (auto_bins)."""
-        lows, highs = [], []
-        for c in self.inputs.view_candles():
-            if len(c):
-                lows.append(c.low)
-                highs.append(c.high)
-        return auto_bins(np.concatenate(lows), np.concatenate(highs), n, margin)
+        return view_bins(self.inputs, n, margin)
 
-    def grid(self, bins: PriceBins, columns: int | None = None, *, by_venue: bool = True) -> AggregateGrid:
-        return render_aggregate_grid(
-            self.venues,
-            bins,
-            self.inputs.time_columns(columns),
-            by_venue=by_venue,
-            workers=os.cpu_count() or 1,
-        )
+
+def view_bins(inputs: VenueSetInputs, n: int, margin: float = 0.08) -> PriceBins:
+    """Bins over every venue's candles in the view plus a margin (auto_bins)."""
+    lows, highs = [], []
+    for c in inputs.view_candles():
+        if len(c):
+            lows.append(c.low)
+            highs.append(c.high)
+    return auto_bins(np.concatenate(lows), np.concatenate(highs), n, margin)
+
+
+def run_and_render(
+    inputs: VenueSetInputs, bins: PriceBins, columns: int | None = None, *, by_venue: bool = True
+) -> tuple[VenueSetRun, AggregateGrid]:
+    """The venues' engines and their grid in one pass (core.aggregate.build_and_render: each thread builds its
+    venues and paints them at once, one thread per CPU core)."""
+    check_backend_choice(inputs.backend, inputs.notes)
+    venues, grid = build_and_render(inputs.venues, bins, inputs.time_columns(columns), by_venue=by_venue,
+                                    workers=os.cpu_count() or 1)  # fmt: skip
+    return VenueSetRun(inputs, venues), grid
 
 
 def run_venues(inputs: VenueSetInputs) -> VenueSetRun:
@@ -407,6 +413,8 @@ __all__ = [
     "VenueSetInputs",
     "VenueSetRun",
     "from_inputs",
+    "run_and_render",
+    "view_bins",
     "is_venue_set",
     "load_venue_inputs",
     "venue_set",

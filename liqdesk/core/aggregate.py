@@ -681,19 +681,65 @@ class VenueInput:
     tape: str = TAPE_FILE
 
 
+def _build_one(v: VenueInput) -> VenueModel:
+    engine = LiquidationEngine.build(v.candles, v.open_interest, v.params)
+    return VenueModel(v.name, v.symbol, engine, v.liquidations, v.label, v.tape)
+
+
 def build_venues(inputs: Sequence[VenueInput], workers: int = 1) -> list[VenueModel]:
     """Each venue's engine, built on its own inputs; with `workers` > 1, that many threads build venues side by
     side (the compiled loops release the GIL; at most one thread per venue)."""
     workers = max(1, min(len(inputs), workers))
-
-    def one(v: VenueInput) -> VenueModel:
-        engine = LiquidationEngine.build(v.candles, v.open_interest, v.params)
-        return VenueModel(v.name, v.symbol, engine, v.liquidations, v.label, v.tape)
-
     if workers == 1 or len(inputs) < 2:
-        return [one(v) for v in inputs]
+        return [_build_one(v) for v in inputs]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(one, inputs))
+        return list(pool.map(_build_one, inputs))
+
+
+def build_and_render(
+    inputs: Sequence[VenueInput],
+    bins: PriceBins,
+    columns: TimeColumns,
+    *,
+    by_venue: bool = True,
+    workers: int = 1,
+) -> tuple[list[VenueModel], AggregateGrid]:
+    """Each venue's engine built and painted at once onto one grid: `build_venues` then `render_aggregate_grid`,
+    in one pass. With `workers` ≥ 2 the venues are shared between that many threads, each building and then
+    painting its own venues, so one venue's painting overlaps another's build instead of waiting for every build
+    (by_venue: each venue into its slice of a (V, T, P) array; otherwise each thread into its own two (T, P)
+    buffers, added at the end)."""
+    v, t, p = len(inputs), len(columns), bins.n
+    workers = max(1, min(v, workers))
+    models: list[VenueModel | None] = [None] * v
+    bars = np.full((v, t), -1, np.int64)
+    parts = [np.zeros((v, t, p) if by_venue else (0, 0, 0), np.float32) for _ in (LONG, SHORT)]
+    own = [[np.zeros((t, p), np.float32) for _ in (LONG, SHORT)] for _ in range(0 if by_venue else workers)]
+
+    def run(k: int) -> None:
+        for i in range(k, v, workers):
+            vm = models[i] = _build_one(inputs[i])
+            bars[i] = columns.venue_bars(vm.engine)
+            for s_i, side in enumerate((LONG, SHORT)):
+                _paint_venue(vm.engine, bars[i], bins, side, parts[s_i][i] if by_venue else own[k][s_i])
+
+    if workers == 1:
+        run(0)
+        release_scratch()
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, range(workers)))  # the pool's threads (and their scratch) end here
+    done = [m for m in models if m is not None]
+    names = tuple(m.name for m in done)
+    if not by_venue:
+        for extra in own[1:]:
+            for s_i in range(2):
+                own[0][s_i] += extra[s_i]
+        return done, AggregateGrid(columns, bins, names, own[0][0], own[0][1], bars)
+    if v == 1:
+        return done, AggregateGrid(columns, bins, names, parts[0][0], parts[1][0], bars, *parts)
+    totals = [part.sum(axis=0, dtype=np.float32) for part in parts]
+    return done, AggregateGrid(columns, bins, names, totals[0], totals[1], bars, *parts)
 
 
 # ---------------------------------------------------------------------------------------------- scoring

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from liqdesk.core.aggregate import (  # noqa: E402
     AggregateModel,
     VenueInput,
+    build_and_render,
     build_venues,
     render_aggregate_grid,
     time_columns,
@@ -115,9 +116,8 @@ def speed(repeat: int) -> None:
 
     def agg(w: int, by_venue: bool):  # type: ignore[no-untyped-def]
         def run():  # type: ignore[no-untyped-def]
-            return render_aggregate_grid(
-                build_venues(vin, workers=w), bins, cols, by_venue=by_venue, workers=w
-            )
+            # as `liqdesk export` does it: each thread builds its venues and paints them at once
+            return build_and_render(vin, bins, cols, by_venue=by_venue, workers=w)[1]
 
         return run
 

@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 
 from liqdesk.core.aggregate import (
     AggregateModel,
+    VenueInput,
     VenueModel,
     aggregate_coverage,
     aggregate_map,
     aggregate_snapshots,
     bar_phase,
+    build_and_render,
+    build_venues,
     render_aggregate_grid,
     render_aggregate_view,
     time_columns,
@@ -152,6 +155,36 @@ def test_the_aggregate_is_the_sum_of_its_venues_on_any_grid(sample, case) -> Non
         by = getattr(parts, f"{side}_by_venue")
         for i, a in enumerate(alone):
             np.testing.assert_array_equal(by[i], getattr(a, side))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_building_and_painting_at_once_gives_the_grid_of_building_then_painting(sample, workers) -> None:  # type: ignore[no-untyped-def]
+    """`build_and_render` (each thread builds its venues and paints them at once) gives the engines and the grid
+    that `build_venues` then `render_aggregate_grid` give: each venue's part exactly, the totals within float32
+    rounding when the threads' buffers are added in another order."""
+    c, oi = sample
+    specs = [("binanceusdm", 0, 700, 1.0, oi), ("bybit", 100, 820, 1.0003, oi), ("okx", 50, 600, 0.9998, None),
+             ("hyperliquid", 300, 820, 1.0001, None)]  # fmt: skip
+    inputs = [
+        VenueInput(n, "BTC", _moved(c.take(slice(a, b)), k), o, params_for("all", venue=n))  # fmt: skip
+        for n, a, b, k, o in specs
+    ]
+    bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 90)
+    cols = time_columns(int(c.open_time[0]), int(c.close_time[-1]), M5, 64)
+    want_models = build_venues(inputs)
+    for by_venue in (True, False):
+        want = render_aggregate_grid(want_models, bins, cols, by_venue=by_venue)
+        models, got = build_and_render(inputs, bins, cols, by_venue=by_venue, workers=workers)
+        assert [m.name for m in models] == [m.name for m in want_models] == list(got.venues)
+        assert [m.engine.n_levels for m in models] == [m.engine.n_levels for m in want_models]
+        np.testing.assert_array_equal(got.venue_bars, want.venue_bars)
+        for side in ("long", "short"):
+            total = getattr(want, side)
+            np.testing.assert_allclose(getattr(got, side), total, rtol=1e-6, atol=1e-6 * float(total.max()))
+            if by_venue:
+                np.testing.assert_array_equal(
+                    getattr(got, f"{side}_by_venue"), getattr(want, f"{side}_by_venue")
+                )
 
 
 def test_summed_map_and_engine_facade_read_the_venues(sample) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from liqdesk.app.modelrun import check_grid_budget
 from liqdesk.app.options import add_data_options, check_count, input_files, parse_prices
-from liqdesk.app.venue_inputs import VenueSetRun, run_venues, venue_set
+from liqdesk.app.venue_inputs import VenueSetRun, run_and_render, venue_set, view_bins
 from liqdesk.core.aggregate import AggregateGrid
 from liqdesk.core.grid import PriceBins
 from liqdesk.errors import ConfigError
@@ -57,9 +57,8 @@ def run(args: argparse.Namespace) -> int:
     check_grid_budget(
         columns, args.bins, venues=len(inputs.venues)
     )  # before the model is built or the grid allocated
-    run_ = run_venues(inputs)
-    bins = PriceBins(prices[0], prices[1], args.bins) if prices else run_.view_bins(args.bins)
-    grid = run_.grid(bins, args.time_columns, by_venue=len(inputs.venues) > 1)
+    bins = PriceBins(prices[0], prices[1], args.bins) if prices else view_bins(inputs, args.bins)
+    run_, grid = run_and_render(inputs, bins, args.time_columns, by_venue=len(inputs.venues) > 1)
     written = write_grid(grid, out, export_meta(run_), inputs=input_files(args))
     note = f"; {written.note()}" if written.note() else ""
     venues = f" of {len(inputs.venues)} venues ({', '.join(inputs.names)})" if len(inputs.venues) > 1 else ""
