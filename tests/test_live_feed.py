@@ -159,6 +159,36 @@ def test_every_valid_liquidation_stored_once_malformed_counted(tmp_path: Path) -
     asyncio.run(main())
 
 
+def test_a_liquidation_that_woke_no_waiting_watch_is_still_stored(tmp_path: Path) -> None:
+    """ccxt resolves only a watch that is waiting: a forceOrder taken while the feed was storing the previous ones
+    (between reading ccxt's cache and waiting again) lands in the cache and wakes nobody. Under load the last
+    event of a burst stayed unstored until the next liquidation, or for good if the app closed first."""
+    rows = [r for r in force_orders() if r["symbol"] == "BTC"][:2]
+
+    async def main() -> None:
+        async with FakeBinance() as s:
+            events: list[FeedEvent] = []
+            with Cache(tmp_path / "c.db") as db:
+                async with _feed(s, db, events, streams=("liquidations",)) as feed:
+                    await s.wait_subscribed(LIQS)
+                    await s.push_liquidation(force_order_event(rows[0]))
+                    await until(lambda: db.count("liquidations") == 1, what="the first liquidation")
+                    await asyncio.sleep(0.05)  # the feed waits on its next watch call again
+                    # the race, made deterministic: the second event reaches ccxt's cache with no future resolved
+                    ex = feed.venue.exchange
+                    raw = force_order_event(rows[1])["o"]
+                    ex.liquidations.append(ex.parse_ws_liquidation(raw, ex.market(SYMBOL)))
+                    await until(
+                        lambda: db.count("liquidations") == 2, timeout=3, what="the one that woke nobody"
+                    )
+                    await feed.close()
+                assert [e.record.time for e in events if isinstance(e, LiquidationEvent)] == [
+                    int(r["trade_time_ms"]) for r in rows
+                ]
+
+    asyncio.run(main())
+
+
 def test_silent_connection_is_detected_and_gap_backfilled(tmp_path: Path) -> None:
     async def main() -> None:
         async with FakeBinance(ping_interval=0.05) as s:

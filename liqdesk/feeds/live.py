@@ -144,6 +144,9 @@ class StreamStats:
     last_message: float = field(default_factory=time.monotonic)
 
 
+READY_POLL_S = 0.25  # how often a waiting liquidation watch looks in ccxt's cache for what woke nobody
+
+
 @dataclass(frozen=True)
 class LiveSettings:
     """Timings; tests shrink them."""
@@ -238,6 +241,10 @@ class LiveFeed:
         self._store_retry: asyncio.Task[None] | None = None
         self._trade_seen: dict[str, _Seen] = {}  # symbol → trade ids delivered
         self._trade_last: dict[str, Any] = {}  # symbol → the last ccxt trade object processed
+        # symbol → what the liquidation stream has taken: kept across its reconnects (ccxt's cache outlives them,
+        # so a restart from nothing would emit the cache's old events again)
+        self._liq_seen: dict[str, _Seen] = {}
+        self._liq_last: dict[str, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     @property
@@ -390,17 +397,33 @@ class LiveFeed:
             await asyncio.sleep(delay)
 
     async def _watch(
-        self, make: Callable[[], Any], symbol: str, kind: str, stale_s: float, st: StreamStats
+        self,
+        make: Callable[[], Any],
+        symbol: str,
+        kind: str,
+        stale_s: float,
+        st: StreamStats,
+        ready: Callable[[], bool] | None = None,
     ) -> Any:
         """Await one ccxt watch call under the staleness watchdog: every ``stale_s`` without a result, the
         connections carrying this stream are checked; one with no inbound frame (data, ping or pong) for
-        ``stale_s`` is closed (ccxt rejects its futures with NetworkError) and _StaleConnection raised."""
+        ``stale_s`` is closed (ccxt rejects its futures with NetworkError) and _StaleConnection raised.
+        ``ready``: checked every READY_POLL_S meanwhile; True returns None at once (data that reached ccxt's
+        cache while no watch call was waiting wakes nobody: ccxt resolves only a waiting future)."""
         task = asyncio.ensure_future(make())
+        tick = stale_s if ready is None else min(stale_s, READY_POLL_S)
+        waited = 0.0
         try:
             while True:
-                done, _ = await asyncio.wait({task}, timeout=stale_s)
+                done, _ = await asyncio.wait({task}, timeout=tick)
                 if done:
                     return task.result()
+                if ready is not None and ready():
+                    return None
+                waited += tick
+                if waited < stale_s:
+                    continue
+                waited = 0.0
                 now = time.time() * 1000
                 for client in self._clients_for(symbol, kind):
                     last = client.last_message_at or getattr(client, "connectionEstablished", None) or 0
@@ -604,17 +627,23 @@ class LiveFeed:
     async def _run_liquidations(self, symbol: str, st: StreamStats) -> None:
         ex = self.venue.exchange
         await self.venue.market(symbol)
-        seen = _Seen(self.settings.dedupe_capacity)
-        last_obj: Any = None
+        seen = self._liq_seen.setdefault(symbol, _Seen(self.settings.dedupe_capacity))
         self._status("liquidations connected", "info", symbol, "liquidations")
+
+        def left_over() -> bool:  # in ccxt's cache but not processed yet
+            return bool(_after(ex.liquidations or [], self._liq_last.get(symbol)))
+
         while True:
-            await self._watch(lambda: ex.watch_liquidations(symbol), symbol, "liquidations",
-                              self.settings.liquidation_stale_s, st)  # fmt: skip
+            # A message ccxt took while we were storing the last ones resolved no waiting future: without
+            # this check it would wait in the cache for the next liquidation (or be lost at close).
+            if not left_over():
+                await self._watch(lambda: ex.watch_liquidations(symbol), symbol, "liquidations",
+                                  self.settings.liquidation_stale_s, st, ready=left_over)  # fmt: skip
             st.last_message = time.monotonic()
             # everything after the last item we processed (watch_liquidations returns only the newest one)
-            fresh = _after(ex.liquidations or [], last_obj)
+            fresh = _after(ex.liquidations or [], self._liq_last.get(symbol))
             if fresh:
-                last_obj = fresh[-1]
+                self._liq_last[symbol] = fresh[-1]
             records: list[LiquidationRecord] = []
             for liq in fresh:
                 if not isinstance(liq, dict) or liq.get("symbol") != symbol:
