@@ -12,7 +12,8 @@ quote and taker-buy volume where the venue has them (``CandleUpdate(closed=True)
 Out-of-order bars and stale revisions (less volume than one already seen) are skipped and counted.
 
 Liquidations: read from ccxt's ``exchange.liquidations`` cache after each wake-up (``watch_liquidations`` returns
-only the newest), normalised per venue, deduplicated on (time, side, price, quantity), stored, emitted.
+only the newest), and before waiting and every READY_POLL_S while waiting (an event taken while no watch call waited
+wakes nobody), normalised per venue, deduplicated on (time, side, price, quantity), stored, emitted.
 
 A cache that cannot take a write (full disk, a lock, an I/O error, damage) stops nothing: liquidations are kept in
 memory and stored again with backoff (said in StatusEvents) until the cache takes them; fetched bars and open
