@@ -52,6 +52,7 @@ import numpy as np
 
 from liqdesk.core.arrays import count_upto
 from liqdesk.core.display import TRANSFORM_CODES
+from liqdesk.core.levels import NewLevels, create_levels
 from liqdesk.core.lifecycle import N_STATS, Lifecycle, bar_step, group_by_bar, run_lifecycle
 from liqdesk.core.sweeps import NEVER
 
@@ -391,6 +392,15 @@ class CudaKernels:
                 (lo_t[s - 1], hi_t[s - 1], lo_t[s], hi_t[s], np.int64(n), np.int64(1 << (s - 1))),
             )
         return lo_t, hi_t, depth
+
+    def create_levels(
+        self, entry: Any, entry_weight: Any, long_usd: Any, short_usd: Any, factors: np.ndarray,
+        tier_weight: np.ndarray, first_bar: int,
+    ) -> NewLevels:  # fmt: skip
+        """levels.create_levels as array code on the device (no kernel of its own: it is elementwise)."""
+        return create_levels(
+            entry, entry_weight, long_usd, short_usd, factors, tier_weight, first_bar, self.xp
+        )
 
     def sweep_bars(self, low: Any, high: Any, created: Any, price: Any, side: Any) -> Any:
         """sweeps.sweep_bars on the device."""

@@ -312,8 +312,8 @@ class LiquidationEngine:
             xp, entry, entry_weight, long_usd, short_usd, self.sweep_low, self.sweep_high, self._oi_delta.a,
             self._decay.a,
         )  # fmt: skip
-        new = create_levels(
-            entry, entry_weight, long_usd, short_usd, self._factors, self.params.tiers.weight, 0, xp
+        new = self.kernels.create_levels(
+            entry, entry_weight, long_usd, short_usd, self._factors, self.params.tiers.weight, 0
         )
         sweep = self.kernels.sweep_bars(sweep_low, sweep_high, new.created, new.price, new.side)
         for name, v in new.columns().items():

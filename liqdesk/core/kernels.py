@@ -3,6 +3,7 @@
 Everything else in the engine is array code that runs on either module unchanged. Three loops
 need compiled code, each with one implementation per device:
 
+    create_levels   every bar's levels, written once              levels (numba) / the array form on CuPy
     sweep_bars      the first bar that reaches each level        sweeps (numba) / cuda_kernels
     lifecycle       the log factor of every bar (closes, decay)  lifecycle (numba) / cuda_kernels
     lifecycle_bar   the same for one live bar                    lifecycle (numba) / cuda_kernels
@@ -18,6 +19,7 @@ import numpy as np
 from liqdesk.core import display
 from liqdesk.core.backend import Backend
 from liqdesk.core.cuda_kernels import CudaKernels
+from liqdesk.core.levels import NewLevels, create_levels_compiled
 from liqdesk.core.lifecycle import N_STATS, Lifecycle, group_by_bar, run_lifecycle
 from liqdesk.core.paint import paint_side, release_scratch
 from liqdesk.core.series import LONG, SHORT
@@ -30,6 +32,11 @@ class Kernels(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    def create_levels(
+        self, entry: Any, entry_weight: Any, long_usd: Any, short_usd: Any, factors: np.ndarray,
+        tier_weight: np.ndarray, first_bar: int,
+    ) -> NewLevels: ...  # fmt: skip
 
     def sweep_bars(self, low: Any, high: Any, created: Any, price: Any, side: Any) -> Any: ...
 
@@ -55,6 +62,14 @@ class CpuKernels:
 
     xp = np
     name = "numpy"
+
+    def create_levels(
+        self, entry: Any, entry_weight: Any, long_usd: Any, short_usd: Any, factors: np.ndarray,
+        tier_weight: np.ndarray, first_bar: int,
+    ) -> NewLevels:  # fmt: skip
+        return create_levels_compiled(
+            entry, entry_weight, long_usd, short_usd, factors, tier_weight, first_bar
+        )
 
     def sweep_bars(self, low: Any, high: Any, created: Any, price: Any, side: Any) -> Any:
         return sweep_bars(low, high, created, price, side)

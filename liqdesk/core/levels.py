@@ -4,8 +4,13 @@ A bar opening `long_usd` of longs at entry prices e_s (weights w_s) puts a long 
 e_s × long_factor[k] with deposit long_usd × tier_weight[k] × w_s for every tier k, and likewise
 for shorts (leverage.liquidation_factors gives the factors). Levels are ordered bar → side (long,
 short) → tier → entry point, and empty deposits are dropped: the engine's level order, which the
-sweep search and the lifecycle rely on. Written against an array module: the full build runs it
-where the engine's arrays live (NumPy or CuPy), a live bar on the host.
+sweep search and the lifecycle rely on. Written against an array module: a device build runs it
+where the engine's arrays live (CuPy), a live bar on the host.
+
+A CPU build runs the same rule compiled (`create_levels_compiled`): one pass counts the levels, a
+second writes each one once. The array form makes about a dozen arrays the size of every candidate
+level, and their page faults, not the arithmetic, are what a build waits on, most of all when several
+engines build at once in one process (an aggregate). The tests hold the two bit-identical.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from liqdesk.core import hostmem
+from liqdesk.core.jit import compiled
 from liqdesk.core.series import LONG, SHORT
 
 
@@ -65,3 +72,98 @@ def create_levels(
         side=xp.tile(xp.repeat(xp.asarray([LONG, SHORT], dtype=xp.int8), k * s), n)[keep],
         deposit_total=deposit_total,
     )
+
+
+def create_levels_compiled(
+    entry: np.ndarray,
+    entry_weight: np.ndarray,
+    long_usd: np.ndarray,
+    short_usd: np.ndarray,
+    factors: np.ndarray,
+    tier_weight: np.ndarray,
+    first_bar: int,
+) -> NewLevels:
+    """create_levels on host arrays, compiled: the same numbers, bit for bit, with no temporaries."""
+    f64 = [np.ascontiguousarray(a, np.float64) for a in (entry, entry_weight, long_usd, short_usd)]
+    entry, entry_weight, long_usd, short_usd = f64
+    factors = np.ascontiguousarray(factors, np.float64)
+    tier_weight = np.ascontiguousarray(tier_weight, np.float64)
+    deposit_total = np.empty(entry.shape[0])
+    m = _count_levels(entry_weight, long_usd, short_usd, tier_weight, deposit_total)
+    out = NewLevels(
+        price=hostmem.empty(m), deposit=hostmem.empty(m), created=hostmem.empty(m, np.int64),
+        tier=np.empty(m, np.int8), side=np.empty(m, np.int8), deposit_total=deposit_total,
+    )  # fmt: skip
+    _write_levels(
+        entry, entry_weight, long_usd, short_usd, factors, tier_weight, first_bar, LONG, SHORT, out.price,
+        out.deposit, out.created, out.tier, out.side,
+    )  # fmt: skip
+    return out
+
+
+@compiled
+def _count_levels(
+    entry_weight: np.ndarray,
+    long_usd: np.ndarray,
+    short_usd: np.ndarray,
+    tier_weight: np.ndarray,
+    deposit_total: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """The number of levels kept (deposit > 0); deposit_total per bar, summed in level order from the first
+    deposit on, as create_levels sums it."""
+    n, s = entry_weight.shape
+    kept = 0
+    for i in range(n):
+        total = 0.0
+        first = True
+        for sd in range(2):
+            usd = long_usd[i] if sd == 0 else short_usd[i]
+            for t in range(tier_weight.shape[0]):
+                a = usd * tier_weight[t]
+                for e in range(s):
+                    d = a * entry_weight[i, e]
+                    if first:
+                        total = d
+                        first = False
+                    else:
+                        total += d
+                    if d > 0:
+                        kept += 1
+        deposit_total[i] = total
+    return kept
+
+
+@compiled
+def _write_levels(
+    entry: np.ndarray,
+    entry_weight: np.ndarray,
+    long_usd: np.ndarray,
+    short_usd: np.ndarray,
+    factors: np.ndarray,
+    tier_weight: np.ndarray,
+    first_bar: int,
+    long_side: int,
+    short_side: int,
+    price: np.ndarray,
+    deposit: np.ndarray,
+    created: np.ndarray,
+    tier: np.ndarray,
+    side: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    n, s = entry_weight.shape
+    m = 0
+    for i in range(n):
+        for sd in range(2):
+            usd = long_usd[i] if sd == 0 else short_usd[i]
+            for t in range(tier_weight.shape[0]):
+                a = usd * tier_weight[t]  # (usd × tier weight) × entry weight: create_levels' order
+                f = factors[sd, t]
+                for e in range(s):
+                    d = a * entry_weight[i, e]
+                    if d > 0:
+                        price[m] = entry[i, e] * f
+                        deposit[m] = d
+                        created[m] = first_bar + i
+                        tier[m] = t
+                        side[m] = long_side if sd == 0 else short_side
+                        m += 1

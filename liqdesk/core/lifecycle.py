@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from liqdesk.core import hostmem
 from liqdesk.core.jit import compiled
 
 # Per-bar statistics columns written by the kernel.
@@ -132,25 +133,36 @@ def run_lifecycle(
 
 def group_by_bar(sweep: np.ndarray, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR index of the levels swept in each bar of [j0, j1), level order kept within a bar."""
+    sweep = np.ascontiguousarray(sweep, np.int64)
     ptr = np.zeros(j1 - j0 + 1, np.int64)
-    levels = np.empty(int(np.count_nonzero((sweep >= j0) & (sweep < j1))), np.int64)
-    _counting_sort(np.ascontiguousarray(sweep, np.int64), j0, j1, ptr, levels)
+    levels = hostmem.empty(_count_by_bar(sweep, j0, j1, ptr), np.int64)
+    _fill_by_bar(sweep, j0, j1, ptr, levels)
     return ptr, levels
 
 
 @compiled
-def _counting_sort(
-    sweep: np.ndarray, j0: int, j1: int, ptr: np.ndarray, levels: np.ndarray
-) -> None:  # pragma: no cover - compiled
+def _count_by_bar(sweep: np.ndarray, j0: int, j1: int, ptr: np.ndarray) -> int:  # pragma: no cover - compiled
+    """ptr[b] = where bar j0 + b's levels start (the count of levels swept in earlier bars); returns the total."""
     for i in range(sweep.shape[0]):
         s = sweep[i]
         if j0 <= s < j1:
             ptr[s - j0 + 1] += 1
     for b in range(1, ptr.shape[0]):
         ptr[b] += ptr[b - 1]
-    fill = ptr[:-1].copy()
+    return int(ptr[ptr.shape[0] - 1])
+
+
+@compiled
+def _fill_by_bar(
+    sweep: np.ndarray, j0: int, j1: int, ptr: np.ndarray, levels: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Each level into its bar's run, in level order; ptr[b] serves as bar b's cursor (ending at bar b + 1's
+    start) and is shifted back after."""
     for i in range(sweep.shape[0]):
         s = sweep[i]
         if j0 <= s < j1:
-            levels[fill[s - j0]] = i
-            fill[s - j0] += 1
+            levels[ptr[s - j0]] = i
+            ptr[s - j0] += 1
+    for b in range(ptr.shape[0] - 1, 0, -1):
+        ptr[b] = ptr[b - 1]
+    ptr[0] = 0

@@ -37,28 +37,45 @@ def sweep_bars(
     created: creation bar (sweepable from created + 1), non-decreasing; side: LONG (swept by low)
     or SHORT (swept by high).
     """
-    n = len(low)
-    out = np.full(len(created), NEVER, np.int64)
-    if len(created) and np.any(np.diff(created) < 0):
+    # each side searched in place among all levels (no per-side copies: a month of levels is ~3 MB a column)
+    created = np.ascontiguousarray(created, np.int64)
+    if not _non_decreasing(created):
         raise ValueError("levels must be in creation order")
+    out = np.full(len(created), NEVER, np.int64)
+    price = np.ascontiguousarray(price, np.float64)
+    side = np.ascontiguousarray(side, np.int8)
+    stack = np.empty(len(low) + 1, np.int64), np.empty(len(low) + 1, np.float64)  # one for both sides
     for s, series, is_low in ((LONG, low, True), (SHORT, high, False)):
-        idx = np.nonzero(side == s)[0]
-        if not len(idx):
-            continue
-        hit = np.empty(len(idx), np.int64)
         _sweep_by_records(
-            np.ascontiguousarray(series, np.float64), np.ascontiguousarray(created[idx], np.int64),
-            np.ascontiguousarray(price[idx], np.float64), is_low, hit,
-        )  # fmt: skip
-        out[idx] = np.where(hit >= n, NEVER, hit)
+            np.ascontiguousarray(series, np.float64), created, price, side, s, is_low, out, NEVER, *stack
+        )
     return out
 
 
 @compiled
+def _non_decreasing(a: np.ndarray) -> bool:  # pragma: no cover - compiled
+    for i in range(1, a.shape[0]):  # noqa: SIM110 - a loop compiles; all() over a generator does not
+        if a[i] < a[i - 1]:
+            return False
+    return True
+
+
+@compiled
 def _sweep_by_records(
-    series: np.ndarray, created: np.ndarray, price: np.ndarray, is_low: bool, out: np.ndarray
+    series: np.ndarray,
+    created: np.ndarray,
+    price: np.ndarray,
+    side: np.ndarray,
+    want: int,
+    is_low: bool,
+    out: np.ndarray,
+    never: int,
+    st_idx: np.ndarray,
+    st_val: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """First j > created[i] with series[j] <= price[i] (is_low) or >= price[i]; n if none.
+    """For the levels of side `want`: first j > created[i] with series[j] <= price[i] (is_low) or
+    >= price[i]; `never` if none. Other levels are left as they are. st_idx, st_val: room for the stack
+    (n + 1 each).
 
     `created` must be non-decreasing. After pushing bar c+1 the stack holds the bars after c
     where the series makes a new extreme (walking forward); their values are monotonic, so the
@@ -66,8 +83,6 @@ def _sweep_by_records(
     """
     n = series.shape[0]
     m = created.shape[0]
-    st_idx = np.empty(n + 1, np.int64)
-    st_val = np.empty(n + 1, np.float64)
     top = 0
     k = m - 1
     for c in range(n - 1, -2, -1):
@@ -81,16 +96,17 @@ def _sweep_by_records(
             st_val[top] = v
             top += 1
         while k >= 0 and created[k] == c:
-            p = price[k] if is_low else -price[k]
-            # st_val increases from bottom (0) to top; want the highest position with st_val <= p
-            lo, hi = 0, top
-            while lo < hi:
-                mid = (lo + hi) >> 1
-                if st_val[mid] <= p:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            out[k] = st_idx[lo - 1] if lo > 0 else n
+            if side[k] == want:
+                p = price[k] if is_low else -price[k]
+                # st_val increases from bottom (0) to top; want the highest position with st_val <= p
+                lo, hi = 0, top
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if st_val[mid] <= p:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                out[k] = st_idx[lo - 1] if lo > 0 else never
             k -= 1
         if k < 0:
             break
