@@ -2,16 +2,20 @@
 
 Each level lives over a run of columns [first column whose end ≥ its creation bar, first column
 whose end ≥ its sweep bar). Painting every level over its lifetime would cost levels × columns;
-instead each level adds its weight at its start column and removes it at its end column (a
-difference array), and one running sum down the time axis gives every cell at once.
+instead the columns are swept once, in time order, with one running sum per price bin: at each
+column the levels that start there are added to their bin and the levels swept there removed,
+and the column is the running sums. Levels are in creation order, so their first columns come in
+order; their last columns are put in order by one counting sort. The running sums (a few KB) stay
+in cache: the only grid-sized memory touched is the output, once per cell.
 
 Closes and decay scale all alive levels together, so weights are kept in "factor space"
-(deposit / factor at creation) and each column is multiplied by its own factor after the sum.
-An integer count of alive levels per cell runs alongside: cells it says are empty are set to
+(deposit / factor at creation) and each column is multiplied by its own factor as it is written.
+An integer count of alive levels per bin runs alongside: cells it says are empty are left at
 exactly zero, so floating-point residue from add/remove never shows as faint colour.
 
-The device path paints with the same steps in CUDA (cuda_kernels.py). Both are held by the tests
-to the plain definition, a column at a time: `heatmap.column_at`.
+The device path paints with the same quantities in CUDA (cuda_kernels.py: difference arrays and
+prefix sums, the parallel form of the same sweep). Both are held by the tests to the plain
+definition, a column at a time: `heatmap.column_at`.
 """
 
 from __future__ import annotations
@@ -21,12 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from liqdesk.core import hostmem
 from liqdesk.core.jit import compiled
 
 _local = threading.local()
-# Scratch per render: 12 bytes a cell (float64 sum + int32 count) for at most this many cells
-# (~12 MB); larger grids are painted in column blocks (1 M cells paints as fast as 2 M: cache).
-SCRATCH_CELLS = 1_000_000
 EXP_CLIP = 700.0  # exp() overflows just above 709
 
 
@@ -47,34 +49,33 @@ def paint_side(
     into it: no second grid for the transpose). With `out` (a (T, P) float32 array, any strides,
     e.g. the transpose of an image) the notional is added to what it holds: several engines paint
     into one buffer. The scratch is kept per thread until release_scratch."""
-    block = max(1, min(len(last), SCRATCH_CELLS // nbins))
-    val, cnt = _workspace(block + 1, nbins)
     if out is not None:
         if out.shape != (len(last), nbins) or out.dtype != np.float32:
             raise ValueError(f"out must be a ({len(last)}, {nbins}) float32 array")
         grid = target = out
     else:
-        grid = np.zeros((nbins, len(last)) if transposed else (len(last), nbins), np.float32)
+        grid = hostmem.zeros((nbins, len(last)) if transposed else (len(last), nbins), np.float32)
         target = grid.T if transposed else grid
+    created = levels["created"]
     _paint_levels(
-        levels["created"], levels["sweep"], levels["price"], levels["deposit"], levels["side"], log_factor,
-        np.asarray(last, np.int64), lo, width, nbins, val, cnt, side, target,
+        created, levels["sweep"], levels["price"], levels["deposit"], levels["side"], log_factor,
+        np.asarray(last, np.int64), lo, width, nbins, side, target, *_workspace(len(created)),
     )  # fmt: skip
     return grid
 
 
 def release_scratch() -> None:
-    """Free this thread's painter scratch (~12 bytes a cell of one column block)."""
+    """Free this thread's painter scratch (8 bytes a level)."""
     _local.ws = None
 
 
-def _workspace(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scratch difference arrays, kept per thread: re-rendering the same view size then touches
-    no fresh memory (page faults on ~50 MB cost more than the painting itself)."""
+def _workspace(levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Room for each level's bin and for the levels' order by last column, kept per thread and grown as
+    needed: re-rendering then touches no fresh memory."""
     ws: Any = getattr(_local, "ws", None)
-    if ws is None or ws[0].shape != (rows, cols):
-        ws = (np.zeros((rows, cols), np.float64), np.zeros((rows, cols), np.int32))
-        _local.ws = ws
+    if ws is None or len(ws[0]) < levels:
+        n = max(levels + levels // 8, 1024)
+        ws = _local.ws = (hostmem.empty(n, np.int32), hostmem.empty(n, np.int32))
     return ws[0], ws[1]
 
 
@@ -90,60 +91,72 @@ def _paint_levels(
     lo: float,
     width: float,
     nbins: int,
-    val: np.ndarray,
-    cnt: np.ndarray,
     want: int,
     out: np.ndarray,
+    level_bin: np.ndarray,
+    ends: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """Scatter starts/ends, then sum down the time axis, added into `out` ((T, P); any strides).
-
-    The columns are done in blocks of val.shape[0] − 1, so the scratch stays small for big grids:
-    each block scatters only the events that fall inside it and the running sums carry over, which
-    adds the same numbers in the same order as one pass over all columns.
-    """
+    """Sweep the columns in time order, added into `out` ((T, P); any strides)."""
     t = last.shape[0]
-    block = val.shape[0] - 1
+    m = created.shape[0]
+    final = last[t - 1]
     ref = log_factor[last[0]]
-    first_end = last[0]
+    # per bar b ≤ final: the first column whose end bar is ≥ b (later bars: t), and what a level created at
+    # the end of b weighs in factor space
+    first_col = np.empty(final + 2, np.int32)
+    weight = np.empty(final + 1, np.float64)
+    k = 0
+    for b in range(final + 2):
+        while k < t and last[k] < b:
+            k += 1
+        first_col[b] = k
+        if b <= final:
+            weight[b] = np.exp(min(ref - log_factor[b], EXP_CLIP))
+    # each level's bin (−1: not shown), and the shown levels counted by the column that removes them
+    ptr = np.zeros(t + 2, np.int64)
+    stop = m  # levels from here on are created after the last column
+    for i in range(m):
+        c = created[i]
+        if c > final:
+            stop = i
+            break
+        level_bin[i] = -1
+        if side[i] != want:
+            continue
+        e = first_col[min(sweep[i], final + 1)]
+        if first_col[c] >= e:
+            continue  # swept before any column shows it
+        b = int(np.floor((price[i] - lo) / width))
+        if b < 0 or b >= nbins:
+            continue
+        level_bin[i] = b
+        if e < t:
+            ptr[e + 1] += 1
+    for k in range(1, t + 2):
+        ptr[k] += ptr[k - 1]
+    fill = ptr.copy()
+    for i in range(stop):
+        if level_bin[i] >= 0:
+            e = first_col[min(sweep[i], final + 1)]
+            if e < t:
+                ends[fill[e]] = i
+                fill[e] += 1
     run = np.zeros(nbins, np.float64)
     run_n = np.zeros(nbins, np.int64)
-    for c0 in range(0, t, block):
-        c1 = min(c0 + block, t)
-        val[:] = 0.0
-        cnt[:] = 0
-        block_end = last[c1 - 1]
-        start_col = 0
-        for i in range(created.shape[0]):
-            c = created[i]
-            if c > block_end:
-                break  # levels are in creation order: later ones start after this block
-            if side[i] != want or sweep[i] <= first_end:
-                continue
-            b = int(np.floor((price[i] - lo) / width))
-            if b < 0 or b >= nbins:
-                continue
-            while last[start_col] < c:  # c is non-decreasing, so the start column only moves forward
-                start_col += 1
-            a, z = start_col, t  # end column: first column whose end bar >= sweep
-            while a < z:
-                mid = (a + z) >> 1
-                if last[mid] < sweep[i]:
-                    a = mid + 1
-                else:
-                    z = mid
-            if start_col >= a or a < c0:
-                continue  # never visible, or its whole life is in earlier blocks
-            w = deposit[i] * np.exp(min(ref - log_factor[c], EXP_CLIP))
-            if start_col >= c0:
-                val[start_col - c0, b] += w
-                cnt[start_col - c0, b] += 1
-            if a < c1:
-                val[a - c0, b] -= w
-                cnt[a - c0, b] -= 1
-        for k in range(c0, c1):
-            scale = np.exp(log_factor[last[k]] - ref)
-            for b in range(nbins):
-                run[b] += val[k - c0, b]
-                run_n[b] += cnt[k - c0, b]
-                if run_n[b] > 0 and run[b] > 0.0:
-                    out[k, b] += run[b] * scale
+    i = 0
+    for k in range(t):
+        while i < stop and first_col[created[i]] <= k:  # the levels that start at column k
+            b = level_bin[i]
+            if b >= 0:
+                run[b] += deposit[i] * weight[created[i]]
+                run_n[b] += 1
+            i += 1
+        for q in range(ptr[k], ptr[k + 1]):  # the levels swept by column k's end
+            j = ends[q]
+            b = level_bin[j]
+            run[b] -= deposit[j] * weight[created[j]]
+            run_n[b] -= 1
+        scale = np.exp(log_factor[last[k]] - ref)
+        for b in range(nbins):
+            if run_n[b] > 0 and run[b] > 0.0:
+                out[k, b] += run[b] * scale

@@ -214,16 +214,60 @@ def test_the_painter_equals_the_column_definition():
             assert ((g.long[k] > 0) == (want_l > 0)).all() and ((g.short[k] > 0) == (want_s > 0)).all()
 
 
-def test_grid_painted_in_column_blocks_equals_one_pass(monkeypatch):
-    from liqdesk.core import paint
-    from liqdesk.core.grid import PriceBins, render_grid
+def test_the_painter_on_levels_worked_out_by_hand():
+    """Columns of two bars each; a level shows from the column whose end is at or after its creation to the
+    one before the column whose end is at or after its sweep, scaled by the log factor since its creation;
+    `out` adds into what is there."""
+    from liqdesk.core.paint import paint_side
 
-    c, oi = random_market(1200, 11)
-    eng = LiquidationEngine.build(c, oi, ModelParams(half_life_h=6.0))
-    bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 200)
-    whole = render_grid(eng, bins, 100, 1200, 700)
-    for cells in (200 * 7, 200 * 64, 200 * 699):  # blocks of 7, 64 and 699 columns
-        monkeypatch.setattr(paint, "SCRATCH_CELLS", cells)
-        blocked = render_grid(eng, bins, 100, 1200, 700)
-        np.testing.assert_array_equal(blocked.long, whole.long)
-        np.testing.assert_array_equal(blocked.short, whole.short)
+    lv = {  # long levels in creation order, and one short one (not painted on the long side)
+        "created": np.array([0, 0, 2, 4, 8, 9]),
+        "sweep": np.array([NEVER, NEVER, 5, 5, NEVER, NEVER]),
+        "price": np.array([100.5, 101.5, 101.5, 100.5, 250.0, 102.5]),
+        "deposit": np.array([1.0, 7.0, 2.0, 4.0, 8.0, 3.0]),
+        "side": np.array([LONG, SHORT, LONG, LONG, LONG, LONG], np.int8),
+    }
+    lf = -0.1 * np.arange(10.0)  # decay: a level holds deposit × exp(L[t] − L[c]) at the end of bar t
+    last = np.array([1, 3, 5, 7, 9])
+    got = paint_side(lv, lf, last, 100.0, 1.0, 3, LONG)
+    want = np.zeros((5, 3))
+    want[:, 0] = np.exp(lf[last] - lf[0])  # created at bar 0, never swept
+    want[1, 1] = 2.0 * np.exp(lf[3] - lf[2])  # created at bar 2 (column 1), swept at bar 5 (column 2)
+    want[4, 2] = 3.0  # created at bar 9, the last column's end
+    # bar 4's level is created and swept inside column 2: never shown; bar 8's is outside the bins
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert (got[want == 0] == 0).all()
+    into = np.full((5, 3), 1.0, np.float32)
+    assert paint_side(lv, lf, last, 100.0, 1.0, 3, LONG, out=into) is into
+    np.testing.assert_allclose(into, want + 1.0, rtol=1e-6)
+    short = paint_side(lv, lf, last, 100.0, 1.0, 3, SHORT, transposed=True)  # (P, T): an image's layout
+    np.testing.assert_allclose(short[1], 7.0 * np.exp(lf[last] - lf[0]), rtol=1e-6)
+    assert short.shape == (3, 5) and not short[[0, 2]].any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 60),
+    points=st.integers(1, 4),
+    tiers=st.integers(1, 8),
+    first_bar=st.integers(0, 5_000),
+)
+def test_compiled_level_creation_is_bit_identical_to_the_array_form(seed, n, points, tiers, first_bar):
+    """The CPU build's compiled `create_levels_compiled` against `create_levels` (the device's and a live bar's):
+    every column and the per-bar totals, bit for bit, with zero, negative, tiny and NaN openings dropped alike."""
+    from liqdesk.core.levels import create_levels, create_levels_compiled
+
+    rng = np.random.default_rng(seed)
+    entry = rng.uniform(10, 1e5, (n, points))
+    weight = rng.dirichlet(np.ones(points), n) if n else np.zeros((0, points))
+    usd = rng.choice([0.0, -1.0, 1e-300, np.nan, 1.0], (n, 2)) * rng.uniform(0, 1e7, (n, 2))
+    usd[rng.random((n, 2)) < 0.5] = rng.uniform(0, 1e7)
+    factors = rng.uniform(0.5, 1.5, (2, tiers))
+    tier_w = rng.dirichlet(np.ones(tiers))
+    want = create_levels(entry, weight, usd[:, 0], usd[:, 1], factors, tier_w, first_bar, np)
+    got = create_levels_compiled(entry, weight, usd[:, 0], usd[:, 1], factors, tier_w, first_bar)
+    for name, col in want.columns().items():
+        assert got.columns()[name].dtype == col.dtype, name
+        np.testing.assert_array_equal(got.columns()[name], col, err_msg=name)
+    np.testing.assert_array_equal(got.deposit_total, want.deposit_total)
