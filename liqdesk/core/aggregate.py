@@ -19,6 +19,7 @@ parts are kept when asked for (the export's breakdown, which venue holds a clust
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from liqdesk.core import display
+from liqdesk.core import display, hostmem
 from liqdesk.core.calibration_config import CalibrationConfig
 from liqdesk.core.density_snapshots import Snapshots, density_snapshots
 from liqdesk.core.engine import LiquidationEngine
@@ -169,7 +170,7 @@ def render_aggregate_grid(
     t, p, v = len(columns), bins.n, len(venues)
     bars = np.stack([columns.venue_bars(vm.engine) for vm in venues]) if v else np.zeros((0, t), np.int64)
     shape = (v, t, p) if by_venue else (t, p)
-    out = [np.zeros(shape, np.float32) for _ in (LONG, SHORT)]
+    out = [hostmem.zeros(shape, np.float32) for _ in (LONG, SHORT)]
 
     def paint(k: int) -> None:
         side = (LONG, SHORT)[k]
@@ -705,41 +706,118 @@ def build_and_render(
     workers: int = 1,
 ) -> tuple[list[VenueModel], AggregateGrid]:
     """Each venue's engine built and painted at once onto one grid: `build_venues` then `render_aggregate_grid`,
-    in one pass. With `workers` ≥ 2 the venues are shared between that many threads, each building and then
-    painting its own venues, so one venue's painting overlaps another's build instead of waiting for every build
-    (by_venue: each venue into its slice of a (V, T, P) array; otherwise each thread into its own two (T, P)
-    buffers, added at the end)."""
+    in one pass (by_venue: each venue into its slice of a (V, T, P) array, otherwise all into one (T, P) array
+    per side). With `workers` ≥ 2, that many threads share the work as it becomes possible: each (venue, side)
+    painting as soon as its venue is built and no other thread is painting into the same buffer, otherwise the
+    next venue's build. So a venue's painting overlaps the other venues' builds, no thread waits for the slowest
+    build while there is painting to do, and no buffer per thread has to be added up at the end."""
     v, t, p = len(inputs), len(columns), bins.n
     workers = max(1, min(v, workers))
     models: list[VenueModel | None] = [None] * v
     bars = np.full((v, t), -1, np.int64)
-    parts = [np.zeros((v, t, p) if by_venue else (0, 0, 0), np.float32) for _ in (LONG, SHORT)]
-    own = [[np.zeros((t, p), np.float32) for _ in (LONG, SHORT)] for _ in range(0 if by_venue else workers)]
-
-    def run(k: int) -> None:
-        for i in range(k, v, workers):
+    out = [hostmem.zeros((v, t, p) if by_venue else (t, p), np.float32) for _ in (LONG, SHORT)]
+    if workers == 1:
+        for i in range(v):
             vm = models[i] = _build_one(inputs[i])
             bars[i] = columns.venue_bars(vm.engine)
-            for s_i, side in enumerate((LONG, SHORT)):
-                _paint_venue(vm.engine, bars[i], bins, side, parts[s_i][i] if by_venue else own[k][s_i])
-
-    if workers == 1:
-        run(0)
+            for k, side in enumerate((LONG, SHORT)):
+                _paint_venue(vm.engine, bars[i], bins, side, out[k][i] if by_venue else out[k])
         release_scratch()
     else:
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, range(workers)))  # the pool's threads (and their scratch) end here
+        _BuildAndPaint(inputs, columns, bins, models, bars, out, by_venue).run(workers)
     done = [m for m in models if m is not None]
     names = tuple(m.name for m in done)
     if not by_venue:
-        for extra in own[1:]:
-            for s_i in range(2):
-                own[0][s_i] += extra[s_i]
-        return done, AggregateGrid(columns, bins, names, own[0][0], own[0][1], bars)
+        return done, AggregateGrid(columns, bins, names, out[0], out[1], bars)
     if v == 1:
-        return done, AggregateGrid(columns, bins, names, parts[0][0], parts[1][0], bars, *parts)
-    totals = [part.sum(axis=0, dtype=np.float32) for part in parts]
-    return done, AggregateGrid(columns, bins, names, totals[0], totals[1], bars, *parts)
+        return done, AggregateGrid(columns, bins, names, out[0][0], out[1][0], bars, *out)
+    totals = [part.sum(axis=0, dtype=np.float32) for part in out]
+    return done, AggregateGrid(columns, bins, names, totals[0], totals[1], bars, *out)
+
+
+class _BuildAndPaint:
+    """The tasks of `build_and_render` shared by a few threads: the venues' builds in order, and the paintings of
+    (venue, side) whose venue is built and whose buffer is free (one buffer per side, or per venue and side),
+    a painting before a build whenever one can start."""
+
+    def __init__(
+        self,
+        inputs: Sequence[VenueInput],
+        columns: TimeColumns,
+        bins: PriceBins,
+        models: list[VenueModel | None],
+        bars: np.ndarray,
+        out: list[np.ndarray],
+        by_venue: bool,
+    ) -> None:
+        self.inputs, self.columns, self.bins, self.models, self.bars, self.out = (
+            inputs,
+            columns,
+            bins,
+            models,
+            bars,
+            out,
+        )
+        self.by_venue = by_venue
+        self.lock = threading.Condition()
+        self.next_build = 0
+        self.built: set[int] = set()
+        self.paints = [(i, k) for i in range(len(inputs)) for k in (0, 1)]  # still to paint
+        self.busy: set[Any] = set()  # the buffers being painted into now
+        self.failed = False
+
+    def run(self, workers: int) -> None:
+        with ThreadPoolExecutor(workers) as pool:
+            list(
+                pool.map(lambda _: self._work(), range(workers))
+            )  # the pool's threads (and their scratch) end here
+
+    def _buffer(self, i: int, k: int) -> Any:
+        return (i, k) if self.by_venue else k
+
+    def _take(self) -> tuple[str, int, int] | None:
+        """The next task, waiting while none can start; None when nothing is left (or a build failed)."""
+        with self.lock:
+            while True:
+                if self.failed:
+                    return None
+                for i, k in self.paints:  # painting first: a venue just built is still in the caches
+                    if i in self.built and self._buffer(i, k) not in self.busy:
+                        self.paints.remove((i, k))
+                        self.busy.add(self._buffer(i, k))
+                        return "paint", i, k
+                if self.next_build < len(self.inputs):
+                    self.next_build += 1
+                    return "build", self.next_build - 1, 0
+                if not self.paints:
+                    return None
+                self.lock.wait()
+
+    def _work(self) -> None:
+        while (task := self._take()) is not None:
+            kind, i, k = task
+            if kind == "build":
+                try:
+                    vm = self.models[i] = _build_one(self.inputs[i])
+                    self.bars[i] = self.columns.venue_bars(vm.engine)
+                except BaseException:
+                    with self.lock:
+                        self.failed = True  # the others stop; the pool raises this error
+                        self.lock.notify_all()
+                    raise
+                with self.lock:
+                    self.built.add(i)
+                    self.lock.notify_all()
+                continue
+            painted = self.models[i]
+            assert painted is not None
+            target = self.out[k][i] if self.by_venue else self.out[k]
+            try:
+                _paint_venue(painted.engine, self.bars[i], self.bins, (LONG, SHORT)[k], target)
+            finally:
+                with self.lock:
+                    self.busy.discard(self._buffer(i, k))
+                    self.lock.notify_all()
 
 
 # ---------------------------------------------------------------------------------------------- scoring

@@ -159,9 +159,9 @@ def test_the_aggregate_is_the_sum_of_its_venues_on_any_grid(sample, case) -> Non
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_building_and_painting_at_once_gives_the_grid_of_building_then_painting(sample, workers) -> None:  # type: ignore[no-untyped-def]
-    """`build_and_render` (each thread builds its venues and paints them at once) gives the engines and the grid
-    that `build_venues` then `render_aggregate_grid` give: each venue's part exactly, the totals within float32
-    rounding when the threads' buffers are added in another order."""
+    """`build_and_render` (the threads share the builds and the paintings, each painting as soon as it can) gives
+    the engines and the grid that `build_venues` then `render_aggregate_grid` give: each venue's part exactly,
+    the totals within float32 rounding when the venues are added in another order."""
     c, oi = sample
     specs = [("binanceusdm", 0, 700, 1.0, oi), ("bybit", 100, 820, 1.0003, oi), ("okx", 50, 600, 0.9998, None),
              ("hyperliquid", 300, 820, 1.0001, None)]  # fmt: skip
@@ -185,6 +185,44 @@ def test_building_and_painting_at_once_gives_the_grid_of_building_then_painting(
                 np.testing.assert_array_equal(
                     getattr(got, f"{side}_by_venue"), getattr(want, f"{side}_by_venue")
                 )
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_venue_that_fails_to_build_fails_the_aggregate_without_hanging(
+    sample, workers, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A build's error reaches the caller; the threads waiting to paint that venue stop instead of waiting."""
+    import threading
+
+    from liqdesk.core import aggregate
+
+    c, oi = sample
+    inputs = [
+        VenueInput(n, "BTC", c, oi, params_for("all", venue=n)) for n in ("binanceusdm", "bybit", "okx")
+    ]
+    real = aggregate._build_one
+
+    def build(v: VenueInput) -> VenueModel:
+        if v.name == "bybit":
+            raise ValueError("bybit: no bars")
+        return real(v)
+
+    monkeypatch.setattr(aggregate, "_build_one", build)
+    bins = PriceBins(float(c.low.min()) * 0.9, float(c.high.max()) * 1.1, 50)
+    cols = time_columns(int(c.open_time[0]), int(c.close_time[-1]), M5, 32)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            build_and_render(inputs, bins, cols, by_venue=False, workers=workers)
+        except ValueError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "build_and_render hung after a failed build"
+    assert [str(e) for e in errors] == ["bybit: no bars"]
 
 
 def test_summed_map_and_engine_facade_read_the_venues(sample) -> None:  # type: ignore[no-untyped-def]
