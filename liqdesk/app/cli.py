@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Sequence
 
 from liqdesk import __version__
+from liqdesk.app import allocator
 from liqdesk.errors import LiqdeskError
 
 # Order here is the order in --help.
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    allocator.set_policy()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -10,9 +10,11 @@ so the other venues' bars are SYNTHETIC derivatives of Binance's: the same bars 
 −2 bp, Hyperliquid +1 bp), with other volumes (60 %, 40 %, 20 %), and what each venue's data really lacks left
 out (Bybit: no taker volume; Hyperliquid: no open interest, so the volume model, the most levels). Open interest
 for Binance, Bybit and OKX is a SYNTHETIC random walk (the sample has none). Each venue uses its own bracket
-table and margin rule. Times are medians of --repeat runs; the machine is shared: compare ratios within a run.
-The single-venue figure is each venue alone (build + grid), and the ratio is quoted against their mean (the
-aggregate builds all four) and against the slowest one (Hyperliquid's volume model).
+table and margin rule. The single-venue figure is each venue alone (build + grid), and the ratio is quoted
+against their mean (the aggregate builds all four) and against the slowest one (Hyperliquid's volume model).
+Rounds are interleaved (every venue alone, then the aggregates) and each ratio is the median of the rounds'
+ratios; the machine is shared. The process runs under the app's allocator policy (app/allocator.py), as
+`liqdesk` does; `--default-allocator` leaves glibc's moving thresholds, for comparison.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from liqdesk.app import allocator  # noqa: E402
 from liqdesk.core.aggregate import (  # noqa: E402
     AggregateModel,
     VenueInput,
@@ -100,32 +103,50 @@ def speed(repeat: int) -> None:
     )  # fmt: skip  JIT warm-up
     print(f"data: {len(c):,} real 1 m bars × 4 venues (3 synthetic derivatives, synthetic OI), preset 'all' "
           f"(8 tiers) → {COLUMNS:,} × {BINS:,}; {os.cpu_count()} CPU cores; load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    single, single_cpu = {}, {}
-    for v in vin:
+    workers = os.cpu_count() or 1
 
-        def one(v=v):  # type: ignore[no-untyped-def]
+    def one(v: VenueInput):  # type: ignore[no-untyped-def]
+        def run():  # type: ignore[no-untyped-def]
             e = LiquidationEngine.build(v.candles, v.open_interest, v.params)
             return render_grid(e, bins, columns=COLUMNS)
 
-        single[v.name], _ = median_ms(one, repeat)
-        single_cpu[v.name] = CPU_MS[id(one)]
-    mean_single = statistics.mean(single.values())
-    mean_single_cpu = statistics.mean(single_cpu.values())
-    slowest = max(single.values())
-    workers = os.cpu_count() or 1
+        return run
 
     def agg(w: int, by_venue: bool):  # type: ignore[no-untyped-def]
         def run():  # type: ignore[no-untyped-def]
-            # as `liqdesk export` does it: each thread builds its venues and paints them at once
+            # as `liqdesk export` does it: build and paint shared by the threads
             return build_and_render(vin, bins, cols, by_venue=by_venue, workers=w)[1]
 
         return run
 
-    one_buffer, grid = median_ms(agg(workers, False), repeat)
-    seq_fn = agg(1, False)
-    sequential, _ = median_ms(seq_fn, repeat)
-    sequential_cpu = CPU_MS[id(seq_fn)]
-    parts, _ = median_ms(agg(workers, True), repeat)
+    # Interleaved: each round times every venue alone and then the aggregates, so that a machine that gets
+    # busier or quieter during the run moves both sides of a ratio alike; each ratio is also taken within its
+    # round and the median of those quoted.
+    cases = {v.name: one(v) for v in vin} | {"two": agg(workers, False), "seq": agg(1, False),
+                                              "parts": agg(workers, True)}  # fmt: skip
+    wall: dict[str, list[float]] = {k: [] for k in cases}
+    cpu: dict[str, list[float]] = {k: [] for k in cases}
+    for r in range(repeat + 1):  # the first round warms up, and is not counted
+        for key, fn in cases.items():
+            w_ms, _ = median_ms(fn, 1)
+            if r == 0:
+                continue
+            wall[key].append(w_ms)
+            cpu[key].append(CPU_MS[id(fn)])
+    names = [v.name for v in vin]
+    mean_by_round = [statistics.mean(wall[n][r] for n in names) for r in range(repeat)]
+    slowest_by_round = [max(wall[n][r] for n in names) for r in range(repeat)]
+
+    def ratio(key: str, by_round: list[float]) -> float:
+        return statistics.median(x / m for x, m in zip(wall[key], by_round, strict=True))
+
+    single = {n: statistics.median(wall[n]) for n in names}
+    single_cpu = {n: statistics.median(cpu[n]) for n in names}
+    mean_single = statistics.mean(single.values())
+    mean_single_cpu = statistics.mean(single_cpu.values())
+    one_buffer, sequential, parts = (statistics.median(wall[k]) for k in ("two", "seq", "parts"))
+    sequential_cpu = statistics.median(cpu["seq"])
+    grid = cases["two"]()
     engines = build_venues(vin, workers=1)
     paint_only, _ = median_ms(lambda: render_aggregate_grid(engines, bins, cols, by_venue=False), repeat)
     paint_two, _ = median_ms(
@@ -141,13 +162,14 @@ def speed(repeat: int) -> None:
         print(f"  {name:<12} {ms:7.1f} ms  (CPU {single_cpu[name]:.1f} ms)")
     print(f"  mean         {mean_single:7.1f} ms  (CPU {mean_single_cpu:.1f} ms)")
     print(f"\naggregate of 4 venues ({levels:,} levels), build + one 2000 × 1000 grid (median):")
-    print(f"  {workers} threads, painted into one buffer   {one_buffer:7.1f} ms  = {one_buffer / mean_single:.2f}× the "
-          f"mean single venue, {one_buffer / slowest:.2f}× the slowest  [target ≤ 2.5×]")  # fmt: skip
-    print(f"  1 thread, painted into one buffer    {sequential:7.1f} ms  = {sequential / mean_single:.2f}× / "
-          f"{sequential / slowest:.2f}×; CPU {sequential_cpu:.1f} ms = {sequential_cpu / mean_single_cpu:.2f}× the "
-          f"mean single venue's CPU")  # fmt: skip
-    print(f"  {workers} threads, with each venue's part     {parts:7.1f} ms  = {parts / mean_single:.2f}× / "
-          f"{parts / slowest:.2f}×  (the export's breakdown)")  # fmt: skip
+    print(f"  {workers} threads, painted into one buffer   {one_buffer:7.1f} ms  = {ratio('two', mean_by_round):.2f}× the "
+          f"mean single venue, {ratio('two', slowest_by_round):.2f}× the slowest  [target ≤ 2.5×]")  # fmt: skip
+    print(f"  1 thread, painted into one buffer    {sequential:7.1f} ms  = {ratio('seq', mean_by_round):.2f}× / "
+          f"{ratio('seq', slowest_by_round):.2f}×; CPU {sequential_cpu:.1f} ms = "
+          f"{sequential_cpu / mean_single_cpu:.2f}× the mean single venue's CPU")  # fmt: skip
+    print(f"  {workers} threads, with each venue's part     {parts:7.1f} ms  = {ratio('parts', mean_by_round):.2f}× / "
+          f"{ratio('parts', slowest_by_round):.2f}×  (the export's breakdown)")  # fmt: skip
+    print(f"  (ratios: the median of each round's ratio; times: medians of {repeat} rounds)")
     print(
         f"  painting alone: 4 venues into one buffer {paint_only:.1f} ms (both sides side by side: "
         f"{paint_two:.1f} ms); each venue into its own grid {paint_apart:.1f} ms; one venue {paint_single:.1f} ms"
@@ -207,7 +229,7 @@ def memory() -> None:
     assert view.image.shape == (BINS, COLUMNS)
 
 
-def window() -> None:
+def window(default_allocator: bool) -> None:
     """The window with the four venues: `liqdesk snapshot` (offscreen) on the four venues' files, 30 days of
     1-minute bars, preset 'all', range 30d; its max RSS against one venue's."""
     import tempfile
@@ -229,6 +251,8 @@ def window() -> None:
                 spec += f",{oi}"
             specs.append(spec)
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIQDESK_CONFIG_DIR": d, "LIQDESK_DATA_DIR": d}
+        if default_allocator:
+            env["LIQDESK_DEFAULT_ALLOCATOR"] = "1"
         measure = (
             "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024 if r.returncode == 0 else -1)"
@@ -306,14 +330,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--case", choices=["speed", "memory", "window", "window-live"])
+    ap.add_argument("--default-allocator", action="store_true", help="without the app's allocator policy")
     args = ap.parse_args()
+    policy = not args.default_allocator and allocator.set_policy()
     if args.case is None:  # each case in its own process: max RSS only grows
         for case in ("speed", "memory", "window", "window-live"):
+            extra = ["--default-allocator"] if args.default_allocator else []
             subprocess.run(
-                [sys.executable, __file__, "--repeat", str(args.repeat), "--case", case], check=True
+                [sys.executable, __file__, "--repeat", str(args.repeat), "--case", case, *extra], check=True
             )
         return
-    cases = {"speed": lambda: speed(args.repeat), "memory": memory, "window": window,
+    print(f"allocator: {'the app policy (app/allocator.py)' if policy else 'glibc defaults / environment'}")
+    cases = {"speed": lambda: speed(args.repeat), "memory": memory, "window": lambda: window(args.default_allocator),
              "window-live": lambda: window_live(args.repeat)}  # fmt: skip
     cases[args.case]()
 
