@@ -2,19 +2,20 @@
 
 glibc moves its thresholds as the process runs: a block is mapped apart or taken from the heap depending
 on the largest block freed so far, and the heap's free top is given back to the system as soon as it
-passes twice that. A model build allocates its per-bar arrays (a few hundred KB each) afresh every time,
-and with the moving thresholds they are mapped and faulted in page by page on one build and given back
-after it, again and again; an aggregate of several venues, whose engines all stay alive, pays it most.
-Fixed instead:
+passes twice that. A model build allocates its per-bar arrays and temporaries (hundreds of KB to a few MB
+each) afresh every time; with the moving thresholds they are often mapped and faulted in page by page on
+one build and given back after it, again and again. An aggregate of several venues, whose engines all
+stay alive, pays it most. Fixed instead, from the start:
 
-- blocks of 2 MiB and more are mapped apart and unmapped when freed (the big arrays; core.hostmem gives
-  the engine's its own huge-page mappings), so freeing a month of levels returns its memory at once;
+- blocks below 32 MiB (glibc's own upper bound for its moving threshold) come from the heap, so a build
+  reuses the memory the last one freed; the engine's big arrays do not go through here (core.hostmem maps
+  them apart, in huge pages);
 - the heap keeps up to 64 MiB free at its top for the next build instead of trimming it.
 
-Measured by tests/benchmarks/aggregate.py (which sets the same policy): without it a four-venue build
-re-faults its memory and costs 4.6× one venue on one thread, with it 4.0×. Environment settings of the
-allocator (MALLOC_*_, GLIBC_TUNABLES) win: the policy is then left to them; LIQDESK_DEFAULT_ALLOCATOR=1 keeps
-glibc's own.
+Measured by tests/benchmarks/aggregate.py, which sets the same policy: a four-venue build on one thread
+costs 4.0× one venue with it and 4.6× without (the engines' memory faulted in again). Environment settings
+of the allocator (MALLOC_*_, GLIBC_TUNABLES) win: the policy is then left to them; LIQDESK_DEFAULT_ALLOCATOR=1
+keeps glibc's own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import ctypes
 import os
 import sys
 
-MMAP_THRESHOLD = 2 << 20
+MMAP_THRESHOLD = 32 << 20  # glibc's maximum for its moving threshold
 TRIM_THRESHOLD = 64 << 20
 _M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters
 _M_MMAP_THRESHOLD = -3
