@@ -736,7 +736,7 @@ def build_and_render(
 
 
 class _BuildAndPaint:
-    """The tasks of `build_and_render` shared by a few threads: the venues' builds in order, and the paintings of
+    """The tasks of `build_and_render` shared by a few threads: the venues' builds (the longest first), and the paintings of
     (venue, side) whose venue is built and whose buffer is free (one buffer per side, or per venue and side),
     a painting before a build whenever one can start."""
 
@@ -760,7 +760,10 @@ class _BuildAndPaint:
         )
         self.by_venue = by_venue
         self.lock = threading.Condition()
-        self.next_build = 0
+        # the longest builds first, so that the last one to finish is short (a venue without open interest runs
+        # the volume model, which opens about twice the levels)
+        self.builds = sorted(range(len(inputs)), key=lambda i: -len(inputs[i].candles) * (
+            2 if inputs[i].open_interest is None else 1))  # fmt: skip
         self.built: set[int] = set()
         self.paints = [(i, k) for i in range(len(inputs)) for k in (0, 1)]  # still to paint
         self.busy: set[Any] = set()  # the buffers being painted into now
@@ -786,9 +789,8 @@ class _BuildAndPaint:
                         self.paints.remove((i, k))
                         self.busy.add(self._buffer(i, k))
                         return "paint", i, k
-                if self.next_build < len(self.inputs):
-                    self.next_build += 1
-                    return "build", self.next_build - 1, 0
+                if self.builds:
+                    return "build", self.builds.pop(0), 0
                 if not self.paints:
                     return None
                 self.lock.wait()

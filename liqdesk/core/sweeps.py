@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from liqdesk.core import hostmem
 from liqdesk.core.jit import compiled
 from liqdesk.core.series import LONG, SHORT
 
@@ -41,7 +42,8 @@ def sweep_bars(
     created = np.ascontiguousarray(created, np.int64)
     if not _non_decreasing(created):
         raise ValueError("levels must be in creation order")
-    out = np.full(len(created), NEVER, np.int64)
+    out = hostmem.empty(len(created), np.int64)  # a level column: a mapping of its own when big
+    out.fill(NEVER)
     price = np.ascontiguousarray(price, np.float64)
     side = np.ascontiguousarray(side, np.int8)
     stack = np.empty(len(low) + 1, np.int64), np.empty(len(low) + 1, np.float64)  # one for both sides
