@@ -92,9 +92,8 @@ def render_grid(
     *,
     keep_scratch: bool = True,
 ) -> HeatmapGrid:
-    """USD grids of a CPU engine. keep_scratch=False frees the per-thread scratch arrays afterwards
-    (a caller that renders rarely, or watches its memory, trades ~10 ms of page faults for ~12
-    bytes per cell)."""
+    """USD grids of a CPU engine. keep_scratch=False frees the painter's per-thread scratch afterwards
+    (8 bytes a level: a caller that renders rarely, or watches its memory)."""
     if engine.backend.is_gpu:
         raise ValueError("float USD grids come from the CPU engine")
     end_bar = engine.n_bars if end_bar is None else end_bar

@@ -106,8 +106,8 @@ class CpuKernels:
         transform: str,
     ) -> tuple[Any, Any]:  # fmt: skip
         # Each side painted straight into the image's (P, T) layout and transformed in place: the
-        # only grid-sized arrays made. The scratch (~12 bytes a cell of a column block) is freed
-        # after each picture: the page faults cost ~10 ms, keeping it ~12 MB for the process's life.
+        # only grid-sized arrays made. The painter's scratch (8 bytes a level) is freed after each
+        # picture: a few MB kept for the process's life would save well under a millisecond.
         args = (levels, log_factor, last, lo, width, nbins)
         tl = display.transform(paint_side(*args, LONG, transposed=True), transform, inplace=True)
         ts = paint_side(*args, SHORT, transposed=True)

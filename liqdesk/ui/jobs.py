@@ -9,8 +9,8 @@ queued live bar never runs before that bar.
 
 `force_sync()` runs every job submitted meanwhile at once, in the caller's thread (tests: no waiting, no
 threads, results in order). The thread is a plain Python thread kept for the executor's life (it ends after
-`IDLE_S` without work and comes back with the next job): thread-local scratch of the core (the grid workspace,
-~40 MB at full screen) is allocated once, not per job as with a pool that gives each job a new thread state.
+`IDLE_S` without work and comes back with the next job): thread-local scratch of the core (the painter's
+workspace, 8 bytes a level) is allocated once, not per job as with a pool that gives each job a new thread state.
 
 The UI gets results back on its own thread through `liqdesk.ui.results.ResultInbox`.
 """
