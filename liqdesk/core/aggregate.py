@@ -736,9 +736,9 @@ def build_and_render(
 
 
 class _BuildAndPaint:
-    """The tasks of `build_and_render` shared by a few threads: the venues' builds (the longest first), and the paintings of
-    (venue, side) whose venue is built and whose buffer is free (one buffer per side, or per venue and side),
-    a painting before a build whenever one can start."""
+    """The tasks of `build_and_render` shared by a few threads: the venues' builds (the longest first), and the
+    paintings of (venue, side) whose venue is built and whose buffer is free (one buffer per side, or per venue
+    and side), a painting before a build whenever one can start."""
 
     def __init__(
         self,
@@ -750,14 +750,12 @@ class _BuildAndPaint:
         out: list[np.ndarray],
         by_venue: bool,
     ) -> None:
-        self.inputs, self.columns, self.bins, self.models, self.bars, self.out = (
-            inputs,
-            columns,
-            bins,
-            models,
-            bars,
-            out,
-        )
+        self.inputs = inputs
+        self.columns = columns
+        self.bins = bins
+        self.models = models  # filled in as the venues are built
+        self.bars = bars
+        self.out = out
         self.by_venue = by_venue
         self.lock = threading.Condition()
         # the longest builds first, so that the last one to finish is short (a venue without open interest runs
@@ -770,10 +768,9 @@ class _BuildAndPaint:
         self.failed = False
 
     def run(self, workers: int) -> None:
+        # the pool's threads (and their painter scratch) end with it
         with ThreadPoolExecutor(workers) as pool:
-            list(
-                pool.map(lambda _: self._work(), range(workers))
-            )  # the pool's threads (and their scratch) end here
+            list(pool.map(lambda _: self._work(), range(workers)))
 
     def _buffer(self, i: int, k: int) -> Any:
         return (i, k) if self.by_venue else k
